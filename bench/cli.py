@@ -1,0 +1,128 @@
+"""The thin Fire command line: each method validates nothing itself and calls a plain function."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+
+from bench.errors import BenchError, UsageError
+
+
+class BenchCLI:
+    """Ray task-granularity benchmark. Commands: run, env, export."""
+
+    def run(
+        self,
+        suite="standard",
+        modes=None,
+        queries=None,
+        array_size=100,
+        value_range=1000,
+        seed=42,
+        trials=None,
+        batch_sizes=None,
+        naive_tasks=None,
+        address=None,
+        expect_nodes=None,
+        expect_timeout=120,
+        num_cpus=None,
+        window=None,
+        out=None,
+        force=False,
+        quiet=False,
+    ):
+        """Run a benchmark suite and write one results JSON file.
+
+        Args:
+          suite: quick | standard (default) | full | stress.
+          modes: comma list of sequential,numpy,multiprocessing,ray-naive,ray-batched (default: all).
+          queries: number of lookups (suite default: quick 20000, standard 100000).
+          array_size: elements in the searched array (default 100).
+          value_range: values are drawn from 0..value_range (default 1000).
+          seed: workload seed (default 42).
+          trials: measured trials per run (suite default; warm-up is extra).
+          batch_sizes: comma list for the ray-batched sweep (default 10,100,1000,10000 + one task per CPU).
+          naive_tasks: comma list of task counts for ray-naive (standard: 1000,10000,100000).
+          address: omit for an embedded local Ray; 'auto' or HOST:PORT joins a cluster.
+          expect_nodes: wait until this many alive nodes with CPUs exist.
+          expect_timeout: seconds to wait for --expect-nodes (default 120).
+          num_cpus: CPUs for the embedded Ray (default: all).
+          window: submit ray-naive tasks in windows of this many outstanding refs.
+          out: results path (default results/<suite>-<utc>.json); never overwritten without --force.
+          force: overwrite an existing --out file.
+          quiet: no progress bar.
+        """
+        from bench.runner import run_benchmark
+        from bench.suites import build_config
+
+        config = build_config(
+            suite=suite, modes=modes, queries=queries, array_size=array_size, value_range=value_range,
+            seed=seed, trials=trials, batch_sizes=batch_sizes, naive_tasks=naive_tasks, address=address,
+            expect_nodes=expect_nodes, expect_timeout=expect_timeout, num_cpus=num_cpus, window=window,
+            quiet=quiet,
+        )
+        run_benchmark(config, out=out, force=force, argv=sys.argv[1:])
+
+    def env(self):
+        """Print, as JSON, the metadata a run would record about this machine."""
+        from bench.metadata import collect
+
+        print(json.dumps(collect(), indent=2))
+
+    def export(self, results, format="csv", out=None, force=False):
+        """Export the summary table of a results file.
+
+        Args:
+          results: a results JSON file.
+          format: csv.
+          out: output file (default: stdout).
+          force: overwrite an existing --out file.
+        """
+        from bench.export import export_file
+
+        export_file(results, format=format, out=out, force=force)
+
+
+def _allowed_flags(method) -> set[str]:
+    names = [p for p in inspect.signature(method).parameters if p != "self"]
+    flags = set()
+    for name in names:
+        for spelled in (name, name.replace("_", "-")):
+            flags.update({f"--{spelled}", f"--no{spelled}"})
+    return flags | {"--help"}
+
+
+def check_arguments(argv: list[str]) -> list[str]:
+    """Reject unknown commands and options in one line, before Fire prints a page of usage."""
+    argv = ["--help" if a == "-h" else a for a in argv]
+    if not argv or argv[0].startswith("-"):
+        return argv
+    commands = {name for name, _ in inspect.getmembers(BenchCLI, inspect.isfunction) if not name.startswith("_")}
+    command = argv[0]
+    if command not in commands:
+        raise UsageError(f"unknown command {command!r}; choose from {', '.join(sorted(commands))}")
+    allowed = _allowed_flags(getattr(BenchCLI, command))
+    for token in argv[1:]:
+        if token == "--":
+            break
+        if token.startswith("--"):
+            flag = token.split("=", 1)[0]
+            if flag not in allowed:
+                raise UsageError(f"unknown option {flag} for '{command}' (see: python -m bench {command} --help)")
+    return argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    import fire
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = check_arguments(argv)
+        fire.Fire(BenchCLI, command=argv, name="bench")
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)

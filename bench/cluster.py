@@ -1,0 +1,237 @@
+"""Connecting to Ray, waiting for nodes, node snapshots, per-node samplers, calibration."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import RuntimeFailure, UsageError
+from bench.stats import Stats
+
+NODE_POLL_S = 0.5
+CALIBRATION_TASKS = 1000  # per trial, like Ray's single-client async microbenchmark
+
+
+def parse_address(address: str | None) -> str | None:
+    """None (embedded), 'auto', or HOST:PORT. Anything else is a usage error."""
+    if address is None or address == "":
+        return None
+    address = str(address)
+    if address == "auto":
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--address must be 'auto' or HOST:PORT, got {address!r}")
+    return address
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise RuntimeFailure(f"cannot reach a Ray head at {address}: {reason}") from None
+
+
+def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> dict:
+    """Start an embedded Ray (address None) or join an existing cluster."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    kwargs = dict(
+        logging_level=logging.ERROR if quiet else logging.INFO,
+        log_to_driver=not quiet,
+        configure_logging=True,
+    )
+    if address is None:
+        # Workers must import `bench` even when it is not pip-installed.
+        package_root = str(Path(__file__).resolve().parent.parent)
+        pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        kwargs.update(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+        )
+        mode = "embedded"
+    else:
+        if address != "auto":
+            _check_reachable(address)
+        kwargs["address"] = address
+        mode = "existing"
+    started = time.perf_counter()
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        raise RuntimeFailure(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # ray raises assorted types for a missing cluster
+        first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
+        raise RuntimeFailure(f"cannot start or join Ray ({address or 'embedded'}): {first}") from None
+    return {"mode": mode, "address": address, "init_s": time.perf_counter() - started}
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def node_snapshot() -> list[dict]:
+    """Every node Ray knows, alive or dead, with its resources."""
+    import ray
+
+    nodes = []
+    for node in ray.nodes():
+        resources = node.get("Resources", {}) or {}
+        nodes.append(
+            {
+                "node_id": node.get("NodeID"),
+                "hostname": node.get("NodeManagerHostname"),
+                "ip": node.get("NodeManagerAddress"),
+                "alive": bool(node.get("Alive")),
+                "is_head": "node:__internal_head__" in resources,
+                "cpus": float(resources.get("CPU", 0.0)),
+                "memory_bytes": int(resources.get("memory", 0)),
+                "object_store_memory_bytes": int(resources.get("object_store_memory", 0)),
+            }
+        )
+    return sorted(nodes, key=lambda n: (not n["is_head"], n["hostname"] or "", n["node_id"] or ""))
+
+
+def count_alive(nodes: list[dict]) -> dict:
+    alive = [n for n in nodes if n["alive"]]
+    return {
+        "alive": len(alive),
+        "alive_with_cpus": sum(1 for n in alive if n["cpus"] > 0),
+        "cpus": sum(n["cpus"] for n in alive),
+    }
+
+
+def wait_for_nodes(expected: int, timeout_s: float) -> list[dict]:
+    """Block until `expected` alive nodes with CPUs > 0 exist, or fail clearly."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        nodes = node_snapshot()
+        have = count_alive(nodes)["alive_with_cpus"]
+        if have >= expected:
+            return nodes
+        if time.monotonic() >= deadline:
+            raise RuntimeFailure(
+                f"expected {expected} alive node(s) with CPUs, found {have} after {timeout_s:g} s"
+            )
+        time.sleep(NODE_POLL_S)
+
+
+def total_cpus() -> int:
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
+# -- per-node samplers -------------------------------------------------------
+
+
+def _sampler_actor_class():
+    import ray
+
+    from bench.samplers import ResourceSampler, node_facts
+
+    @ray.remote(num_cpus=0, max_restarts=0)
+    class NodeSampler:
+        def __init__(self):
+            self._sampler = ResourceSampler()
+
+        def facts(self) -> dict:
+            return node_facts()
+
+        def start(self) -> bool:
+            self._sampler.start()
+            return True
+
+        def stop(self) -> dict:
+            return self._sampler.stop()
+
+    return NodeSampler
+
+
+@dataclass
+class NodeSamplers:
+    """One sampler actor pinned to each alive node."""
+
+    actors: dict = field(default_factory=dict)  # node_id -> actor handle
+    hostnames: dict = field(default_factory=dict)
+
+    @classmethod
+    def launch(cls, nodes: list[dict]) -> "NodeSamplers":
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        actor_class = _sampler_actor_class()
+        samplers = cls()
+        for node in nodes:
+            if not node["alive"]:
+                continue
+            strategy = NodeAffinitySchedulingStrategy(node_id=node["node_id"], soft=False)
+            samplers.actors[node["node_id"]] = actor_class.options(scheduling_strategy=strategy).remote()
+            samplers.hostnames[node["node_id"]] = node["hostname"]
+        return samplers
+
+    def facts(self, timeout_s: float = 60) -> dict:
+        return self._gather("facts", timeout_s)
+
+    def start(self, timeout_s: float = 30) -> None:
+        self._gather("start", timeout_s)
+
+    def stop(self, timeout_s: float = 15) -> dict:
+        return self._gather("stop", timeout_s)
+
+    def _gather(self, method: str, timeout_s: float) -> dict:
+        """Call every sampler; a node that died simply yields no answer."""
+        import ray
+
+        calls = {node_id: getattr(actor, method).remote() for node_id, actor in self.actors.items()}
+        out = {}
+        deadline = time.monotonic() + timeout_s
+        for node_id, ref in calls.items():
+            try:
+                out[node_id] = ray.get(ref, timeout=max(0.1, deadline - time.monotonic()))
+            except Exception:
+                out[node_id] = None
+        return out
+
+
+# -- calibration ------------------------------------------------------------
+
+
+def _noop_function():
+    import ray
+
+    @ray.remote
+    def noop():
+        return None
+
+    return noop
+
+
+def calibrate(trials: int, tasks: int = CALIBRATION_TASKS) -> dict:
+    """The cluster's raw async no-op task rate from this single driver."""
+    import ray
+
+    noop = _noop_function()
+    ray.get([noop.remote() for _ in range(tasks)])  # warm-up: start worker processes
+    rates = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        ray.get([noop.remote() for _ in range(tasks)])
+        rates.append(tasks / (time.perf_counter() - start))
+    return {
+        "method": f"async no-op tasks, {tasks} per trial, submit all then ray.get",
+        "tasks_per_trial": tasks,
+        "samples": {"tasks_per_s": rates},
+        "stats": {"tasks_per_s": Stats(rates).as_dict()},
+    }

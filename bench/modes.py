@@ -1,0 +1,298 @@
+"""Strategies (modes): the different ways of answering the same seeded lookups.
+
+Each mode is prepared once per run (pool started, array put in the object
+store), then answers a prefix of the workload's queries once per trial. The
+runner times nothing itself that a mode can time more precisely, so a mode
+returns its own response time, submission time and sampled per-task latencies.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from bench.workload import Workload, first_index, lookup_many
+
+# Per-task latency is tracked on at most this many tasks per trial, evenly spread,
+# so that tracking never becomes the overhead being measured.
+LATENCY_TRACKED_TASKS = 1000
+NUMPY_CHUNK_CELLS = 4_000_000  # bounds the broadcast matrix to ~4 MB of bools
+
+
+@dataclass
+class TrialOutcome:
+    answers: np.ndarray
+    response_s: float
+    tasks: int
+    submit_s: float | None = None
+    task_latencies_s: list[float] = field(default_factory=list)
+
+
+def tracking_stride(tasks: int) -> int:
+    return max(1, math.ceil(tasks / LATENCY_TRACKED_TASKS))
+
+
+class LatencyTracker:
+    """Records submission-to-result time for every `stride`-th task via future callbacks."""
+
+    def __init__(self, tasks: int):
+        self.stride = tracking_stride(tasks)
+        self._latencies: list[float | None] = []
+
+    def wants(self, index: int) -> bool:
+        return index % self.stride == 0
+
+    def track(self, future: concurrent.futures.Future, submitted_at: float) -> None:
+        slot = len(self._latencies)
+        self._latencies.append(None)
+
+        def done(_future, slot=slot, submitted_at=submitted_at):
+            self._latencies[slot] = time.perf_counter() - submitted_at
+
+        future.add_done_callback(done)
+
+    def collect(self, timeout_s: float = 5.0) -> list[float]:
+        # Callbacks run on another thread and may trail the driver's get() slightly.
+        deadline = time.monotonic() + timeout_s
+        while any(v is None for v in self._latencies) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return [v for v in self._latencies if v is not None]
+
+
+class Mode:
+    name: str = ""
+    uses_ray = False
+
+    def __init__(self, workload: Workload, **params):
+        self.workload = workload
+        self.params = params
+
+    def prepare(self) -> None:
+        """One-time set-up, not timed as part of any trial."""
+
+    def trial(self, n: int) -> TrialOutcome:
+        raise NotImplementedError
+
+    def tasks_for(self, n: int) -> int:
+        return 1
+
+    def close(self) -> None:
+        pass
+
+
+class Sequential(Mode):
+    """A plain Python loop in the driver: the seed's baseline and the reference."""
+
+    name = "sequential"
+
+    def trial(self, n: int) -> TrialOutcome:
+        array = self.workload.array_list
+        queries = self.workload.query_values[:n].tolist()
+        start = time.perf_counter()
+        answers = lookup_many(array, queries)
+        elapsed = time.perf_counter() - start
+        return TrialOutcome(np.asarray(answers, dtype=np.int64), elapsed, tasks=1, task_latencies_s=[elapsed])
+
+
+def numpy_first_index(array: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Vectorised linear search: the same comparisons, without the interpreter."""
+    rows_per_chunk = max(1, NUMPY_CHUNK_CELLS // max(1, array.size))
+    out = np.empty(queries.size, dtype=np.int64)
+    for start in range(0, queries.size, rows_per_chunk):
+        chunk = queries[start : start + rows_per_chunk]
+        matches = chunk[:, None] == array[None, :]
+        found = matches.any(axis=1)
+        out[start : start + chunk.size] = np.where(found, matches.argmax(axis=1), -1)
+    return out
+
+
+class Numpy(Mode):
+    """The floor: what the work costs with no per-task or interpreter overhead."""
+
+    name = "numpy"
+
+    def trial(self, n: int) -> TrialOutcome:
+        queries = self.workload.query_values[:n]
+        start = time.perf_counter()
+        answers = numpy_first_index(self.workload.array, queries)
+        elapsed = time.perf_counter() - start
+        return TrialOutcome(answers, elapsed, tasks=1, task_latencies_s=[elapsed])
+
+
+def _noop(_=None):
+    return None
+
+
+class Multiprocessing(Mode):
+    """multiprocessing.Pool on the driver's node: what a user would pick instead of Ray."""
+
+    name = "multiprocessing"
+    CHUNKS_PER_PROCESS = 4
+
+    def __init__(self, workload: Workload, processes: int, **params):
+        super().__init__(workload, processes=processes, **params)
+        self.processes = processes
+        self.pool = None
+
+    def prepare(self) -> None:
+        # spawn, not fork: forking a process that holds Ray's threads is unsafe.
+        context = multiprocessing.get_context("spawn")
+        self.pool = context.Pool(self.processes)
+        self.pool.map(_noop, range(self.processes * 2))
+
+    def tasks_for(self, n: int) -> int:
+        return min(n, self.processes * self.CHUNKS_PER_PROCESS)
+
+    def trial(self, n: int) -> TrialOutcome:
+        array = self.workload.array_list
+        queries = self.workload.query_values[:n].tolist()
+        chunk = math.ceil(n / self.tasks_for(n))
+        latencies: list[float] = []
+        submit = 0.0
+        pending = []
+        start = time.perf_counter()
+        for offset in range(0, n, chunk):
+            submitted_at = time.perf_counter()
+            pending.append(
+                self.pool.apply_async(
+                    lookup_many,
+                    (array, queries[offset : offset + chunk]),
+                    callback=lambda _r, t=submitted_at: latencies.append(time.perf_counter() - t),
+                )
+            )
+            submit += time.perf_counter() - submitted_at
+        parts = [p.get() for p in pending]
+        elapsed = time.perf_counter() - start
+        answers = np.fromiter((a for part in parts for a in part), dtype=np.int64, count=n)
+        return TrialOutcome(answers, elapsed, tasks=len(pending), submit_s=submit, task_latencies_s=latencies)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+@cache
+def _ray_functions():
+    """Remote functions, created on first use so importing this module touches no Ray."""
+    import ray
+
+    @ray.remote
+    def search(array, query):
+        return first_index(array, query)
+
+    @ray.remote
+    def search_batch(array, queries):
+        return np.asarray(lookup_many(array.tolist(), queries.tolist()), dtype=np.int64)
+
+    return search, search_batch
+
+
+class RayNaive(Mode):
+    """One task per lookup with the array passed by value: the seed's naive mode."""
+
+    name = "ray-naive"
+    uses_ray = True
+
+    def __init__(self, workload: Workload, window: int | None = None, **params):
+        super().__init__(workload, window=window, **params)
+        self.window = window
+
+    def tasks_for(self, n: int) -> int:
+        return n
+
+    def trial(self, n: int) -> TrialOutcome:
+        import ray
+
+        search, _ = _ray_functions()
+        array = self.workload.array_list
+        queries = self.workload.query_values[:n].tolist()
+        tracker = LatencyTracker(n)
+        answers = np.empty(n, dtype=np.int64)
+        window = self.window if self.window and self.window < n else None
+        in_flight: dict = {}
+        refs = []
+        submit = 0.0
+        start = time.perf_counter()
+        for index, query in enumerate(queries):
+            if window and len(in_flight) >= window:
+                self._drain(in_flight, answers, keep=window // 2)
+            submitted_at = time.perf_counter()
+            ref = search.remote(array, query)
+            submit += time.perf_counter() - submitted_at
+            if window:
+                in_flight[ref] = index
+            else:
+                refs.append(ref)
+            if tracker.wants(index):
+                tracker.track(ref.future(), submitted_at)
+        if window:
+            self._drain(in_flight, answers, keep=0)
+        else:
+            answers[:] = ray.get(refs)
+        elapsed = time.perf_counter() - start
+        return TrialOutcome(answers, elapsed, tasks=n, submit_s=submit, task_latencies_s=tracker.collect())
+
+    @staticmethod
+    def _drain(in_flight: dict, answers: np.ndarray, keep: int) -> None:
+        """Wait until at most `keep` tasks are outstanding (bounds driver memory)."""
+        import ray
+
+        while len(in_flight) > keep:
+            ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight) - keep)
+            for ref, value in zip(ready, ray.get(ready)):
+                answers[in_flight.pop(ref)] = value
+
+
+class RayBatched(Mode):
+    """B lookups per task, array put once in the object store: the seed's fix, done properly."""
+
+    name = "ray-batched"
+    uses_ray = True
+
+    def __init__(self, workload: Workload, batch_size: int, **params):
+        super().__init__(workload, batch_size=batch_size, **params)
+        self.batch_size = batch_size
+        self.array_ref = None
+
+    def prepare(self) -> None:
+        import ray
+
+        self.array_ref = ray.put(self.workload.array)
+
+    def tasks_for(self, n: int) -> int:
+        return math.ceil(n / self.batch_size)
+
+    def trial(self, n: int) -> TrialOutcome:
+        import ray
+
+        _, search_batch = _ray_functions()
+        queries = self.workload.query_values[:n]
+        tasks = self.tasks_for(n)
+        tracker = LatencyTracker(tasks)
+        refs = []
+        submit = 0.0
+        start = time.perf_counter()
+        for index, offset in enumerate(range(0, n, self.batch_size)):
+            submitted_at = time.perf_counter()
+            ref = search_batch.remote(self.array_ref, queries[offset : offset + self.batch_size])
+            submit += time.perf_counter() - submitted_at
+            refs.append(ref)
+            if tracker.wants(index):
+                tracker.track(ref.future(), submitted_at)
+        answers = np.concatenate(ray.get(refs)) if refs else np.empty(0, dtype=np.int64)
+        elapsed = time.perf_counter() - start
+        return TrialOutcome(answers, elapsed, tasks=tasks, submit_s=submit, task_latencies_s=tracker.collect())
+
+    def close(self) -> None:
+        self.array_ref = None
+
+
+MODES = {cls.name: cls for cls in (Sequential, Numpy, Multiprocessing, RayNaive, RayBatched)}

@@ -1,0 +1,182 @@
+"""Per-node CPU and memory sampling.
+
+Inside a container, psutil.cpu_percent() reads the host-wide /proc/stat, so
+every container on one host would report the same figure. We therefore read
+the cgroup's own accounting first (v2 `cpu.stat`/`memory.current`, then v1),
+and fall back to psutil only where no cgroup file is readable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SAMPLE_INTERVAL_S = 0.2
+MAX_SAMPLES = 20_000  # ~66 min at 5 Hz; bounds memory on a forgotten sampler
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def cpu_usage_usec(root: Path = CGROUP_ROOT) -> tuple[int | None, str]:
+    """Cumulative CPU time of this cgroup in microseconds, and where it came from."""
+    try:
+        for line in (root / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value), "cgroup-v2"
+    except OSError:
+        pass
+    nanos = _read_int(root / "cpuacct" / "cpuacct.usage")
+    if nanos is not None:
+        return nanos // 1000, "cgroup-v1"
+    return None, "psutil"
+
+
+def memory_bytes(root: Path = CGROUP_ROOT) -> tuple[int, str]:
+    current = _read_int(root / "memory.current")
+    if current is not None:
+        return current, "cgroup-v2"
+    current = _read_int(root / "memory" / "memory.usage_in_bytes")
+    if current is not None:
+        return current, "cgroup-v1"
+    return int(psutil.virtual_memory().used), "psutil"
+
+
+def cgroup_limits(root: Path = CGROUP_ROOT) -> dict:
+    """CPU quota (in CPUs) and memory limit (bytes) of this cgroup, None if unlimited."""
+    cpu_limit = None
+    try:
+        quota, period = (root / "cpu.max").read_text().split()
+        if quota != "max":
+            cpu_limit = int(quota) / int(period)
+    except (OSError, ValueError):
+        quota_us = _read_int(root / "cpu" / "cpu.cfs_quota_us")
+        period_us = _read_int(root / "cpu" / "cpu.cfs_period_us")
+        if quota_us and period_us:
+            cpu_limit = quota_us / period_us
+    memory_limit = _read_int(root / "memory.max")
+    if memory_limit is None:
+        v1 = _read_int(root / "memory" / "memory.limit_in_bytes")
+        # v1 reports "unlimited" as a huge page-aligned number.
+        memory_limit = v1 if v1 is not None and v1 < (1 << 60) else None
+    return {"cpu_limit": cpu_limit, "memory_limit_bytes": memory_limit}
+
+
+def shm_bytes(path: str = "/dev/shm") -> int | None:
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return None
+    return stat.f_blocks * stat.f_frsize
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: affinity, capped by a cgroup quota."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:
+        count = os.cpu_count() or 1
+    limit = cgroup_limits()["cpu_limit"]
+    if limit:
+        count = min(count, max(1, int(limit)))
+    return max(1, count)
+
+
+def node_facts() -> dict:
+    """What a node can tell about itself: used to annotate the cluster's node list."""
+    return {
+        "hostname": socket.gethostname(),
+        "shm_bytes": shm_bytes(),
+        "host_cpus": os.cpu_count(),
+        "host_memory_bytes": int(psutil.virtual_memory().total),
+        **cgroup_limits(),
+    }
+
+
+class ResourceSampler:
+    """Samples this node's CPU (% of one core) and memory on a background thread."""
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S):
+        self.interval_s = interval_s
+        self._samples: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.cpu_source = "unknown"
+        self.memory_source = "unknown"
+
+    def _loop(self) -> None:
+        last_usage, self.cpu_source = cpu_usage_usec()
+        last_wall = time.time()
+        if last_usage is None:
+            psutil.cpu_percent(None)  # prime the psutil delta
+        while not self._stop.wait(self.interval_s):
+            now = time.time()
+            usage, _ = cpu_usage_usec()
+            if usage is not None and last_usage is not None:
+                cpu_pct = 100.0 * (usage - last_usage) / 1e6 / max(now - last_wall, 1e-9)
+            else:
+                cpu_pct = psutil.cpu_percent(None) * (os.cpu_count() or 1)
+            last_usage, last_wall = usage, now
+            memory, self.memory_source = memory_bytes()
+            if len(self._samples) < MAX_SAMPLES:
+                self._samples.append((now, round(cpu_pct, 2), memory))
+
+    def start(self) -> None:
+        self.stop()
+        self._samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._thread = None
+        return {
+            "cpu_source": self.cpu_source,
+            "memory_source": self.memory_source,
+            "interval_s": self.interval_s,
+            # (unix time, cpu % of one core, memory bytes)
+            "samples": list(self._samples),
+        }
+
+
+class PeakRSS:
+    """Tracks the driver process's peak resident memory while a run is in flight."""
+
+    def __init__(self, interval_s: float = 0.1):
+        self.interval_s = interval_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        process = psutil.Process()
+        while True:
+            self.peak = max(self.peak, process.memory_info().rss)
+            if self._stop.wait(self.interval_s):
+                return
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.peak = max(self.peak, psutil.Process().memory_info().rss)

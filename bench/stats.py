@@ -1,0 +1,94 @@
+"""Summary statistics over raw samples: one class, one cached property per figure.
+
+Quartiles use numpy's default linear interpolation (Hyndman & Fan type 7), the
+same definition as `statistics.quantiles(..., method="inclusive")`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+
+# Above this coefficient of variation a metric is flagged as unstable.
+HIGH_CV = 0.10
+
+
+class Stats:
+    def __init__(self, samples: Sequence[float]):
+        values = [float(v) for v in samples if v is not None]
+        if not values:
+            raise ValueError("no samples")
+        self._values = np.asarray(values, dtype=float)
+
+    @cached_property
+    def n(self) -> int:
+        return int(self._values.size)
+
+    @cached_property
+    def median(self) -> float:
+        return float(np.median(self._values))
+
+    @cached_property
+    def q1(self) -> float:
+        return float(np.percentile(self._values, 25))
+
+    @cached_property
+    def q3(self) -> float:
+        return float(np.percentile(self._values, 75))
+
+    @cached_property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+    @cached_property
+    def min(self) -> float:
+        return float(self._values.min())
+
+    @cached_property
+    def max(self) -> float:
+        return float(self._values.max())
+
+    @cached_property
+    def mean(self) -> float:
+        return float(self._values.mean())
+
+    @cached_property
+    def stdev(self) -> float:
+        """Sample standard deviation (n-1); 0 for a single sample."""
+        if self.n < 2:
+            return 0.0
+        return float(self._values.std(ddof=1))
+
+    @cached_property
+    def cv(self) -> float:
+        return self.stdev / self.mean if self.mean else math.nan
+
+    def as_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "median": self.median,
+            "q1": self.q1,
+            "q3": self.q3,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "stdev": self.stdev,
+            "cv": self.cv,
+        }
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), pct))
+
+
+def summarize(samples: dict[str, list]) -> dict[str, dict]:
+    """Stats for every numeric sample series that has at least one value."""
+    out = {}
+    for metric, series in samples.items():
+        numeric = [v for v in series if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numeric and len(numeric) == len(series):
+            out[metric] = Stats(numeric).as_dict()
+    return out

@@ -1,0 +1,177 @@
+"""Suite presets and the validated configuration of one benchmark invocation."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, replace
+
+from bench.errors import UsageError
+
+RAY_MODES = ("ray-naive", "ray-batched")
+ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
+DEFAULT_BATCH_SIZES = (10, 100, 1000, 10000)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    queries: int
+    trials: int
+    naive_tasks: tuple[int, ...]
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    # The 100k-task naive point takes ~minute per trial on 2 cores: 3 trials suffice.
+    large_naive_tasks: int = 100_000
+    large_naive_trials: int = 3
+    calibration_trials: int = 5
+    modes: tuple[str, ...] = ALL_MODES
+    window: int | None = None
+    description: str = ""
+
+
+SUITES = {
+    "quick": Suite(
+        "quick", queries=20_000, trials=3, naive_tasks=(1_000, 5_000), calibration_trials=3,
+        description="smoke-sized: every mode, 20k lookups, ~1 min on 2 cores",
+    ),
+    "standard": Suite(
+        "standard", queries=100_000, trials=5, naive_tasks=(1_000, 10_000, 100_000),
+        description="the seed's scale: 100k lookups, naive at 1k/10k/100k tasks",
+    ),
+    "full": Suite(
+        "full", queries=100_000, trials=10, naive_tasks=(1_000, 10_000, 100_000),
+        batch_sizes=(10, 30, 100, 300, 1000, 3000, 10000, 30000), large_naive_trials=5,
+        calibration_trials=10, description="more trials and a finer batch sweep",
+    ),
+    "stress": Suite(
+        "stress", queries=1_000_000, trials=1, naive_tasks=(1_000_000,), modes=("ray-naive",),
+        large_naive_trials=1, calibration_trials=3, window=100_000,
+        description="1M naive tasks submitted in windows (ray.wait) to bound driver memory",
+    ),
+}
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+            value = int(value)
+        else:
+            raise UsageError(f"--{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise UsageError(f"--{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _int_list(name: str, value) -> tuple[int, ...]:
+    """Accepts 10,100 (Fire gives a tuple), '10,100', [10, 100] or a single int."""
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    if not items:
+        raise UsageError(f"--{name} needs at least one value")
+    return tuple(_positive_int(name, item) for item in items)
+
+
+def _mode_list(value) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    modes = tuple(str(item).strip() for item in items if str(item).strip())
+    unknown = [m for m in modes if m not in ALL_MODES]
+    if unknown or not modes:
+        raise UsageError(f"unknown mode {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_MODES)}")
+    return tuple(dict.fromkeys(modes))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    suite: Suite
+    queries: int
+    array_size: int
+    value_range: int
+    seed: int
+    trials: int
+    modes: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    naive_tasks: tuple[int, ...]
+    address: str | None
+    expect_nodes: int | None
+    expect_timeout_s: float
+    num_cpus: int | None
+    window: int | None
+    quiet: bool
+
+    @property
+    def needs_ray(self) -> bool:
+        return any(m in RAY_MODES for m in self.modes)
+
+    def trials_for_naive(self, tasks: int) -> int:
+        if tasks >= self.suite.large_naive_tasks:
+            return min(self.trials, self.suite.large_naive_trials)
+        return self.trials
+
+
+def build_config(
+    suite="standard",
+    modes=None,
+    queries=None,
+    array_size=100,
+    value_range=1000,
+    seed=42,
+    trials=None,
+    batch_sizes=None,
+    naive_tasks=None,
+    address=None,
+    expect_nodes=None,
+    expect_timeout=120,
+    num_cpus=None,
+    window=None,
+    quiet=False,
+) -> RunConfig:
+    """Validate every parameter up front, so bad input costs nothing and writes nothing."""
+    if suite not in SUITES:
+        raise UsageError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
+    preset = SUITES[suite]
+    queries = _positive_int("queries", preset.queries if queries is None else queries)
+    array_size = _positive_int("array-size", array_size)
+    value_range = _positive_int("value-range", value_range)
+    seed = _positive_int("seed", seed, minimum=0)
+    trials = _positive_int("trials", preset.trials if trials is None else trials)
+    chosen_modes = preset.modes if modes is None else _mode_list(modes)
+
+    if batch_sizes is None:
+        sizes = tuple(b for b in preset.batch_sizes if b <= queries)
+    else:
+        sizes = _int_list("batch-sizes", batch_sizes)
+        too_big = [b for b in sizes if b > queries]
+        if too_big:
+            raise UsageError(f"--batch-sizes {too_big[0]} is larger than --queries {queries}")
+    if naive_tasks is None:
+        tasks = tuple(sorted({min(t, queries) for t in preset.naive_tasks}))
+    else:
+        tasks = _int_list("naive-tasks", naive_tasks)
+        too_many = [t for t in tasks if t > queries]
+        if too_many:
+            raise UsageError(f"--naive-tasks {too_many[0]} is larger than --queries {queries}")
+
+    from bench.cluster import parse_address
+
+    address = parse_address(address)
+    if expect_nodes is not None:
+        expect_nodes = _positive_int("expect-nodes", expect_nodes)
+    if isinstance(expect_timeout, bool) or not isinstance(expect_timeout, numbers.Real) or expect_timeout <= 0:
+        raise UsageError(f"--expect-timeout must be a positive number of seconds, got {expect_timeout!r}")
+    if num_cpus is not None:
+        num_cpus = _positive_int("num-cpus", num_cpus)
+        if address is not None:
+            raise UsageError("--num-cpus applies only to the embedded Ray (no --address)")
+    window = preset.window if window is None else _positive_int("window", window)
+    return RunConfig(
+        suite=preset, queries=queries, array_size=array_size, value_range=value_range, seed=seed,
+        trials=trials, modes=chosen_modes, batch_sizes=sizes, naive_tasks=tasks, address=address,
+        expect_nodes=expect_nodes, expect_timeout_s=float(expect_timeout), num_cpus=num_cpus,
+        window=window, quiet=bool(quiet),
+    )
+
+
+__all__ = ["SUITES", "ALL_MODES", "RAY_MODES", "RunConfig", "build_config", "replace"]
