@@ -161,15 +161,20 @@ class Results:
 def check_output_path(path: str | os.PathLike, force: bool) -> Path:
     """Fail fast, before any work, if the results could not be written."""
     target = Path(path)
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists (use --force to overwrite)")
     if target.is_dir():
         raise UsageError(f"{target} is a directory, not a file path")
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists (use --force to overwrite)")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"cannot write {target}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {target}: directory {parent} is not writable")
+    # Probe by creating a file: os.access() says yes to root even where writes fail.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: directory {parent} is not writable ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
     return target
 
 

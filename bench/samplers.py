@@ -116,26 +116,32 @@ class ResourceSampler:
         self.cpu_source = "unknown"
         self.memory_source = "unknown"
 
-    def _loop(self) -> None:
-        last_usage, self.cpu_source = cpu_usage_usec()
-        last_wall = time.time()
-        if last_usage is None:
+    def _prime(self) -> None:
+        self._last_usage, self.cpu_source = cpu_usage_usec()
+        self._last_wall = time.time()
+        if self._last_usage is None:
             psutil.cpu_percent(None)  # prime the psutil delta
+
+    def _take_sample(self) -> None:
+        now = time.time()
+        usage, _ = cpu_usage_usec()
+        if usage is not None and self._last_usage is not None:
+            cpu_pct = 100.0 * (usage - self._last_usage) / 1e6 / max(now - self._last_wall, 1e-9)
+        else:
+            cpu_pct = psutil.cpu_percent(None) * (os.cpu_count() or 1)
+        self._last_usage, self._last_wall = usage, now
+        memory, self.memory_source = memory_bytes()
+        if len(self._samples) < MAX_SAMPLES:
+            self._samples.append((now, round(cpu_pct, 2), memory))
+
+    def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
-            now = time.time()
-            usage, _ = cpu_usage_usec()
-            if usage is not None and last_usage is not None:
-                cpu_pct = 100.0 * (usage - last_usage) / 1e6 / max(now - last_wall, 1e-9)
-            else:
-                cpu_pct = psutil.cpu_percent(None) * (os.cpu_count() or 1)
-            last_usage, last_wall = usage, now
-            memory, self.memory_source = memory_bytes()
-            if len(self._samples) < MAX_SAMPLES:
-                self._samples.append((now, round(cpu_pct, 2), memory))
+            self._take_sample()
 
     def start(self) -> None:
         self.stop()
         self._samples = []
+        self._prime()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="resource-sampler", daemon=True)
         self._thread.start()
@@ -145,6 +151,7 @@ class ResourceSampler:
             self._stop.set()
             self._thread.join(timeout=5)
             self._thread = None
+            self._take_sample()  # a run shorter than one interval still gets a sample
         return {
             "cpu_source": self.cpu_source,
             "memory_source": self.memory_source,

@@ -1,0 +1,96 @@
+"""Bad input matrix: one clear line, exit 2 (usage) or 1 (runtime), no traceback, no file touched."""
+
+import json
+import os
+
+import pytest
+
+from conftest import REPO, run_cli
+
+VALID = {"schema_version": 1, "workload": {}, "metadata": {}, "cluster": {}, "runs": []}
+
+CASES = [
+    # (id, args, exit code, words the one line must contain)
+    ("negative-queries", ["run", "--queries=-5"], 2, "--queries must be an integer >= 1"),
+    ("zero-queries", ["run", "--queries", "0"], 2, "--queries must be an integer >= 1"),
+    ("float-queries", ["run", "--queries", "1.5"], 2, "--queries must be an integer"),
+    ("text-queries", ["run", "--queries", "lots"], 2, "--queries must be an integer"),
+    ("zero-array-size", ["run", "--array-size", "0"], 2, "--array-size"),
+    ("negative-value-range", ["run", "--value-range=-1"], 2, "--value-range"),
+    ("zero-trials", ["run", "--trials", "0"], 2, "--trials"),
+    ("zero-batch-size", ["run", "--batch-sizes", "0"], 2, "--batch-sizes"),
+    ("batch-larger-than-queries", ["run", "--queries", "1000", "--batch-sizes", "10,5000"], 2,
+     "--batch-sizes 5000 is larger than --queries 1000"),
+    ("naive-larger-than-queries", ["run", "--queries", "1000", "--naive-tasks", "2000"], 2, "--naive-tasks 2000"),
+    ("unknown-mode", ["run", "--modes", "ray-magic"], 2, "unknown mode ray-magic"),
+    ("unknown-suite", ["run", "--suite", "huge"], 2, "unknown suite 'huge'"),
+    ("malformed-address", ["run", "--address", "nowhere"], 2, "--address must be 'auto' or HOST:PORT"),
+    ("unreachable-address", ["run", "--address", "127.0.0.1:9", "--quiet"], 1, "cannot reach a Ray head at 127.0.0.1:9"),
+    ("negative-timeout", ["run", "--expect-timeout=-3"], 2, "--expect-timeout"),
+    ("num-cpus-with-address", ["run", "--num-cpus", "2", "--address", "auto"], 2, "--num-cpus applies only"),
+    ("unknown-option", ["run", "--turbo"], 2, "unknown option --turbo"),
+    ("unknown-command", ["explode"], 2, "unknown command 'explode'"),
+    ("missing-out-dir", ["run", "--out", "{tmp}/no/such/dir/r.json"], 2, "does not exist"),
+    ("unwritable-out", ["run", "--out", "/proc/r.json"], 2, "not writable"),
+    ("existing-out", ["run", "--out", "{tmp}/existing.json"], 2, "already exists (use --force"),
+    ("out-is-directory", ["run", "--out", "{tmp}"], 2, "is a directory"),
+    ("export-missing", ["export", "{tmp}/missing.json"], 2, "no such results file"),
+    ("export-empty", ["export", "{tmp}/empty.json"], 2, "empty file"),
+    ("export-truncated", ["export", "{tmp}/truncated.json"], 2, "not valid JSON"),
+    ("export-not-json", ["export", "{tmp}/notjson.json"], 2, "not valid JSON"),
+    ("export-wrong-version", ["export", "{tmp}/future.json"], 2, "unsupported schema_version 7"),
+    ("export-not-results", ["export", "{tmp}/list.json"], 2, "not a results file"),
+    ("export-bad-format", ["export", "{tmp}/existing.json", "--format", "xml"], 2, "unknown --format 'xml'"),
+]
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    (tmp_path / "existing.json").write_text(json.dumps(VALID))
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "truncated.json").write_text(json.dumps(VALID)[:30])
+    (tmp_path / "notjson.json").write_text("mode,median\nnumpy,0.1\n")
+    (tmp_path / "future.json").write_text(json.dumps({**VALID, "schema_version": 7}))
+    (tmp_path / "list.json").write_text("[]")
+    return tmp_path
+
+
+def _snapshot(*folders):
+    state = {}
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(root, name)
+                stat = os.stat(path)
+                state[path] = (stat.st_size, stat.st_mtime_ns)
+    return state
+
+
+@pytest.mark.parametrize("case_id, args, code, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_one_line_and_no_files(inputs, case_id, args, code, words):
+    args = [a.replace("{tmp}", str(inputs)) for a in args]
+    before = _snapshot(inputs, REPO / "results", REPO / "reports")
+    proc = run_cli(*args, timeout=120)
+    after = _snapshot(inputs, REPO / "results", REPO / "reports")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("bench: error: ") and words in lines[0], lines[0]
+    assert before == after, "a failed command must not create or change files"
+
+
+def test_expected_nodes_that_never_arrive(tmp_path):
+    proc = run_cli("run", "--suite", "quick", "--modes", "ray-naive", "--num-cpus", "1", "--expect-nodes", "3",
+                   "--expect-timeout", "2", "--quiet", "--out", tmp_path / "r.json", timeout=180)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "bench: error: expected 3 alive node(s) with CPUs, found 1 after 2 s" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_help_works_on_every_command():
+    for command in ("run", "env", "export"):
+        proc = run_cli(command, "--help", env={"PAGER": "cat"})
+        assert proc.returncode == 0, proc.stderr
+        assert f"bench {command}" in proc.stdout + proc.stderr

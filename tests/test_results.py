@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from bench import results
+from bench.errors import UsageError
+from bench.results import Results, Run
+
+
+def make_results() -> Results:
+    run = Run.from_dict({
+        "mode": "sequential", "label": "sequential", "params": {"queries": 10},
+        "samples": {"response_s": [0.1, 0.2, 0.3]},
+        "stats": {"response_s": {"median": 0.2}}, "correct": True,
+        "error": None, "task_latencies_s": [[0.1], [0.2]],
+    })
+    return Results(metadata={"host": "h"}, workload={"queries": 10, "seed": 1},
+                   cluster={"nodes": []}, runs=(run,), suite="quick")
+
+
+def test_round_trip_preserves_everything(tmp_path):
+    path = tmp_path / "r.json"
+    original = make_results()
+    results.save(original, path)
+    loaded = results.load(path)
+    assert loaded.to_dict() == original.to_dict()
+    assert loaded.runs[0].extra["task_latencies_s"] == ((0.1,), (0.2,))
+    assert json.loads(path.read_text())["schema_version"] == results.SCHEMA_VERSION
+
+
+def test_results_are_immutable():
+    res = make_results()
+    with pytest.raises(Exception):
+        res.runs[0].samples["response_s"] = ()
+    with pytest.raises(Exception):
+        res.status = "x"
+
+
+def test_unknown_schema_version_is_rejected(tmp_path):
+    path = tmp_path / "r.json"
+    data = make_results().to_dict()
+    data["schema_version"] = 99
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="unsupported schema_version 99"):
+        results.load(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty file"),
+    ('{"schema_version": 1, "runs": [', "not valid JSON"),
+    ("[1, 2]", "not a results file"),
+    ('{"schema_version": 1}', "missing"),
+])
+def test_bad_files_are_rejected_with_a_reason(tmp_path, content, message):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        results.load(path)
+
+
+def test_existing_file_is_not_overwritten_without_force(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("keep me")
+    with pytest.raises(UsageError, match="already exists"):
+        results.check_output_path(path, force=False)
+    assert results.check_output_path(path, force=True) == path
+    assert path.read_text() == "keep me"
+
+
+def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    path.write_text("old")
+
+    def boom(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results.os, "replace", boom)
+    with pytest.raises(OSError):
+        results.write_atomic(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

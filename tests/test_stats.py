@@ -1,0 +1,38 @@
+import math
+
+import pytest
+
+from bench.stats import Stats, summarize
+
+
+def test_stats_match_hand_computed_values():
+    # samples 1..5 plus an outlier: sorted [1, 2, 3, 4, 5, 15]
+    s = Stats([5, 1, 4, 2, 3, 15])
+    assert s.n == 6
+    assert s.median == 3.5
+    # type-7 quartiles: position (n-1)*p = 1.25 -> 2 + 0.25*(3-2); 3.75 -> 4 + 0.75*(5-4)
+    assert s.q1 == pytest.approx(2.25)
+    assert s.q3 == pytest.approx(4.75)
+    assert s.iqr == pytest.approx(2.5)
+    assert s.min == 1 and s.max == 15
+    assert s.mean == pytest.approx(30 / 6)
+    # sum of squared deviations from 5: 0+16+1+9+4+100 = 130; /(n-1)=26
+    assert s.stdev == pytest.approx(math.sqrt(26))
+    assert s.cv == pytest.approx(math.sqrt(26) / 5)
+
+
+def test_single_sample_has_zero_spread():
+    s = Stats([0.25])
+    assert (s.median, s.q1, s.q3, s.stdev, s.cv) == (0.25, 0.25, 0.25, 0.0, 0.0)
+
+
+def test_empty_samples_are_rejected():
+    with pytest.raises(ValueError):
+        Stats([])
+
+
+def test_summarize_skips_non_numeric_series():
+    out = summarize({"response_s": [1.0, 2.0, 3.0], "note": ["a", "b"]})
+    assert set(out) == {"response_s"}
+    assert out["response_s"]["median"] == 2.0
+    assert set(out["response_s"]) == {"n", "median", "q1", "q3", "min", "max", "mean", "stdev", "cv"}
