@@ -21,7 +21,7 @@ from bench.workload import Workload, first_index, lookup_many
 
 # Per-task latency is tracked on at most this many tasks per trial, evenly spread,
 # so that tracking never becomes the overhead being measured.
-LATENCY_TRACKED_TASKS = 1000
+LATENCY_TRACKED_TASKS = 500
 NUMPY_CHUNK_CELLS = 4_000_000  # bounds the broadcast matrix to ~4 MB of bools
 
 
@@ -296,3 +296,81 @@ class RayBatched(Mode):
 
 
 MODES = {cls.name: cls for cls in (Sequential, Numpy, Multiprocessing, RayNaive, RayBatched)}
+
+
+class RayAuto(RayBatched):
+    """Batch size chosen from a short probe of per-task overhead and per-lookup work.
+
+    Model: a task of B lookups costs c + B*w of worker time, so the overhead share
+    is c / (B*w). The probe measures w (inside one task) and c (from a burst of
+    one-lookup tasks); B is the smallest size keeping overhead under
+    TARGET_OVERHEAD, capped at one task per CPU, and rounded so the task count is
+    a multiple of the CPU count (no idle CPUs in the last wave).
+    """
+
+    name = "ray-auto"
+    TARGET_OVERHEAD = 0.05
+    PROBE_LOOKUPS = 2000
+
+    def __init__(self, workload: Workload, cluster_cpus: int, **params):
+        super().__init__(workload, batch_size=1, cluster_cpus=cluster_cpus, **params)
+        self.cluster_cpus = max(1, cluster_cpus)
+        self.probe: dict = {}
+
+    def prepare(self) -> None:
+        import ray
+
+        super().prepare()
+        _, search_batch = _ray_functions()
+        timed = _timed_batch_function()
+        cpus = self.cluster_cpus
+        sample = self.workload.query_values[: self.PROBE_LOOKUPS]
+        started = time.perf_counter()
+        # w: pure work per lookup, timed inside a worker so no overhead is counted.
+        ray.get(timed.remote(self.array_ref, sample[:10]))
+        work_s = min(ray.get([timed.remote(self.array_ref, sample) for _ in range(cpus)]))
+        per_lookup = work_s / sample.size
+        # c: wall time of a burst of one-lookup tasks, per task and per CPU, minus its work.
+        burst = max(200, 20 * cpus)
+        queries = self.workload.query_values
+        ray.get([search_batch.remote(self.array_ref, queries[i : i + 1]) for i in range(cpus)])
+        t0 = time.perf_counter()
+        ray.get([search_batch.remote(self.array_ref, queries[i % queries.size : i % queries.size + 1]) for i in range(burst)])
+        wall = time.perf_counter() - t0
+        per_task = max(wall * cpus / burst - per_lookup, 1e-7)
+        self.batch_size = choose_batch_size(self.workload.queries, cpus, per_task, per_lookup, self.TARGET_OVERHEAD)
+        self.probe = {
+            "probe_s": time.perf_counter() - started,
+            "per_task_overhead_s": per_task,
+            "per_lookup_work_s": per_lookup,
+            "target_overhead": self.TARGET_OVERHEAD,
+        }
+        self.params.update(batch_size=self.batch_size, probe=self.probe)
+
+
+def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: float, target: float) -> int:
+    """Smallest B with overhead share c/(B*w) <= target, at most one task per CPU."""
+    wanted = math.ceil(per_task_s / (target * max(per_lookup_s, 1e-12)))
+    per_cpu = math.ceil(queries / cpus)
+    size = max(1, min(wanted, per_cpu))
+    tasks = math.ceil(queries / size)
+    if tasks > cpus:
+        tasks = (tasks // cpus) * cpus  # whole waves: every CPU gets the same number of tasks
+    return max(1, math.ceil(queries / tasks))
+
+
+@cache
+def _timed_batch_function():
+    import ray
+
+    @ray.remote
+    def timed_batch(array, queries):
+        array_list, query_list = array.tolist(), queries.tolist()
+        start = time.perf_counter()
+        lookup_many(array_list, query_list)
+        return time.perf_counter() - start
+
+    return timed_batch
+
+
+MODES[RayAuto.name] = RayAuto

@@ -96,6 +96,8 @@ class Results:
     status: str = "complete"  # or "incomplete"
     incomplete_reason: str | None = None
     suite: str | None = None
+    # Figures derived from the raw samples (bench.model); recomputable, never edited by hand.
+    analysis: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = SCHEMA_VERSION
 
     def with_run(self, run: Run) -> "Results":
@@ -103,6 +105,9 @@ class Results:
 
     def with_status(self, status: str, reason: str | None = None) -> "Results":
         return replace(self, status=status, incomplete_reason=reason)
+
+    def with_analysis(self, analysis: dict) -> "Results":
+        return replace(self, analysis=_freeze(analysis))
 
     def with_cluster(self, **updates) -> "Results":
         merged = dict(_thaw(self.cluster))
@@ -123,6 +128,7 @@ class Results:
             "metadata": _thaw(self.metadata),
             "cluster": _thaw(self.cluster),
             "runs": [run.to_dict() for run in self.runs],
+            "analysis": _thaw(self.analysis),
         }
 
     @classmethod
@@ -154,6 +160,7 @@ class Results:
             status=data.get("status", "complete"),
             incomplete_reason=data.get("incomplete_reason"),
             suite=data.get("suite"),
+            analysis=_freeze(data.get("analysis") or {}),
             schema_version=version,
         )
 

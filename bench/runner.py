@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench import cluster, metadata, results
+from bench import cluster, metadata, model, results
 from bench.modes import MODES, Mode, TrialOutcome
 from bench.results import Results, Run
 from bench.samplers import PeakRSS, available_cpus
@@ -59,6 +59,8 @@ def plan_runs(config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[Ru
                     RunSpec(mode, f"ray-batched B={size:,}{tag}", n, config.trials,
                             {"batch_size": size, "per_cpu": size == per_cpu})
                 )
+        elif mode == "ray-auto":
+            specs.append(RunSpec(mode, "ray-auto", n, config.trials, {"cluster_cpus": cluster_cpus}))
     return specs
 
 
@@ -175,6 +177,7 @@ class SuiteRunner:
             "trials": spec.trials,
             "tasks": mode.tasks_for(spec.lookups),
             **spec.params,
+            **mode.params,  # what the mode decided itself, e.g. ray-auto's batch size
         }
         extra = {
             "warmup": warmup,
@@ -244,7 +247,7 @@ class SuiteRunner:
             if config.needs_ray:
                 nodes_end = cluster.node_snapshot()
                 self.results = self.results.with_cluster(nodes_end=nodes_end, nodes_end_counts=cluster.count_alive(nodes_end))
-            self.results = self.results.with_status("complete")
+            self.results = self.results.with_analysis(model.analyse(self.results)).with_status("complete")
             self._save()
             return self.results
         except BaseException as exc:

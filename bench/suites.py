@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from bench.errors import UsageError
 
-RAY_MODES = ("ray-naive", "ray-batched")
+RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
 ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
 DEFAULT_BATCH_SIZES = (10, 100, 1000, 10000)
 
