@@ -10,14 +10,14 @@ from bench.errors import BenchError, UsageError
 
 
 class BenchCLI:
-    """Ray task-granularity benchmark. Commands: run, env, export."""
+    """Ray task-granularity benchmark. Commands: run, env, export, report, compare."""
 
     def run(
         self,
         suite="standard",
         modes=None,
         queries=None,
-        array_size=100,
+        array_size=None,
         value_range=1000,
         seed=42,
         trials=None,
@@ -35,10 +35,10 @@ class BenchCLI:
         """Run a benchmark suite and write one results JSON file.
 
         Args:
-          suite: quick | standard (default) | full | stress.
-          modes: comma list of sequential,numpy,multiprocessing,ray-naive,ray-batched (default: all).
+          suite: quick | standard (default) | full | heavy (work-bound) | stress (1M naive tasks).
+          modes: comma list of sequential,numpy,multiprocessing,ray-naive,ray-batched,ray-auto (default: the suite's).
           queries: number of lookups (suite default: quick 20000, standard 100000).
-          array_size: elements in the searched array (default 100).
+          array_size: elements in the searched array (suite default: 100; heavy 10000).
           value_range: values are drawn from 0..value_range (default 1000).
           seed: workload seed (default 42).
           trials: measured trials per run (suite default; warm-up is extra).
@@ -82,6 +82,33 @@ class BenchCLI:
         from bench.export import export_file
 
         export_file(results, format=format, out=out, force=force)
+
+    def report(self, *results, out="reports/index.html"):
+        """Render one self-contained HTML report from one or more results files (no Ray needed).
+
+        The raw JSON and a CSV summary of each file are written beside the page and linked
+        from it. An earlier report at --out is replaced (atomically; never a partial file).
+
+        Args:
+          results: one or more results JSON files; several are also compared side by side.
+          out: the HTML file to write (default reports/index.html).
+        """
+        from bench.report import write_report
+
+        write_report(list(results), out=out)
+
+    def compare(self, a, b, fail_above=None, alpha=0.05):
+        """Compare two results files run by run; say which differences are statistically real.
+
+        Args:
+          a: the baseline results JSON.
+          b: the results JSON to judge against it.
+          fail_above: exit 1 if any run of B is slower than A by more than this percentage.
+          alpha: significance level of the Mann-Whitney U rank test (default 0.05).
+        """
+        from bench.compare import compare_files
+
+        compare_files(a, b, fail_above=fail_above, alpha=alpha)
 
 
 def _allowed_flags(method) -> set[str]:

@@ -1,0 +1,271 @@
+"""Compare two results files run by run, and say whether each difference is real.
+
+A difference is called real when a two-sided Mann-Whitney U rank test over the raw
+per-trial response times gives p < alpha (asv's habit). A bootstrap 95% confidence
+interval of the ratio of medians is shown beside it. With very few trials a rank test
+cannot reach significance at all (3 vs 3 trials: the smallest possible p is 0.10);
+the table says so rather than calling the runs equal.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from bench.errors import RuntimeFailure, UsageError
+from bench.results import Results, Run
+
+ALPHA = 0.05
+WORKLOAD_KEYS = ("queries", "array_size", "value_range", "seed")
+BOOTSTRAP_RESAMPLES = 5000
+
+
+def run_key(run: Run) -> tuple:
+    """What makes two runs in different files the same experiment.
+
+    multiprocessing's pool size and the per-CPU batch size follow the machine, so they
+    are not part of the key; everything else is (mode plus task count or batch size).
+    """
+    params = run.params
+    if run.mode == "ray-naive":
+        return (run.mode, params.get("tasks"))
+    if run.mode == "ray-batched":
+        return (run.mode, params.get("batch_size"))
+    if run.mode in ("sequential", "numpy", "multiprocessing", "ray-auto"):
+        return (run.mode,)
+    return (run.mode, run.label)
+
+
+def match_runs(a: Results, b: Results) -> tuple[list[tuple[Run, Run]], list[Run], list[Run]]:
+    """Pairs (a_run, b_run) in a's order, then runs only in a, runs only in b."""
+    b_by_key: dict[tuple, Run] = {}
+    for run in b.runs:
+        b_by_key.setdefault(run_key(run), run)
+    pairs, only_a, used = [], [], set()
+    for run in a.runs:
+        other = b_by_key.get(run_key(run))
+        if other is not None and id(other) not in used:
+            pairs.append((run, other))
+            used.add(id(other))
+        else:
+            only_a.append(run)
+    only_b = [run for run in b.runs if id(run) not in used]
+    # The "1 task per CPU" batch size differs between clusters of different size: pair those up.
+    leftover_a = [r for r in only_a if r.mode == "ray-batched" and r.params.get("per_cpu")]
+    leftover_b = [r for r in only_b if r.mode == "ray-batched" and r.params.get("per_cpu")]
+    for ra, rb in zip(leftover_a, leftover_b):
+        pairs.append((ra, rb))
+        only_a.remove(ra)
+        only_b.remove(rb)
+    return pairs, only_a, only_b
+
+
+def workload_difference(a: Results, b: Results) -> str | None:
+    diffs = []
+    for key in WORKLOAD_KEYS:
+        va, vb = a.workload.get(key), b.workload.get(key)
+        if va != vb:
+            diffs.append(f"{key} {va} vs {vb}")
+    return ", ".join(diffs) or None
+
+
+def response_samples(run: Run) -> list[float]:
+    return [float(v) for v in (run.samples.get("response_s") or ()) if v is not None]
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+    if len(a) < 1 or len(b) < 1:
+        return None
+    if len(set(a)) == 1 and set(a) == set(b):
+        return 1.0
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def min_attainable_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p an exact Mann-Whitney test can give for these sizes."""
+    if n_a < 1 or n_b < 1:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+
+
+def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95,
+                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of median(b) / median(a)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    xa = np.asarray(a, dtype=float)
+    xb = np.asarray(b, dtype=float)
+    ma = np.median(rng.choice(xa, size=(resamples, xa.size), replace=True), axis=1)
+    mb = np.median(rng.choice(xb, size=(resamples, xb.size), replace=True), axis=1)
+    ratios = mb / ma
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(ratios, tail)), float(np.percentile(ratios, 100 - tail))
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    label_b: str
+    n_a: int
+    n_b: int
+    median_a: float | None
+    median_b: float | None
+    ratio: float | None  # median_b / median_a (response time: > 1 means B is slower)
+    p_value: float | None
+    ci: tuple[float, float] | None
+    correct_a: bool
+    correct_b: bool
+    verdict: str
+    significant: bool
+    testable: bool
+
+    @property
+    def change_pct(self) -> float | None:
+        return None if self.ratio is None else (self.ratio - 1.0) * 100.0
+
+
+def compare_pair(run_a: Run, run_b: Run, alpha: float = ALPHA) -> Row:
+    sa, sb = response_samples(run_a), response_samples(run_b)
+    ma = float(np.median(sa)) if sa else None
+    mb = float(np.median(sb)) if sb else None
+    ratio = mb / ma if ma and mb is not None else None
+    p = mann_whitney_p(sa, sb) if sa and sb else None
+    ci = bootstrap_ratio_ci(sa, sb)
+    testable = min_attainable_p(len(sa), len(sb)) < alpha
+    significant = p is not None and p < alpha
+    if not (run_a.correct and run_b.correct):
+        which = " and ".join(x for x, ok in (("A", run_a.correct), ("B", run_b.correct)) if not ok)
+        verdict = f"not compared: wrong answers in {which}"
+        significant = False
+    elif ratio is None:
+        verdict = "no samples"
+    elif significant:
+        verdict = f"real: B is {'slower' if ratio > 1 else 'faster'}"
+    elif not testable:
+        verdict = f"too few trials to tell ({len(sa)} vs {len(sb)})"
+    else:
+        verdict = "no real difference"
+    return Row(run_a.label, run_b.label, len(sa), len(sb), ma, mb, ratio, p, ci, run_a.correct, run_b.correct,
+               verdict, significant, testable)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: list[Row]
+    only_a: list[Run]
+    only_b: list[Run]
+
+
+def compare_results(a: Results, b: Results, alpha: float = ALPHA, source_a: str = "A", source_b: str = "B") -> Comparison:
+    diff = workload_difference(a, b)
+    if diff:
+        raise UsageError(f"cannot compare {source_a} and {source_b}: the workloads differ ({diff})")
+    pairs, only_a, only_b = match_runs(a, b)
+    return Comparison([compare_pair(ra, rb, alpha) for ra, rb in pairs], only_a, only_b)
+
+
+def regressions(comparison: Comparison, fail_above_pct: float) -> list[str]:
+    """Runs where B is slower than A by more than the threshold and the slowdown is not shown to be noise.
+
+    Shown to be noise means: enough trials for the rank test to decide, and p >= alpha.
+    With too few trials to test, the median change alone decides. A run that answers
+    wrongly in B (but not in A) is always a regression.
+    """
+    found = []
+    for row in comparison.rows:
+        if row.correct_a and not row.correct_b:
+            found.append(f"{row.label_b} (wrong answers)")
+            continue
+        if not (row.correct_a and row.correct_b) or row.change_pct is None:
+            continue
+        if row.change_pct > fail_above_pct and (row.significant or not row.testable):
+            found.append(f"{row.label_b} ({row.change_pct:+.1f}%)")
+    return found
+
+
+def _fmt_time(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+def _describe(res: Results, path: str) -> str:
+    nodes = [n for n in (res.cluster.get("nodes") or ()) if n.get("alive", True)]
+    cpus = res.cluster.get("cluster_cpus") or res.metadata.get("cpu_count")
+    where = f"{len(nodes)} node(s), {cpus:g} CPUs" if nodes and cpus else f"{res.metadata.get('host')}, {cpus} CPUs"
+    status = "" if res.status == "complete" else f", {res.status.upper()}"
+    return f"{path} (suite {res.suite}, {where}, {res.metadata.get('started_utc', '?')}{status})"
+
+
+def format_table(comparison: Comparison, alpha: float = ALPHA) -> list[str]:
+    header = ("run", "A median", "B median", "B/A", "change", "p (MWU)", "95% CI of B/A", "verdict")
+    body = []
+    for row in comparison.rows:
+        label = row.label if row.label == row.label_b else f"{row.label} / {row.label_b}"
+        body.append((
+            label,
+            _fmt_time(row.median_a),
+            _fmt_time(row.median_b),
+            "-" if row.ratio is None else f"{row.ratio:.3f}×",
+            "-" if row.change_pct is None else f"{row.change_pct:+.1f}%",
+            "-" if row.p_value is None else f"{row.p_value:.3g}",
+            "-" if row.ci is None else f"[{row.ci[0]:.3f}, {row.ci[1]:.3f}]",
+            row.verdict,
+        ))
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    lines = []
+    for i, r in enumerate([header, *body]):
+        cells = [str(c).ljust(w) if j in (0, 7) else str(c).rjust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def compare_files(path_a: str, path_b: str, fail_above: float | None = None, alpha: float = ALPHA,
+                  out=None) -> Comparison:
+    """The `bench compare` command: print the table; raise on a regression beyond fail_above %."""
+    from bench import results as results_io
+
+    out = out or sys.stdout
+    if fail_above is not None:
+        if isinstance(fail_above, bool) or not isinstance(fail_above, (int, float)) or fail_above < 0:
+            raise UsageError(f"--fail-above must be a percentage >= 0, got {fail_above!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {alpha!r}")
+    a = results_io.load(str(path_a))
+    b = results_io.load(str(path_b))
+    comparison = compare_results(a, b, alpha, str(path_a), str(path_b))
+    print(f"A: {_describe(a, str(path_a))}", file=out)
+    print(f"B: {_describe(b, str(path_b))}", file=out)
+    print(f"Response time, median of the measured trials. B/A > 1: B is slower. "
+          f"'real' = Mann-Whitney U two-sided p < {alpha:g}.", file=out)
+    print(file=out)
+    for line in format_table(comparison, alpha):
+        print(line, file=out)
+    for name, runs in (("A", comparison.only_a), ("B", comparison.only_b)):
+        if runs:
+            print(f"only in {name}: {', '.join(r.label for r in runs)}", file=out)
+    untestable = [row for row in comparison.rows if not row.testable]
+    if untestable:
+        need = next(n for n in range(2, 100) if min_attainable_p(n, n) < alpha)
+        fewest = min(min(row.n_a, row.n_b) for row in untestable)
+        print(f"note: with {fewest} trial(s) a side a rank test cannot reach p < {alpha:g}; rerun both with "
+              f"--trials {need} or more to tell real differences from noise", file=out)
+    if fail_above is not None:
+        bad = regressions(comparison, float(fail_above))
+        if bad:
+            raise RuntimeFailure(f"{len(bad)} run(s) regressed beyond {fail_above:g}%: {', '.join(bad)}")
+        print(f"no regression beyond {fail_above:g}%", file=out)
+    return comparison

@@ -1,0 +1,918 @@
+"""The HTML report: one self-contained page from one or more results files.
+
+Reads only results JSON (no Ray). Every figure on the page is computed here from the
+raw per-trial samples with bench.stats, so the page and a reader's own arithmetic
+agree. Templates live in templates/ (jinja2), charts come from bench.charts (inline
+SVG), nothing is loaded from the network. The page is written last and atomically,
+after the raw JSON and a CSV summary beside it, so a reader never sees a partial
+report and the links on it always resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from bench.errors import RuntimeFailure, UsageError
+from bench.results import Results, Run
+from bench.stats import HIGH_CV, Stats
+
+TEMPLATE_DIR = Path(os.environ.get("BENCH_TEMPLATES") or Path(__file__).resolve().parent.parent / "templates")
+METRICS = (
+    "response_s", "lookups_per_s", "tasks_per_s", "submit_s", "submit_per_task_s",
+    "task_latency_p50_s", "task_latency_p95_s", "task_latency_p99_s",
+)
+AUTH_OFF = {"off", "none", "disabled", "false", "no"}
+
+
+# --- number formatting (one place, shared by the page, the charts' labels and the tests) ----
+
+
+def fmt_time(value: float | None) -> str:
+    """Seconds, three significant figures, in s / ms / µs."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    if magnitude >= 1 or magnitude == 0:
+        return f"{value:.3g} s" if magnitude < 1000 else f"{value:,.0f} s"
+    if magnitude >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+def fmt_rate(value: float | None) -> str:
+    """Events per second: whole numbers with thousands separators, 3 s.f. below 100."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    if value >= 1000:
+        return f"{value:,.0f}×"
+    return f"{value:.3g}×"
+
+
+def fmt_pct(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value * 100:.1f}%"
+
+
+def fmt_int(value: Any) -> str:
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+
+
+def fmt_bytes(value: Any) -> str:
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if number >= size:
+            return f"{number / size:.1f} {unit}"
+    return f"{number:.0f} B"
+
+
+def fmt_speedup(value: float | None) -> str:
+    """A speed-up in words a reader cannot misread: '17× faster', '508× slower', 'same'."""
+    if value is None or not math.isfinite(value) or value <= 0:
+        return "–"
+    if 0.995 <= value < 1.005:
+        return "1.00×"
+    if value >= 1:
+        return f"{fmt_ratio(value)} faster"
+    return f"{fmt_ratio(1 / value)} slower"
+
+
+def _faster(ratio: float | None) -> str:
+    """'6.8× faster than' / '2.1× slower than' for a ratio other/this."""
+    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
+        return "not comparable with"
+    if ratio >= 1:
+        return f"{fmt_ratio(ratio)} faster than"
+    return f"{fmt_ratio(1 / ratio)} slower than"
+
+
+# --- the numbers of one run -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    median: float
+    q1: float
+    q3: float
+    cv: float | None
+    n: int
+    values: tuple
+
+    @classmethod
+    def of(cls, run: Run, metric: str) -> "Summary | None":
+        series = [float(v) for v in (run.samples.get(metric) or ()) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if series:
+            stats = Stats(series)
+            cv = stats.cv if math.isfinite(stats.cv) else None
+            return cls(stats.median, stats.q1, stats.q3, cv, stats.n, tuple(series))
+        stat = run.stats.get(metric)
+        if stat and stat.get("median") is not None:  # an older file without raw samples
+            return cls(stat["median"], stat.get("q1", stat["median"]), stat.get("q3", stat["median"]),
+                       stat.get("cv"), int(stat.get("n", 0)), ())
+        return None
+
+
+def _queries(run: Run, workload: dict) -> int | None:
+    return run.params.get("queries") or workload.get("queries")
+
+
+def _short(run: Run) -> str:
+    if run.mode == "sequential":
+        return "seq"
+    if run.mode == "multiprocessing":
+        return "mp"
+    if run.mode == "ray-naive":
+        return f"naive {_compact(run.params.get('tasks'))}"
+    if run.mode == "ray-batched":
+        return f"B={_compact(run.params.get('batch_size'))}"
+    return run.label
+
+
+def _compact(value) -> str:
+    if not isinstance(value, (int, float)):
+        return str(value)
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= div:
+            return f"{value / div:g}{suffix}"
+    return f"{value:g}"
+
+
+def run_view(run: Run, workload: dict) -> dict:
+    stats = {metric: Summary.of(run, metric) for metric in METRICS}
+    response = stats["response_s"]
+    queries = _queries(run, workload)
+    per_lookup = response.median / queries if response and queries else None
+    warnings = [w.get("message", str(w)) if isinstance(w, Mapping) else str(w) for w in (run.extra.get("warnings") or ())]
+    cv = response.cv if response else None
+    excluded = None
+    if not run.correct:
+        if run.extra.get("error"):
+            excluded = f"failed: {run.extra.get('error')}"
+        elif run.extra.get("mismatches"):
+            excluded = f"wrong answers: {run.extra.get('mismatches'):,} mismatches vs the sequential reference"
+        else:
+            excluded = "answers not verified (missing trials or checksum mismatch)"
+    return {
+        "run": run,
+        "label": run.label,
+        "mode": run.mode,
+        "short": _short(run),
+        "correct": run.correct,
+        "excluded": excluded,
+        "tasks": run.params.get("tasks"),
+        "queries": queries,
+        "batch_size": run.params.get("batch_size"),
+        "trials_planned": run.params.get("trials"),
+        "stats": stats,
+        "response": response,
+        "per_lookup_s": per_lookup,
+        "cv": cv,
+        "high_cv": cv is not None and cv > HIGH_CV,
+        "warnings": warnings,
+        "speedup_seq": None,
+        "speedup_naive": None,
+    }
+
+
+# --- one results file ------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    path: Path
+    name: str
+    results: Results
+    raw_text: str
+    raw: dict
+    json_name: str = ""
+    csv_name: str = ""
+
+
+def _pick_naive_reference(views: list[dict], queries: int | None) -> dict | None:
+    naive = [v for v in views if v["mode"] == "ray-naive" and v["correct"] and v["response"]]
+    if not naive:
+        return None
+    same = [v for v in naive if v["queries"] == queries]
+    if same:
+        return same[0]
+    return max(naive, key=lambda v: v["tasks"] or 0)
+
+
+def _best(views: list[dict], mode: str) -> dict | None:
+    runs = [v for v in views if v["mode"] == mode and v["correct"] and v["per_lookup_s"]]
+    return min(runs, key=lambda v: v["per_lookup_s"]) if runs else None
+
+
+def _first(views: list[dict], mode: str) -> dict | None:
+    return next((v for v in views if v["mode"] == mode and v["correct"] and v["per_lookup_s"]), None)
+
+
+def _nodes(results: Results) -> list[dict]:
+    return [dict(n) for n in (results.cluster.get("nodes") or ())]
+
+
+def _cpus(results: Results) -> float | None:
+    cluster = results.cluster
+    return cluster.get("cluster_cpus") or (cluster.get("nodes_start") or {}).get("cpus") or results.metadata.get("cpu_count")
+
+
+def _where(results: Results) -> str:
+    nodes = [n for n in _nodes(results) if n.get("alive", True)]
+    cpus = _cpus(results)
+    cpus_text = f"{fmt_int(cpus)} CPU{'s' if cpus != 1 else ''}" if cpus else "unknown CPUs"
+    mode = results.cluster.get("mode")
+    if nodes:
+        where = f"{len(nodes)} node{'s' if len(nodes) != 1 else ''} with {cpus_text} in total"
+    else:
+        where = f"one machine ({cpus_text}), without Ray"
+    ray = results.metadata.get("ray_version")
+    if mode == "embedded":
+        where += f" (embedded local Ray {ray})" if ray else " (embedded local Ray)"
+    elif mode == "existing":
+        where += f" (Ray {ray} cluster at {results.cluster.get('address')})"
+    return where
+
+
+def verdict(views: list[dict], results: Results) -> dict:
+    """The headline in plain words, and the facts behind it."""
+    workload = dict(results.workload)
+    queries = workload.get("queries")
+    seq = _first(views, "sequential")
+    naive_ref = _pick_naive_reference(views, queries)
+    batched = _best(views, "ray-batched")
+    numpy_run = _first(views, "numpy")
+    auto = _first(views, "ray-auto")
+    excluded = [v for v in views if not v["correct"]]
+    lines: list[str] = []
+    headline = None
+
+    def vs(view, other):
+        if not view or not other or not view["per_lookup_s"] or not other["per_lookup_s"]:
+            return None
+        return other["per_lookup_s"] / view["per_lookup_s"]
+
+    if batched:
+        parts = []
+        r_seq = vs(batched, seq)
+        r_naive = vs(batched, naive_ref)
+        if r_naive is not None:
+            parts.append(f"{_faster(r_naive)} naive Ray")
+        if r_seq is not None:
+            parts.append(f"{_faster(r_seq)} sequential Python")
+        batch = batched["batch_size"]
+        head = f"Batched Ray (B = {fmt_int(batch)} lookups per task) is " if batch else "Batched Ray is "
+        headline = head + (" and ".join(parts) if parts else "the only Ray mode that ran correctly") + "."
+        lines.append(
+            f"Best batched run: {batched['label']}, {fmt_int(batched['tasks'])} tasks, answered "
+            f"{fmt_int(batched['queries'])} lookups in {fmt_time(batched['response'].median)} (median)."
+        )
+    else:
+        valid = [v for v in views if v["correct"] and v["per_lookup_s"]]
+        if valid:
+            fastest = min(valid, key=lambda v: v["per_lookup_s"])
+            headline = f"Fastest correct mode: {fastest['label']} ({fmt_time(fastest['response'].median)} for {fmt_int(fastest['queries'])} lookups)."
+        else:
+            headline = "No run finished with correct answers: there is no verdict."
+    if seq:
+        lines.append(f"Sequential Python (the baseline): {fmt_time(seq['response'].median)} for {fmt_int(seq['queries'])} lookups.")
+    if naive_ref:
+        naive_line = (
+            f"Naive Ray (one task per lookup) at {fmt_int(naive_ref['tasks'])} tasks: "
+            f"{fmt_time(naive_ref['response'].median)}, {fmt_rate(naive_ref['stats']['lookups_per_s'].median if naive_ref['stats']['lookups_per_s'] else None)} lookups/s"
+        )
+        if queries and naive_ref["queries"] != queries:
+            naive_line += (
+                f"; it was not run at {fmt_int(queries)} tasks, so the comparison is per lookup "
+                f"(scaled linearly, {fmt_int(queries)} lookups would take ≈ {fmt_time(naive_ref['per_lookup_s'] * queries)})"
+            )
+        lines.append(naive_line + ".")
+    if numpy_run:
+        lines.append(f"For scale, vectorised numpy in one process (the work with no per-task overhead) took {fmt_time(numpy_run['response'].median)}.")
+    if auto:
+        lines.append(f"ray-auto (batch size chosen by the tool) took {fmt_time(auto['response'].median)}"
+                     + (f" with B = {fmt_int(auto['batch_size'])}." if auto["batch_size"] else "."))
+    lesson = None
+    calibration = calibration_summary(results)
+    if seq and (naive_ref or calibration):
+        work = seq["per_lookup_s"]
+        overhead = None
+        source = ""
+        if naive_ref and naive_ref["stats"]["tasks_per_s"]:
+            overhead = 1 / naive_ref["stats"]["tasks_per_s"].median
+            source = f"naive Ray completed {fmt_rate(naive_ref['stats']['tasks_per_s'].median)} tasks/s"
+        elif calibration:
+            overhead = 1 / calibration.median
+            source = f"{fmt_rate(calibration.median)} no-op tasks/s"
+        if overhead and work:
+            lesson = (
+                f"Why: one lookup is about {fmt_time(work)} of work, but each Ray task costs about {fmt_time(overhead)} "
+                f"of scheduling and messaging ({source}): a one-lookup task spends ≈ {fmt_ratio(overhead / work)} more time on "
+                f"overhead than on work. "
+                f"Batching many lookups into one task pays that overhead once per batch."
+            )
+    if batched and seq and batched["per_lookup_s"] > seq["per_lookup_s"]:
+        cpus = _cpus(results)
+        lines.append(
+            f"Even the best batched run is slower than one Python loop here: the whole job is small "
+            f"({fmt_time(seq['response'].median)} of work in one process)"
+            + (f" and {fmt_int(cpus)} CPUs can save at most {fmt_time(seq['response'].median * (1 - 1 / cpus))} of it"
+               if cpus and cpus > 1 else "")
+            + ", less than Ray's fixed cost per run (object store put, scheduling, result transfer). "
+            "Raise --queries or --array-size to see the regime where the work dominates."
+        )
+    return {
+        "headline": headline,
+        "lines": lines,
+        "lesson": lesson,
+        "excluded": [f"{v['label']}: {v['excluded']}" for v in excluded],
+        "seq": seq,
+        "naive_ref": naive_ref,
+        "batched": batched,
+    }
+
+
+def calibration_summary(results: Results) -> Summary | None:
+    calibration = results.cluster.get("calibration") or {}
+    series = (calibration.get("samples") or {}).get("tasks_per_s")
+    if series:
+        stats = Stats(list(series))
+        return Summary(stats.median, stats.q1, stats.q3, stats.cv if math.isfinite(stats.cv) else None, stats.n, tuple(series))
+    stat = (calibration.get("stats") or {}).get("tasks_per_s")
+    if stat and stat.get("median"):
+        return Summary(stat["median"], stat.get("q1", stat["median"]), stat.get("q3", stat["median"]), stat.get("cv"), int(stat.get("n", 0)), ())
+    return None
+
+
+def preflight_warnings(results: Results, raw: dict) -> list[dict]:
+    """Checks a reader wants before trusting the numbers: level is 'warn' or 'info'."""
+    found = []
+    meta, cluster = results.metadata, results.cluster
+    store_total = cluster.get("object_store_memory_bytes")
+    for node in _nodes(results):
+        shm, store = node.get("shm_bytes"), node.get("object_store_memory_bytes")
+        if shm and store and shm < store:
+            found.append({"level": "warn", "text": (
+                f"Node {node.get('hostname') or node.get('node_id')}: /dev/shm is {fmt_bytes(shm)}, smaller than its "
+                f"object store ({fmt_bytes(store)}). Ray spills objects to disk-backed files; size shm_size to the object store.")})
+    if not any(n.get("shm_bytes") for n in _nodes(results)) and meta.get("shm_bytes") and store_total and meta["shm_bytes"] < store_total:
+        found.append({"level": "warn", "text": f"/dev/shm on the driver is {fmt_bytes(meta['shm_bytes'])}, smaller than the object store ({fmt_bytes(store_total)})."})
+    expected = cluster.get("expected_nodes")
+    alive_start = (cluster.get("nodes_start") or {}).get("alive")
+    if alive_start is None and _nodes(results):
+        alive_start = sum(1 for n in _nodes(results) if n.get("alive", True))
+    if expected and alive_start is not None and alive_start < expected:
+        found.append({"level": "warn", "text": f"Only {alive_start} node(s) were alive, fewer than the {expected} expected."})
+    alive_end = (cluster.get("nodes_end_counts") or {}).get("alive")
+    if alive_start is not None and alive_end is not None and alive_end < alive_start:
+        found.append({"level": "warn", "text": f"Nodes were lost during the suite: {alive_start} alive at the start, {alive_end} at the end."})
+    auth = meta.get("ray_auth_mode", cluster.get("auth_mode"))
+    if auth is None:
+        found.append({"level": "info", "text": "Ray token authentication: unknown (this results file does not record it)."})
+    elif str(auth).lower() in AUTH_OFF:
+        level = "info" if cluster.get("mode") == "embedded" else "warn"
+        found.append({"level": level, "text": f"Ray token authentication is off ({auth})" + (
+            ": acceptable for an embedded local Ray, not for a shared cluster." if level == "info" else
+            ": anyone who can reach the cluster's ports can run code on it.")})
+    else:
+        found.append({"level": "ok", "text": f"Ray token authentication: {auth}."})
+    cpu_limit = meta.get("cgroup_cpu_limit")
+    if cpu_limit and meta.get("cpu_count") and cpu_limit < meta["cpu_count"]:
+        found.append({"level": "info", "text": f"The driver is limited to {cpu_limit:g} CPUs by its cgroup (host has {meta['cpu_count']})."})
+    return found
+
+
+def stability_warnings(views: list[dict], results: Results) -> list[dict]:
+    """Run warnings grouped by kind (one line for 'CV too high in 8 runs', not eight lines), then failures."""
+    found = []
+    unstable = [v for v in views if v["high_cv"]]
+    if unstable:
+        found.append({"level": "warn", "run": None, "kind": "unstable", "text": (
+            f"Response time varies by more than {HIGH_CV:.0%} (CV) in {len(unstable)} of {len(views)} runs: "
+            + ", ".join(f"{v['label']} {fmt_pct(v['cv'])}" for v in unstable)
+            + ". Rerun on a quieter machine or with more --trials; medians and ratios are still meaningful, their last digit is not.")})
+    grouped: dict[str, list] = {}
+    for view in views:
+        for w in view["run"].extra.get("warnings") or ():
+            kind = w.get("kind", "other") if isinstance(w, Mapping) else "other"
+            message = w.get("message", str(w)) if isinstance(w, Mapping) else str(w)
+            if kind == "unstable" or "CV" in message:
+                continue  # covered above, from the samples themselves
+            grouped.setdefault(message, []).append(view["label"])
+    for message, labels in grouped.items():
+        found.append({"level": "warn", "run": ", ".join(labels), "kind": "run", "text": message})
+    for view in views:
+        if view["run"].extra.get("error"):
+            found.append({"level": "error", "run": view["label"], "kind": "error", "text": f"failed: {view['run'].extra['error']}"})
+    calibration = calibration_summary(results)
+    if calibration and calibration.cv is not None and calibration.cv > HIGH_CV:
+        found.append({"level": "warn", "run": "calibration", "kind": "unstable",
+                      "text": f"no-op task rate CV is {fmt_pct(calibration.cv)} (> {HIGH_CV:.0%}): the machine was busy or noisy"})
+    return found
+
+
+def environment_rows(results: Results, raw: dict) -> list[tuple[str, str]]:
+    meta, cluster, workload = results.metadata, results.cluster, results.workload
+    rows = [
+        ("Results file status", results.status + (f" ({results.incomplete_reason})" if results.incomplete_reason else "")),
+        ("Suite", str(results.suite)),
+        ("Started (UTC)", str(meta.get("started_utc", "–"))),
+        ("Workload", f"{fmt_int(workload.get('queries'))} lookups in an array of {fmt_int(workload.get('array_size'))} values in 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')}"),
+        ("Reference checksum", str(workload.get("reference_checksum", "–"))),
+        ("Cluster", f"{cluster.get('mode', '–')}" + (f" at {cluster.get('address')}" if cluster.get("address") else "")),
+        ("Nodes and CPUs", _where(results)),
+        ("Object store (all nodes)", fmt_bytes(cluster.get("object_store_memory_bytes"))),
+        ("Ray init", fmt_time(cluster.get("init_s")) if cluster.get("init_s") is not None else "–"),
+        ("Ray auth", str(meta.get("ray_auth_mode", cluster.get("auth_mode", "unknown (not recorded)")))),
+        ("Driver host", f"{meta.get('host', '–')}: {meta.get('cpu_model') or 'unknown CPU'}, {fmt_int(meta.get('cpu_count'))} CPUs, {fmt_bytes(meta.get('memory_bytes'))} RAM, /dev/shm {fmt_bytes(meta.get('shm_bytes'))}"),
+        ("cgroup limits (driver)", f"CPU {meta.get('cgroup_cpu_limit') or 'none'}, memory {fmt_bytes(meta.get('cgroup_memory_limit_bytes')) if meta.get('cgroup_memory_limit_bytes') else 'none'}"),
+        ("Platform", str(meta.get("platform", "–"))),
+        ("Versions", ", ".join(f"{name} {meta.get(key)}" for name, key in (
+            ("bench", "bench_version"), ("Ray", "ray_version"), ("Python", "python_version"), ("numpy", "numpy_version"))
+            if meta.get(key))),
+        ("Image", f"{meta.get('image') or '– (not run from the appliance image)'}" + (f" ({meta.get('image_id')})" if meta.get("image_id") else "")),
+        ("Git commit", str(meta.get("git_commit") or "– (not recorded)")),
+        ("Command", str(meta.get("command_line", "–"))),
+    ]
+    known = {"bench_version", "ray_version", "python_version", "numpy_version", "host", "platform", "cpu_model",
+             "cpu_count", "memory_bytes", "cgroup_cpu_limit", "cgroup_memory_limit_bytes", "shm_bytes", "git_commit",
+             "image", "image_id", "command_line", "started_utc", "ray_auth_mode"}
+    for key, value in meta.items():  # fields later versions add: show, don't interpret
+        if key not in known and isinstance(value, (str, int, float, bool)):
+            rows.append((key, str(value)))
+    return rows
+
+
+def node_rows(results: Results) -> list[dict]:
+    rows = []
+    for node in _nodes(results):
+        rows.append({
+            "host": node.get("hostname") or "–",
+            "ip": node.get("ip") or "–",
+            "role": "head" if node.get("is_head") else "worker",
+            "alive": node.get("alive", True),
+            "cpus": fmt_int(node.get("cpus")),
+            "host_cpus": fmt_int(node.get("host_cpus")),
+            "cpu_limit": fmt_int(node.get("cpu_limit")) if node.get("cpu_limit") else "none",
+            "memory": fmt_bytes(node.get("memory_bytes")),
+            "host_memory": fmt_bytes(node.get("host_memory_bytes")),
+            "memory_limit": fmt_bytes(node.get("memory_limit_bytes")) if node.get("memory_limit_bytes") else "none",
+            "object_store": fmt_bytes(node.get("object_store_memory_bytes")),
+            "shm": fmt_bytes(node.get("shm_bytes")),
+            "shm_small": bool(node.get("shm_bytes") and node.get("object_store_memory_bytes")
+                              and node["shm_bytes"] < node["object_store_memory_bytes"]),
+        })
+    return rows
+
+
+def _shell_join(argv: list[str]) -> str:
+    import shlex
+
+    return shlex.join(argv)
+
+
+def reproduce(results: Results, views: list[dict]) -> dict:
+    """Commands that rerun the same suite with the same parameters and seed."""
+    meta, workload, cluster = results.metadata, results.workload, results.cluster
+    runs = results.runs
+    modes = list(dict.fromkeys(r.mode for r in runs))
+    argv = ["python", "-m", "bench", "run", "--suite", str(results.suite or "standard")]
+    for flag, key in (("--queries", "queries"), ("--array-size", "array_size"), ("--value-range", "value_range"), ("--seed", "seed")):
+        if workload.get(key) is not None:
+            argv += [flag, str(workload[key])]
+    trials = max((r.params.get("trials") or 0 for r in runs), default=0)
+    if trials:
+        argv += ["--trials", str(trials)]
+    if modes:
+        argv += ["--modes", ",".join(modes)]
+    sizes = sorted({int(r.params["batch_size"]) for r in runs if r.mode == "ray-batched" and r.params.get("batch_size")})
+    if sizes:
+        argv += ["--batch-sizes", ",".join(map(str, sizes))]
+    tasks = sorted({int(r.params["tasks"]) for r in runs if r.mode == "ray-naive" and r.params.get("tasks")})
+    if tasks:
+        argv += ["--naive-tasks", ",".join(map(str, tasks))]
+    window = next((r.params.get("window") for r in runs if r.params.get("window")), None)
+    if window:
+        argv += ["--window", str(window)]
+    if cluster.get("address"):
+        argv += ["--address", str(cluster["address"])]
+    elif cluster.get("mode") == "embedded" and cluster.get("cluster_cpus") and meta.get("cpu_count") \
+            and cluster["cluster_cpus"] < meta["cpu_count"]:
+        argv += ["--num-cpus", str(int(cluster["cluster_cpus"]))]
+    if cluster.get("expected_nodes"):
+        argv += ["--expect-nodes", str(cluster["expected_nodes"])]
+    explicit = _shell_join(argv)
+    workers = max(0, len([n for n in _nodes(results) if n.get("alive", True)]) - 1)
+    image = meta.get("image")
+    blocks = []
+    commit = meta.get("git_commit")
+    blocks.append({
+        "title": "Same code",
+        "lines": [f"git checkout {commit}"] if commit else ["# the git commit was not recorded; use bench " + str(meta.get("bench_version", "?"))],
+    })
+    blocks.append({"title": "As it was run", "lines": [str(meta.get("command_line") or "# not recorded")]})
+    blocks.append({"title": "Same suite, every parameter spelled out (defaults can change between versions)",
+                   "lines": [explicit]})
+    docker_run = [a for a in argv]
+    if "--address" not in docker_run:
+        docker_run += ["--address", "auto"]
+    if "--expect-nodes" not in docker_run and workers:
+        docker_run += ["--expect-nodes", str(workers + 1)]
+    compose_lines = []
+    if image:
+        compose_lines.append(f"# image used: {image}" + (f" ({meta.get('image_id')})" if meta.get("image_id") else ""))
+    compose_lines += [
+        f"docker compose up -d --scale ray-worker={workers or 1}",
+        "docker compose run --rm bench " + _shell_join(docker_run),
+        "# or, for the whole appliance flow (cluster, suite, this report):",
+        "make report",
+    ]
+    blocks.append({"title": "In the Docker appliance", "lines": compose_lines})
+    return {"blocks": blocks, "explicit": explicit}
+
+
+# --- chart data --------------------------------------------------------------------------
+
+
+def _chart_response(views):
+    from bench import charts
+
+    rows = [{"label": v["label"], "mode": v["mode"], "median": v["response"].median, "q1": v["response"].q1,
+             "q3": v["response"].q3, "correct": v["correct"]} for v in views if v["response"]]
+    return charts.response_by_mode(rows)
+
+
+def _chart_batch(views, best):
+    from bench import charts
+
+    points = []
+    for v in views:
+        if v["mode"] == "ray-batched" and v["response"] and v["batch_size"]:
+            rate = v["stats"]["lookups_per_s"]
+            points.append({"batch_size": v["batch_size"], "median": v["response"].median, "q1": v["response"].q1,
+                           "q3": v["response"].q3, "lookups_per_s": rate.median if rate else None,
+                           "correct": v["correct"], "best": best is not None and v is best})
+    refs = []
+    for mode in ("sequential", "numpy", "multiprocessing"):
+        ref = _first(views, mode)
+        if ref:
+            rate = ref["stats"]["lookups_per_s"]
+            refs.append({"label": ref["label"], "mode": mode, "median": ref["response"].median,
+                         "lookups_per_s": rate.median if rate else None})
+    return charts.batch_sweep(points, refs)
+
+
+def naive_fit(views) -> dict | None:
+    """Least-squares line through the naive runs' median times: time = intercept + slope × tasks."""
+    import numpy as np
+
+    pts = [(v["tasks"], v["response"].median) for v in views
+           if v["mode"] == "ray-naive" and v["correct"] and v["response"] and v["tasks"]]
+    if len(pts) < 2 or len({p[0] for p in pts}) < 2:
+        return None
+    x = np.array([p[0] for p in pts], dtype=float)
+    y = np.array([p[1] for p in pts], dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    if slope <= 0:
+        return None
+    predicted = intercept + slope * x
+    ss_res = float(((y - predicted) ** 2).sum())
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1 - ss_res / ss_tot if ss_tot > 0 and len(pts) > 2 else None
+    return {"slope_s": float(slope), "intercept_s": float(intercept), "rate": 1 / float(slope), "r2": r2}
+
+
+def _chart_naive(views, fit):
+    from bench import charts
+
+    points = [{"tasks": v["tasks"], "median": v["response"].median, "q1": v["response"].q1, "q3": v["response"].q3,
+               "correct": v["correct"]} for v in views if v["mode"] == "ray-naive" and v["response"] and v["tasks"]]
+    return charts.naive_scaling(points, fit)
+
+
+def _chart_submit(views):
+    from bench import charts
+
+    points = []
+    for v in views:
+        total, per = v["stats"]["submit_s"], v["stats"]["submit_per_task_s"]
+        if total and per and v["mode"].startswith("ray"):
+            points.append({"label": v["label"], "mode": v["mode"], "tasks": v["tasks"], "submit_s": total.median,
+                           "submit_per_task_s": per.median, "correct": v["correct"]})
+    return charts.submission_latency(points)
+
+
+def _chart_resources(results: Results):
+    from bench import charts
+
+    runs = [r for r in results.runs if r.extra.get("started_unix")]
+    if not runs:
+        return None
+    t0 = min(r.extra["started_unix"] for r in runs)
+    spans = [{"short": _short(r), "start": r.extra["started_unix"] - t0,
+              "end": (r.extra.get("ended_unix") or r.extra["started_unix"]) - t0} for r in runs]
+    names = {n.get("node_id"): n.get("hostname") for n in _nodes(results)}
+    cpus = {n.get("node_id"): n.get("cpus") for n in _nodes(results)}
+    series: dict[str, list] = {}
+    hostnames: dict[str, str] = {}
+    for run in runs:
+        for node_id, data in (run.extra.get("resources") or {}).items():
+            if not isinstance(data, Mapping):
+                continue
+            hostnames.setdefault(node_id, data.get("hostname") or names.get(node_id) or str(node_id)[:8])
+            points = series.setdefault(node_id, [])
+            samples = [s for s in (data.get("samples") or ()) if isinstance(s, (list, tuple)) and len(s) >= 3]
+            if points and samples:
+                points.append(None)  # a gap between runs
+            for t, cpu, mem in (tuple(s[:3]) for s in samples):
+                points.append((t - t0, cpu, mem))
+    nodes = []
+    for i, (node_id, points) in enumerate(series.items()):
+        name = hostnames[node_id]
+        if list(hostnames.values()).count(name) > 1:
+            name = f"{name} ({str(node_id)[:6]})"
+        nodes.append({"name": name, "cpus": cpus.get(node_id), "series": points})
+    return charts.node_resources(nodes, spans)
+
+
+def _chart_latency(views):
+    from bench import charts
+
+    series = []
+    for v in views:
+        trials = v["run"].extra.get("task_latencies_s") or ()
+        pooled = [x for trial in trials for x in (trial or ()) if isinstance(x, (int, float))]
+        if v["mode"].startswith("ray") and len(pooled) >= 2:
+            series.append({"label": v["label"], "mode": v["mode"], "values": pooled, "correct": v["correct"]})
+    return charts.task_latency_distribution(series)
+
+
+def _chart_calibration(views, results):
+    from bench import charts
+
+    calib = calibration_summary(results)
+    naive = []
+    for v in views:
+        rate = v["stats"]["tasks_per_s"]
+        if v["mode"] == "ray-naive" and rate:
+            naive.append({"label": v["label"], "median": rate.median, "q1": rate.q1, "q3": rate.q3, "correct": v["correct"]})
+    return charts.naive_vs_calibration(
+        {"median": calib.median, "q1": calib.q1, "q3": calib.q3} if calib else None, naive)
+
+
+def build_section(source: Source, index: int, with_charts: bool = True) -> dict:
+    results = source.results
+    workload = dict(results.workload)
+    views = [run_view(run, workload) for run in results.runs]
+    facts = verdict(views, results)
+    seq, naive_ref = facts["seq"], facts["naive_ref"]
+    for v in views:
+        if v["correct"] and v["per_lookup_s"]:
+            if seq:
+                v["speedup_seq"] = seq["per_lookup_s"] / v["per_lookup_s"]
+            if naive_ref:
+                v["speedup_naive"] = naive_ref["per_lookup_s"] / v["per_lookup_s"]
+    fit = naive_fit(views)
+    charts: list[dict] = []
+    if with_charts:
+        def add(key, title, caption, svg):
+            if svg:
+                charts.append({"key": key, "title": title, "caption": caption, "svg": svg})
+
+        add("response", "Response time by run",
+            "Median time from the first submission to the last result; whiskers span the interquartile range. "
+            "Log scale: each grid step is 10×. Grey hatched bars answered wrongly and are not valid results.",
+            _chart_response(views))
+        add("batch", "Batch-size sweep",
+            "Left: time to answer all lookups; right: lookups per second. The star marks the fastest batch size. "
+            "Too small a batch pays per-task overhead many times; too large a batch leaves CPUs idle.",
+            _chart_batch(views, facts["batched"]))
+        add("naive", "Naive Ray vs task count",
+            "One task per lookup. A straight line means a fixed cost per task: the time is the task count divided by "
+            "the task rate" + (f" (fit: {fmt_rate(fit['rate'])} tasks/s)." if fit else "."),
+            _chart_naive(views, fit))
+        add("submit", "Submission latency",
+            "Time the driver spends inside .remote() calls per trial, and per task. It grows with the number of tasks, "
+            "not with the work.",
+            _chart_submit(views))
+        add("resources", "Per-node CPU and memory",
+            "Sampled on every node during each run (CPU as % of one core; the dotted line is the node's CPU count × 100%).",
+            _chart_resources(results))
+        add("latency", "Per-task latency distribution",
+            "Cumulative distribution of the time from each task's submission to its result being available.",
+            _chart_latency(views))
+        add("calibration", "Naive throughput vs calibration",
+            "The calibration measures how many empty (no-op) tasks per second this cluster completes; naive Ray "
+            "cannot beat it, whatever the work.",
+            _chart_calibration(views, results))
+    calib = calibration_summary(results)
+    extras = {k: v for k, v in source.raw.items()
+              if k not in {"schema_version", "status", "incomplete_reason", "suite", "workload", "metadata", "cluster", "runs"}}
+    return {
+        "index": index,
+        "anchor": f"r{index}",
+        "name": source.name,
+        "path": str(source.path),
+        "json_name": source.json_name,
+        "csv_name": source.csv_name,
+        "results": results,
+        "status": results.status,
+        "incomplete_reason": results.incomplete_reason,
+        "what_ran": (
+            f"Suite “{results.suite}”: {fmt_int(workload.get('queries'))} lookups (array of {fmt_int(workload.get('array_size'))} "
+            f"values in 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')}), "
+            f"{fmt_int(max((r.params.get('trials') or 0 for r in results.runs), default=0))} measured trials per run after a warm-up, "
+            f"on {_where(results)}. Every run's answers are checked against the sequential reference."
+        ),
+        "where": _where(results),
+        "views": views,
+        "verdict": facts,
+        "fit": fit,
+        "calibration": calib,
+        "charts": charts,
+        "preflight": preflight_warnings(results, source.raw),
+        "stability": stability_warnings(views, results),
+        "environment": environment_rows(results, source.raw),
+        "nodes": node_rows(results),
+        "reproduce": reproduce(results, views),
+        "extras": {k: v for k, v in extras.items() if isinstance(v, dict)},
+    }
+
+
+# --- several files -------------------------------------------------------------------------
+
+
+def build_comparison(sections: list[dict]) -> dict | None:
+    if len(sections) < 2:
+        return None
+    from bench import charts, compare
+
+    base = sections[0]["results"]
+    keys: list[tuple] = []
+    labels: dict[tuple, str] = {}
+    for section in sections:
+        for run in section["results"].runs:
+            key = compare.run_key(run)
+            if run.mode == "ray-batched" and run.params.get("per_cpu"):
+                key = ("ray-batched", "per-cpu")
+                labels.setdefault(key, "ray-batched, 1 task per CPU")
+            if key not in labels:
+                labels[key] = run.label if run.mode != "multiprocessing" else "multiprocessing"
+            if key not in keys:
+                keys.append(key)
+    table = []
+    medians: list[list[float | None]] = [[] for _ in sections]
+    for key in keys:
+        cells = []
+        base_median = None
+        for f, section in enumerate(sections):
+            run = None
+            for candidate in section["results"].runs:
+                ck = ("ray-batched", "per-cpu") if candidate.mode == "ray-batched" and candidate.params.get("per_cpu") else compare.run_key(candidate)
+                if ck == key:
+                    run = candidate
+                    break
+            summary = Summary.of(run, "response_s") if run else None
+            median = summary.median if summary and run.correct else None
+            medians[f].append(median)
+            if f == 0:
+                base_median = median
+            p_value = None
+            if f > 0 and run is not None and sections[0]["results"].runs:
+                base_run = next((c for c in base.runs if (("ray-batched", "per-cpu") if c.mode == "ray-batched" and c.params.get("per_cpu") else compare.run_key(c)) == key), None)
+                if base_run is not None and run.correct and base_run.correct:
+                    p_value = compare.mann_whitney_p(compare.response_samples(base_run), compare.response_samples(run))
+            cells.append({
+                "present": run is not None,
+                "correct": run.correct if run else None,
+                "median": median,
+                "text": fmt_time(summary.median) if summary else "–",
+                "ratio": (median / base_median) if f > 0 and median and base_median else None,
+                "p": p_value,
+                "run_label": run.label if run else None,
+            })
+        table.append({"label": labels[key], "cells": cells})
+    differ = [
+        f"{section['name']}: {compare.workload_difference(base, section['results'])}"
+        for section in sections[1:] if compare.workload_difference(base, section["results"])
+    ]
+    svg = charts.side_by_side([row["label"] for row in table], [s["name"] for s in sections], medians)
+    return {"table": table, "workloads_differ": differ, "chart": svg, "alpha": compare.ALPHA}
+
+
+# --- files and the page ---------------------------------------------------------------------
+
+
+def _safe_name(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "results"
+
+
+def load_sources(paths: Sequence[str]) -> list[Source]:
+    from bench import results as results_io
+
+    if not paths:
+        raise UsageError("report needs at least one results file (python -m bench report RESULTS.json ... --out reports/index.html)")
+    sources = []
+    used: set[str] = set()
+    for path in paths:
+        results = results_io.load(str(path))  # rejects missing, empty, non-JSON and wrong-version files
+        text = Path(path).read_text(encoding="utf-8")
+        raw = json.loads(text)
+        stem = _safe_name(Path(str(path)).stem)
+        name, n = stem, 2
+        while name in used:
+            name, n = f"{stem}-{n}", n + 1
+        used.add(name)
+        sources.append(Source(Path(str(path)), name, results, text, raw, f"{name}.json", f"{name}.csv"))
+    return sources
+
+
+def _environment():
+    import jinja2
+
+    if not (TEMPLATE_DIR / "report.html.j2").is_file():
+        raise RuntimeFailure(f"report templates not found in {TEMPLATE_DIR} (set BENCH_TEMPLATES)")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(time=fmt_time, rate=fmt_rate, ratio=fmt_ratio, pct=fmt_pct, int=fmt_int, bytes=fmt_bytes)
+    env.filters.update(speedup=fmt_speedup)
+    env.globals.update(fmt_time=fmt_time, fmt_rate=fmt_rate)
+    return env
+
+
+def render(sources: Sequence[Source], with_charts: bool = True) -> str:
+    from bench import __version__
+    from bench.metadata import utc_now
+
+    sections = [build_section(source, i, with_charts) for i, source in enumerate(sources)]
+    comparison = build_comparison(sections)
+    if len(sections) == 1:
+        s = sections[0]
+        title = f"Ray task granularity: {s['results'].suite} suite on {s['where']}"
+    else:
+        title = f"Ray task granularity: {len(sections)} results compared"
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        title=title,
+        sections=sections,
+        comparison=comparison,
+        generated_utc=utc_now(),
+        bench_version=__version__,
+        high_cv=HIGH_CV,
+    )
+
+
+def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: bool = True) -> Path:
+    """The `bench report` command. Overwrites an earlier report (reports are regenerated), never partially."""
+    from bench.export import to_csv
+    from bench.results import write_atomic
+
+    target = Path(str(out))
+    if target.is_dir():
+        raise UsageError(f"--out {target} is a directory; give a file name such as {target / 'index.html'}")
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out {target}: the report is HTML; give a path ending in .html")
+    sources = load_sources(paths)
+    page = render(sources, with_charts=charts)  # everything is rendered before anything is written
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            raw_target = directory / source.json_name
+            if not (raw_target.exists() and raw_target.resolve() == source.path.resolve()):
+                write_atomic(raw_target, source.raw_text)
+            write_atomic(directory / source.csv_name, to_csv(source.results))
+        write_atomic(target, page)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot write the report to {target}: {exc.strerror or exc}") from None
+    print(f"report: {target}")
+    return target
