@@ -9,6 +9,7 @@ from bench.errors import UsageError
 
 RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
 ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
+WORK_BOUND_MODES = ("sequential", "numpy", "multiprocessing", "ray-batched", "ray-auto")
 DEFAULT_BATCH_SIZES = (10, 100, 1000, 10000)
 
 
@@ -25,6 +26,7 @@ class Suite:
     calibration_trials: int = 5
     modes: tuple[str, ...] = ALL_MODES
     window: int | None = None
+    array_size: int = 100
     description: str = ""
 
 
@@ -41,6 +43,11 @@ SUITES = {
         "full", queries=100_000, trials=10, naive_tasks=(1_000, 10_000, 100_000),
         batch_sizes=(10, 30, 100, 300, 1000, 3000, 10000, 30000), large_naive_trials=5,
         calibration_trials=10, description="more trials and a finer batch sweep",
+    ),
+    "heavy": Suite(
+        "heavy", queries=20_000, trials=5, naive_tasks=(), batch_sizes=(100, 1000), array_size=10_000,
+        modes=WORK_BOUND_MODES,
+        description="work-bound regime: 10k-element array, so work per lookup dwarfs per-task overhead",
     ),
     "stress": Suite(
         "stress", queries=1_000_000, trials=1, naive_tasks=(1_000_000,), modes=("ray-naive",),
@@ -115,7 +122,7 @@ def build_config(
     suite="standard",
     modes=None,
     queries=None,
-    array_size=100,
+    array_size=None,
     value_range=1000,
     seed=42,
     trials=None,
@@ -133,7 +140,7 @@ def build_config(
         raise UsageError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
     preset = SUITES[suite]
     queries = _positive_int("queries", preset.queries if queries is None else queries)
-    array_size = _positive_int("array-size", array_size)
+    array_size = _positive_int("array-size", preset.array_size if array_size is None else array_size)
     value_range = _positive_int("value-range", value_range)
     seed = _positive_int("seed", seed, minimum=0)
     trials = _positive_int("trials", preset.trials if trials is None else trials)
