@@ -235,3 +235,113 @@ def calibrate(trials: int, tasks: int = CALIBRATION_TASKS) -> dict:
         "samples": {"tasks_per_s": rates},
         "stats": {"tasks_per_s": Stats(rates).as_dict()},
     }
+
+
+# -- watching the cluster while a suite runs ---------------------------------
+
+
+class NodeWatcher:
+    """Polls Ray's node table and records when nodes are lost or join (driver clock)."""
+
+    def __init__(self, interval_s: float = 1.0):
+        import threading
+
+        self.interval_s = interval_s
+        self.events: list[dict] = []
+        self._known: dict[str, bool] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="node-watcher", daemon=True)
+
+    def _poll(self) -> None:
+        import ray
+
+        try:
+            nodes = ray.nodes()
+        except Exception:
+            return  # the head watchdog owns "the cluster is gone"
+        now = time.time()
+        for node in nodes:
+            node_id, alive = node.get("NodeID"), bool(node.get("Alive"))
+            before = self._known.get(node_id)
+            if before is not None and before != alive or before is None and self._known and alive:
+                self.events.append({
+                    "event": "node_lost" if not alive else "node_joined",
+                    "node_id": node_id,
+                    "hostname": node.get("NodeManagerHostname"),
+                    "cpus": float((node.get("Resources") or {}).get("CPU", 0.0)),
+                    "detected_unix": now,
+                    "reason": node.get("DeathReasonMessage") or None,
+                })
+            self._known[node_id] = alive
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._poll()
+
+    def start(self) -> "NodeWatcher":
+        self._poll()
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return list(self.events)
+
+    def between(self, start_unix: float, end_unix: float) -> list[dict]:
+        return [e for e in self.events if start_unix <= e["detected_unix"] <= end_unix]
+
+
+class HeadWatchdog:
+    """Declares the head lost when its GCS port stops accepting connections.
+
+    The driver's own Ray client would only give up after a minute or more (and
+    then may kill the process outright), so a separate, cheap TCP probe decides
+    first and hands over to `on_lost`, which saves what we have and exits.
+    """
+
+    def __init__(self, gcs_address: str, on_lost, interval_s: float = 1.0, failures: int = 5):
+        import threading
+
+        self.gcs_address = gcs_address
+        self.on_lost = on_lost
+        self.interval_s = interval_s
+        self.failures = failures
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="head-watchdog", daemon=True)
+
+    def _reachable(self) -> bool:
+        host, _, port = self.gcs_address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=self.interval_s):
+                return True
+        except OSError:
+            return False
+
+    def _loop(self) -> None:
+        missed, first_miss = 0, None
+        while not self._stop.wait(self.interval_s):
+            if self._reachable():
+                missed, first_miss = 0, None
+                continue
+            missed += 1
+            first_miss = first_miss or time.time()
+            if missed >= self.failures:
+                self.on_lost(f"lost the Ray head at {self.gcs_address} (unreachable for {time.time() - first_miss:.0f} s)")
+                return
+
+    def start(self) -> "HeadWatchdog":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def gcs_address() -> str | None:
+    import ray
+
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:
+        return None

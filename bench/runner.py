@@ -8,8 +8,11 @@ still leaves every finished run on disk, marked incomplete.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +91,38 @@ def _trial_samples(outcome: TrialOutcome, lookups: int) -> dict:
     return sample
 
 
+def fault_log(start_unix: float, end_unix: float) -> list[dict]:
+    """Faults injected by a chaos harness (JSON lines in $BENCH_FAULT_LOG) during a run."""
+    path = os.environ.get("BENCH_FAULT_LOG")
+    if not path:
+        return []
+    events = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict) and start_unix <= float(event.get("unix", 0)) <= end_unix:
+                    events.append(event)
+    except OSError:
+        return []
+    return events
+
+
+def _detection_delays(node_events: list[dict], faults: list[dict]) -> list[float]:
+    """Seconds from each injected fault to the next node loss the driver saw."""
+    delays = []
+    losses = sorted(e["detected_unix"] for e in node_events if e["event"] == "node_lost")
+    for fault in sorted(faults, key=lambda f: f["unix"]):
+        later = [t for t in losses if t >= fault["unix"]]
+        if later:
+            delays.append(later[0] - fault["unix"])
+            losses.remove(later[0])
+    return delays
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -111,11 +146,26 @@ class SuiteRunner:
         self.workload = Workload(config.queries, config.array_size, config.value_range, config.seed)
         self.samplers: cluster.NodeSamplers | None = None
         self.results: Results | None = None
+        self.watcher: cluster.NodeWatcher | None = None
+        self._save_lock = threading.Lock()
 
     # -- helpers -------------------------------------------------------------
 
     def _save(self) -> None:
-        results.save(self.results, self.out_path)
+        with self._save_lock:
+            results.save(self.results, self.out_path)
+
+    def _head_lost(self, reason: str) -> None:
+        """Runs on the watchdog thread while the main thread may be stuck inside Ray."""
+        acquired = self._save_lock.acquire(timeout=10)
+        try:
+            if self.results is not None:
+                results.save(self.results.with_status("incomplete", reason), self.out_path)
+                reason += f"; {len(self.results.runs)} finished run(s) saved to {self.out_path} (incomplete)"
+        except Exception as exc:
+            reason += f"; could not save results: {exc}"
+        print(f"bench: error: {reason}", file=sys.stderr, flush=True)
+        os._exit(1)  # the main thread may be blocked in ray.get for minutes
 
     def _node_counts(self) -> dict | None:
         if not self.config.needs_ray:
@@ -137,6 +187,7 @@ class SuiteRunner:
         checksum = None
         nodes_start = self._node_counts()
         started_unix = time.time()
+        events_before = len(self.watcher.events) if self.watcher else 0
         if self.samplers:
             self.samplers.start()
         with PeakRSS() as driver_rss:
@@ -167,7 +218,10 @@ class SuiteRunner:
             finally:
                 mode.close()
         resources = self.samplers.stop() if self.samplers else {}
+        if self.watcher:
+            self.watcher._poll()  # catch a loss that happened in the last interval
         nodes_end = self._node_counts()
+        node_events = self.watcher.events[events_before:] if self.watcher else []
         stats = summarize(samples)
         measured = len(samples.get("response_s", []))
         correct = error is None and measured == spec.trials and all(correct_trials)
@@ -179,6 +233,7 @@ class SuiteRunner:
             **spec.params,
             **mode.params,  # what the mode decided itself, e.g. ray-auto's batch size
         }
+        faults = fault_log(started_unix, time.time())
         extra = {
             "warmup": warmup,
             "task_latencies_s": latencies,
@@ -189,6 +244,9 @@ class SuiteRunner:
             "warnings": _warnings(stats, samples),
             "nodes_start": nodes_start,
             "nodes_end": nodes_end,
+            "node_events": node_events,
+            "faults": faults,
+            "loss_detection_s": _detection_delays(node_events, faults),
             "driver_peak_rss_bytes": driver_rss.peak,
             "started_unix": started_unix,
             "ended_unix": time.time(),
@@ -218,8 +276,11 @@ class SuiteRunner:
         try:
             if config.needs_ray:
                 cluster_info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet))
+                if config.address is not None and cluster.gcs_address():
+                    cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
                 expected = config.expect_nodes or 1
                 nodes = cluster.wait_for_nodes(expected, config.expect_timeout_s)
+                self.watcher = cluster.NodeWatcher().start()
                 self.samplers = cluster.NodeSamplers.launch(nodes)
                 facts = self.samplers.facts()
                 for node in nodes:
@@ -246,7 +307,10 @@ class SuiteRunner:
                     self._save()
             if config.needs_ray:
                 nodes_end = cluster.node_snapshot()
-                self.results = self.results.with_cluster(nodes_end=nodes_end, nodes_end_counts=cluster.count_alive(nodes_end))
+                self.results = self.results.with_cluster(
+                    nodes_end=nodes_end, nodes_end_counts=cluster.count_alive(nodes_end),
+                    node_events=self.watcher.stop() if self.watcher else [],
+                )
             self.results = self.results.with_analysis(model.analyse(self.results)).with_status("complete")
             self._save()
             return self.results
