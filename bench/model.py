@@ -116,3 +116,48 @@ def harness_overhead(results: Results) -> dict | None:
 
 def analyse(results: Results) -> dict:
     return {"model": fit(results), "auto": auto_ratio(results), "harness": harness_overhead(results)}
+
+
+def _representative(results: Results, mode: str):
+    """The run that stands for a mode: best batch size, or the largest naive point."""
+    runs = [r for r in results.runs if r.mode == mode and r.correct and _median(r)]
+    if not runs:
+        return None
+    if mode == "ray-naive":
+        return max(runs, key=lambda r: r.params["tasks"])
+    return min(runs, key=_median)
+
+
+def scaling(results_list: list[Results], modes=("ray-batched", "ray-auto", "ray-naive", "multiprocessing")) -> dict:
+    """Speed-up and parallel efficiency against total CPUs, over runs of one workload.
+
+    Speed-up is relative to the smallest cluster in the set (S = T(P0)/T(P)),
+    ideal is P/P0, efficiency is S divided by ideal. Each point also carries the
+    speed-up against the sequential loop measured in the same results file.
+    """
+    by_cpus = sorted(results_list, key=lambda r: r.cluster.get("cluster_cpus") or 0)
+    out = {}
+    for mode in modes:
+        points = []
+        for res in by_cpus:
+            run = _representative(res, mode)
+            if run is None:
+                continue
+            seq = _representative(res, "sequential")
+            points.append({
+                "cpus": int(res.cluster.get("cluster_cpus") or 0),
+                "nodes": (res.cluster.get("nodes_start") or {}).get("alive_with_cpus"),
+                "label": run.label,
+                "median_s": _median(run),
+                "vs_sequential": _median(seq) / _median(run) if seq else None,
+            })
+        if not points:
+            continue
+        base = points[0]
+        for point in points:
+            ideal = point["cpus"] / base["cpus"] if base["cpus"] else None
+            point["speedup"] = base["median_s"] / point["median_s"]
+            point["ideal"] = ideal
+            point["efficiency"] = point["speedup"] / ideal if ideal else None
+        out[mode] = points
+    return out

@@ -78,3 +78,31 @@ def test_choose_batch_size(queries, cpus, c, w, expected):
         assert tasks % cpus == 0 and size == math.ceil(100_000 / 24)
     else:
         assert size == expected
+
+
+def _sized(cpus, batched_s, naive_s, seq_s=1.0):
+    runs = (
+        _run("sequential", "sequential", 1000, seq_s),
+        _run("ray-batched", "B=10", 1000, batched_s * 3, 10, 100),
+        _run("ray-batched", "B=250", 1000, batched_s, 250, 4),
+        _run("ray-naive", "naive 100", 100, naive_s / 5, tasks=100),
+        _run("ray-naive", "naive 1000", 1000, naive_s, tasks=1000),
+    )
+    return Results(metadata={}, workload={}, runs=runs,
+                   cluster={"cluster_cpus": cpus, "nodes_start": {"alive_with_cpus": cpus}})
+
+
+def test_scaling_speedup_and_efficiency():
+    from bench.model import scaling
+
+    out = scaling([_sized(4, 0.30, 10.0), _sized(1, 1.0, 10.0), _sized(2, 0.52, 10.0)])
+    batched = out["ray-batched"]
+    assert [p["cpus"] for p in batched] == [1, 2, 4]
+    assert [p["label"] for p in batched] == ["B=250"] * 3  # the best batch size stands for the mode
+    assert batched[2]["speedup"] == pytest.approx(1.0 / 0.30)
+    assert batched[2]["ideal"] == 4
+    assert batched[2]["efficiency"] == pytest.approx(1.0 / 0.30 / 4)
+    assert batched[1]["vs_sequential"] == pytest.approx(1.0 / 0.52)
+    naive = out["ray-naive"]
+    assert [p["label"] for p in naive] == ["naive 1000"] * 3  # the largest naive point
+    assert naive[2]["speedup"] == pytest.approx(1.0)
