@@ -72,7 +72,17 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     except Exception as exc:  # ray raises assorted types for a missing cluster
         first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
         raise RuntimeFailure(f"cannot start or join Ray ({address or 'embedded'}): {first}") from None
-    return {"mode": mode, "address": address, "init_s": time.perf_counter() - started}
+    return {"mode": mode, "address": address, "init_s": time.perf_counter() - started, "auth_mode": auth_mode()}
+
+
+def auth_mode() -> str:
+    """'token' or 'disabled' as this driver's Ray sees it; 'unknown' if Ray won't say."""
+    try:  # private API, hence best-effort
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+        return "token" if is_token_auth_enabled() else "disabled"
+    except Exception:
+        return "unknown"
 
 
 def shutdown() -> None:
