@@ -208,7 +208,7 @@ def fmt_seconds_axis_precise(value: float) -> str:
 
 
 @_draw
-def batch_sweep(points: Sequence[dict], references: Sequence[dict] = ()) -> str | None:
+def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: dict | None = None) -> str | None:
     """points: batch_size, median, q1, q3, lookups_per_s, correct, best. references: label, median, mode."""
     points = sorted((p for p in points if p.get("median")), key=lambda p: p["batch_size"])
     if len(points) < 2:
@@ -241,6 +241,14 @@ def batch_sweep(points: Sequence[dict], references: Sequence[dict] = ()) -> str 
             if ref.get("lookups_per_s"):
                 right.axhline(ref["lookups_per_s"], color=mode_colour(ref["mode"], i),
                               linestyle=["--", ":", "-."][i % 3], linewidth=1, label=ref["label"])
+    curve = [pt for pt in ((model or {}).get("curve") or ()) if len(pt) >= 2 and pt[1] and pt[1] > 0]
+    if curve and xs:
+        lo, hi = min(xs) / 1.5, max(xs) * 1.5
+        curve = [pt for pt in curve if lo <= pt[0] <= hi]
+        if len(curve) >= 2:
+            r2 = (model or {}).get("r_squared")
+            left.plot([pt[0] for pt in curve], [pt[1] for pt in curve], color=OKABE_ITO["sky"], linewidth=1.2,
+                      linestyle=(0, (4, 2)), label="overhead model" + (f" (R² = {r2:.2f})" if r2 is not None else ""))
     best = [p for p in good if p.get("best")]
     if best:
         b = best[0]

@@ -232,6 +232,12 @@ def _first(views: list[dict], mode: str) -> dict | None:
     return next((v for v in views if v["mode"] == mode and v["correct"] and v["per_lookup_s"]), None)
 
 
+def _analysis(results: Results) -> dict:
+    """results.analysis (bench.model): model, auto, harness; each may be None or absent."""
+    analysis = getattr(results, "analysis", None) or {}
+    return {k: v for k, v in analysis.items() if isinstance(v, Mapping)}
+
+
 def _nodes(results: Results) -> list[dict]:
     return [dict(n) for n in (results.cluster.get("nodes") or ())]
 
@@ -314,8 +320,15 @@ def verdict(views: list[dict], results: Results) -> dict:
     if numpy_run:
         lines.append(f"For scale, vectorised numpy in one process (the work with no per-task overhead) took {fmt_time(numpy_run['response'].median)}.")
     if auto:
-        lines.append(f"ray-auto (batch size chosen by the tool) took {fmt_time(auto['response'].median)}"
-                     + (f" with B = {fmt_int(auto['batch_size'])}." if auto["batch_size"] else "."))
+        line = (f"ray-auto (the tool picks B from a measured per-task overhead) chose B = {fmt_int(auto['batch_size'])} "
+                if auto["batch_size"] else "ray-auto ")
+        line += f"and took {fmt_time(auto['response'].median)}"
+        if batched and batched["per_lookup_s"]:
+            ratio = auto["per_lookup_s"] / batched["per_lookup_s"]
+            line += (f", {fmt_ratio(ratio)} the time of the best swept size" if ratio >= 1.005
+                     else ", as fast as the best swept size" if ratio > 0.995
+                     else f", {fmt_ratio(1 / ratio)} faster than the best swept size")
+        lines.append(line + ".")
     lesson = None
     calibration = calibration_summary(results)
     if seq and (naive_ref or calibration):
@@ -335,6 +348,14 @@ def verdict(views: list[dict], results: Results) -> dict:
                 f"overhead than on work. "
                 f"Batching many lookups into one task pays that overhead once per batch."
             )
+    model = _analysis(results).get("model")
+    if model and model.get("per_task_overhead_s") is not None:
+        text = (f"A model fitted to the batch sweep (R² = {model.get('r_squared', float('nan')):.3f}) puts the overhead at "
+                f"{fmt_time(model['per_task_overhead_s'])} of worker time per task plus {fmt_time(model.get('fixed_cost_s'))} per run")
+        if model.get("break_even_lookups_per_task"):
+            text += (f"; a task needs about {fmt_int(round(model['break_even_lookups_per_task']))} lookups "
+                     f"({fmt_time(model.get('break_even_work_per_task_s'))} of work) before Ray beats one Python loop")
+        lines.append(text + ".")
     if batched and seq and batched["per_lookup_s"] > seq["per_lookup_s"]:
         cpus = _cpus(results)
         lines.append(
@@ -467,6 +488,35 @@ def environment_rows(results: Results, raw: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def analysis_rows(results: Results) -> list[tuple[str, str]]:
+    """The derived figures of results.analysis that a reader can use, in words."""
+    analysis = _analysis(results)
+    rows = []
+    model = analysis.get("model")
+    if model:
+        rows += [
+            ("Overhead model", str(model.get("formula", "–"))),
+            ("Fit quality", f"R² = {model['r_squared']:.3f} over {len(model.get('points') or ())} batch sizes" if model.get("r_squared") is not None else "–"),
+            ("Per-task overhead c", fmt_time(model.get("per_task_overhead_s"))),
+            ("Fixed cost per run a", fmt_time(model.get("fixed_cost_s"))),
+            ("Work per lookup w", f"{fmt_time(model.get('per_lookup_work_s'))} ({model.get('per_lookup_work_source', '–')})"),
+            ("Best measured batch size", f"B = {fmt_int(model.get('best_batch_size'))} ({fmt_time(model.get('best_time_s'))})"),
+            ("Smallest B within 5% of the best", f"measured {fmt_int(model.get('smallest_batch_within_5pct'))}, model {fmt_int(model.get('model_smallest_batch_within_5pct'))}"),
+        ]
+        if model.get("break_even_lookups_per_task"):
+            rows.append(("Break-even task size", f"{fmt_int(round(model['break_even_lookups_per_task']))} lookups ({fmt_time(model.get('break_even_work_per_task_s'))} of work) per task"))
+    auto = analysis.get("auto")
+    if auto and auto.get("ratio"):
+        rows.append(("ray-auto vs best swept", f"B = {fmt_int(auto.get('auto_batch_size'))}: {fmt_time(auto.get('auto_median_s'))} vs "
+                     f"B = {fmt_int(auto.get('best_batch_size'))}: {fmt_time(auto.get('best_median_s'))} ({auto['ratio']:.2f}× the time)"
+                     + (f"; its probe took {fmt_time(auto['probe_s'])}" if auto.get("probe_s") else "")))
+    harness = analysis.get("harness")
+    if harness and harness.get("ratio"):
+        rows.append(("Naive vs no-op task rate", f"{fmt_rate(harness.get('naive_tasks_per_s'))} vs {fmt_rate(harness.get('calibration_tasks_per_s'))} tasks/s "
+                     f"({harness['ratio']:.2f}) at {fmt_int(harness.get('naive_tasks'))} tasks"))
+    return rows
+
+
 def node_rows(results: Results) -> list[dict]:
     rows = []
     for node in _nodes(results):
@@ -566,7 +616,7 @@ def _chart_response(views):
     return charts.response_by_mode(rows)
 
 
-def _chart_batch(views, best):
+def _chart_batch(views, best, model=None):
     from bench import charts
 
     points = []
@@ -583,7 +633,7 @@ def _chart_batch(views, best):
             rate = ref["stats"]["lookups_per_s"]
             refs.append({"label": ref["label"], "mode": mode, "median": ref["response"].median,
                          "lookups_per_s": rate.median if rate else None})
-    return charts.batch_sweep(points, refs)
+    return charts.batch_sweep(points, refs, model=model)
 
 
 def naive_fit(views) -> dict | None:
@@ -710,7 +760,7 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> dict:
         add("batch", "Batch-size sweep",
             "Left: time to answer all lookups; right: lookups per second. The star marks the fastest batch size. "
             "Too small a batch pays per-task overhead many times; too large a batch leaves CPUs idle.",
-            _chart_batch(views, facts["batched"]))
+            _chart_batch(views, facts["batched"], _analysis(results).get("model")))
         add("naive", "Naive Ray vs task count",
             "One task per lookup. A straight line means a fixed cost per task: the time is the task count divided by "
             "the task rate" + (f" (fit: {fmt_rate(fit['rate'])} tasks/s)." if fit else "."),
@@ -731,7 +781,7 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> dict:
             _chart_calibration(views, results))
     calib = calibration_summary(results)
     extras = {k: v for k, v in source.raw.items()
-              if k not in {"schema_version", "status", "incomplete_reason", "suite", "workload", "metadata", "cluster", "runs"}}
+              if k not in {"schema_version", "status", "incomplete_reason", "suite", "workload", "metadata", "cluster", "runs", "analysis"}}
     return {
         "index": index,
         "anchor": f"r{index}",
@@ -760,6 +810,7 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> dict:
         "nodes": node_rows(results),
         "reproduce": reproduce(results, views),
         "extras": {k: v for k, v in extras.items() if isinstance(v, dict)},
+        "analysis_rows": analysis_rows(results),
     }
 
 
