@@ -298,7 +298,8 @@ def naive_scaling(points: Sequence[dict], fit: dict | None) -> str | None:
 
         lo = min(p["tasks"] for p in points)
         hi = max(p["tasks"] for p in points)
-        xs = np.geomspace(lo, hi, 50) if logscale else np.linspace(0, hi, 50)
+        start = max(0.0, -fit["intercept_s"] / fit["slope_s"]) if fit["intercept_s"] < 0 else 0.0
+        xs = np.geomspace(lo, hi, 50) if logscale else np.linspace(start, hi, 50)
         ax.plot(xs, fit["intercept_s"] + fit["slope_s"] * xs, "--", color=OKABE_ITO["black"], linewidth=1,
                 label=f"linear fit: {fit['rate']:,.0f} tasks/s (R² = {fit['r2']:.3f})"
                 if fit.get("r2") is not None else f"linear fit: {fit['rate']:,.0f} tasks/s")

@@ -872,7 +872,35 @@ def build_comparison(sections: list[dict]) -> dict | None:
         for section in sections[1:] if compare.workload_difference(base, section["results"])
     ]
     svg = charts.side_by_side([row["label"] for row in table], [s["name"] for s in sections], medians)
-    return {"table": table, "workloads_differ": differ, "chart": svg, "alpha": compare.ALPHA}
+    return {"table": table, "workloads_differ": differ, "chart": svg, "alpha": compare.ALPHA,
+            "scaling": [] if differ else scaling_rows(sections)}
+
+
+def scaling_rows(sections: list[dict]) -> list[dict]:
+    """Speed-up and parallel efficiency against total CPUs (bench.model.scaling), when it is available."""
+    try:
+        from bench.model import scaling
+    except ImportError:
+        return []
+    results = [s["results"] for s in sections]
+    cpus = [r.cluster.get("cluster_cpus") for r in results]
+    if len(set(cpus)) < 2:
+        return []
+    try:
+        table = scaling(results)
+    except Exception:  # derived figures: never let them break the page
+        return []
+    rows = []
+    for mode, points in (table or {}).items():
+        for point in points:
+            rows.append({
+                "mode": mode, "label": point.get("label"), "cpus": point.get("cpus"), "nodes": point.get("nodes"),
+                "median": fmt_time(point.get("median_s")),
+                "speedup": fmt_ratio(point.get("speedup")), "ideal": fmt_ratio(point.get("ideal")),
+                "efficiency": fmt_pct(point.get("efficiency")),
+                "vs_sequential": fmt_speedup(point.get("vs_sequential")),
+            })
+    return rows
 
 
 # --- files and the page ---------------------------------------------------------------------
