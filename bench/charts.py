@@ -389,9 +389,10 @@ def node_resources(nodes: Sequence[dict], spans: Sequence[dict]) -> str | None:
     top.set_ylabel("CPU (% of one core)")
     top.set_ylim(bottom=0)
     bottom.set_ylabel("memory in use (GiB)")
+    bottom.set_ylim(bottom=0)
     bottom.set_xlabel("time since the first run started (s); shaded bands are runs, gaps are between runs")
     top.set_title("Per-node CPU and memory during the runs", loc="left", pad=44)
-    top.legend(loc="upper right", ncol=min(4, len(nodes)))
+    top.legend(loc="lower left", ncol=min(4, len(nodes)), title="node", title_fontsize=8, frameon=True, framealpha=0.9)
     fig.tight_layout()
     return _svg(fig, "node-resources")
 

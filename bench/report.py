@@ -420,7 +420,7 @@ def preflight_warnings(results: Results, raw: dict) -> list[dict]:
             ": acceptable for an embedded local Ray, not for a shared cluster." if level == "info" else
             ": anyone who can reach the cluster's ports can run code on it.")})
     else:
-        found.append({"level": "ok", "text": f"Ray token authentication: {auth}."})
+        found.append({"level": "ok", "text": f"Ray authentication mode: {auth}."})
     cpu_limit = meta.get("cgroup_cpu_limit")
     if cpu_limit and meta.get("cpu_count") and cpu_limit < meta["cpu_count"]:
         found.append({"level": "info", "text": f"The driver is limited to {cpu_limit:g} CPUs by its cgroup (host has {meta['cpu_count']})."})

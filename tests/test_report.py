@@ -278,7 +278,7 @@ def test_unknown_and_future_fields_are_tolerated(tmp_path):
     path = tmp_path / "future.json"
     path.write_text(json.dumps(data))
     html = report.render(report.load_sources([str(path)]), with_charts=True)
-    assert "ray-streaming" in html and "Ray token authentication: token" in html
+    assert "ray-streaming" in html and "Ray authentication mode: token" in html
     assert "<h3>model</h3>" in html
 
 
