@@ -96,6 +96,8 @@ class Results:
     status: str = "complete"  # or "incomplete"
     incomplete_reason: str | None = None
     suite: str | None = None
+    # The validated run parameters (bench.suites.RunConfig.describe).
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Figures derived from the raw samples (bench.model); recomputable, never edited by hand.
     analysis: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = SCHEMA_VERSION
@@ -124,6 +126,7 @@ class Results:
             "status": self.status,
             "incomplete_reason": self.incomplete_reason,
             "suite": self.suite,
+            "config": _thaw(self.config),
             "workload": _thaw(self.workload),
             "metadata": _thaw(self.metadata),
             "cluster": _thaw(self.cluster),
@@ -161,6 +164,7 @@ class Results:
             incomplete_reason=data.get("incomplete_reason"),
             suite=data.get("suite"),
             analysis=_freeze(data.get("analysis") or {}),
+            config=_freeze(data.get("config") or {}),
             schema_version=version,
         )
 

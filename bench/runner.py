@@ -296,6 +296,7 @@ class SuiteRunner:
             self.results = Results(
                 metadata=meta, workload=workload_info, cluster=cluster_info, runs=(),
                 status="incomplete", incomplete_reason="running", suite=config.suite.name,
+                config=config.describe(),
             )
             self._save()
             specs = plan_runs(config, cluster_cpus, driver_cpus)

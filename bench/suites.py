@@ -112,6 +112,16 @@ class RunConfig:
     def needs_ray(self) -> bool:
         return any(m in RAY_MODES for m in self.modes)
 
+    def describe(self) -> dict:
+        """The validated parameters, recorded in results so a run can be repeated exactly."""
+        return {
+            "suite": self.suite.name, "modes": list(self.modes), "queries": self.queries,
+            "array_size": self.array_size, "value_range": self.value_range, "seed": self.seed,
+            "trials": self.trials, "batch_sizes": list(self.batch_sizes), "naive_tasks": list(self.naive_tasks),
+            "address": self.address, "expect_nodes": self.expect_nodes, "num_cpus": self.num_cpus,
+            "window": self.window,
+        }
+
     def trials_for_naive(self, tasks: int) -> int:
         if tasks >= self.suite.large_naive_tasks:
             return min(self.trials, self.suite.large_naive_trials)
