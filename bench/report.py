@@ -550,6 +550,36 @@ def reproduce(results: Results, views: list[dict]) -> dict:
     meta, workload, cluster = results.metadata, results.workload, results.cluster
     runs = results.runs
     modes = list(dict.fromkeys(r.mode for r in runs))
+    config = results.config
+    if config:
+        argv = _argv_from_config(config)
+    else:
+        argv = _argv_from_runs(results)
+    return _reproduce_blocks(results, argv)
+
+
+def _argv_from_config(config) -> list[str]:
+    """Every recorded parameter as an explicit flag: exact, whatever the defaults become."""
+    argv = ["python", "-m", "bench", "run", "--suite", str(config.get("suite") or "standard")]
+    flags = (("--modes", "modes"), ("--queries", "queries"), ("--array-size", "array_size"),
+             ("--value-range", "value_range"), ("--seed", "seed"), ("--trials", "trials"),
+             ("--batch-sizes", "batch_sizes"), ("--naive-tasks", "naive_tasks"), ("--window", "window"),
+             ("--num-cpus", "num_cpus"), ("--address", "address"), ("--expect-nodes", "expect_nodes"))
+    for flag, key in flags:
+        value = config.get(key)
+        if value is None or value == () or value == []:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        argv += [flag, str(value)]
+    return argv
+
+
+def _argv_from_runs(results: Results) -> list[str]:
+    """Files written before results.config existed: rebuild the flags from the runs."""
+    meta, workload, cluster = results.metadata, results.workload, results.cluster
+    runs = results.runs
+    modes = list(dict.fromkeys(r.mode for r in runs))
     argv = ["python", "-m", "bench", "run", "--suite", str(results.suite or "standard")]
     for flag, key in (("--queries", "queries"), ("--array-size", "array_size"), ("--value-range", "value_range"), ("--seed", "seed")):
         if workload.get(key) is not None:
@@ -575,8 +605,14 @@ def reproduce(results: Results, views: list[dict]) -> dict:
         argv += ["--num-cpus", str(int(cluster["cluster_cpus"]))]
     if cluster.get("expected_nodes"):
         argv += ["--expect-nodes", str(cluster["expected_nodes"])]
+    return argv
+
+
+def _reproduce_blocks(results: Results, argv: list[str]) -> dict:
+    meta = results.metadata
     explicit = _shell_join(argv)
-    workers = max(0, len([n for n in _nodes(results) if n.get("alive", True)]) - 1)
+    # Nodes that ran tasks: in the appliance these are the workers (the head has 0 CPUs).
+    workers = len([n for n in _nodes(results) if n.get("alive", True) and (n.get("cpus") or 0) > 0])
     image = meta.get("image")
     blocks = []
     commit = meta.get("git_commit")
@@ -590,14 +626,17 @@ def reproduce(results: Results, views: list[dict]) -> dict:
     docker_run = [a for a in argv]
     if "--address" not in docker_run:
         docker_run += ["--address", "auto"]
+    if "--num-cpus" in docker_run:  # embedded-only flag
+        index = docker_run.index("--num-cpus")
+        del docker_run[index:index + 2]
     if "--expect-nodes" not in docker_run and workers:
-        docker_run += ["--expect-nodes", str(workers + 1)]
+        docker_run += ["--expect-nodes", str(workers)]
     compose_lines = []
     if image:
         compose_lines.append(f"# image used: {image}" + (f" ({meta.get('image_id')})" if meta.get("image_id") else ""))
     compose_lines += [
         f"docker compose up -d --scale ray-worker={workers or 1}",
-        "docker compose run --rm bench " + _shell_join(docker_run),
+        "docker compose exec bench " + _shell_join(docker_run),
         "# or, for the whole appliance flow (cluster, suite, this report):",
         "make report",
     ]

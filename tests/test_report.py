@@ -233,7 +233,7 @@ def test_environment_reproduce_and_preflight(small_report):
     assert "Reproduce this" in html
     assert f"--seed {data['workload']['seed']}" in html and "--queries 2000" in html
     assert "--batch-sizes 10,100,1000" in html and "--naive-tasks 200,500" in html
-    assert "make report" in html and "docker compose run --rm bench" in html
+    assert "make report" in html and "docker compose exec bench" in html
     assert data["metadata"]["ray_version"] in html
     assert "Ray token authentication: unknown" in html  # the field is not recorded yet
 
