@@ -20,3 +20,21 @@ def run_cli(*args, cwd=None, timeout=300, env=None):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# ---- REQUIRE_DOCKER (Docker appliance, issue 3) -------------------------------------
+# CI sets REQUIRE_DOCKER=1: there a skipped `docker` test is a failure, so a missing
+# engine or compose cannot turn the end-to-end test into a silent green run.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("REQUIRE_DOCKER") == "1"
+        and item.get_closest_marker("docker") is not None
+        and not hasattr(report, "wasxfail")
+    ):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"REQUIRE_DOCKER=1 but this docker test was skipped: {reason}"

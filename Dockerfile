@@ -1,0 +1,71 @@
+# One image for the Ray head, the workers and the bench driver: Ray requires the same
+# Python (to the patch level) and the same Ray on every node.
+# Only classic Dockerfile syntax, so the legacy builder (no BuildKit) builds it.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS deps
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1
+COPY requirements/runtime.lock /tmp/build/runtime.lock
+# The wheelhouse may hold only .gitkeep; then the install falls back to PyPI.
+# The lock's own --find-links names a host-only folder, so it is dropped below.
+COPY docker/wheels/ /tmp/build/wheels/
+RUN set -eu; \
+    python3 -m venv /opt/venv; \
+    if ls /tmp/build/wheels/*.whl >/dev/null 2>&1; then \
+        echo "deps: installing from the wheelhouse (no index)"; \
+        set -- --no-index --find-links /tmp/build/wheels; \
+    else \
+        echo "deps: no wheelhouse, installing from PyPI"; \
+        set --; \
+    fi; \
+    grep -v '^--find-links' /tmp/build/runtime.lock >/tmp/build/requirements.txt; \
+    /opt/venv/bin/pip install --require-hashes "$@" -r /tmp/build/requirements.txt; \
+    /opt/venv/bin/python -c "import ray, numpy, scipy, matplotlib; print('deps: ray', ray.__version__)"; \
+    /opt/venv/bin/python -m compileall -q -j 0 /opt/venv >/dev/null || true
+
+# Bytecode stays in the image: the venv is read-only for the non-root user, and without
+# .pyc every Ray process recompiles its modules (the head then times out on 2 cores).
+
+# The final stage copies only the venv, so the wheelhouse never becomes a layer.
+FROM ${BASE_IMAGE}
+ARG BASE_IMAGE
+ARG APP_UID=1000
+ARG VERSION=0.1.0
+ARG VCS_REF=unknown
+ARG BUILD_DATE=unknown
+LABEL org.opencontainers.image.title="ray-granularity-bench" \
+      org.opencontainers.image.description="Ray task-granularity benchmark appliance: head, workers and bench driver in one image" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.created="${BUILD_DATE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
+
+RUN set -eu; \
+    groupadd --gid "${APP_UID}" ray; \
+    useradd --uid "${APP_UID}" --gid ray --create-home --shell /bin/bash ray; \
+    mkdir -p /app/results /app/reports; \
+    chown ray:ray /app/results /app/reports
+
+COPY --from=deps /opt/venv /opt/venv
+COPY docker/entrypoint.sh docker/healthcheck.sh /usr/local/bin/
+COPY docker/wait_nodes.py docker/summary_page.py /usr/local/lib/bench-docker/
+COPY pyproject.toml /app/
+COPY templates/ /app/templates/
+COPY bench/ /app/bench/
+
+# PYTHONPATH rather than `pip install`: no build backend is needed at image build time,
+# and Ray workers import the same /app/bench the driver runs.
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    RAY_USAGE_STATS_ENABLED=0 \
+    BENCH_IMAGE_VERSION=${VERSION} \
+    BENCH_IMAGE_REVISION=${VCS_REF}
+
+USER ray
+WORKDIR /app
+HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/healthcheck.sh"]
+ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
+CMD ["head"]

@@ -1,0 +1,171 @@
+# Ray granularity benchmark appliance. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# .env (optional) holds the same settings docker compose reads; command-line wins.
+-include .env
+
+IMAGE ?= ray-granularity-bench:local
+BASE_IMAGE ?= python:3.11-slim-bookworm
+OFFLINE_BASE ?= ray-bench-base:bookworm
+COMPOSE_PROJECT_NAME ?= raybench
+RAY_TOKEN_FILE ?= ./secrets/ray_token
+RESULTS_DIR ?= ./results
+REPORTS_DIR ?= ./reports
+APP_UID ?= 1000
+HEAD_CPUS ?= 0
+DASHBOARD_PORT ?= 8265
+WORKERS ?= 3
+SUITE ?= standard
+UP_TIMEOUT ?= 300
+VENV ?= .venv
+PYTHON ?= python3
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+export IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RAY_TOKEN_FILE RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
+
+# Compose v2 when present, v1 otherwise; the compose file suits both.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# The legacy builder when buildx is missing (Docker 23+ would otherwise refuse).
+DOCKER_BUILDKIT ?= $(shell docker buildx version >/dev/null 2>&1 && echo 1 || echo 0)
+export DOCKER_BUILDKIT
+# No TTY for exec when stdin is not a terminal (CI, pipes).
+EXEC_T := $(shell [ -t 0 ] || echo -T)
+
+# Nodes that can run tasks: the workers, plus the head when it has CPUs.
+EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKERS) + 1)) || echo $(WORKERS))
+RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
+
+.PHONY: help up bench report down logs image image-offline image-build base wheels token \
+        venv test test-fast clean check-workers check-suite dirs ensure-image
+
+help:
+	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on)"
+	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
+	@echo "make report              cluster up if needed, standard suite, reports/index.html"
+	@echo "make down                remove the project's containers, networks, volumes, token"
+	@echo "make logs [FOLLOW=1]     compose logs"
+	@echo "make image               build the image (offline path when no registry answers)"
+	@echo "make image-offline       debootstrap base + wheelhouse + image, no registry needed"
+	@echo "make venv                host .venv from the hashed locks"
+	@echo "make test                everything, Docker included; make test-fast for unit tests"
+	@echo "make clean               remove build outputs and the wheelhouse"
+
+# Checks use $(error): one clear line, no "make: *** Error" trailer.
+valid_workers = $(shell echo '$(WORKERS)' | grep -Ex '[1-9][0-9]{0,2}')
+check-workers:
+	$(if $(valid_workers),,$(error WORKERS must be a whole number from 1 to 999, got '$(WORKERS)'))
+
+check-suite:
+	$(if $(filter quick standard full heavy stress,$(SUITE)),,$(error SUITE must be quick, standard, full, heavy or stress, got '$(SUITE)'))
+
+token:
+	$(if $(shell [ -f '$(RAY_TOKEN_FILE)' ] && [ ! -s '$(RAY_TOKEN_FILE)' ] && echo empty),$(error token file $(RAY_TOKEN_FILE) is empty; delete it to generate a new one))
+	@IMAGE=$(IMAGE) scripts/gen-token.sh "$(RAY_TOKEN_FILE)" "$(APP_UID)"
+
+# The bench container writes results as APP_UID.
+dirs:
+	@mkdir -p "$(RESULTS_DIR)" "$(REPORTS_DIR)"
+	@for d in "$(RESULTS_DIR)" "$(REPORTS_DIR)"; do \
+	   [ "$$(stat -c %u "$$d")" = "$(APP_UID)" ] && continue; \
+	   if [ "$$(id -u)" = 0 ]; then chown "$(APP_UID)" "$$d"; else chmod a+rwx "$$d"; fi; \
+	 done
+
+ensure-image:
+	@docker image inspect "$(IMAGE)" >/dev/null 2>&1 || $(MAKE) --no-print-directory image
+
+up: check-workers token dirs ensure-image
+	@start=$$(date +%s.%N); \
+	 $(COMPOSE) up -d --scale ray-worker=$(WORKERS) || exit 1; \
+	 scripts/wait-healthy.sh "$(COMPOSE_PROJECT_NAME)" bench $(UP_TIMEOUT) || exit 1; \
+	 $(COMPOSE) exec -T bench python /usr/local/lib/bench-docker/wait_nodes.py $(EXPECT_NODES) --timeout $(UP_TIMEOUT) || \
+	   { echo "error: cluster did not reach $(EXPECT_NODES) CPU nodes; see 'make logs'" >&2; exit 1; }; \
+	 echo "up: $(EXPECT_NODES) CPU nodes alive after $$(awk "BEGIN{printf \"%.1f\", $$(date +%s.%N) - $$start}") s"; \
+	 echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)"
+
+BENCH_CONTAINER = $(shell docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
+	--filter "label=com.docker.compose.service=bench" --filter status=running | head -n1)
+
+bench: check-suite
+	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' first))
+	$(COMPOSE) exec $(EXEC_T) -e BENCH_IMAGE_ID=$$(docker inspect -f '{{.Image}}' $(BENCH_CONTAINER)) \
+	   bench python -m bench run --suite $(SUITE) --address auto \
+	   --expect-nodes $(EXPECT_NODES) --out results/$(RUN_NAME).json
+
+# THE one command: reuse a running cluster (counting its workers), else start one.
+report: SUITE = standard
+report: check-suite
+	@running=$$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
+	   --filter "label=com.docker.compose.service=ray-worker" --filter status=running | wc -l); \
+	 bench=$$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
+	   --filter "label=com.docker.compose.service=bench" --filter status=running | wc -l); \
+	 if [ "$$running" -gt 0 ] && [ "$$bench" -gt 0 ]; then \
+	   echo "report: reusing the running cluster ($$running workers)"; workers=$$running; \
+	 else \
+	   $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1; workers=$(WORKERS); \
+	 fi; \
+	 $(MAKE) --no-print-directory bench SUITE=standard WORKERS=$$workers NAME=$(RUN_NAME) || exit 1; \
+	 if $(COMPOSE) exec -T bench python -m bench report --help >/dev/null 2>&1; then \
+	   $(COMPOSE) exec -T bench python -m bench report results/$(RUN_NAME).json --out reports/index.html || exit 1; \
+	 else \
+	   echo "report: 'python -m bench report' not available; writing a plain summary page"; \
+	   $(COMPOSE) exec -T bench python /usr/local/lib/bench-docker/summary_page.py \
+	     results/$(RUN_NAME).json --out reports/index.html || exit 1; \
+	 fi; \
+	 echo "report: $(REPORTS_DIR)/index.html (results: $(RESULTS_DIR)/$(RUN_NAME).json)"
+
+# A new deployment gets a new token, so the old one is removed too.
+down:
+	$(COMPOSE) down --volumes --remove-orphans
+	@rm -f "$(RAY_TOKEN_FILE)"
+
+logs:
+	$(COMPOSE) logs --tail=$(or $(TAIL),200) $(if $(FOLLOW),-f)
+
+image:
+	@if docker image inspect "$(BASE_IMAGE)" >/dev/null 2>&1 || timeout 120 docker pull "$(BASE_IMAGE)" >/dev/null 2>&1; then \
+	   $(MAKE) --no-print-directory image-build BUILD_BASE="$(BASE_IMAGE)"; \
+	 else \
+	   echo "image: $(BASE_IMAGE) cannot be pulled (no registry?); using the offline path"; \
+	   $(MAKE) --no-print-directory image-offline; \
+	 fi
+
+image-offline: base wheels
+	@$(MAKE) --no-print-directory image-build BUILD_BASE="$(OFFLINE_BASE)"
+
+base:
+	@scripts/build-offline-base.sh "$(OFFLINE_BASE)"
+
+wheels:
+	@scripts/fetch-wheels.sh
+
+image-build:
+	@test -n "$(BUILD_BASE)" || { echo "error: BUILD_BASE is empty" >&2; exit 2; }
+	docker build --build-arg BASE_IMAGE="$(BUILD_BASE)" --build-arg APP_UID="$(APP_UID)" \
+	  --build-arg VERSION="$(VERSION)" \
+	  --build-arg VCS_REF="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	  --build-arg BUILD_DATE="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	  -t "$(IMAGE)" .
+	@docker image prune -f --filter "label=org.opencontainers.image.title=ray-granularity-bench" >/dev/null
+	@echo "image: $(IMAGE) $$(docker image inspect -f '{{.Size}}' "$(IMAGE)" | awk '{printf "%.0f MB", $$1/1e6}')"
+
+$(VENV)/.installed: requirements/runtime.lock requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/runtime.lock -r requirements/dev.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	@scripts/install-chromium.sh
+	@$(MAKE) --no-print-directory image
+	$(VENV)/bin/python -m pytest tests/
+
+test-fast: venv
+	$(VENV)/bin/python -m pytest -m "not docker and not slow and not browser" tests/
+
+clean:
+	rm -rf build .pytest_cache
+	find docker/wheels -mindepth 1 ! -name .gitkeep -delete
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,105 @@
+"""Helpers for the Docker end-to-end tests: run make/docker, list project resources."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment minus an outer make's state, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None,
+        check: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=REPO, env=env or clean_env(), capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+            f"\n--- stderr\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def make(*args: str, timeout: float = 600, env: dict[str, str] | None = None,
+         check: bool = False) -> subprocess.CompletedProcess:
+    return run(["make", "--no-print-directory", *args], timeout=timeout, env=env, check=check)
+
+
+def docker_unavailable_reason() -> str | None:
+    """None when the engine, a compose and make are usable; otherwise why not."""
+    if shutil.which("docker") is None:
+        return "docker CLI not installed"
+    if shutil.which("make") is None:
+        return "make not installed"
+    try:
+        if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
+            return "docker engine not reachable"
+        v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"docker not usable: {exc}"
+    if v2.returncode != 0 and shutil.which("docker-compose") is None:
+        return "neither `docker compose` nor docker-compose is installed"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ids(kind: str, project: str, *extra: str) -> list[str]:
+    cmd = ["docker", kind, "ls" if kind != "container" else "ps", "-q",
+           "--filter", f"label=com.docker.compose.project={project}", *extra]
+    if kind == "container":
+        cmd.insert(3, "-a")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+    return out.split()
+
+
+def containers(project: str, service: str | None = None) -> list[str]:
+    extra = ["--filter", f"label=com.docker.compose.service={service}"] if service else []
+    return _ids("container", project, *extra)
+
+
+def networks(project: str) -> list[str]:
+    return _ids("network", project)
+
+
+def volumes(project: str) -> list[str]:
+    return _ids("volume", project)
+
+
+def inspect(obj_id: str) -> dict:
+    out = subprocess.run(["docker", "inspect", obj_id], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    return json.loads(out)[0]
+
+
+def dexec(container: str, *cmd: str, timeout: float = 120, user: str | None = None,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    args = ["docker", "exec"]
+    if user:
+        args += ["--user", user]
+    for k, v in (env or {}).items():
+        args += ["-e", f"{k}={v}"]
+    return subprocess.run([*args, container, *cmd], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def size_bytes(docker_size: str) -> int:
+    """Docker's size notation (600m, 2g, 1200000b) in bytes; units are powers of 1024."""
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    s = docker_size.strip().lower()
+    if s[-1] in units:
+        return int(float(s[:-1]) * units[s[-1]])
+    return int(s)

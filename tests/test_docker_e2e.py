@@ -1,0 +1,225 @@
+"""End-to-end test of the Docker appliance: image, compose cluster, bench run, auth.
+
+Builds the image the way this machine allows (`make image` falls back to the offline
+debootstrap + wheelhouse path when no registry answers), starts a head and 2 workers
+under a unique compose project, runs the quick suite in the bench container, checks
+sizing, auth and exposure, and always tears the project down.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from docker_helpers import (REPO, clean_env, containers, dexec, docker_unavailable_reason,
+                            free_port, inspect, make, networks, run, size_bytes, volumes)
+
+WORKERS = 2
+OBJECT_STORE = 1_000_000_000
+SHM = "1200m"
+APP_UID = 1000
+SHM_FALLBACK_WARNING = "instead of /dev/shm"
+
+
+def _owned_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, APP_UID, APP_UID)
+    else:
+        path.chmod(0o777)
+    return path
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory):
+    why = docker_unavailable_reason()
+    if why:
+        pytest.skip(why)
+    work = tmp_path_factory.mktemp("appliance")
+    project = f"raybenche2e{secrets.token_hex(4)}"
+    port = free_port()
+    ctx = {
+        "project": project,
+        "port": port,
+        "token_file": work / "secrets" / "ray_token",
+        "results": _owned_dir(work / "results"),
+        "reports": _owned_dir(work / "reports"),
+    }
+    ctx["vars"] = [
+        f"COMPOSE_PROJECT_NAME={project}",
+        f"RAY_TOKEN_FILE={ctx['token_file']}",
+        f"RESULTS_DIR={ctx['results']}",
+        f"REPORTS_DIR={ctx['reports']}",
+        f"DASHBOARD_PORT={port}",
+        f"OBJECT_STORE_MEMORY={OBJECT_STORE}",
+        f"SHM_SIZE={SHM}",
+        "HEAD_CPUS=0",
+        f"WORKERS={WORKERS}",
+    ]
+    ctx["env"] = clean_env(COMPOSE_PROJECT_NAME=project)
+
+    # Cached after `make test` built it; on its own this is the full offline build.
+    make("image", timeout=2400, env=ctx["env"], check=True)
+    try:
+        start = time.monotonic()
+        up = make("up", *ctx["vars"], timeout=600, env=ctx["env"])
+        ctx["up_seconds"] = time.monotonic() - start
+        if up.returncode != 0:
+            logs = make("logs", *ctx["vars"], timeout=120, env=ctx["env"])
+            pytest.fail(f"make up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}\n"
+                        f"--- logs\n{logs.stdout[-6000:]}")
+        ctx["head"] = containers(project, "ray-head")[0]
+        ctx["workers"] = containers(project, "ray-worker")
+        ctx["bench"] = containers(project, "bench")[0]
+        figures = REPO / "build" / "e2e-figures.json"
+        figures.parent.mkdir(exist_ok=True)
+        figures.write_text(json.dumps({"up_to_all_alive_s": round(ctx["up_seconds"], 1),
+                                       "workers": WORKERS}))
+        yield ctx
+    finally:
+        make("down", *ctx["vars"], timeout=300, env=ctx["env"])
+
+
+@pytest.mark.docker
+def test_quick_suite_runs_correct_on_all_worker_nodes(appliance):
+    proc = make("bench", "SUITE=quick", "NAME=e2e", *appliance["vars"], timeout=1500,
+                env=appliance["env"])
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    results = json.loads((appliance["results"] / "e2e.json").read_text())
+    assert results["schema_version"] == 1
+    nodes = [n for n in results["cluster"]["nodes"] if n["alive"]]
+    cpu_nodes = [n for n in nodes if n["cpus"] > 0]
+    assert len(cpu_nodes) == WORKERS
+    assert all(n["cpus"] == 1 for n in cpu_nodes)
+    heads = [n for n in nodes if n["is_head"]]
+    assert len(heads) == 1 and heads[0]["cpus"] == 0
+    # head + workers + the bench driver's own 0-CPU raylet
+    assert len(nodes) == WORKERS + 2
+    for n in cpu_nodes:
+        assert n["object_store_memory_bytes"] == OBJECT_STORE
+    assert results["runs"], "the quick suite produced no runs"
+    bad = [(r["mode"], r.get("params")) for r in results["runs"] if r.get("correct") is not True]
+    assert not bad, f"runs not correct: {bad}"
+    assert results["metadata"].get("image") == os.environ.get("IMAGE", "ray-granularity-bench:local")
+
+
+@pytest.mark.docker
+def test_worker_shm_holds_the_object_store(appliance):
+    want = size_bytes(SHM)
+    assert want >= 1.1 * OBJECT_STORE
+    assert len(appliance["workers"]) == WORKERS
+    for cid in appliance["workers"]:
+        df = dexec(cid, "df", "-B1", "--output=size", "/dev/shm")
+        assert df.returncode == 0, df.stderr
+        assert int(df.stdout.split()[-1]) >= want
+        # The raylet maps its plasma file from /dev/shm, not from the /tmp fallback.
+        maps = dexec(cid, "bash", "-c", "cat /proc/$(pgrep -x raylet)/maps")
+        assert "/dev/shm/plasma" in maps.stdout
+        assert "/tmp/ray/session" not in "".join(
+            line for line in maps.stdout.splitlines() if "plasma" in line)
+        raylog = dexec(cid, "bash", "-c", "cat /tmp/ray/session_latest/logs/raylet.out")
+        assert SHM_FALLBACK_WARNING not in raylog.stdout
+    for cid in [appliance["head"], appliance["bench"], *appliance["workers"]]:
+        logs = run(["docker", "logs", cid], timeout=60)
+        assert SHM_FALLBACK_WARNING not in logs.stdout + logs.stderr
+
+
+def _driver(bench: str, env: dict[str, str], *, unset_auth: bool = False):
+    script = ("import ray; ray.init(address='ray-head:6379', logging_level='ERROR'); "
+              "print('CPUS', ray.cluster_resources().get('CPU'))")
+    prefix = ["env", "-u", "RAY_AUTH_MODE", "-u", "RAY_AUTH_TOKEN_PATH"] if unset_auth else []
+    return dexec(bench, *prefix, "timeout", "150", "python", "-c", script, env=env, timeout=200)
+
+
+@pytest.mark.docker
+def test_token_auth_refuses_drivers_without_the_token(appliance):
+    bench = appliance["bench"]
+    ok = _driver(bench, {})
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert f"CPUS {float(WORKERS)}" in ok.stdout
+
+    no_auth = _driver(bench, {}, unset_auth=True)
+    assert no_auth.returncode not in (0, 124), "driver without auth settings was not refused"
+    assert "ConnectionError" in no_auth.stderr or "auth" in no_auth.stderr.lower()
+
+    wrong = dexec(bench, "bash", "-c", "umask 077; printf %s deadbeef > /tmp/wrong_token")
+    assert wrong.returncode == 0
+    bad = _driver(bench, {"RAY_AUTH_TOKEN_PATH": "/tmp/wrong_token"})
+    assert bad.returncode not in (0, 124), "driver with a wrong token was not refused"
+
+
+@pytest.mark.docker
+def test_token_is_a_private_file_and_never_in_inspect(appliance):
+    token = appliance["token_file"].read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    st = appliance["token_file"].stat()
+    assert st.st_mode & 0o777 == 0o600
+    for cid in [appliance["head"], appliance["bench"], *appliance["workers"]]:
+        info = inspect(cid)
+        assert token not in json.dumps(info)
+        assert not any(e.startswith("RAY_AUTH_TOKEN=") for e in info["Config"]["Env"])
+        assert "RAY_AUTH_MODE=token" in info["Config"]["Env"]
+        perm = dexec(cid, "stat", "-c", "%a %u", "/run/secrets/ray_token")
+        assert perm.stdout.split() == ["600", str(APP_UID)]
+
+
+@pytest.mark.docker
+def test_image_holds_no_token_and_runs_as_non_root(appliance):
+    image = inspect(appliance["head"])["Config"]["Image"]
+    found = run(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", image, "-c",
+                 "find / -xdev \\( -name auth_token -o -name ray_token \\) -print; ls -a /root /home/ray"],
+                timeout=180)
+    assert found.returncode == 0, found.stderr
+    assert "auth_token" not in found.stdout and "ray_token" not in found.stdout
+    assert ".ray" not in found.stdout.split()
+    history = run(["docker", "history", "--no-trunc", image], timeout=60).stdout
+    assert appliance["token_file"].read_text() not in history
+    config = inspect(image)["Config"]
+    assert config["User"] == "ray"
+    assert "RAY_USAGE_STATS_ENABLED=0" in config["Env"]
+    assert config["Labels"]["org.opencontainers.image.title"] == "ray-granularity-bench"
+    for cid in [appliance["head"], appliance["bench"], *appliance["workers"]]:
+        assert dexec(cid, "id", "-u").stdout.strip() == str(APP_UID)
+
+
+@pytest.mark.docker
+def test_containers_are_hardened_and_head_detects_death_fast(appliance):
+    for cid in [appliance["head"], appliance["bench"], *appliance["workers"]]:
+        host = inspect(cid)["HostConfig"]
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert host["Init"] is True
+    env = inspect(appliance["head"])["Config"]["Env"]
+    for setting in ("RAY_health_check_period_ms=1000", "RAY_health_check_timeout_ms=2000",
+                    "RAY_health_check_failure_threshold=3", "RAY_health_check_initial_delay_ms=1000"):
+        assert setting in env
+
+
+@pytest.mark.docker
+def test_dashboard_is_published_on_loopback_only(appliance):
+    ports = inspect(appliance["head"])["NetworkSettings"]["Ports"]
+    assert ports["8265/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(appliance["port"])}]
+    published = {k: v for k, v in ports.items() if v}
+    assert list(published) == ["8265/tcp"]
+    for cid in [appliance["bench"], *appliance["workers"]]:
+        assert not any(inspect(cid)["NetworkSettings"]["Ports"].values())
+    with urllib.request.urlopen(f"http://127.0.0.1:{appliance['port']}/", timeout=30) as resp:
+        assert resp.status == 200
+
+
+@pytest.mark.docker
+def test_down_removes_containers_networks_volumes_and_token(appliance):
+    # Runs last in this module; the fixture's own `down` then finds nothing to do.
+    project = appliance["project"]
+    assert containers(project) and networks(project)
+    make("down", *appliance["vars"], timeout=300, env=appliance["env"], check=True)
+    assert containers(project) == []
+    assert networks(project) == []
+    assert volumes(project) == []
+    assert not appliance["token_file"].exists()
