@@ -360,11 +360,12 @@ def submission_latency(points: Sequence[dict]) -> str | None:
 
 
 @_draw
-def node_resources(nodes: Sequence[dict], spans: Sequence[dict]) -> str | None:
-    """nodes: name, cpus, series [(t_rel_s, cpu_pct, mem_bytes)] with None marking gaps.
-    spans: short, start, end (seconds relative to the suite start)."""
-    nodes = [n for n in nodes if any(s is not None for s in n["series"])]
-    if not nodes:
+def node_resources(nodes: Sequence[dict], spans: Sequence[dict], faults: Sequence[dict] = ()) -> str | None:
+    """nodes: name, cpus, series [(t_rel_s, cpu_pct, mem_bytes)] with None marking gaps; lost (bool) and
+    lost_at (seconds, when the driver saw the loss) for a node that died. spans: short, start, end (seconds
+    relative to the suite start). faults: t, text (injected by a chaos harness)."""
+    nodes = [n for n in nodes if any(s is not None for s in n["series"]) or n.get("lost")]
+    if not any(any(s is not None for s in n["series"]) for n in nodes):
         return None
     fig, (top, bottom) = _figure(2, 1, height=4.6, sharex=True)
     for ax in (top, bottom):
@@ -382,15 +383,37 @@ def node_resources(nodes: Sequence[dict], spans: Sequence[dict]) -> str | None:
         ts = [s[0] if s else float("nan") for s in node["series"]]
         cpu = [s[1] if s else float("nan") for s in node["series"]]
         mem = [s[2] / 2**30 if s else float("nan") for s in node["series"]]
-        top.plot(ts, cpu, color=colour, linewidth=1, label=node["name"])
-        bottom.plot(ts, mem, color=colour, linewidth=1, label=node["name"])
+        label = node["name"]
+        if node.get("lost"):
+            label += " (lost" + (f" at {node['lost_at']:.3g} s)" if node.get("lost_at") is not None else ")")
+        top.plot(ts, cpu, color=colour, linewidth=1, label=label)
+        bottom.plot(ts, mem, color=colour, linewidth=1, label=label)
         if node.get("cpus"):
             top.axhline(node["cpus"] * 100, color=colour, linestyle=":", linewidth=0.8)
+        if node.get("lost"):
+            last = [s for s in node["series"] if s is not None]
+            if last:  # the series ends here: the last sample that came back from the node
+                top.plot([last[-1][0]], [last[-1][1]], marker="X", color=colour, markersize=8,
+                         markeredgecolor="black", linestyle="none", zorder=5)
+                bottom.plot([last[-1][0]], [last[-1][2] / 2**30], marker="X", color=colour, markersize=8,
+                            markeredgecolor="black", linestyle="none", zorder=5)
+            if node.get("lost_at") is not None:
+                for ax in (top, bottom):
+                    ax.axvline(node["lost_at"], color=OKABE_ITO["vermillion"], linestyle="--", linewidth=1.3, zorder=4)
+                bottom.text(node["lost_at"], 0.97, f" ✗ {node['name']} lost", transform=bottom.get_xaxis_transform(),
+                            ha="left", va="top", fontsize=7.5, color=OKABE_ITO["vermillion"], fontweight="bold")
+    for fault in faults:
+        for ax in (top, bottom):
+            ax.axvline(fault["t"], color=OKABE_ITO["black"], linestyle=(0, (1, 1.5)), linewidth=1.2, zorder=4)
+        bottom.text(fault["t"], 0.80, f"⚡ {fault['text']} ", transform=bottom.get_xaxis_transform(),
+                    ha="right", va="top", fontsize=7, color="#333333")
     top.set_ylabel("CPU (% of one core)")
     top.set_ylim(bottom=0)
     bottom.set_ylabel("memory in use (GiB)")
     bottom.set_ylim(bottom=0)
-    bottom.set_xlabel("time since the first run started (s); shaded bands are runs, gaps are between runs")
+    bottom.set_xlabel("time since the first run started (s); shaded bands are runs, gaps are between runs"
+                      + ("; dashed red: node lost" if any(n.get("lost") for n in nodes) else "")
+                      + ("; dotted black: fault injected" if faults else ""))
     top.set_title("Per-node CPU and memory during the runs", loc="left", pad=44)
     top.legend(loc="lower left", ncol=min(4, len(nodes)), title="node", title_fontsize=8, frameon=True, framealpha=0.9)
     fig.tight_layout()
@@ -496,6 +519,59 @@ def side_by_side(labels: Sequence[str], files: Sequence[str], medians: Sequence[
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right")
     return _svg(fig, "side-by-side")
+
+
+# --- speed-up and efficiency against total CPUs --------------------------------------
+
+
+@_draw
+def scaling(series: Sequence[dict], cpus: Sequence[int], title: str = "", name: str = "scaling",
+            target: float = 0.9) -> str | None:
+    """series: mode, points [{cpus, speedup, efficiency}] relative to the smallest cluster (P0).
+    Left: speed-up with the ideal line y = P/P0; right: parallel efficiency with 100% and the target."""
+    series = [s for s in series if len([p for p in s["points"] if p.get("speedup")]) >= 2]
+    if not series or len(cpus) < 2:
+        return None
+    fig, (left, right) = _figure(1, 2, height=3.5)
+    p0 = min(cpus)
+    top = max(cpus)
+    for ax in (left, right):
+        _style(ax)
+        ax.set_xlabel("total CPUs in the cluster")
+        ax.set_xticks(sorted(set(cpus)))
+        ax.set_xlim(p0 - 0.3, top + 0.3)
+    left.plot([p0, top], [1, top / p0], color="#777777", linestyle="--", linewidth=1.2, label=f"ideal: P / {p0:g}")
+    right.axhline(1.0, color="#777777", linestyle="--", linewidth=1.2, label="ideal (100%)")
+    right.axhline(target, color=OKABE_ITO["vermillion"], linestyle=":", linewidth=1, label=f"target ({target:.0%})")
+    high = top / p0
+    for i, s in enumerate(series):
+        pts = sorted((p for p in s["points"] if p.get("speedup")), key=lambda p: p["cpus"])
+        style = dict(color=mode_colour(s["mode"], i), marker=MARKERS[i % len(MARKERS)], linewidth=1.5, markersize=6)
+        left.plot([p["cpus"] for p in pts], [p["speedup"] for p in pts], label=s["mode"], **style)
+        right.plot([p["cpus"] for p in pts], [p["efficiency"] for p in pts], label=s["mode"], **style)
+        high = max(high, max(p["speedup"] for p in pts))
+    left.set_ylim(0, high * 1.12)
+    left.set_ylabel(f"speed-up vs {p0:g} CPU{'s' if p0 != 1 else ''} (median time ratio)")
+    left.set_title("Speed-up", loc="left")
+    from matplotlib.ticker import FuncFormatter
+
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v * 100:.0f}%"))
+    low = min([0.0] + [p["efficiency"] for s in series for p in s["points"] if p.get("efficiency") is not None])
+    high_eff = max([1.0] + [p["efficiency"] for s in series for p in s["points"] if p.get("efficiency") is not None])
+    right.set_ylim(min(0.0, low), high_eff * 1.12)
+    right.set_ylabel("parallel efficiency (speed-up / ideal)")
+    right.set_title("Parallel efficiency", loc="left")
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10.5, fontweight="bold")
+    handles, labels = left.get_legend_handles_labels()
+    extra_h, extra_l = right.get_legend_handles_labels()
+    for h, l in zip(extra_h, extra_l):
+        if l.startswith("target"):
+            handles.append(h)
+            labels.append(l)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), bbox_to_anchor=(0.5, 0.0))
+    return _svg(fig, name)
 
 
 def all_present(charts: Iterable[str | None]) -> list[str]:

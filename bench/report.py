@@ -194,9 +194,156 @@ def run_view(run: Run, workload: dict) -> dict:
         "cv": cv,
         "high_cv": cv is not None and cv > HIGH_CV,
         "warnings": warnings,
+        "faults": run_faults(run),
         "speedup_seq": None,
         "speedup_naive": None,
     }
+
+
+# --- node losses and injected faults ---------------------------------------------------------
+
+
+def _counts(value) -> dict | None:
+    """A run's nodes_start / nodes_end: {alive, alive_with_cpus, cpus}, or None."""
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _seq(value) -> list:
+    return [dict(v) if isinstance(v, Mapping) else v for v in (value or ())]
+
+
+def run_faults(run: Run) -> dict | None:
+    """What the results say about node losses and injected faults during one run, or None if nothing happened.
+
+    Times are seconds into the run (from its started_unix, on the driver's clock); a fault's
+    time comes from the chaos harness's log, a loss's from when the driver's node watcher saw it.
+    """
+    extra = run.extra
+    events = [e for e in _seq(extra.get("node_events")) if isinstance(e, dict)]
+    faults = [f for f in _seq(extra.get("faults")) if isinstance(f, dict)]
+    delays = [float(d) for d in (extra.get("loss_detection_s") or ()) if isinstance(d, (int, float))]
+    start, end = _counts(extra.get("nodes_start")), _counts(extra.get("nodes_end"))
+    lost = [e for e in events if e.get("event") == "node_lost"]
+    joined = [e for e in events if e.get("event") == "node_joined"]
+    fewer = bool(start and end and end.get("alive") is not None and start.get("alive") is not None
+                 and end["alive"] < start["alive"])
+    lost_samplers = sorted(str(d.get("hostname") or node_id)[:40] for node_id, d in (extra.get("resources") or {}).items()
+                           if isinstance(d, Mapping) and d.get("lost"))
+    if not (lost or joined or faults or fewer):
+        return None
+    t0 = extra.get("started_unix")
+
+    def into(unix):
+        return (float(unix) - float(t0)) if isinstance(unix, (int, float)) and isinstance(t0, (int, float)) else None
+
+    losses = [{
+        "hostname": e.get("hostname") or str(e.get("node_id") or "unknown node")[:12],
+        "node_id": e.get("node_id"),
+        "cpus": e.get("cpus"),
+        "at_s": into(e.get("detected_unix")),
+        "reason": e.get("reason"),
+    } for e in lost]
+    injected = [{
+        "event": f.get("event") or "fault",
+        "target": f.get("target") or "–",
+        "at_s": into(f.get("unix")),
+    } for f in faults]
+    if run.correct:
+        answers = "yes: every trial's answers matched the reference"
+    elif extra.get("error"):
+        answers = f"no: the run failed ({extra.get('error')})"
+    elif extra.get("mismatches"):
+        answers = f"no: {fmt_int(extra.get('mismatches'))} answers differed from the reference"
+    else:
+        answers = "no: not every trial finished with verified answers"
+    return {
+        "lost": losses,
+        "joined": [e.get("hostname") or str(e.get("node_id"))[:12] for e in joined],
+        "faults": injected,
+        "detection_s": delays,
+        "start": start,
+        "end": end,
+        "fewer_nodes": fewer,
+        "lost_samplers": lost_samplers,
+        "answers_ok": run.correct,
+        "answers": answers,
+        "badge": "node lost" if (lost or fewer) else ("fault injected" if faults else "node joined"),
+    }
+
+
+def _counts_text(counts: dict | None) -> str:
+    if not counts:
+        return "not recorded"
+    alive, with_cpus, cpus = counts.get("alive"), counts.get("alive_with_cpus"), counts.get("cpus")
+    text = f"{fmt_int(alive)} node{'s' if alive != 1 else ''}"
+    if with_cpus is not None and with_cpus != alive:
+        text += f" ({fmt_int(with_cpus)} with CPUs)"
+    return text + (f", {fmt_int(cpus)} CPUs" if cpus is not None else "")
+
+
+def fault_rows(views: list[dict], results: Results) -> list[dict]:
+    """One entry per run that lost (or gained) a node or had a fault injected, in words, for the page."""
+    rows = []
+    for v in views:
+        f = v["faults"]
+        if not f:
+            continue
+        lines = []
+        for loss in f["lost"]:
+            text = f"Lost node {loss['hostname']}"
+            if loss["cpus"]:
+                text += f" ({fmt_int(loss['cpus'])} CPU{'s' if loss['cpus'] != 1 else ''})"
+            text += f", detected {fmt_time(loss['at_s'])} into the run" if loss["at_s"] is not None else ", detection time not recorded"
+            if loss["reason"]:
+                text += f"; Ray says: {str(loss['reason']).rstrip('. ')}"
+            lines.append(text + ".")
+        for fault in f["faults"]:
+            lines.append(f"Injected fault: {fault['event']} on {fault['target']}"
+                         + (f", {fmt_time(fault['at_s'])} into the run." if fault["at_s"] is not None else "."))
+        if f["detection_s"]:
+            lines.append("Detection delay (fault to the driver seeing the loss): "
+                         + ", ".join(fmt_time(d) for d in f["detection_s"]) + ".")
+        elif f["faults"] and f["lost"]:
+            lines.append("Detection delay: not observable (no loss followed a logged fault).")
+        elif f["lost"] and not f["faults"]:
+            lines.append("Detection delay: not observable (no fault log: the loss was not injected by the chaos harness, "
+                         "or BENCH_FAULT_LOG was not set).")
+        elif f["faults"] and not f["lost"]:
+            lines.append("No node loss was seen after this fault before the run ended.")
+        if f["fewer_nodes"] and not f["lost"]:
+            lines.append("Fewer nodes were alive at the end than at the start, but the node watcher recorded no loss event.")
+        for host in f["joined"]:
+            lines.append(f"Node {host} joined during the run.")
+        if f["lost_samplers"]:
+            lines.append("No resource samples came back from " + ", ".join(f["lost_samplers"])
+                         + " for this run: its series in the per-node chart ends before it.")
+        rows.append({
+            "label": v["label"],
+            "badge": f["badge"],
+            "level": "error" if (f["lost"] or f["fewer_nodes"]) else "warn",
+            "lines": lines,
+            "start": _counts_text(f["start"]),
+            "end": _counts_text(f["end"]),
+            "answers": f["answers"],
+            "answers_ok": f["answers_ok"],
+        })
+    # losses the watcher saw between runs (cluster.node_events holds every event of the suite)
+    seen = {l.get("node_id") for v in views if v["faults"] for l in v["faults"]["lost"]}
+    starts = [r.extra.get("started_unix") for r in results.runs if isinstance(r.extra.get("started_unix"), (int, float))]
+    t0 = min(starts) if starts else None
+    for e in _seq(results.cluster.get("node_events")):
+        if isinstance(e, dict) and e.get("event") == "node_lost" and e.get("node_id") not in seen:
+            at = (float(e["detected_unix"]) - t0) if t0 is not None and isinstance(e.get("detected_unix"), (int, float)) else None
+            rows.append({
+                "label": "between runs",
+                "badge": "node lost",
+                "level": "error",
+                "lines": [f"Lost node {e.get('hostname') or str(e.get('node_id'))[:12]}"
+                          + (f", detected {fmt_time(at)} after the first run started" if at is not None else "")
+                          + (f"; Ray says: {e.get('reason')}" if e.get("reason") else "") + "."],
+                "start": "–", "end": "–", "answers": "no run was in progress", "answers_ok": None,
+            })
+    return rows
 
 
 # --- one results file ------------------------------------------------------------------
@@ -262,6 +409,98 @@ def _where(results: Results) -> str:
     elif mode == "existing":
         where += f" (Ray {ray} cluster at {results.cluster.get('address')})"
     return where
+
+
+WORK_BOUND_ARRAY = 1000  # array_size from which the work per lookup, not Ray's per-task cost, sets the time
+TARGET_EFFICIENCY = 0.9
+
+
+def is_work_bound(results: Results) -> bool:
+    size = results.workload.get("array_size")
+    return results.suite == "heavy" or (isinstance(size, (int, float)) and size >= WORK_BOUND_ARRAY)
+
+
+def workload_title(workload: Mapping, suite: str | None = None) -> str:
+    """'work-bound: 20,000 lookups in a 10,000-element array' (the regime, then the work)."""
+    size = workload.get("array_size")
+    heavy = suite == "heavy" or (isinstance(size, (int, float)) and size >= WORK_BOUND_ARRAY)
+    regime = "work-bound" if heavy else "overhead-bound"
+    return (f"{regime}: {fmt_int(workload.get('queries'))} lookups in a {fmt_int(size)}-element array "
+            f"(values 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')})")
+
+
+def _vs_mp(view: dict, mp: dict | None) -> tuple[str | None, float | None]:
+    """Words for a run's time against multiprocessing's, and the time ratio (run / mp)."""
+    if not mp or not view["per_lookup_s"] or not mp["per_lookup_s"]:
+        return None, None
+    ratio = view["per_lookup_s"] / mp["per_lookup_s"]
+    if ratio <= 1.0:
+        return f"matches or beats multiprocessing ({fmt_pct(1 - ratio)} faster than {mp['label']})", ratio
+    if ratio <= 1.05:
+        return f"matches multiprocessing (within 5%: {fmt_pct(ratio - 1)} slower than {mp['label']})", ratio
+    return f"is {fmt_pct(ratio - 1)} slower than multiprocessing ({mp['label']})", ratio
+
+
+def work_bound_facts(views: list[dict], results: Results, seq: dict | None, batched: dict | None,
+                     auto: dict | None) -> dict | None:
+    """Speed-up, parallel efficiency and the multiprocessing comparison for the work-bound regime."""
+    cpus = _cpus(results)
+    if not seq or not cpus or not (batched or auto):
+        return None
+    mp = _first(views, "multiprocessing")
+    out = {"cpus": cpus, "target": TARGET_EFFICIENCY, "runs": []}
+    for view in (batched, auto):
+        if not view:
+            continue
+        speedup = seq["per_lookup_s"] / view["per_lookup_s"]
+        words, ratio = _vs_mp(view, mp)
+        out["runs"].append({"view": view, "speedup": speedup, "efficiency": speedup / cpus,
+                            "vs_mp": words, "mp_ratio": ratio})
+    lead = out["runs"][0]
+    reasons = []
+    if lead["efficiency"] < TARGET_EFFICIENCY:
+        view = lead["view"]
+        median = view["response"].median
+        tasks = view["tasks"]
+        if tasks and tasks < cpus:
+            reasons.append(f"{view['label']} ran only {fmt_int(tasks)} task{'s' if tasks != 1 else ''} for "
+                           f"{fmt_int(cpus)} CPUs, so some CPUs had nothing to do.")
+        model = _analysis(results).get("model")
+        if model and model.get("per_task_overhead_s") is not None and tasks and median:
+            per_task = tasks * model["per_task_overhead_s"] / cpus
+            fixed = model.get("fixed_cost_s") or 0.0
+            reasons.append(
+                f"The overhead model (analysis.model) puts Ray's per-task overhead at {fmt_time(model['per_task_overhead_s'])} "
+                f"× {fmt_int(tasks)} tasks / {fmt_int(cpus)} CPUs ≈ {fmt_time(per_task)}, {fmt_pct(per_task / median)} of this run's "
+                f"{fmt_time(median)}, and its fixed cost per run at {fmt_time(fixed)} ({fmt_pct(fixed / median)}).")
+        host = results.metadata.get("cgroup_cpu_limit") or results.metadata.get("cpu_count")
+        if results.cluster.get("mode") == "embedded" and host and host <= cpus:
+            reasons.append(
+                f"The driver, Ray's own processes (GCS, raylet) and {fmt_int(cpus)} worker{'s' if cpus != 1 else ''} "
+                f"share a {fmt_int(host)}-core host: submitting tasks, collecting and checking answers and "
+                f"sampling resources take CPU time from the workers.")
+        if mp and mp["per_lookup_s"]:
+            mp_speedup = seq["per_lookup_s"] / mp["per_lookup_s"]
+            procs = mp["run"].params.get("processes") or cpus
+            if mp_speedup / procs < TARGET_EFFICIENCY:
+                reasons.append(
+                    f"{mp['label']} reached only {fmt_ratio(mp_speedup)} with {fmt_int(procs)} processes "
+                    f"(efficiency {fmt_pct(mp_speedup / procs)}) on the same host: the machine (other load, shared cores), "
+                    f"not only Ray, limits the speed-up.")
+        if view["high_cv"] or seq["high_cv"]:
+            reasons.append(f"The times are noisy (CV {fmt_pct(view['cv'])} for {view['label']}, {fmt_pct(seq['cv'])} "
+                           f"for sequential), so the efficiency itself is uncertain.")
+        if not reasons:
+            reasons.append("The results do not show why: no overhead model, no CPU shortage and no contention was recorded.")
+    elif lead["efficiency"] > 1.1:
+        host = results.metadata.get("cgroup_cpu_limit") or results.metadata.get("cpu_count")
+        reasons.append(
+            f"Efficiency above 100% is not super-linear scaling: Ray's CPU count ({fmt_int(cpus)}) is a scheduling "
+            f"limit, not a hard one" + (f", and this host has {fmt_int(host)} cores for the driver, Ray and its workers"
+                                       if host and host > cpus else "")
+            + "; a noisy sequential baseline inflates it too.")
+    out["reasons"] = reasons
+    return out
 
 
 def verdict(views: list[dict], results: Results) -> dict:
@@ -366,8 +605,26 @@ def verdict(views: list[dict], results: Results) -> dict:
             + ", less than Ray's fixed cost per run (object store put, scheduling, result transfer). "
             "Raise --queries or --array-size to see the regime where the work dominates."
         )
+    work_bound = work_bound_facts(views, results, seq, batched, auto) if is_work_bound(results) else None
+    if work_bound:
+        lead = work_bound["runs"][0]
+        view = lead["view"]
+        name = (f"batched Ray (B = {fmt_int(view['batch_size'])})" if view["mode"] == "ray-batched"
+                else f"ray-auto (B = {fmt_int(view['batch_size'])})")
+        cpus = work_bound["cpus"]
+        headline = (f"Work-bound: {name} is {_faster(lead['speedup'])} sequential Python on {fmt_int(cpus)} "
+                    f"CPU{'s' if cpus != 1 else ''}, a parallel efficiency of {fmt_pct(lead['efficiency'])} "
+                    f"({'meets' if lead['efficiency'] >= TARGET_EFFICIENCY else 'below'} the {TARGET_EFFICIENCY:.0%} target)"
+                    + (f", and {lead['vs_mp']}" if lead["vs_mp"] else "") + ".")
+        for item in work_bound["runs"][1:]:
+            lines.insert(0, f"{item['view']['label']} (B = {fmt_int(item['view']['batch_size'])}, chosen by the tool): "
+                         f"{fmt_speedup(item['speedup'])} than sequential, parallel efficiency {fmt_pct(item['efficiency'])}"
+                         + (f"; it {item['vs_mp']}" if item["vs_mp"] else "") + ".")
+        lines.insert(0, "Parallel efficiency is the speed-up over sequential Python divided by the cluster's "
+                        f"{fmt_int(cpus)} CPU{'s' if cpus != 1 else ''} (1 = linear scaling).")
     return {
         "headline": headline,
+        "work_bound": work_bound,
         "lines": lines,
         "lesson": lesson,
         "excluded": [f"{v['label']}: {v['excluded']}" for v in excluded],
@@ -739,13 +996,33 @@ def _chart_resources(results: Results):
                 points.append(None)  # a gap between runs
             for t, cpu, mem in (tuple(s[:3]) for s in samples):
                 points.append((t - t0, cpu, mem))
+    lost_at: dict[str, float | None] = {}
+    for run in runs:
+        for node_id, data in (run.extra.get("resources") or {}).items():
+            if isinstance(data, Mapping) and data.get("lost"):
+                lost_at.setdefault(node_id, None)
+                hostnames.setdefault(node_id, data.get("hostname") or names.get(node_id) or str(node_id)[:8])
+                series.setdefault(node_id, [])
+    events = [e for r in runs for e in _seq(r.extra.get("node_events"))] + _seq(results.cluster.get("node_events"))
+    for e in events:
+        if isinstance(e, dict) and e.get("event") == "node_lost" and isinstance(e.get("detected_unix"), (int, float)):
+            node_id = e.get("node_id")
+            when = e["detected_unix"] - t0
+            if lost_at.get(node_id) is None or when < lost_at[node_id]:
+                lost_at[node_id] = when
+            hostnames.setdefault(node_id, e.get("hostname") or names.get(node_id) or str(node_id)[:8])
+            series.setdefault(node_id, [])
+    faults = [{"t": f["unix"] - t0, "text": f"{f.get('event') or 'fault'} {f.get('target') or ''}".strip()}
+              for r in runs for f in _seq(r.extra.get("faults"))
+              if isinstance(f, dict) and isinstance(f.get("unix"), (int, float))]
     nodes = []
     for i, (node_id, points) in enumerate(series.items()):
         name = hostnames[node_id]
         if list(hostnames.values()).count(name) > 1:
             name = f"{name} ({str(node_id)[:6]})"
-        nodes.append({"name": name, "cpus": cpus.get(node_id), "series": points})
-    return charts.node_resources(nodes, spans)
+        nodes.append({"name": name, "cpus": cpus.get(node_id), "series": points,
+                      "lost": node_id in lost_at, "lost_at": lost_at.get(node_id)})
+    return charts.node_resources(nodes, spans, faults=faults)
 
 
 def _chart_latency(views):
@@ -850,15 +1127,53 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> dict:
         "reproduce": reproduce(results, views),
         "extras": {k: v for k, v in extras.items() if isinstance(v, dict)},
         "analysis_rows": analysis_rows(results),
+        "faults": fault_rows(views, results),
+        "workload_title": workload_title(workload, results.suite),
+        "finished": [v["label"] for v in views if v["response"]],
     }
 
 
 # --- several files -------------------------------------------------------------------------
 
 
+def workload_key(results: Results) -> tuple:
+    w = results.workload
+    return (w.get("queries"), w.get("array_size"), w.get("value_range"), w.get("seed"))
+
+
 def build_comparison(sections: list[dict]) -> dict | None:
+    """Files side by side, grouped by workload; each group with several cluster sizes gets a scaling analysis."""
     if len(sections) < 2:
         return None
+    buckets: dict[tuple, list[dict]] = {}
+    for section in sections:
+        buckets.setdefault(workload_key(section["results"]), []).append(section)
+    groups = []
+    single = []
+    for index, members in enumerate(buckets.values()):
+        results = members[0]["results"]
+        title = workload_title(results.workload, results.suite)
+        if len(members) < 2:
+            single.append({"title": title, "name": members[0]["name"], "anchor": members[0]["anchor"]})
+            continue
+        group = {"title": title, "anchor": f"g{index}", "names": [m["name"] for m in members],
+                 **_compare_table(members)}
+        group.update(scaling_group(members, title, f"g{index}"))
+        groups.append(group)
+    if not groups:  # every file is a different workload: one table, no ratios
+        everything = {"title": "all files (different workloads)", "anchor": "g0", "names": [s["name"] for s in sections],
+                      **_compare_table(sections), "scaling": [], "scaling_chart": None, "scaling_notes": []}
+        groups, single = [everything], []
+    return {"groups": groups, "single": single, "alpha": _alpha()}
+
+
+def _alpha():
+    from bench import compare
+
+    return compare.ALPHA
+
+
+def _compare_table(sections: list[dict]) -> dict:
     from bench import charts, compare
 
     base = sections[0]["results"]
@@ -911,35 +1226,90 @@ def build_comparison(sections: list[dict]) -> dict | None:
         for section in sections[1:] if compare.workload_difference(base, section["results"])
     ]
     svg = charts.side_by_side([row["label"] for row in table], [s["name"] for s in sections], medians)
-    return {"table": table, "workloads_differ": differ, "chart": svg, "alpha": compare.ALPHA,
-            "scaling": [] if differ else scaling_rows(sections)}
+    return {"table": table, "workloads_differ": differ, "chart": svg, "sections": sections}
 
 
-def scaling_rows(sections: list[dict]) -> list[dict]:
-    """Speed-up and parallel efficiency against total CPUs (bench.model.scaling), when it is available."""
+SCALING_MODES = ("ray-batched", "ray-auto", "ray-naive", "multiprocessing")
+
+
+def scaling_group(sections: list[dict], title: str = "", key: str = "scaling") -> dict:
+    """bench.model.scaling over one workload's files: rows for the table and the speed-up/efficiency chart.
+
+    Needs at least two distinct cluster CPU counts. When several files share a CPU count, the
+    latest complete one stands for it (the others are named in a note).
+    """
+    empty = {"scaling": [], "scaling_chart": None, "scaling_notes": []}
     try:
         from bench.model import scaling
     except ImportError:
-        return []
-    results = [s["results"] for s in sections]
-    cpus = [r.cluster.get("cluster_cpus") for r in results]
-    if len(set(cpus)) < 2:
-        return []
+        return empty
+    by_cpus: dict = {}
+    notes = []
+    for section in sections:
+        cpus = section["results"].cluster.get("cluster_cpus")
+        if not cpus:
+            notes.append(f"{section['name']} does not record its cluster's CPUs and is left out.")
+            continue
+        by_cpus.setdefault(cpus, []).append(section)
+    if len(by_cpus) < 2:
+        return empty
+    chosen = {}
+    for cpus, members in by_cpus.items():
+        ranked = sorted(members, key=lambda s: (s["results"].status == "complete",
+                                                str(s["results"].metadata.get("started_utc") or "")))
+        chosen[cpus] = ranked[-1]
+        if len(members) > 1:
+            notes.append(f"{len(members)} files at {fmt_int(cpus)} CPUs ({', '.join(m['name'] for m in members)}): "
+                         f"{ranked[-1]['name']} is used.")
+    for cpus, section in chosen.items():
+        if section["results"].status != "complete":
+            notes.append(f"{section['name']} ({fmt_int(cpus)} CPUs) is incomplete: modes it did not finish are missing.")
+        if any(v["faults"] and (v["faults"]["lost"] or v["faults"]["fewer_nodes"]) for v in section["views"]):
+            notes.append(f"{section['name']} ({fmt_int(cpus)} CPUs) lost a node during a run: its times are not a "
+                         f"clean {fmt_int(cpus)}-CPU point.")
+    ordered = [chosen[c] for c in sorted(chosen)]
     try:
-        table = scaling(results)
-    except Exception:  # derived figures: never let them break the page
-        return []
+        table = scaling([s["results"] for s in ordered], modes=SCALING_MODES)
+    except Exception as exc:  # derived figures: never let them break the page
+        return {**empty, "scaling_notes": notes + [f"scaling analysis failed: {exc}"]}
     rows = []
+    names = {id(s["results"]): s["name"] for s in ordered}
+    file_by_cpus = {int(c): names[id(chosen[c]["results"])] for c in chosen}
     for mode, points in (table or {}).items():
         for point in points:
             rows.append({
                 "mode": mode, "label": point.get("label"), "cpus": point.get("cpus"), "nodes": point.get("nodes"),
+                "file": file_by_cpus.get(point.get("cpus"), "–"),
+                "median_s": point.get("median_s"), "speedup_v": point.get("speedup"),
+                "efficiency_v": point.get("efficiency"),
                 "median": fmt_time(point.get("median_s")),
                 "speedup": fmt_ratio(point.get("speedup")), "ideal": fmt_ratio(point.get("ideal")),
                 "efficiency": fmt_pct(point.get("efficiency")),
+                "low": point.get("efficiency") is not None and point["efficiency"] < TARGET_EFFICIENCY,
                 "vs_sequential": fmt_speedup(point.get("vs_sequential")),
             })
-    return rows
+    procs = {s["results"].cluster.get("cluster_cpus"): next((r.params.get("processes") for r in s["results"].runs
+                                                              if r.mode == "multiprocessing"), None) for s in ordered}
+    fixed_pool = len({p for p in procs.values() if p}) == 1 and len(procs) > 1
+    if fixed_pool and "multiprocessing" in (table or {}):
+        notes.append(f"multiprocessing used {fmt_int(next(p for p in procs.values() if p))} processes in every file (the "
+                     "driver's CPUs), whatever the cluster's size: its row is not a scaling measurement and is not drawn.")
+        table = {m: pts for m, pts in table.items() if m != "multiprocessing"}
+    short = [m for m, pts in (table or {}).items() if len(pts) < 2]
+    if short:
+        notes.append("Only one cluster size has a correct run of " + ", ".join(short) + ": no speed-up to draw.")
+    from bench import charts
+
+    series = [{"mode": mode, "points": [{"cpus": p["cpus"], "speedup": p["speedup"], "efficiency": p["efficiency"]}
+                                        for p in points]}
+              for mode, points in (table or {}).items() if len(points) >= 2]
+    svg = charts.scaling(series, sorted(int(c) for c in chosen), title=title, name=f"scaling-{key}") if series else None
+    return {"scaling": rows, "scaling_chart": svg, "scaling_notes": notes}
+
+
+def scaling_rows(sections: list[dict]) -> list[dict]:
+    """Speed-up and parallel efficiency rows over files of one workload (see scaling_group)."""
+    return scaling_group(sections)["scaling"]
 
 
 # --- files and the page ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ from bench import report
 from bench.cli import main
 from bench.errors import UsageError
 from bench.export import to_csv
-from bench.results import load
+from bench.results import Run, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = FIXTURES / "small.json"
@@ -335,3 +335,158 @@ def test_cli_report_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("bench: error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# --- scaling across cluster sizes, two workloads mixed ---------------------------------------
+
+HEAVY_1, HEAVY_2 = FIXTURES / "heavy-1cpu.json", FIXTURES / "heavy-2cpu.json"
+NODE_LOST, HEAD_LOST = FIXTURES / "node-lost.json", FIXTURES / "head-lost.json"
+
+
+def _best_median(data, mode):
+    runs = [r for r in data["runs"] if r["mode"] == mode and r["correct"]]
+    if mode == "ray-naive":
+        return _median(max(runs, key=lambda r: r["params"]["tasks"])["samples"]["response_s"])
+    return min(_median(r["samples"]["response_s"]) for r in runs)
+
+
+@pytest.fixture(scope="module")
+def scaling_html():
+    files = [SMALL, HEAVY_2, FIXTURES / "small-1cpu.json", HEAVY_1]  # interleaved on purpose
+    return report.render(report.load_sources([str(f) for f in files]), with_charts=False)
+
+
+def test_scaling_is_grouped_by_workload_with_a_chart_per_group(scaling_html):
+    html = scaling_html
+    titles = re.findall(r'<h3 class="scaling-title" data-workload="([^"]*)"', html)
+    heavy = json.loads(HEAVY_2.read_text())["workload"]
+    assert len(titles) == 2
+    assert any(t.startswith(f"work-bound: {heavy['queries']:,} lookups in a {heavy['array_size']:,}-element array") for t in titles)
+    assert any(t.startswith("overhead-bound: 2,000 lookups in a 100-element array") for t in titles)
+    charts = re.findall(r'<figure data-chart="scaling".*?</figure>', html, re.S)
+    assert len(charts) == 2
+    for chart in charts:
+        assert "<svg " in chart and "ideal: P / 1" in chart and "Parallel efficiency" in chart
+        assert "ray-batched" in chart and "target (90%)" in chart
+    assert html.count('<table class="scaling">') == 2
+    assert html.count('<table class="compare">') == 2  # one side-by-side table per workload, not one across both
+
+
+def test_scaling_numbers_match_the_fixtures(scaling_html):
+    groups = re.findall(r'<h3 class="scaling-title" data-workload="([^"]*)".*?<table class="scaling">(.*?)</table>',
+                        scaling_html, re.S)
+    by_title = {t.split(":")[0]: body for t, body in groups}
+    for regime, (one, two) in {"work-bound": (HEAVY_1, HEAVY_2),
+                               "overhead-bound": (FIXTURES / "small-1cpu.json", SMALL)}.items():
+        a, b = json.loads(one.read_text()), json.loads(two.read_text())
+        assert (a["cluster"]["cluster_cpus"], b["cluster"]["cluster_cpus"]) == (1, 2)
+        body = by_title[regime]
+        for mode in ("ray-batched", "ray-auto"):
+            speedup = _best_median(a, mode) / _best_median(b, mode)
+            row = re.search(rf'<tr data-mode="{mode}" data-cpus="2">(.*?)</tr>', body, re.S).group(1)
+            shown = float(re.search(r'data-metric="speedup" data-value="([^"]+)"', row).group(1))
+            eff = float(re.search(r'data-metric="efficiency" data-value="([^"]+)"', row).group(1))
+            assert shown == pytest.approx(speedup, rel=1e-9)
+            assert eff == pytest.approx(speedup / 2, rel=1e-9)
+            assert report.fmt_pct(speedup / 2) in row
+        # multiprocessing ran with the same pool size at both CPU counts: listed but not read as scaling
+        assert "not a scaling measurement" in scaling_html
+
+
+# --- node loss and faults ------------------------------------------------------------------------
+
+
+def test_node_lost_run_is_marked_with_when_where_and_detection_delay():
+    data = json.loads(NODE_LOST.read_text())
+    html = report.render(report.load_sources([str(NODE_LOST)]), with_charts=False)
+    faulted = [r for r in data["runs"] if r.get("node_events")]
+    assert len(faulted) == 1
+    run = faulted[0]
+    event, fault = run["node_events"][0], run["faults"][0]
+    page = _page(html)
+    assert page.row_attrs[run["label"]]["data-fault"] == "node lost"
+    assert all("data-fault" not in page.row_attrs[r["label"]] for r in data["runs"] if r is not run)
+    block = re.search(rf'<div class="fault error" data-fault-run="{re.escape(run["label"])}">(.*?)</div>', html, re.S).group(1)
+    assert event["hostname"] in block
+    assert f"detected {report.fmt_time(event['detected_unix'] - run['started_unix'])} into the run" in block
+    assert f"{report.fmt_time(fault['unix'] - run['started_unix'])} into the run" in block
+    assert report.fmt_time(run["loss_detection_s"][0]) in block
+    start, end = run["nodes_start"], run["nodes_end"]
+    assert f'data-nodes="start">{start["alive"]} nodes, {start["cpus"]:g} CPUs' in block
+    assert f'data-nodes="end">{end["alive"]} node, {end["cpus"]:g} CPUs' in block
+    assert 'data-answers-ok="true"' in block and run["correct"]
+    # a faulted run that answered wrongly says so
+    run["correct"], run["mismatches"] = False, 3
+    view = report.run_view(Run.from_dict(run), data["workload"])
+    assert view["faults"]["answers"].startswith("no: 3 answers differed")
+
+
+def test_resource_chart_ends_the_lost_nodes_series():
+    results = load(NODE_LOST)
+    svg = report._chart_resources(results)
+    assert "ray-worker-2 (lost at" in svg and "✗ ray-worker-2 lost" in svg and "kill ray-worker-2" in svg
+    clean = report._chart_resources(load(SMALL))
+    assert "lost" not in clean
+
+
+def test_a_run_without_events_is_not_marked(small_report):
+    _, html = small_report
+    assert "data-fault=" not in html and "Node losses and injected faults" not in html
+
+
+# --- incomplete results and the work-bound headline ------------------------------------------------
+
+
+def test_head_lost_banner_gives_the_reason_and_the_finished_runs():
+    data = json.loads(HEAD_LOST.read_text())
+    html = report.render(report.load_sources([str(HEAD_LOST)]), with_charts=False)
+    banner = re.search(r'<div class="banner incomplete" data-status="incomplete">(.*?)</div>', html, re.S).group(1)
+    assert "lost the Ray head at 172.18.0.2:6379 (unreachable for 5 s)" in banner
+    assert f'data-finished="{len(data["runs"])}"' in banner
+    assert ", ".join(r["label"] for r in data["runs"]) in banner
+
+
+def _headline(html):
+    return re.sub(r"\s+", " ", re.search(r'<p class="headline">(.*?)</p>', html, re.S).group(1))
+
+
+def test_work_bound_headline_gives_speedup_efficiency_and_multiprocessing():
+    data = json.loads(HEAVY_2.read_text())
+    html = report.render(report.load_sources([str(HEAVY_2)]), with_charts=False)
+    seq = next(r for r in data["runs"] if r["mode"] == "sequential")
+    mp = next(r for r in data["runs"] if r["mode"] == "multiprocessing")
+    best = min((r for r in data["runs"] if r["mode"] == "ray-batched" and r["correct"]), key=_per_lookup)
+    speedup = _per_lookup(seq) / _per_lookup(best)
+    efficiency = speedup / data["cluster"]["cluster_cpus"]
+    headline = _headline(html)
+    assert headline.startswith(f"Work-bound: batched Ray (B = {best['params']['batch_size']:,})")
+    assert report.fmt_ratio(speedup if speedup >= 1 else 1 / speedup) in headline
+    assert f"parallel efficiency of {report.fmt_pct(efficiency)}" in headline
+    assert ("meets the 90% target" if efficiency >= 0.9 else "below the 90% target") in headline
+    ratio = _per_lookup(best) / _per_lookup(mp)
+    if ratio <= 1.0:
+        assert f"matches or beats multiprocessing ({report.fmt_pct(1 - ratio)} faster" in headline
+    elif ratio <= 1.05:
+        assert "matches multiprocessing (within 5%" in headline
+    else:
+        assert f"{report.fmt_pct(ratio - 1)} slower than multiprocessing" in headline
+    auto = next(r for r in data["runs"] if r["mode"] == "ray-auto")
+    assert f"parallel efficiency {report.fmt_pct(_per_lookup(seq) / _per_lookup(auto) / 2)}" in html
+
+
+def test_work_bound_efficiency_below_target_says_why(tmp_path):
+    data = json.loads(HEAVY_2.read_text())
+    data["cluster"]["cluster_cpus"] = 8  # as if 8 CPUs had given the same times: efficiency well below 90%
+    path = tmp_path / "heavy-8.json"
+    path.write_text(json.dumps(data))
+    html = report.render(report.load_sources([str(path)]), with_charts=False)
+    assert "below the 90% target" in _headline(html)
+    reasons = re.search(r'<div class="reasons" data-efficiency-below-target="true">(.*?)</div>', html, re.S).group(1)
+    best = min((r for r in data["runs"] if r["mode"] == "ray-batched" and r["correct"]), key=_per_lookup)
+    assert f"ran only {best['params']['tasks']:,} tasks for 8 CPUs" in reasons
+    assert "overhead model (analysis.model)" in reasons
+
+
+def test_overhead_bound_file_keeps_the_granularity_headline(small_report):
+    _, html = small_report
+    assert not _headline(html).startswith("Work-bound")
