@@ -1295,6 +1295,14 @@ def scaling_group(sections: list[dict], title: str = "", key: str = "scaling") -
         notes.append(f"multiprocessing used {fmt_int(next(p for p in procs.values() if p))} processes in every file (the "
                      "driver's CPUs), whatever the cluster's size: its row is not a scaling measurement and is not drawn.")
         table = {m: pts for m, pts in table.items() if m != "multiprocessing"}
+    for mode, points in (table or {}).items():
+        first = points[0] if points else None
+        if first and first.get("vs_sequential") and first["cpus"] and first["vs_sequential"] > 1.1 * first["cpus"]:
+            notes.append(f"At {fmt_int(first['cpus'])} CPU{'s' if first['cpus'] != 1 else ''} {mode} is already "
+                         f"{fmt_speedup(first['vs_sequential'])} than sequential, more than {fmt_int(first['cpus'])} CPU"
+                         f"{'s' if first['cpus'] != 1 else ''} allow: that cluster's CPU count is a scheduling limit "
+                         f"(e.g. embedded --num-cpus on a bigger host), not a hard one, so speed-up against it understates "
+                         f"scaling. Read “vs sequential” as well.")
     short = [m for m, pts in (table or {}).items() if len(pts) < 2]
     if short:
         notes.append("Only one cluster size has a correct run of " + ", ".join(short) + ": no speed-up to draw.")

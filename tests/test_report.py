@@ -391,6 +391,10 @@ def test_scaling_numbers_match_the_fixtures(scaling_html):
             assert report.fmt_pct(speedup / 2) in row
         # multiprocessing ran with the same pool size at both CPU counts: listed but not read as scaling
         assert "not a scaling measurement" in scaling_html
+        first = _best_median(a, "sequential") / _best_median(a, "ray-batched")
+        noted = "At 1 CPU ray-batched is already" in scaling_html.split(regime + ":", 2)[-1]
+        if first > 1.1:  # the 1-CPU point beat sequential by more than one CPU can: the limit was logical
+            assert noted
 
 
 # --- node loss and faults ------------------------------------------------------------------------
