@@ -28,19 +28,7 @@ RUN set -eu; \
 
 # The final stage copies only the venv, so the wheelhouse never becomes a layer.
 FROM ${BASE_IMAGE}
-ARG BASE_IMAGE
 ARG APP_UID=1000
-ARG VERSION=0.1.0
-ARG VCS_REF=unknown
-ARG BUILD_DATE=unknown
-LABEL org.opencontainers.image.title="ray-granularity-bench" \
-      org.opencontainers.image.description="Ray task-granularity benchmark appliance: head, workers and bench driver in one image" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.created="${BUILD_DATE}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
-
 RUN set -eu; \
     groupadd --gid "${APP_UID}" ray; \
     useradd --uid "${APP_UID}" --gid ray --create-home --shell /bin/bash ray; \
@@ -53,6 +41,20 @@ COPY docker/wait_nodes.py docker/summary_page.py /usr/local/lib/bench-docker/
 COPY pyproject.toml /app/
 COPY templates/ /app/templates/
 COPY bench/ /app/bench/
+
+# Per-build values come last: they change every build and would void the layer cache
+# of the (slow) venv copy above.
+ARG BASE_IMAGE
+ARG VERSION=0.1.0
+ARG VCS_REF=unknown
+ARG BUILD_DATE=unknown
+LABEL org.opencontainers.image.title="ray-granularity-bench" \
+      org.opencontainers.image.description="Ray task-granularity benchmark appliance: head, workers and bench driver in one image" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.created="${BUILD_DATE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
 
 # PYTHONPATH rather than `pip install`: no build backend is needed at image build time,
 # and Ray workers import the same /app/bench the driver runs.
