@@ -93,6 +93,7 @@ bench: check-suite
 	   --expect-nodes $(EXPECT_NODES) --out results/$(RUN_NAME).json
 
 # THE one command: reuse a running cluster (counting its workers), else start one.
+# The standard suite unless SUITE is given on the command line.
 report: SUITE = standard
 report: check-suite
 	@running=$$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
@@ -104,7 +105,7 @@ report: check-suite
 	 else \
 	   $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1; workers=$(WORKERS); \
 	 fi; \
-	 $(MAKE) --no-print-directory bench SUITE=standard WORKERS=$$workers NAME=$(RUN_NAME) || exit 1; \
+	 $(MAKE) --no-print-directory bench SUITE=$(SUITE) WORKERS=$$workers NAME=$(RUN_NAME) || exit 1; \
 	 if $(COMPOSE) exec -T bench python -m bench report --help >/dev/null 2>&1; then \
 	   $(COMPOSE) exec -T bench python -m bench report results/$(RUN_NAME).json --out reports/index.html || exit 1; \
 	 else \

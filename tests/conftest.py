@@ -36,5 +36,6 @@ def pytest_runtest_makereport(item, call):
         and not hasattr(report, "wasxfail")
     ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"REQUIRE_DOCKER=1 but this docker test was skipped: {reason}"

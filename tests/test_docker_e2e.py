@@ -60,6 +60,7 @@ def appliance(tmp_path_factory):
         f"OBJECT_STORE_MEMORY={OBJECT_STORE}",
         f"SHM_SIZE={SHM}",
         "HEAD_CPUS=0",
+        "WORKER_CPUS=1",
         f"WORKERS={WORKERS}",
     ]
     ctx["env"] = clean_env(COMPOSE_PROJECT_NAME=project)
