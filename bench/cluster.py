@@ -259,6 +259,7 @@ class NodeWatcher:
         self.interval_s = interval_s
         self.events: list[dict] = []
         self._known: dict[str, bool] = {}
+        self._cpus: dict[str, float] = {}  # last CPUs seen alive: a dead node reports none
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="node-watcher", daemon=True)
 
@@ -272,13 +273,15 @@ class NodeWatcher:
         now = time.time()
         for node in nodes:
             node_id, alive = node.get("NodeID"), bool(node.get("Alive"))
+            if alive:
+                self._cpus[node_id] = float((node.get("Resources") or {}).get("CPU", 0.0))
             before = self._known.get(node_id)
             if before is not None and before != alive or before is None and self._known and alive:
                 self.events.append({
                     "event": "node_lost" if not alive else "node_joined",
                     "node_id": node_id,
                     "hostname": node.get("NodeManagerHostname"),
-                    "cpus": float((node.get("Resources") or {}).get("CPU", 0.0)),
+                    "cpus": self._cpus.get(node_id, 0.0),
                     "detected_unix": now,
                     "reason": node.get("DeathReasonMessage") or None,
                 })

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Fault scenarios against the running compose cluster (host side, stdlib only).
+
+  chaos.py worker  kill one worker container (docker kill = crash) while ray-naive runs;
+                   the suite must still finish with every answer correct.
+  chaos.py head    kill the head while a run is in flight; the bench must exit 1 within
+                   60 s with one line, leaving a valid results file marked incomplete.
+
+Each kill is appended to a fault log (JSON lines) that the bench reads through
+$BENCH_FAULT_LOG, so the results can put the kill time next to Ray's detection time.
+Prints one JSON summary line on stdout; exits non-zero when the scenario's promise fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Big enough that the kill lands inside ray-naive on a 2-core host, small enough for CI.
+SCENARIO_ARGS = {
+    "worker": ["--suite", "quick", "--modes", "ray-naive,ray-batched", "--queries", "20000",
+               "--naive-tasks", "20000", "--batch-sizes", "100,1000", "--trials", "3"],
+    "head": ["--suite", "quick", "--modes", "ray-naive", "--queries", "50000",
+             "--naive-tasks", "50000", "--trials", "3"],
+}
+HEAD_EXIT_DEADLINE_S = 60
+
+
+def die(message: str, code: int = 2) -> None:
+    print(f"chaos: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def containers(project: str, service: str) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+         "--filter", f"label=com.docker.compose.service={service}", "--filter", "status=running"],
+        capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def container_name(container_id: str) -> str:
+    return subprocess.run(["docker", "inspect", "-f", "{{.Name}}", container_id],
+                          capture_output=True, text=True, check=True).stdout.strip().lstrip("/")
+
+
+def wait_for_runs(path: Path, runs: int, timeout_s: float, proc: subprocess.Popen) -> bool:
+    """Wait until the results file exists (calibration done) and holds `runs` finished runs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            data = json.loads(path.read_text())
+            if len(data.get("runs", [])) >= runs:
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", choices=sorted(SCENARIO_ARGS))
+    parser.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME", "raybench"))
+    parser.add_argument("--compose", default=os.environ.get("COMPOSE", "docker-compose"))
+    parser.add_argument("--results-dir", default=os.environ.get("RESULTS_DIR", "./results"))
+    parser.add_argument("--name", default=None, help="results file stem (default chaos-<scenario>-<utc>)")
+    parser.add_argument("--expect-nodes", type=int, required=True)
+    parser.add_argument("--kill-delay", type=float, default=4.0,
+                        help="seconds into the measured Ray run before the kill")
+    args = parser.parse_args()
+
+    name = args.name or f"chaos-{args.scenario}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    results_dir = Path(args.results_dir)
+    host_results = results_dir / f"{name}.json"
+    fault_log = results_dir / f"{name}.faults.jsonl"
+    if host_results.exists():
+        die(f"{host_results} already exists")
+    if not containers(args.project, "bench"):
+        die(f"no running bench container in project '{args.project}'; run 'make up' first")
+    victims = containers(args.project, "ray-worker" if args.scenario == "worker" else "ray-head")
+    if args.scenario == "worker" and len(victims) < 2:
+        die("the worker scenario needs at least 2 workers (make up WORKERS=2 or more)")
+
+    command = [*shlex.split(args.compose), "exec", "-T", "-e", f"BENCH_FAULT_LOG=/app/results/{fault_log.name}",
+               "bench", "python", "-m", "bench", "run", *SCENARIO_ARGS[args.scenario], "--address", "auto",
+               "--expect-nodes", str(args.expect_nodes), "--quiet", "--out", f"results/{host_results.name}"]
+    started = time.monotonic()
+    env = {**os.environ, "COMPOSE_PROJECT_NAME": args.project}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # Calibration is done once the file appears; the first run is ray-naive: wait for its
+    # warm-up to pass, then kill mid-trial.
+    if not wait_for_runs(host_results, 0, 300, proc):
+        out, err = proc.communicate()
+        die(f"the bench never started its runs (exit {proc.returncode}): {(err or out).strip()[-500:]}", 1)
+    time.sleep(args.kill_delay)
+    victim = victims[-1]
+    victim_name = container_name(victim)
+    killed_unix = time.time()
+    subprocess.run(["docker", "kill", victim], capture_output=True, check=True)
+    with fault_log.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"event": "docker kill", "target": victim_name, "unix": killed_unix,
+                                 "scenario": args.scenario}) + "\n")
+    killed_at = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    exit_after_kill = time.monotonic() - killed_at
+    summary = {"scenario": args.scenario, "killed": victim_name, "bench_exit": proc.returncode,
+               "seconds_from_kill_to_exit": round(exit_after_kill, 1),
+               "wall_s": round(time.monotonic() - started, 1), "results": str(host_results),
+               "stderr_lines": [line for line in err.splitlines() if line.strip()][-3:]}
+    try:
+        data = json.loads(host_results.read_text())
+    except (OSError, ValueError) as exc:
+        summary["results_error"] = str(exc)
+        print(json.dumps(summary))
+        return 1
+    summary["status"] = data.get("status")
+    summary["all_correct"] = all(r["correct"] for r in data["runs"])
+    summary["runs_finished"] = len(data["runs"])
+    losses = [e for r in data["runs"] for e in r.get("node_events", []) if e["event"] == "node_lost"]
+    summary["detection_s"] = [round(d, 1) for r in data["runs"] for d in r.get("loss_detection_s", [])]
+    summary["nodes_lost"] = len(losses)
+    print(json.dumps(summary))
+    if args.scenario == "worker":
+        ok = proc.returncode == 0 and summary["all_correct"] and summary["status"] == "complete" and losses
+    else:
+        ok = proc.returncode == 1 and exit_after_kill <= HEAD_EXIT_DEADLINE_S and summary["status"] == "incomplete"
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
