@@ -37,12 +37,16 @@ EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKE
 RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
 
 .PHONY: help up bench report down logs image image-offline image-build base wheels token \
-        venv test test-fast clean check-workers check-suite dirs ensure-image
+        venv test test-fast clean check-workers check-suite dirs ensure-image chaos chaos-head scaling speed
 
 help:
 	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
 	@echo "make report              cluster up if needed, standard suite, reports/index.html"
+	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
+	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
+	@echo "make bench SUITE=stress  1,000,000 naive tasks in windows (driver RSS recorded)"
+	@echo "make speed               time up, suite, report render; harness overhead ratio"
 	@echo "make down                remove the project's containers, networks, volumes, token"
 	@echo "make logs [FOLLOW=1]     compose logs"
 	@echo "make image               build the image (offline path when no registry answers)"
@@ -106,14 +110,55 @@ report: check-suite
 	   $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1; workers=$(WORKERS); \
 	 fi; \
 	 $(MAKE) --no-print-directory bench SUITE=$(SUITE) WORKERS=$$workers NAME=$(RUN_NAME) || exit 1; \
+	 extra=; if [ "$(SUITE)" = standard ] && [ -z "$(NO_HEAVY)" ]; then \
+	   $(MAKE) --no-print-directory bench SUITE=heavy WORKERS=$$workers NAME=$(RUN_NAME)-heavy || exit 1; \
+	   extra=results/$(RUN_NAME)-heavy.json; \
+	 fi; \
 	 if $(COMPOSE) exec -T bench python -m bench report --help >/dev/null 2>&1; then \
-	   $(COMPOSE) exec -T bench python -m bench report results/$(RUN_NAME).json --out reports/index.html || exit 1; \
+	   $(COMPOSE) exec -T bench python -m bench report results/$(RUN_NAME).json $$extra --out reports/index.html || exit 1; \
 	 else \
 	   echo "report: 'python -m bench report' not available; writing a plain summary page"; \
 	   $(COMPOSE) exec -T bench python /usr/local/lib/bench-docker/summary_page.py \
 	     results/$(RUN_NAME).json --out reports/index.html || exit 1; \
 	 fi; \
 	 echo "report: $(REPORTS_DIR)/index.html (results: $(RESULTS_DIR)/$(RUN_NAME).json)"
+
+# Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
+# or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).
+CHAOS_NAME ?= chaos-$(shell date -u +%Y%m%dT%H%M%SZ)
+chaos: check-workers
+	@[ -n "$(BENCH_CONTAINER)" ] || $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1
+	COMPOSE="$(COMPOSE)" python3 scripts/chaos.py worker --project "$(COMPOSE_PROJECT_NAME)" \
+	  --results-dir "$(RESULTS_DIR)" --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)
+	$(COMPOSE) exec -T bench python -m bench report results/$(CHAOS_NAME).json --out reports/chaos/index.html
+	@echo "chaos: $(REPORTS_DIR)/chaos/index.html (results: $(RESULTS_DIR)/$(CHAOS_NAME).json)"
+
+chaos-head: check-workers
+	@[ -n "$(BENCH_CONTAINER)" ] || $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1
+	COMPOSE="$(COMPOSE)" python3 scripts/chaos.py head --project "$(COMPOSE_PROJECT_NAME)" \
+	  --results-dir "$(RESULTS_DIR)" --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)-head
+
+# One report across cluster sizes: the quick (overhead-bound) and heavy (work-bound)
+# suites at each worker count, then speed-up and efficiency against total CPUs.
+SCALING_NAME ?= scaling-$(shell date -u +%Y%m%dT%H%M%SZ)
+scaling:
+	@for n in $(WORKERS); do \
+	   $(MAKE) --no-print-directory check-workers WORKERS=$$n || exit 1; \
+	 done; \
+	 files=; for n in $(WORKERS); do \
+	   $(MAKE) --no-print-directory up WORKERS=$$n || exit 1; \
+	   for s in quick heavy; do \
+	     $(MAKE) --no-print-directory bench SUITE=$$s WORKERS=$$n NAME=$(SCALING_NAME)-w$$n-$$s || exit 1; \
+	     files="$$files results/$(SCALING_NAME)-w$$n-$$s.json"; \
+	   done; \
+	 done; \
+	 $(COMPOSE) exec -T bench python -m bench report $$files --out reports/scaling/index.html || exit 1; \
+	 echo "scaling: $(REPORTS_DIR)/scaling/index.html"
+
+# The product's own speed: up -> all nodes alive, suite wall time, report render time,
+# and the harness overhead (ray-naive tasks/s over the calibration no-op rate).
+speed:
+	@COMPOSE="$(COMPOSE)" scripts/product-speed.sh
 
 # A new deployment gets a new token, so the old one is removed too.
 down:
