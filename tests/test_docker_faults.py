@@ -12,7 +12,7 @@ import secrets
 
 import pytest
 
-from docker_helpers import REPO, clean_env, containers, docker_unavailable_reason, free_port, make, run
+from docker_helpers import REPO, clean_env, docker_unavailable_reason, free_port, make, run
 
 WORKERS = 3
 APP_UID = 1000
@@ -77,7 +77,9 @@ def test_killed_worker_loses_no_answer(cluster):
 @pytest.mark.docker
 def test_killed_head_fails_in_one_line_and_keeps_results(cluster):
     env = {**cluster["env"], "COMPOSE": _compose()}
-    workers_left = len(containers(cluster["project"], "ray-worker"))
+    running = run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={cluster['project']}",
+                   "--filter", "label=com.docker.compose.service=ray-worker", "--filter", "status=running"], timeout=60)
+    workers_left = len(running.stdout.split())
     proc = run(["python3", "scripts/chaos.py", "head", "--project", cluster["project"], "--compose", env["COMPOSE"],
                 "--results-dir", str(cluster["results"]), "--name", "head-kill",
                 "--expect-nodes", str(workers_left)], timeout=600, env=env)
