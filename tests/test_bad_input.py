@@ -41,6 +41,20 @@ CASES = [
     ("export-wrong-version", ["export", "{tmp}/future.json"], 2, "unsupported schema_version 7"),
     ("export-not-results", ["export", "{tmp}/list.json"], 2, "not a results file"),
     ("export-bad-format", ["export", "{tmp}/existing.json", "--format", "xml"], 2, "unknown --format 'xml'"),
+    ("report-missing", ["report", "{tmp}/missing.json", "--out", "{tmp}/r/index.html"], 2, "no such results file"),
+    ("report-empty", ["report", "{tmp}/empty.json", "--out", "{tmp}/r/index.html"], 2, "empty file"),
+    ("report-truncated", ["report", "{tmp}/truncated.json", "--out", "{tmp}/r/index.html"], 2, "not valid JSON"),
+    ("report-not-json", ["report", "{tmp}/notjson.json", "--out", "{tmp}/r/index.html"], 2, "not valid JSON"),
+    ("report-wrong-version", ["report", "{tmp}/future.json", "--out", "{tmp}/r/index.html"], 2,
+     "unsupported schema_version 7"),
+    ("compare-missing", ["compare", "{fixtures}/small.json", "{tmp}/missing.json"], 2, "no such results file"),
+    ("compare-truncated", ["compare", "{tmp}/truncated.json", "{fixtures}/small.json"], 2, "not valid JSON"),
+    ("compare-wrong-version", ["compare", "{fixtures}/small.json", "{tmp}/future.json"], 2,
+     "unsupported schema_version 7"),
+    ("compare-different-workloads", ["compare", "{fixtures}/small.json", "{fixtures}/heavy-1cpu.json"], 2,
+     "workload"),
+    ("compare-bad-threshold", ["compare", "{fixtures}/small.json", "{fixtures}/small.json", "--fail-above=-5"], 2,
+     "--fail-above"),
 ]
 
 
@@ -68,10 +82,12 @@ def _snapshot(*folders):
 
 @pytest.mark.parametrize("case_id, args, code, words", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_one_line_and_no_files(inputs, case_id, args, code, words):
-    args = [a.replace("{tmp}", str(inputs)) for a in args]
-    before = _snapshot(inputs, REPO / "results", REPO / "reports")
+    fixtures = REPO / "tests" / "fixtures"
+    args = [a.replace("{tmp}", str(inputs)).replace("{fixtures}", str(fixtures)) for a in args]
+    watched = (inputs, REPO / "results", REPO / "reports", fixtures)
+    before = _snapshot(*watched)
     proc = run_cli(*args, timeout=120)
-    after = _snapshot(inputs, REPO / "results", REPO / "reports")
+    after = _snapshot(*watched)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
