@@ -218,33 +218,55 @@ class NodeSamplers:
 # -- calibration ------------------------------------------------------------
 
 
-def _noop_function():
+def _noop_functions():
     import ray
 
     @ray.remote
     def noop():
         return None
 
-    return noop
+    @ray.remote
+    def noop_with_args(array, query):
+        return None
+
+    return noop, noop_with_args
 
 
-def calibrate(trials: int, tasks: int = CALIBRATION_TASKS) -> dict:
-    """The cluster's raw async no-op task rate from this single driver."""
+def _rates(submit_all, trials: int, tasks: int) -> list[float]:
     import ray
 
-    noop = _noop_function()
-    ray.get([noop.remote() for _ in range(tasks)])  # warm-up: start worker processes
+    ray.get(submit_all())  # warm-up: start worker processes
     rates = []
     for _ in range(trials):
         start = time.perf_counter()
-        ray.get([noop.remote() for _ in range(tasks)])
+        ray.get(submit_all())
         rates.append(tasks / (time.perf_counter() - start))
-    return {
+    return rates
+
+
+def calibrate(trials: int, tasks: int = CALIBRATION_TASKS, naive_args: tuple | None = None) -> dict:
+    """The cluster's raw async no-op task rate from this single driver.
+
+    With `naive_args`, also the rate of no-op tasks that take ray-naive's arguments
+    (the array by value): the difference is what passing the array costs, so
+    naive's rate over this one isolates the harness and the lookup work.
+    """
+    noop, noop_with_args = _noop_functions()
+    rates = _rates(lambda: [noop.remote() for _ in range(tasks)], trials, tasks)
+    out = {
         "method": f"async no-op tasks, {tasks} per trial, submit all then ray.get",
         "tasks_per_trial": tasks,
         "samples": {"tasks_per_s": rates},
         "stats": {"tasks_per_s": Stats(rates).as_dict()},
     }
+    if naive_args is not None:
+        with_args = _rates(lambda: [noop_with_args.remote(*naive_args) for _ in range(tasks)], trials, tasks)
+        out["with_naive_args"] = {
+            "method": "the same, each task taking ray-naive's arguments (array by value, one query)",
+            "samples": {"tasks_per_s": with_args},
+            "stats": {"tasks_per_s": Stats(with_args).as_dict()},
+        }
+    return out
 
 
 # -- watching the cluster while a suite runs ---------------------------------

@@ -110,8 +110,13 @@ def harness_overhead(results: Results) -> dict | None:
         return None
     largest = max(naive, key=lambda r: r.params["tasks"])
     rate = _median(largest, "tasks_per_s")
+    with_args = ((results.cluster.get("calibration") or {}).get("with_naive_args") or {}).get("stats", {}) \
+        .get("tasks_per_s", {}).get("median")
     return {"naive_tasks": largest.params["tasks"], "naive_tasks_per_s": rate,
-            "calibration_tasks_per_s": calibration, "ratio": rate / calibration}
+            "calibration_tasks_per_s": calibration, "ratio": rate / calibration,
+            # no-op tasks with naive's arguments: what is left is the harness plus the lookup itself
+            "calibration_with_args_tasks_per_s": with_args,
+            "ratio_vs_same_arguments": rate / with_args if with_args else None}
 
 
 def analyse(results: Results) -> dict:

@@ -21,7 +21,7 @@ from bench.workload import Workload, first_index, lookup_many
 
 # Per-task latency is tracked on at most this many tasks per trial, evenly spread,
 # so that tracking never becomes the overhead being measured.
-LATENCY_TRACKED_TASKS = 500
+LATENCY_TRACKED_TASKS = 200
 NUMPY_CHUNK_CELLS = 4_000_000  # bounds the broadcast matrix to ~4 MB of bools
 
 

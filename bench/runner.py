@@ -289,7 +289,10 @@ class SuiteRunner:
                 cluster_info.update(
                     nodes=nodes, nodes_start=cluster.count_alive(nodes),
                     object_store_memory_bytes=sum(n["object_store_memory_bytes"] for n in nodes if n["alive"]),
-                    calibration=cluster.calibrate(config.suite.calibration_trials),
+                    calibration=cluster.calibrate(
+                        config.suite.calibration_trials,
+                        naive_args=(self.workload.array_list, 0) if "ray-naive" in config.modes else None,
+                    ),
                 )
             cluster_info["driver_cpus"] = driver_cpus
             cluster_info["cluster_cpus"] = cluster_cpus

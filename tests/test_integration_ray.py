@@ -66,6 +66,10 @@ def test_calibration_and_cluster_are_recorded(small_run):
     cluster = small_run["cluster"]
     rates = cluster["calibration"]["samples"]["tasks_per_s"]
     assert len(rates) >= 3 and all(r > 0 for r in rates)
+    with_args = cluster["calibration"]["with_naive_args"]["samples"]["tasks_per_s"]
+    assert len(with_args) == len(rates) and all(r > 0 for r in with_args)
+    harness = small_run["analysis"]["harness"]
+    assert harness["naive_tasks"] == 1000 and 0 < harness["ratio"] and 0 < harness["ratio_vs_same_arguments"]
     assert cluster["nodes_start"] == {"alive": 1, "alive_with_cpus": 1, "cpus": 2.0}
     node = cluster["nodes"][0]
     assert node["alive"] and node["object_store_memory_bytes"] > 0 and node["shm_bytes"] > 0
