@@ -13,8 +13,8 @@ def render(results: dict, source: str) -> str:
     nodes = results.get("cluster", {}).get("nodes", [])
     rows = []
     for run in results.get("runs", []):
-        stats = run.get("stats") or {}
-        median = stats.get("median")
+        response = (run.get("stats") or {}).get("response_s") or {}
+        median = response.get("median")
         rows.append(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
                 html.escape(str(run.get("mode"))),
@@ -39,7 +39,7 @@ def render(results: dict, source: str) -> str:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>
 <h1>Ray granularity benchmark (summary)</h1>
 <p>Plain summary of <code>{html.escape(source)}</code>; the full report renderer was not available.</p>
-<h2>Runs</h2><table><tr><th>mode</th><th>params</th><th>median</th><th>correct</th></tr>{''.join(rows)}</table>
+<h2>Runs</h2><table><tr><th>mode</th><th>params</th><th>median response</th><th>correct</th></tr>{''.join(rows)}</table>
 <h2>Nodes</h2><table><tr><th>hostname</th><th>ip</th><th>CPUs</th><th></th></tr>{node_rows}</table>
 <h2>Metadata</h2><table>{meta_rows}</table>
 </body></html>

@@ -120,7 +120,8 @@ def test_worker_shm_holds_the_object_store(appliance):
         assert df.returncode == 0, df.stderr
         assert int(df.stdout.split()[-1]) >= want
         # The raylet maps its plasma file from /dev/shm, not from the /tmp fallback.
-        maps = dexec(cid, "bash", "-c", "cat /proc/$(pgrep -x raylet)/maps")
+        maps = dexec(cid, "bash", "-c", 'for d in /proc/[0-9]*; do '
+                     '[ "$(cat $d/comm 2>/dev/null)" = raylet ] && cat $d/maps; done')
         assert "/dev/shm/plasma" in maps.stdout
         assert "/tmp/ray/session" not in "".join(
             line for line in maps.stdout.splitlines() if "plasma" in line)
