@@ -22,6 +22,11 @@ VENV ?= .venv
 PYTHON ?= python3
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
+# Compose reads a bare relative path (no ./) as a named volume: hand it absolute paths.
+override RAY_TOKEN_FILE := $(abspath $(RAY_TOKEN_FILE))
+override RESULTS_DIR := $(abspath $(RESULTS_DIR))
+override REPORTS_DIR := $(abspath $(REPORTS_DIR))
+
 export IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RAY_TOKEN_FILE RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
 
 # Compose v2 when present, v1 otherwise; the compose file suits both.
