@@ -57,7 +57,7 @@ def test_token_is_random_private_and_owned_by_the_container_user(tmp_path):
 
 def test_bare_relative_paths_reach_compose_as_absolute_paths():
     # Compose would read `build/tok` (no ./) as a named volume and refuse to start.
-    proc = make("-n", "up", "WORKERS=1", "RAY_TOKEN_FILE=build/tok", "RESULTS_DIR=out/res",
+    proc = make("-n", "token", "dirs", "RAY_TOKEN_FILE=build/tok", "RESULTS_DIR=out/res",
                 timeout=60, env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
     assert proc.returncode == 0, proc.stderr
     from docker_helpers import REPO
