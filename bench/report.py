@@ -771,6 +771,11 @@ def analysis_rows(results: Results) -> list[tuple[str, str]]:
     if harness and harness.get("ratio"):
         rows.append(("Naive vs no-op task rate", f"{fmt_rate(harness.get('naive_tasks_per_s'))} vs {fmt_rate(harness.get('calibration_tasks_per_s'))} tasks/s "
                      f"({harness['ratio']:.2f}) at {fmt_int(harness.get('naive_tasks'))} tasks"))
+        if harness.get("ratio_vs_same_arguments"):
+            rows.append(("Naive vs no-op tasks taking the same arguments",
+                         f"{fmt_rate(harness.get('naive_tasks_per_s'))} vs {fmt_rate(harness.get('calibration_with_args_tasks_per_s'))} "
+                         f"tasks/s ({harness['ratio_vs_same_arguments']:.2f}): what remains is the harness's own cost "
+                         f"plus the lookup work; the rest of the gap is passing the array by value"))
     return rows
 
 
