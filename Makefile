@@ -214,7 +214,7 @@ test: venv
 	$(VENV)/bin/python -m pytest tests/
 
 test-fast: venv
-	$(VENV)/bin/python -m pytest -m "not docker and not slow and not browser" tests/
+	$(VENV)/bin/python -m pytest -m "not docker and not slow and not browser and not ray" tests/
 
 clean:
 	rm -rf build .pytest_cache

@@ -41,7 +41,7 @@ class BenchCLI:
           array_size: elements in the searched array (suite default: 100; heavy 10000).
           value_range: values are drawn from 0..value_range (default 1000).
           seed: workload seed (default 42).
-          trials: measured trials per run (suite default; warm-up is extra).
+          trials: measured trials per run (suite default; warm-up is extra; unless given, 100k-task naive runs get 3).
           batch_sizes: comma list for the ray-batched sweep (default 10,100,1000,10000 + one task per CPU).
           naive_tasks: comma list of task counts for ray-naive (standard: 1000,10000,100000).
           address: omit for an embedded local Ray; 'auto' or HOST:PORT joins a cluster.
@@ -153,3 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug or an unforeseen failure: still one line, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"bench: error: unexpected {exc.__class__.__name__}: {first}".rstrip(": "), file=sys.stderr)
+        sys.exit(1)

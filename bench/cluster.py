@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,14 +277,17 @@ class NodeWatcher:
     """Polls Ray's node table and records when nodes are lost or join (driver clock)."""
 
     def __init__(self, interval_s: float = 1.0):
-        import threading
-
         self.interval_s = interval_s
         self.events: list[dict] = []
         self._known: dict[str, bool] = {}
         self._cpus: dict[str, float] = {}  # last CPUs seen alive: a dead node reports none
+        self._lock = threading.Lock()  # polled by its own thread and, between runs, the runner
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="node-watcher", daemon=True)
+
+    def poll(self) -> None:
+        with self._lock:
+            self._poll()
 
     def _poll(self) -> None:
         import ray
@@ -311,20 +315,18 @@ class NodeWatcher:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self._poll()
+            self.poll()
 
     def start(self) -> "NodeWatcher":
-        self._poll()
+        self.poll()
         self._thread.start()
         return self
 
     def stop(self) -> list[dict]:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         return list(self.events)
-
-    def between(self, start_unix: float, end_unix: float) -> list[dict]:
-        return [e for e in self.events if start_unix <= e["detected_unix"] <= end_unix]
 
 
 class HeadWatchdog:
@@ -336,8 +338,6 @@ class HeadWatchdog:
     """
 
     def __init__(self, gcs_address: str, on_lost, interval_s: float = 1.0, failures: int = 5):
-        import threading
-
         self.gcs_address = gcs_address
         self.on_lost = on_lost
         self.interval_s = interval_s

@@ -146,13 +146,16 @@ class Multiprocessing(Mode):
         self.pool = context.Pool(self.processes)
         self.pool.map(_noop, range(self.processes * 2))
 
+    def chunk_for(self, n: int) -> int:
+        return math.ceil(n / min(n, self.processes * self.CHUNKS_PER_PROCESS))
+
     def tasks_for(self, n: int) -> int:
-        return min(n, self.processes * self.CHUNKS_PER_PROCESS)
+        return math.ceil(n / self.chunk_for(n))
 
     def trial(self, n: int) -> TrialOutcome:
         array = self.workload.array_list
         queries = self.workload.query_values[:n].tolist()
-        chunk = math.ceil(n / self.tasks_for(n))
+        chunk = self.chunk_for(n)
         latencies: list[float] = []
         submit = 0.0
         pending = []
@@ -328,7 +331,7 @@ class RayAuto(RayBatched):
         started = time.perf_counter()
         # w: pure work per lookup, timed inside a worker so no overhead is counted.
         ray.get(timed.remote(self.array_ref, sample[:10]))
-        work_s = min(ray.get([timed.remote(self.array_ref, sample) for _ in range(cpus)]))
+        work_s = float(np.median(ray.get([timed.remote(self.array_ref, sample) for _ in range(max(3, cpus))])))
         per_lookup = work_s / sample.size
         # c: wall time of a burst of one-lookup tasks, per task and per CPU, minus its work.
         burst = max(200, 20 * cpus)
@@ -349,14 +352,16 @@ class RayAuto(RayBatched):
 
 
 def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: float, target: float) -> int:
-    """Smallest B with overhead share c/(B*w) <= target, at most one task per CPU."""
+    """Smallest B with overhead share c/(B*w) <= target, at most one task per CPU,
+    adjusted upwards until the task count fills whole waves (a multiple of the CPUs)."""
     wanted = math.ceil(per_task_s / (target * max(per_lookup_s, 1e-12)))
     per_cpu = math.ceil(queries / cpus)
     size = max(1, min(wanted, per_cpu))
-    tasks = math.ceil(queries / size)
-    if tasks > cpus:
-        tasks = (tasks // cpus) * cpus  # whole waves: every CPU gets the same number of tasks
-    return max(1, math.ceil(queries / tasks))
+    if queries <= cpus:
+        return 1  # fewer lookups than CPUs: one lookup per task is all the parallelism there is
+    while size < per_cpu and math.ceil(queries / size) % cpus:
+        size += 1
+    return size
 
 
 @cache

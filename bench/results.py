@@ -149,11 +149,19 @@ class Results:
         missing = [key for key in REQUIRED_TOP_LEVEL if key not in data]
         if missing:
             raise UsageError(f"{source}: not a results file (missing {', '.join(missing)})")
+        for key in ("metadata", "cluster", "workload"):
+            if not isinstance(data[key], dict):
+                raise UsageError(f"{source}: not a results file ({key} is not an object)")
+        if not isinstance(data["runs"], list):
+            raise UsageError(f"{source}: not a results file (runs is not a list)")
         runs = []
         for index, run in enumerate(data["runs"]):
             absent = [key for key in REQUIRED_RUN_KEYS if not isinstance(run, dict) or key not in run]
             if absent:
                 raise UsageError(f"{source}: run {index} is missing {', '.join(absent)}")
+            wrong = [key for key in ("params", "samples", "stats") if not isinstance(run[key], dict)]
+            if wrong:
+                raise UsageError(f"{source}: run {index} has a malformed {', '.join(wrong)} (not an object)")
             runs.append(Run.from_dict(run))
         return cls(
             metadata=_freeze(data["metadata"]),

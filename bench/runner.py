@@ -147,6 +147,7 @@ class SuiteRunner:
         self.samplers: cluster.NodeSamplers | None = None
         self.results: Results | None = None
         self.watcher: cluster.NodeWatcher | None = None
+        self.watchdog: cluster.HeadWatchdog | None = None
         self._save_lock = threading.Lock()
 
     # -- helpers -------------------------------------------------------------
@@ -158,6 +159,10 @@ class SuiteRunner:
     def _head_lost(self, reason: str) -> None:
         """Runs on the watchdog thread while the main thread may be stuck inside Ray."""
         acquired = self._save_lock.acquire(timeout=10)
+        if self.results is not None and self.results.status == "complete":
+            if acquired:
+                self._save_lock.release()
+            return  # the suite finished; a head going away afterwards is not our failure
         try:
             if self.results is not None:
                 results.save(self.results.with_status("incomplete", reason), self.out_path)
@@ -188,8 +193,7 @@ class SuiteRunner:
         nodes_start = self._node_counts()
         started_unix = time.time()
         events_before = len(self.watcher.events) if self.watcher else 0
-        if self.samplers:
-            self.samplers.start()
+        sampling_from_unix = None
         with PeakRSS() as driver_rss:
             try:
                 mode.prepare()
@@ -201,6 +205,9 @@ class SuiteRunner:
                 warm_ok, warm_bad = verify(outcome.answers, self.workload.reference[:warm_n])
                 correct_trials.append(warm_ok)
                 mismatches += warm_bad
+                if self.samplers:  # resource samples cover the measured trials only
+                    self.samplers.start()
+                    sampling_from_unix = time.time()
                 for _ in range(spec.trials):
                     outcome = mode.trial(spec.lookups)
                     ok, bad = verify(outcome.answers, reference)
@@ -217,9 +224,9 @@ class SuiteRunner:
                     tqdm.write(f"bench: {spec.label} failed: {error}", file=sys.stderr)
             finally:
                 mode.close()
-        resources = self.samplers.stop() if self.samplers else {}
+        resources = self.samplers.stop() if self.samplers and sampling_from_unix else {}
         if self.watcher:
-            self.watcher._poll()  # catch a loss that happened in the last interval
+            self.watcher.poll()  # catch a loss that happened in the last interval
         nodes_end = self._node_counts()
         node_events = self.watcher.events[events_before:] if self.watcher else []
         stats = summarize(samples)
@@ -249,6 +256,7 @@ class SuiteRunner:
             "loss_detection_s": _detection_delays(node_events, faults),
             "driver_peak_rss_bytes": driver_rss.peak,
             "started_unix": started_unix,
+            "measured_from_unix": sampling_from_unix,
             "ended_unix": time.time(),
             "resources": self._label_resources(resources),
         }
@@ -277,7 +285,7 @@ class SuiteRunner:
             if config.needs_ray:
                 cluster_info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet))
                 if config.address is not None and cluster.gcs_address():
-                    cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
+                    self.watchdog = cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
                 expected = config.expect_nodes or 1
                 nodes = cluster.wait_for_nodes(expected, config.expect_timeout_s)
                 self.watcher = cluster.NodeWatcher().start()
@@ -325,6 +333,10 @@ class SuiteRunner:
                 self._save()
             raise
         finally:
+            if self.watchdog:
+                self.watchdog.stop()
+            if self.watcher:
+                self.watcher.stop()
             if config.needs_ray:
                 cluster.shutdown()
 

@@ -29,6 +29,24 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _in_root_cgroup_of_host() -> bool:
+    """True when /sys/fs/cgroup is the whole machine's: outside any container, in the root cgroup.
+
+    Then cgroup figures are host-wide, and the source says so instead of claiming 'cgroup'.
+    """
+    if Path("/.dockerenv").exists() or os.environ.get("container"):
+        return False
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers in ("", "cpu,cpuacct", "cpuacct", "cpuacct,cpu"):
+            return path == "/"
+    return False
+
+
 def cpu_usage_usec(root: Path = CGROUP_ROOT) -> tuple[int | None, str]:
     """Cumulative CPU time of this cgroup in microseconds, and where it came from."""
     try:
@@ -118,6 +136,8 @@ class ResourceSampler:
 
     def _prime(self) -> None:
         self._last_usage, self.cpu_source = cpu_usage_usec()
+        if self._last_usage is not None and _in_root_cgroup_of_host():
+            self.cpu_source += " (root cgroup: host-wide)"
         self._last_wall = time.time()
         if self._last_usage is None:
             psutil.cpu_percent(None)  # prime the psutil delta

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from bench.errors import UsageError
 
@@ -107,6 +107,7 @@ class RunConfig:
     num_cpus: int | None
     window: int | None
     quiet: bool
+    trials_given: bool = False
 
     @property
     def needs_ray(self) -> bool:
@@ -123,7 +124,7 @@ class RunConfig:
         }
 
     def trials_for_naive(self, tasks: int) -> int:
-        if tasks >= self.suite.large_naive_tasks:
+        if tasks >= self.suite.large_naive_tasks and not self.trials_given:
             return min(self.trials, self.suite.large_naive_trials)
         return self.trials
 
@@ -153,6 +154,7 @@ def build_config(
     array_size = _positive_int("array-size", preset.array_size if array_size is None else array_size)
     value_range = _positive_int("value-range", value_range)
     seed = _positive_int("seed", seed, minimum=0)
+    trials_given = trials is not None
     trials = _positive_int("trials", preset.trials if trials is None else trials)
     chosen_modes = preset.modes if modes is None else _mode_list(modes)
 
@@ -187,8 +189,8 @@ def build_config(
         suite=preset, queries=queries, array_size=array_size, value_range=value_range, seed=seed,
         trials=trials, modes=chosen_modes, batch_sizes=sizes, naive_tasks=tasks, address=address,
         expect_nodes=expect_nodes, expect_timeout_s=float(expect_timeout), num_cpus=num_cpus,
-        window=window, quiet=bool(quiet),
+        window=window, quiet=bool(quiet), trials_given=trials_given,
     )
 
 
-__all__ = ["SUITES", "ALL_MODES", "RAY_MODES", "RunConfig", "build_config", "replace"]
+__all__ = ["SUITES", "ALL_MODES", "RAY_MODES", "RunConfig", "build_config"]

@@ -41,13 +41,16 @@ def test_all_metric_fields_present_and_positive(small_run):
             assert len(values) == run["params"]["trials"] == 3, (run["label"], metric)
             assert all(v > 0 for v in values), (run["label"], metric)
             assert run["stats"][metric]["median"] > 0
-        assert run["warmup"]["response_s"], "warm-up is recorded apart from the measured trials"
+        assert len(run["warmup"]["response_s"]) == 1, "warm-up is recorded apart from the measured trials"
+        assert run["warmup"]["response_s"][0] not in run["samples"]["response_s"]
         assert run["driver_peak_rss_bytes"] > 0
         assert run["nodes_start"]["alive_with_cpus"] == run["nodes_end"]["alive_with_cpus"] == 1
         assert run["nodes_start"]["cpus"] == 2
         samples = [s for node in run["resources"].values() for s in node["samples"]]
         assert samples, f"no resource samples for {run['label']}"
         assert all(len(s) == 3 and s[2] > 0 for s in samples)
+        # sampling covers the measured trials, not the warm-up before them
+        assert all(run["measured_from_unix"] <= s[0] <= run["ended_unix"] for s in samples)
 
 
 def test_task_counts_and_sweep(small_run):
@@ -69,7 +72,10 @@ def test_calibration_and_cluster_are_recorded(small_run):
     with_args = cluster["calibration"]["with_naive_args"]["samples"]["tasks_per_s"]
     assert len(with_args) == len(rates) and all(r > 0 for r in with_args)
     harness = small_run["analysis"]["harness"]
-    assert harness["naive_tasks"] == 1000 and 0 < harness["ratio"] and 0 < harness["ratio_vs_same_arguments"]
+    naive = next(r for r in small_run["runs"] if r["mode"] == "ray-naive" and r["params"]["tasks"] == 1000)
+    calib = cluster["calibration"]["stats"]["tasks_per_s"]["median"]
+    assert harness["naive_tasks"] == 1000
+    assert harness["ratio"] == pytest.approx(naive["stats"]["tasks_per_s"]["median"] / calib)
     assert cluster["nodes_start"] == {"alive": 1, "alive_with_cpus": 1, "cpus": 2.0}
     node = cluster["nodes"][0]
     assert node["alive"] and node["object_store_memory_bytes"] > 0 and node["shm_bytes"] > 0

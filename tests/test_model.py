@@ -38,7 +38,10 @@ def test_fit_recovers_known_parameters():
     assert model["break_even_lookups_per_task"] == pytest.approx(400e-6 / 3 / 2e-6)
     # T(10000) = 0.02 + 10*c/4 + N*w/4 = 0.0710 is within 5% of T(25000) = 0.0704; T(1000) is not
     assert model["smallest_batch_within_5pct"] == 10000
-    assert 1 <= model["model_smallest_batch_within_5pct"] <= 25000
+    grid_best = min(predict(0.02, 400e-6, 2e-6, 100_000, 4, b) for b, _ in model["curve"])
+    expected = min(b for b, t in model["curve"] if t <= grid_best * 1.05)
+    assert model["model_smallest_batch_within_5pct"] == expected
+    assert predict(0.02, 400e-6, 2e-6, 100_000, 4, expected) <= grid_best * 1.05
 
 
 def test_fit_without_sequential_fits_work_too():
@@ -65,44 +68,29 @@ def test_auto_ratio_and_harness_overhead():
     assert analysis["harness"]["ratio"] == pytest.approx(1800 / 2000)
 
 
-@pytest.mark.parametrize("queries, cpus, c, w, expected", [
-    (100_000, 4, 400e-6, 2e-6, 4000),     # 20*c/w = 4000 -> 25 tasks -> 24 (6 waves of 4) -> ceil(100000/24)
-    (100_000, 4, 1.0, 1e-6, 25_000),      # huge overhead: one task per CPU
-    (10, 4, 1e-9, 1.0, 2),                # tiny workload, big work: at least 1 lookup per task
+@pytest.mark.parametrize("queries, cpus, c, w", [
+    (100_000, 4, 400e-6, 2e-6),
+    (100_000, 4, 1.0, 1e-6),
+    (1000, 3, 1e-9, 1.0),
+    (1000, 2, 1e-9, 1.0),
+    (10, 4, 1e-9, 1.0),
+    (12_345, 7, 3e-4, 2e-6),
 ])
-def test_choose_batch_size(queries, cpus, c, w, expected):
+def test_choose_batch_size_properties(queries, cpus, c, w):
     size = choose_batch_size(queries, cpus, c, w, 0.05)
     tasks = math.ceil(queries / size)
-    assert size <= math.ceil(queries / cpus) or tasks <= cpus
-    if expected == 4000:
-        assert tasks % cpus == 0 and size == math.ceil(100_000 / 24)
-    else:
-        assert size == expected
+    per_cpu = math.ceil(queries / cpus)
+    assert 1 <= size <= max(1, per_cpu)
+    # whole waves: every CPU gets the same number of tasks (or one task per CPU at most)
+    assert tasks % cpus == 0 or size == per_cpu or queries <= cpus
+    # overhead share c/(B*w) under the target unless capped at one task per CPU
+    assert c / (size * w) <= 0.05 or size == per_cpu
 
 
-def _sized(cpus, batched_s, naive_s, seq_s=1.0):
-    runs = (
-        _run("sequential", "sequential", 1000, seq_s),
-        _run("ray-batched", "B=10", 1000, batched_s * 3, 10, 100),
-        _run("ray-batched", "B=250", 1000, batched_s, 250, 4),
-        _run("ray-naive", "naive 100", 100, naive_s / 5, tasks=100),
-        _run("ray-naive", "naive 1000", 1000, naive_s, tasks=1000),
-    )
-    return Results(metadata={}, workload={}, runs=runs,
-                   cluster={"cluster_cpus": cpus, "nodes_start": {"alive_with_cpus": cpus}})
-
-
-def test_scaling_speedup_and_efficiency():
-    from bench.model import scaling
-
-    out = scaling([_sized(4, 0.30, 10.0), _sized(1, 1.0, 10.0), _sized(2, 0.52, 10.0)])
-    batched = out["ray-batched"]
-    assert [p["cpus"] for p in batched] == [1, 2, 4]
-    assert [p["label"] for p in batched] == ["B=250"] * 3  # the best batch size stands for the mode
-    assert batched[2]["speedup"] == pytest.approx(1.0 / 0.30)
-    assert batched[2]["ideal"] == 4
-    assert batched[2]["efficiency"] == pytest.approx(1.0 / 0.30 / 4)
-    assert batched[1]["vs_sequential"] == pytest.approx(1.0 / 0.52)
-    naive = out["ray-naive"]
-    assert [p["label"] for p in naive] == ["naive 1000"] * 3  # the largest naive point
-    assert naive[2]["speedup"] == pytest.approx(1.0)
+def test_choose_batch_size_examples():
+    # 20*c/w = 4000 lookups -> 25 tasks on 4 CPUs -> grown to 4167 (24 tasks, 6 waves)
+    assert choose_batch_size(100_000, 4, 400e-6, 2e-6, 0.05) == 4167
+    # huge overhead: one task per CPU
+    assert choose_batch_size(100_000, 4, 1.0, 1e-6, 0.05) == 25_000
+    # fewer lookups than CPUs: one lookup per task
+    assert choose_batch_size(3, 4, 1e-9, 1.0, 0.05) == 1
