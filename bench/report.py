@@ -582,10 +582,10 @@ def verdict(views: list[dict], results: Results) -> dict:
             source = f"{fmt_rate(calibration.median)} no-op tasks/s"
         if overhead and work:
             lesson = (
-                f"Why: one lookup is about {fmt_time(work)} of work, but each Ray task costs about {fmt_time(overhead)} "
-                f"of scheduling and messaging ({source}): a one-lookup task spends ≈ {fmt_ratio(overhead / work)} more time on "
-                f"overhead than on work. "
-                f"Batching many lookups into one task pays that overhead once per batch."
+                f"Why: one lookup is about {fmt_time(work)} of work, but the cluster gets through one task only every "
+                f"{fmt_time(overhead)} of wall time ({source}; scheduling, messaging and the lookup together): "
+                f"≈ {fmt_ratio(overhead / work)} the work itself. "
+                f"Batching many lookups into one task pays the per-task cost once per batch."
             )
     model = _analysis(results).get("model")
     if model and model.get("per_task_overhead_s") is not None:
