@@ -51,6 +51,19 @@ def docker_unavailable_reason() -> str | None:
     return None
 
 
+APP_UID = 1000  # the image's non-root user
+
+
+def owned_dir(path: Path) -> Path:
+    """A host folder the containers' user can write (results, reports)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, APP_UID, APP_UID)
+    else:
+        path.chmod(0o777)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_helpers import (REPO, clean_env, containers, dexec, docker_unavailable_reason,
+from docker_helpers import (REPO, clean_env, containers, owned_dir, dexec, docker_unavailable_reason,
                             free_port, inspect, make, networks, run, size_bytes, volumes)
 
 WORKERS = 2
@@ -25,15 +25,6 @@ OBJECT_STORE = 1_000_000_000
 SHM = "1200m"
 APP_UID = 1000
 SHM_FALLBACK_WARNING = "instead of /dev/shm"
-
-
-def _owned_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(path, APP_UID, APP_UID)
-    else:
-        path.chmod(0o777)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +39,8 @@ def appliance(tmp_path_factory):
         "project": project,
         "port": port,
         "token_file": work / "secrets" / "ray_token",
-        "results": _owned_dir(work / "results"),
-        "reports": _owned_dir(work / "reports"),
+        "results": owned_dir(work / "results"),
+        "reports": owned_dir(work / "reports"),
     }
     ctx["vars"] = [
         f"COMPOSE_PROJECT_NAME={project}",

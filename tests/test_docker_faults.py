@@ -7,25 +7,14 @@ scripts/chaos.py that `make chaos-head` uses.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 
 import pytest
 
-from docker_helpers import REPO, clean_env, docker_unavailable_reason, free_port, make, run
+from docker_helpers import REPO, clean_env, docker_unavailable_reason, free_port, make, owned_dir, run
 
 WORKERS = 3
-APP_UID = 1000
 DETECTION_BUDGET_S = 15
-
-
-def _owned_dir(path):
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(path, APP_UID, APP_UID)
-    else:
-        path.chmod(0o777)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +24,7 @@ def cluster(tmp_path_factory):
         pytest.skip(why)
     work = tmp_path_factory.mktemp("faults")
     project = f"raybenchfault{secrets.token_hex(4)}"
-    ctx = {"project": project, "results": _owned_dir(work / "results"), "reports": _owned_dir(work / "reports")}
+    ctx = {"project": project, "results": owned_dir(work / "results"), "reports": owned_dir(work / "reports")}
     ctx["vars"] = [
         f"COMPOSE_PROJECT_NAME={project}", f"RAY_TOKEN_FILE={work / 'secrets' / 'ray_token'}",
         f"RESULTS_DIR={ctx['results']}", f"REPORTS_DIR={ctx['reports']}", f"DASHBOARD_PORT={free_port()}",
