@@ -1320,11 +1320,6 @@ def scaling_group(sections: list[dict], title: str = "", key: str = "scaling") -
     return {"scaling": rows, "scaling_chart": svg, "scaling_notes": notes}
 
 
-def scaling_rows(sections: list[dict]) -> list[dict]:
-    """Speed-up and parallel efficiency rows over files of one workload (see scaling_group)."""
-    return scaling_group(sections)["scaling"]
-
-
 # --- files and the page ---------------------------------------------------------------------
 
 

@@ -82,10 +82,6 @@ class Run:
         out.update(_thaw(self.extra))
         return out
 
-    def median(self, metric: str) -> float | None:
-        stat = self.stats.get(metric)
-        return None if stat is None else stat.get("median")
-
 
 @dataclass(frozen=True)
 class Results:
@@ -115,10 +111,6 @@ class Results:
         merged = dict(_thaw(self.cluster))
         merged.update(updates)
         return replace(self, cluster=_freeze(merged))
-
-    @property
-    def all_correct(self) -> bool:
-        return all(run.correct for run in self.runs)
 
     def to_dict(self) -> dict:
         return {
