@@ -304,15 +304,17 @@ MODES = {cls.name: cls for cls in (Sequential, Numpy, Multiprocessing, RayNaive,
 class RayAuto(RayBatched):
     """Batch size chosen from a short probe of per-task overhead and per-lookup work.
 
-    Model: a task of B lookups costs c + B*w of worker time, so the overhead share
-    is c / (B*w). The probe measures w (inside one task) and c (from a burst of
-    one-lookup tasks); B is the smallest size keeping overhead under
-    TARGET_OVERHEAD, capped at one task per CPU, and rounded so the task count is
-    a multiple of the CPU count (no idle CPUs in the last wave).
+    For uniform work the overhead model's optimum is one wave: one task per CPU.
+    Measured sweeps agree, and show each extra wave costing more than the probed
+    per-task overhead (dispatch and tail effects), so more, smaller tasks only pay
+    when tasks would otherwise be long: then load balance and retry granularity
+    matter. The probe measures w (inside one task) and c (from a burst of
+    one-lookup tasks); see choose_batch_size for the rule.
     """
 
     name = "ray-auto"
     TARGET_OVERHEAD = 0.05
+    MAX_TASK_S = 1.0
     PROBE_LOOKUPS = 2000
 
     def __init__(self, workload: Workload, cluster_cpus: int, **params):
@@ -341,24 +343,30 @@ class RayAuto(RayBatched):
         ray.get([search_batch.remote(self.array_ref, queries[i % queries.size : i % queries.size + 1]) for i in range(burst)])
         wall = time.perf_counter() - t0
         per_task = max(wall * cpus / burst - per_lookup, 1e-7)
-        self.batch_size = choose_batch_size(self.workload.queries, cpus, per_task, per_lookup, self.TARGET_OVERHEAD)
+        self.batch_size = choose_batch_size(self.workload.queries, cpus, per_task, per_lookup,
+                                            self.TARGET_OVERHEAD, self.MAX_TASK_S)
         self.probe = {
             "probe_s": time.perf_counter() - started,
             "per_task_overhead_s": per_task,
             "per_lookup_work_s": per_lookup,
             "target_overhead": self.TARGET_OVERHEAD,
+            "max_task_s": self.MAX_TASK_S,
         }
         self.params.update(batch_size=self.batch_size, probe=self.probe)
 
 
-def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: float, target: float) -> int:
-    """Smallest B with overhead share c/(B*w) <= target, at most one task per CPU,
-    adjusted upwards until the task count fills whole waves (a multiple of the CPUs)."""
-    wanted = math.ceil(per_task_s / (target * max(per_lookup_s, 1e-12)))
-    per_cpu = math.ceil(queries / cpus)
-    size = max(1, min(wanted, per_cpu))
+def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: float,
+                      target: float, max_task_s: float) -> int:
+    """One task per CPU, unless its work would exceed max_task_s: then tasks of about
+    max_task_s, but never so small that the overhead share c/(B*w) exceeds target.
+    Grown until the task count fills whole waves (a multiple of the CPUs)."""
     if queries <= cpus:
         return 1  # fewer lookups than CPUs: one lookup per task is all the parallelism there is
+    per_lookup_s = max(per_lookup_s, 1e-12)
+    per_cpu = math.ceil(queries / cpus)
+    overhead_floor = math.ceil(per_task_s / (target * per_lookup_s))
+    duration_cap = math.floor(max_task_s / per_lookup_s)
+    size = max(1, min(per_cpu, max(overhead_floor, duration_cap)))
     while size < per_cpu and math.ceil(queries / size) % cpus:
         size += 1
     return size

@@ -75,22 +75,32 @@ def test_auto_ratio_and_harness_overhead():
     (1000, 2, 1e-9, 1.0),
     (10, 4, 1e-9, 1.0),
     (12_345, 7, 3e-4, 2e-6),
+    (1_000_000, 4, 1e-3, 1e-4),
+    (1_000_000, 4, 0.1, 1e-4),
+    (5_000_000, 16, 2e-3, 3e-6),
 ])
 def test_choose_batch_size_properties(queries, cpus, c, w):
-    size = choose_batch_size(queries, cpus, c, w, 0.05)
+    target, max_task_s = 0.05, 1.0
+    size = choose_batch_size(queries, cpus, c, w, target, max_task_s)
     tasks = math.ceil(queries / size)
     per_cpu = math.ceil(queries / cpus)
     assert 1 <= size <= max(1, per_cpu)
     # whole waves: every CPU gets the same number of tasks (or one task per CPU at most)
     assert tasks % cpus == 0 or size == per_cpu or queries <= cpus
     # overhead share c/(B*w) under the target unless capped at one task per CPU
-    assert c / (size * w) <= 0.05 or size == per_cpu
+    assert c / (size * w) <= target or size == per_cpu or queries <= cpus
+    # more than one wave only when one task per CPU would run longer than max_task_s
+    assert size == per_cpu or queries <= cpus or per_cpu * w > max_task_s
 
 
 def test_choose_batch_size_examples():
-    # 20*c/w = 4000 lookups -> 25 tasks on 4 CPUs -> grown to 4167 (24 tasks, 6 waves)
-    assert choose_batch_size(100_000, 4, 400e-6, 2e-6, 0.05) == 4167
+    # short uniform work: one wave, one task per CPU
+    assert choose_batch_size(100_000, 4, 400e-6, 2e-6, 0.05, 1.0) == 25_000
     # huge overhead: one task per CPU
-    assert choose_batch_size(100_000, 4, 1.0, 1e-6, 0.05) == 25_000
+    assert choose_batch_size(100_000, 4, 1.0, 1e-6, 0.05, 1.0) == 25_000
+    # long work (25 s per CPU): 1 s tasks, 100 tasks = 25 waves of 4
+    assert choose_batch_size(1_000_000, 4, 1e-3, 1e-4, 0.05, 1.0) == 10_000
+    # long work, but c = 0.1 s needs B >= 20,000 for a 5% share: 50 tasks grown to 48 (12 waves)
+    assert choose_batch_size(1_000_000, 4, 0.1, 1e-4, 0.05, 1.0) == 20_834
     # fewer lookups than CPUs: one lookup per task
-    assert choose_batch_size(3, 4, 1e-9, 1.0, 0.05) == 1
+    assert choose_batch_size(3, 4, 1e-9, 1.0, 0.05, 1.0) == 1
