@@ -9,6 +9,8 @@ never sees a truncated file, and it is never overwritten without `force`.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import math
 import os
@@ -189,7 +191,10 @@ def check_output_path(path: str | os.PathLike, force: bool) -> Path:
     return target
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
+def write_atomic(path: str | os.PathLike, text: str, overwrite: bool = True) -> None:
+    """Write via a temporary file, so readers see the old file or the new one, never half.
+    With overwrite=False an existing file is never clobbered (FileExistsError), even by a
+    run that created it a moment ago: the new name is hard-linked, which fails if taken."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -199,20 +204,53 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _link_new(tmp, target)
+    finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        raise
 
 
-def save(results: Results, path: str | os.PathLike) -> None:
+def _link_new(tmp: str, target: Path) -> None:
     try:
-        write_atomic(path, json.dumps(results.to_dict(), indent=1, allow_nan=False) + "\n")
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
     except OSError as exc:
-        raise RuntimeFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
+            raise
+        # A filesystem without hard links: check, then rename (a narrow race, not atomic).
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
+        os.replace(tmp, target)
+
+
+def next_free_name(path: Path) -> Path:
+    """results/x.json -> results/x-2.json, x-3.json, ... the first that does not exist."""
+    for n in itertools.count(2):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def save(results: Results, path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Write results; with overwrite=False, a name taken meanwhile by another run moves this
+    one to the next free name. Returns the path written."""
+    target = Path(path)
+    text = json.dumps(results.to_dict(), indent=1, allow_nan=False) + "\n"
+    while True:
+        try:
+            write_atomic(target, text, overwrite=overwrite)
+            return target
+        except FileExistsError:
+            target = next_free_name(target)
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def load(path: str | os.PathLike) -> Results:

@@ -139,9 +139,12 @@ def _warnings(stats: dict, samples: dict) -> list[dict]:
 
 
 class SuiteRunner:
-    def __init__(self, config: RunConfig, out_path: Path, argv: list[str] | None = None):
+    def __init__(self, config: RunConfig, out_path: Path, argv: list[str] | None = None, force: bool = False):
         self.config = config
         self.out_path = out_path
+        # Until the first write this run owns no file: never clobber one that appeared
+        # since the path was checked (another run started in the same second, say).
+        self._owns_out = force
         self.argv = argv
         self.workload = Workload(config.queries, config.array_size, config.value_range, config.seed)
         self.samplers: cluster.NodeSamplers | None = None
@@ -154,7 +157,15 @@ class SuiteRunner:
 
     def _save(self) -> None:
         with self._save_lock:
-            results.save(self.results, self.out_path)
+            self._write(self.results)
+
+    def _write(self, res: Results) -> None:
+        written = results.save(res, self.out_path, overwrite=self._owns_out)
+        if written != self.out_path:
+            print(f"bench: {self.out_path} appeared while this suite ran; writing {written} instead",
+                  file=sys.stderr, flush=True)
+            self.out_path = written
+        self._owns_out = True
 
     def _head_lost(self, reason: str) -> None:
         """Runs on the watchdog thread while the main thread may be stuck inside Ray."""
@@ -165,7 +176,7 @@ class SuiteRunner:
             return  # the suite finished; a head going away afterwards is not our failure
         try:
             if self.results is not None:
-                results.save(self.results.with_status("incomplete", reason), self.out_path)
+                self._write(self.results.with_status("incomplete", reason))
                 reason += f"; {len(self.results.runs)} finished run(s) saved to {self.out_path} (incomplete)"
         except Exception as exc:
             reason += f"; could not save results: {exc}"
@@ -373,7 +384,9 @@ def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False
     else:
         target = Path(str(out))
     target = results.check_output_path(target, force)
-    res = SuiteRunner(config, target, argv).run()
+    runner = SuiteRunner(config, target, argv, force=force)
+    res = runner.run()
+    target = runner.out_path
     for line in summary_lines(res):
         print(line)
     print(f"results: {target}")

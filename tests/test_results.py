@@ -79,3 +79,45 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path, monkeypatch):
         results.write_atomic(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_first_write_never_clobbers_a_file_that_appeared_meanwhile(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("another run's results")
+    with pytest.raises(FileExistsError):
+        results.write_atomic(path, "mine", overwrite=False)
+    written = results.save(make_results(), path, overwrite=False)
+    assert written == tmp_path / "r-2.json"
+    assert path.read_text() == "another run's results"
+    assert results.load(written).to_dict() == make_results().to_dict()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r-2.json", "r.json"]
+
+
+def test_no_clobber_without_hard_links_still_refuses(tmp_path, monkeypatch):
+    def no_links(*_):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(results.os, "link", no_links)
+    path = tmp_path / "r.json"
+    results.write_atomic(path, "first", overwrite=False)
+    with pytest.raises(FileExistsError):
+        results.write_atomic(path, "second", overwrite=False)
+    assert path.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_suite_started_in_the_same_second_as_another_keeps_both(tmp_path, capsys):
+    """The path is checked before the suite starts; a file appearing at that name
+    before the first write (a run started the same second) is left alone."""
+    from bench.runner import SuiteRunner
+    from bench.suites import build_config
+
+    config = build_config(suite="quick", modes="sequential", queries=200, quiet=True)
+    target = results.check_output_path(tmp_path / "quick-20261128T000000Z.json", force=False)
+    target.write_text("the other run's results")
+    runner = SuiteRunner(config, target)
+    runner.run()
+    assert target.read_text() == "the other run's results"
+    assert runner.out_path == tmp_path / "quick-20261128T000000Z-2.json"
+    assert results.load(runner.out_path).runs[0].correct
+    assert "appeared while this suite ran" in capsys.readouterr().err
