@@ -559,7 +559,7 @@ def verdict(views: list[dict], results: Results) -> dict:
     if numpy_run:
         lines.append(f"For scale, vectorised numpy in one process (the work with no per-task overhead) took {fmt_time(numpy_run['response'].median)}.")
     if auto:
-        line = (f"ray-auto (the tool picks B from a measured per-task overhead) chose B = {fmt_int(auto['batch_size'])} "
+        line = (f"ray-auto (the tool picks B from a short probe of per-lookup work and per-task overhead) chose B = {fmt_int(auto['batch_size'])} "
                 if auto["batch_size"] else "ray-auto ")
         line += f"and took {fmt_time(auto['response'].median)}"
         if batched and batched["per_lookup_s"]:
