@@ -80,8 +80,23 @@ dirs:
 	   if [ "$$(id -u)" = 0 ]; then chown "$(APP_UID)" "$$d"; else chmod a+rwx "$$d"; fi; \
 	 done
 
+# What goes into the image (as .dockerignore lets in, wheels aside): a changed file means a stale image.
+IMAGE_SOURCES = Dockerfile requirements/runtime.lock pyproject.toml bench templates \
+  docker/entrypoint.sh docker/healthcheck.sh docker/wait_nodes.py docker/summary_page.py
+SOURCE_HASH = $(shell find $(IMAGE_SOURCES) -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
+  | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+
+# Build when the image is missing; rebuild (layer cache: about a minute) one this Makefile
+# built from other sources, so `make up`/`make report` never run yesterday's code. Images
+# built elsewhere from this Dockerfile are rebuilt too; any other image is used as it is.
 ensure-image:
-	@docker image inspect "$(IMAGE)" >/dev/null 2>&1 || $(MAKE) --no-print-directory image
+	@labels=$$(docker image inspect -f '{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}' "$(IMAGE)" 2>/dev/null) \
+	   || { $(MAKE) --no-print-directory image; exit $$?; }; \
+	 set -- $$labels; \
+	 if [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]; then \
+	   echo "image: $(IMAGE) was built from other sources than this checkout; rebuilding"; \
+	   $(MAKE) --no-print-directory image; \
+	 fi
 
 up: check-workers token dirs ensure-image
 	@start=$$(date +%s.%N); \
@@ -196,6 +211,7 @@ image-build:
 	  --build-arg VERSION="$(VERSION)" \
 	  --build-arg VCS_REF="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 	  --build-arg BUILD_DATE="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	  --label bench.source-hash="$(SOURCE_HASH)" \
 	  -t "$(IMAGE)" .
 	@docker image prune -f --filter "label=org.opencontainers.image.title=ray-granularity-bench" >/dev/null
 	@echo "image: $(IMAGE) $$(docker image inspect -f '{{.Size}}' "$(IMAGE)" | awk '{printf "%.0f MB", $$1/1e6}')"
