@@ -125,7 +125,17 @@ report: check-suite
 	 bench=$$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
 	   --filter "label=com.docker.compose.service=bench" --filter status=running | wc -l); \
 	 if [ "$$running" -gt 0 ] && [ "$$bench" -gt 0 ]; then \
-	   echo "report: reusing the running cluster ($$running workers)"; workers=$$running; \
+	   workers=$$running; \
+	   labels=$$(docker inspect -f '{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}' \
+	     $$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
+	       --filter "label=com.docker.compose.service=bench" --filter status=running | head -n1)); \
+	   set -- $$labels; \
+	   if [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]; then \
+	     echo "report: the running cluster's image was built from other sources; recreating it ($$running workers)"; \
+	     $(MAKE) --no-print-directory up WORKERS=$$running || exit 1; \
+	   else \
+	     echo "report: reusing the running cluster ($$running workers)"; \
+	   fi; \
 	 else \
 	   $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1; workers=$(WORKERS); \
 	 fi; \

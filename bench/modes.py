@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -310,12 +311,18 @@ class RayAuto(RayBatched):
     when tasks would otherwise be long: then load balance and retry granularity
     matter. The probe measures w (inside one task) and c (from a burst of
     one-lookup tasks); see choose_batch_size for the rule.
+
+    When tasks run on other nodes than the driver's, a task's queries and answers
+    are kept small enough to travel inline in the task's RPCs: larger objects go
+    through the object store and a cross-node transfer, which on the compose
+    cluster stalled about one trial in three by ~1 s (B=12,000 never; B=13,000 did).
     """
 
     name = "ray-auto"
     TARGET_OVERHEAD = 0.05
     MAX_TASK_S = 1.0
     PROBE_LOOKUPS = 2000
+    INLINE_MARGIN_BYTES = 1024  # the serialised array's header, with room to spare
 
     def __init__(self, workload: Workload, cluster_cpus: int, **params):
         super().__init__(workload, batch_size=1, cluster_cpus=cluster_cpus, **params)
@@ -343,23 +350,33 @@ class RayAuto(RayBatched):
         ray.get([search_batch.remote(self.array_ref, queries[i % queries.size : i % queries.size + 1]) for i in range(burst)])
         wall = time.perf_counter() - t0
         per_task = max(wall * cpus / burst - per_lookup, 1e-7)
+        remote = tasks_leave_driver_node()
+        inline_bytes = inline_object_bytes()
+        # Per lookup, a task carries one query in and one int64 answer out.
+        bytes_per_lookup = max(queries.itemsize, np.dtype(np.int64).itemsize)
+        payload_cap = max(1, (inline_bytes - self.INLINE_MARGIN_BYTES) // bytes_per_lookup) if remote else None
         self.batch_size = choose_batch_size(self.workload.queries, cpus, per_task, per_lookup,
-                                            self.TARGET_OVERHEAD, self.MAX_TASK_S)
+                                            self.TARGET_OVERHEAD, self.MAX_TASK_S, payload_cap)
         self.probe = {
             "probe_s": time.perf_counter() - started,
             "per_task_overhead_s": per_task,
             "per_lookup_work_s": per_lookup,
             "target_overhead": self.TARGET_OVERHEAD,
             "max_task_s": self.MAX_TASK_S,
+            "tasks_leave_driver_node": remote,
+            "inline_object_bytes": inline_bytes,
+            "max_lookups_inline": payload_cap,
         }
         self.params.update(batch_size=self.batch_size, probe=self.probe)
 
 
 def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: float,
-                      target: float, max_task_s: float) -> int:
+                      target: float, max_task_s: float, max_lookups: int | None = None) -> int:
     """One task per CPU, unless its work would exceed max_task_s: then tasks of about
     max_task_s, but never so small that the overhead share c/(B*w) exceeds target.
-    Grown until the task count fills whole waves (a multiple of the CPUs)."""
+    Grown until the task count fills whole waves (a multiple of the CPUs).
+    max_lookups (objects small enough to travel inline) is a hard cap: then the size
+    shrinks, not grows, to fill whole waves."""
     if queries <= cpus:
         return 1  # fewer lookups than CPUs: one lookup per task is all the parallelism there is
     per_lookup_s = max(per_lookup_s, 1e-12)
@@ -367,9 +384,32 @@ def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: 
     overhead_floor = math.ceil(per_task_s / (target * per_lookup_s))
     duration_cap = math.floor(max_task_s / per_lookup_s)
     size = max(1, min(per_cpu, max(overhead_floor, duration_cap)))
+    if max_lookups is not None and size > max_lookups:
+        size = max(1, max_lookups)
+        while size > 1 and math.ceil(queries / size) % cpus:
+            size -= 1
+        return size
     while size < per_cpu and math.ceil(queries / size) % cpus:
         size += 1
     return size
+
+
+def inline_object_bytes() -> int:
+    """Ray's limit for objects passed inline in task RPCs (max_direct_call_object_size,
+    100 KiB unless overridden by its environment variable); larger ones use the object store."""
+    try:
+        return int(os.environ.get("RAY_max_direct_call_object_size", 100 * 1024))
+    except ValueError:
+        return 100 * 1024
+
+
+def tasks_leave_driver_node() -> bool:
+    """True when some alive node with CPUs is not the driver's own node."""
+    import ray
+
+    here = ray.get_runtime_context().get_node_id()
+    return any(node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0 and node.get("NodeID") != here
+               for node in ray.nodes())
 
 
 @cache

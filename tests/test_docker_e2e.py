@@ -98,6 +98,10 @@ def test_quick_suite_runs_correct_on_all_worker_nodes(appliance):
     assert results["runs"], "the quick suite produced no runs"
     bad = [(r["mode"], r.get("params")) for r in results["runs"] if r.get("correct") is not True]
     assert not bad, f"runs not correct: {bad}"
+    # the driver's node has no CPUs, so ray-auto keeps each task's objects inline-sized
+    auto = next(r for r in results["runs"] if r["mode"] == "ray-auto")["params"]
+    assert auto["probe"]["tasks_leave_driver_node"] is True
+    assert 0 < auto["batch_size"] <= auto["probe"]["max_lookups_inline"] < auto["probe"]["inline_object_bytes"] // 8
     assert results["metadata"].get("image") == os.environ.get("IMAGE", "ray-granularity-bench:local")
 
 

@@ -63,6 +63,11 @@ def test_task_counts_and_sweep(small_run):
     for run in runs:
         if run["mode"] == "ray-naive":
             assert run["samples"]["tasks"] == [run["params"]["tasks"]] * 3
+    # one node: the tasks never leave it, so no inline-payload cap; one task per CPU
+    auto = next(r for r in runs if r["mode"] == "ray-auto")
+    assert auto["params"]["probe"]["tasks_leave_driver_node"] is False
+    assert auto["params"]["probe"]["max_lookups_inline"] is None
+    assert auto["params"]["batch_size"] == 1500
 
 
 def test_calibration_and_cluster_are_recorded(small_run):

@@ -104,3 +104,25 @@ def test_choose_batch_size_examples():
     assert choose_batch_size(1_000_000, 4, 0.1, 1e-4, 0.05, 1.0) == 20_834
     # fewer lookups than CPUs: one lookup per task
     assert choose_batch_size(3, 4, 1e-9, 1.0, 0.05, 1.0) == 1
+
+
+@pytest.mark.parametrize("queries, cpus, c, w, cap", [
+    (100_000, 3, 6.5e-3, 2.8e-6, 12_672),  # the compose cluster: one task per CPU would be 33,334
+    (100_000, 2, 1.3e-3, 1.2e-6, 12_672),
+    (1_000_000, 16, 1e-3, 1e-4, 12_672),   # long tasks: the 1 s duration cap (10,000) is already under it
+    (50, 4, 1e-3, 1e-6, 7),
+    (10, 3, 1e-3, 1e-6, 1),
+])
+def test_inline_payload_cap_is_never_exceeded(queries, cpus, c, w, cap):
+    size = choose_batch_size(queries, cpus, c, w, 0.05, 1.0, cap)
+    uncapped = choose_batch_size(queries, cpus, c, w, 0.05, 1.0)
+    assert size <= cap and size <= uncapped
+    assert size == uncapped or math.ceil(queries / size) % cpus == 0 or size == 1
+    if uncapped <= cap:
+        assert size == uncapped  # the cap only ever bites when it must
+
+
+def test_inline_payload_cap_example():
+    # 100k lookups on 3 one-CPU nodes: 33,334 per task would leave the inline limit; 8 tasks
+    # fit under 12,672 lookups, shrunk to 9 (whole waves of 3): the largest such size is 12,499.
+    assert choose_batch_size(100_000, 3, 6.5e-3, 2.8e-6, 0.05, 1.0, 12_672) == 12_499
