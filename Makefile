@@ -83,13 +83,15 @@ dirs:
 # What goes into the image (as .dockerignore lets in, wheels aside): a changed file means a stale image.
 IMAGE_SOURCES = Dockerfile requirements/runtime.lock pyproject.toml bench templates \
   docker/entrypoint.sh docker/healthcheck.sh docker/wait_nodes.py docker/summary_page.py
-SOURCE_HASH = $(shell find $(IMAGE_SOURCES) -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
-  | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+SHA256 = $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo "shasum -a 256")
+SOURCE_HASH = $(shell set -o pipefail; h=$$(find $(IMAGE_SOURCES) -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
+  | LC_ALL=C sort -z | xargs -0 $(SHA256) | $(SHA256) | cut -c1-16) && echo "$$h")
 
 # Build when the image is missing; rebuild (layer cache: about a minute) one this Makefile
 # built from other sources, so `make up`/`make report` never run yesterday's code. Images
 # built elsewhere from this Dockerfile are rebuilt too; any other image is used as it is.
 ensure-image:
+	@[ -n "$(SOURCE_HASH)" ] || { echo "error: cannot hash the image's sources (need sha256sum or shasum)" >&2; exit 2; }
 	@labels=$$(docker image inspect -f '{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}' "$(IMAGE)" 2>/dev/null) \
 	   || { $(MAKE) --no-print-directory image; exit $$?; }; \
 	 set -- $$labels; \
@@ -128,7 +130,8 @@ report: check-suite
 	   workers=$$running; \
 	   labels=$$(docker inspect -f '{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}' \
 	     $$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
-	       --filter "label=com.docker.compose.service=bench" --filter status=running | head -n1)); \
+	       --filter "label=com.docker.compose.service=bench" --filter status=running | head -n1) 2>/dev/null) \
+	     || labels="ray-granularity-bench unknown"; \
 	   set -- $$labels; \
 	   if [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]; then \
 	     echo "report: the running cluster's image was built from other sources; recreating it ($$running workers)"; \

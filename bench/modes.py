@@ -354,7 +354,9 @@ class RayAuto(RayBatched):
         inline_bytes = inline_object_bytes()
         # Per lookup, a task carries one query in and one int64 answer out.
         bytes_per_lookup = max(queries.itemsize, np.dtype(np.int64).itemsize)
-        payload_cap = max(1, (inline_bytes - self.INLINE_MARGIN_BYTES) // bytes_per_lookup) if remote else None
+        # No cap on one node, or where inlining is off (every object uses the store anyway).
+        payload_cap = ((inline_bytes - self.INLINE_MARGIN_BYTES) // bytes_per_lookup
+                       if remote and inline_bytes > self.INLINE_MARGIN_BYTES + bytes_per_lookup else None)
         self.batch_size = choose_batch_size(self.workload.queries, cpus, per_task, per_lookup,
                                             self.TARGET_OVERHEAD, self.MAX_TASK_S, payload_cap)
         self.probe = {
@@ -374,24 +376,31 @@ def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: 
                       target: float, max_task_s: float, max_lookups: int | None = None) -> int:
     """One task per CPU, unless its work would exceed max_task_s: then tasks of about
     max_task_s, but never so small that the overhead share c/(B*w) exceeds target.
-    Grown until the task count fills whole waves (a multiple of the CPUs).
-    max_lookups (objects small enough to travel inline) is a hard cap: then the size
-    shrinks, not grows, to fill whole waves."""
+    max_lookups (objects small enough to travel inline) is a hard cap over all of that.
+    The size is then grown (never past the cap) until the task count fills whole waves
+    (a multiple of the CPUs) or, failing that, shrunk (by at most half) to split the
+    lookups evenly over the next whole number of waves; else the last wave is ragged."""
     if queries <= cpus:
         return 1  # fewer lookups than CPUs: one lookup per task is all the parallelism there is
     per_lookup_s = max(per_lookup_s, 1e-12)
     per_cpu = math.ceil(queries / cpus)
+    limit = per_cpu if max_lookups is None else max(1, min(per_cpu, max_lookups))
     overhead_floor = math.ceil(per_task_s / (target * per_lookup_s))
     duration_cap = math.floor(max_task_s / per_lookup_s)
-    size = max(1, min(per_cpu, max(overhead_floor, duration_cap)))
-    if max_lookups is not None and size > max_lookups:
-        size = max(1, max_lookups)
-        while size > 1 and math.ceil(queries / size) % cpus:
-            size -= 1
-        return size
-    while size < per_cpu and math.ceil(queries / size) % cpus:
-        size += 1
-    return size
+    size = max(1, min(limit, max(overhead_floor, duration_cap)))
+
+    def whole_waves(b: int) -> bool:
+        return math.ceil(queries / b) % cpus == 0
+
+    grown = size
+    while grown < limit and not whole_waves(grown):
+        grown += 1
+    if whole_waves(grown) or grown == per_cpu:
+        return grown
+    # More tasks instead: the next multiple of the CPUs, split evenly.
+    tasks = math.ceil(math.ceil(queries / size) / cpus) * cpus
+    shrunk = math.ceil(queries / tasks)
+    return shrunk if shrunk >= max(1, size // 2) and whole_waves(shrunk) else size
 
 
 def inline_object_bytes() -> int:

@@ -221,7 +221,7 @@ def _link_new(tmp: str, target: Path) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV, errno.ENOSYS):
             raise
         # A filesystem without hard links: check, then rename (a narrow race, not atomic).
         if target.exists():
@@ -241,14 +241,14 @@ def next_free_name(path: Path) -> Path:
 def save(results: Results, path: str | os.PathLike, overwrite: bool = True) -> Path:
     """Write results; with overwrite=False, a name taken meanwhile by another run moves this
     one to the next free name. Returns the path written."""
-    target = Path(path)
+    wanted = target = Path(path)
     text = json.dumps(results.to_dict(), indent=1, allow_nan=False) + "\n"
     while True:
         try:
             write_atomic(target, text, overwrite=overwrite)
             return target
         except FileExistsError:
-            target = next_free_name(target)
+            target = next_free_name(wanted)
         except OSError as exc:
             raise RuntimeFailure(f"cannot write {target}: {exc.strerror or exc}") from None
 

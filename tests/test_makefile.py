@@ -135,3 +135,15 @@ def test_stale_image_is_rebuilt_and_a_current_one_is_kept(tmp_path):
     builds, _ = _ensure_image(work, tmp_path, f"ray-granularity-bench {current}")
     assert len(builds) == 1
     assert re.search(r"--label bench.source-hash=(\w+)", builds[0]).group(1) != current
+
+
+def test_unhashable_sources_refuse_to_guess_whether_the_image_is_stale(tmp_path):
+    work = _image_sources_copy(tmp_path)
+    (work / "templates").rename(work / "templates-moved")
+    import subprocess
+
+    proc = subprocess.run(["make", "--no-print-directory", "ensure-image", "IMAGE=bench-test:x"], cwd=work,
+                          env=clean_env(PATH=f"/nonexistent:{os.environ['PATH']}"), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "cannot hash the image's sources" in proc.stderr

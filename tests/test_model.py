@@ -110,19 +110,29 @@ def test_choose_batch_size_examples():
     (100_000, 3, 6.5e-3, 2.8e-6, 12_672),  # the compose cluster: one task per CPU would be 33,334
     (100_000, 2, 1.3e-3, 1.2e-6, 12_672),
     (1_000_000, 16, 1e-3, 1e-4, 12_672),   # long tasks: the 1 s duration cap (10,000) is already under it
+    (100_000, 6, 1e-4, 8e-5, 12_672),      # 1 s tasks under the cap, but growing to whole waves passes it
+    (100, 7, 1e-4, 1e-6, 10),
     (50, 4, 1e-3, 1e-6, 7),
     (10, 3, 1e-3, 1e-6, 1),
 ])
 def test_inline_payload_cap_is_never_exceeded(queries, cpus, c, w, cap):
     size = choose_batch_size(queries, cpus, c, w, 0.05, 1.0, cap)
     uncapped = choose_batch_size(queries, cpus, c, w, 0.05, 1.0)
-    assert size <= cap and size <= uncapped
-    assert size == uncapped or math.ceil(queries / size) % cpus == 0 or size == 1
+    assert 1 <= size <= cap
+    assert size >= min(cap, uncapped) // 2, "never collapses towards one-lookup tasks"
     if uncapped <= cap:
         assert size == uncapped  # the cap only ever bites when it must
+    if math.ceil(queries / size) % cpus:
+        # a ragged last wave only when no size from half the cap up to it gives whole waves
+        assert not any(math.ceil(queries / b) % cpus == 0 for b in range(max(1, size // 2), cap + 1))
 
 
 def test_inline_payload_cap_example():
     # 100k lookups on 3 one-CPU nodes: 33,334 per task would leave the inline limit; 8 tasks
-    # fit under 12,672 lookups, shrunk to 9 (whole waves of 3): the largest such size is 12,499.
-    assert choose_batch_size(100_000, 3, 6.5e-3, 2.8e-6, 0.05, 1.0, 12_672) == 12_499
+    # fit under 12,672 lookups, made 9 (whole waves of 3) of 11,112 lookups each.
+    assert choose_batch_size(100_000, 3, 6.5e-3, 2.8e-6, 0.05, 1.0, 12_672) == 11_112
+    # 1 s tasks (12,500 lookups) fit the cap but make 8 tasks on 6 CPUs; growing to whole
+    # waves would pass the cap, so 12 even tasks instead.
+    assert choose_batch_size(100_000, 6, 1e-4, 8e-5, 0.05, 1.0, 12_672) == 8_334
+    # no whole-wave split within half the size: the last wave stays ragged rather than tiny tasks
+    assert choose_batch_size(100, 7, 1e-4, 1e-6, 0.05, 1.0, 10) == 10

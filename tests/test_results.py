@@ -121,3 +121,19 @@ def test_suite_started_in_the_same_second_as_another_keeps_both(tmp_path, capsys
     assert runner.out_path == tmp_path / "quick-20261128T000000Z-2.json"
     assert results.load(runner.out_path).runs[0].correct
     assert "appeared while this suite ran" in capsys.readouterr().err
+
+
+def test_losing_the_race_for_the_second_name_moves_to_the_third(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    path.write_text("first run")
+    real_write = results.write_atomic
+
+    def racing_write(target, text, overwrite=True):
+        if target.name == "r-2.json":  # another run takes r-2.json just before this one
+            target.write_text("second run")
+            raise FileExistsError(target)
+        return real_write(target, text, overwrite=overwrite)
+
+    monkeypatch.setattr(results, "write_atomic", racing_write)
+    assert results.save(make_results(), path, overwrite=False) == tmp_path / "r-3.json"
+    assert path.read_text() == "first run" and (tmp_path / "r-2.json").read_text() == "second run"
