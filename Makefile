@@ -87,15 +87,20 @@ SHA256 = $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 
 SOURCE_HASH = $(shell set -o pipefail; h=$$(find $(IMAGE_SOURCES) -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
   | LC_ALL=C sort -z | xargs -0 $(SHA256) | $(SHA256) | cut -c1-16) && echo "$$h")
 
+# `set -- $$(docker inspect -f '$(LABELS_FMT)' X)`, then `$(IS_STALE)`: X is an image (or a
+# container of one) this Dockerfile built from other sources than this checkout's.
+LABELS_FMT = {{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}
+IS_STALE = [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]
+
 # Build when the image is missing; rebuild (layer cache: about a minute) one this Makefile
 # built from other sources, so `make up`/`make report` never run yesterday's code. Images
 # built elsewhere from this Dockerfile are rebuilt too; any other image is used as it is.
 ensure-image:
 	@[ -n "$(SOURCE_HASH)" ] || { echo "error: cannot hash the image's sources (need sha256sum or shasum)" >&2; exit 2; }
-	@labels=$$(docker image inspect -f '{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}' "$(IMAGE)" 2>/dev/null) \
+	@labels=$$(docker image inspect -f '$(LABELS_FMT)' "$(IMAGE)" 2>/dev/null) \
 	   || { $(MAKE) --no-print-directory image; exit $$?; }; \
 	 set -- $$labels; \
-	 if [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]; then \
+	 if $(IS_STALE); then \
 	   echo "image: $(IMAGE) was built from other sources than this checkout; rebuilding"; \
 	   $(MAKE) --no-print-directory image; \
 	 fi
@@ -128,12 +133,12 @@ report: check-suite
 	   --filter "label=com.docker.compose.service=bench" --filter status=running | wc -l); \
 	 if [ "$$running" -gt 0 ] && [ "$$bench" -gt 0 ]; then \
 	   workers=$$running; \
-	   labels=$$(docker inspect -f '{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}' \
+	   labels=$$(docker inspect -f '$(LABELS_FMT)' \
 	     $$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
 	       --filter "label=com.docker.compose.service=bench" --filter status=running | head -n1) 2>/dev/null) \
 	     || labels="ray-granularity-bench unknown"; \
 	   set -- $$labels; \
-	   if [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]; then \
+	   if $(IS_STALE); then \
 	     echo "report: the running cluster's image was built from other sources; recreating it ($$running workers)"; \
 	     $(MAKE) --no-print-directory up WORKERS=$$running || exit 1; \
 	   else \

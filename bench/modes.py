@@ -315,7 +315,7 @@ class RayAuto(RayBatched):
     When tasks run on other nodes than the driver's, a task's queries and answers
     are kept small enough to travel inline in the task's RPCs: larger objects go
     through the object store and a cross-node transfer, which on the compose
-    cluster stalled about one trial in three by ~1 s (B=12,000 never; B=13,000 did).
+    cluster stalled ~1 s in up to half the trials (B=12,000 never; B=13,000 did).
     """
 
     name = "ray-auto"

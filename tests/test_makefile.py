@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 
 import pytest
 
@@ -96,8 +97,6 @@ def _image_sources_copy(tmp_path):
 
 
 def _ensure_image(work, tmp_path, labels):
-    import subprocess
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "docker"
@@ -140,8 +139,6 @@ def test_stale_image_is_rebuilt_and_a_current_one_is_kept(tmp_path):
 def test_unhashable_sources_refuse_to_guess_whether_the_image_is_stale(tmp_path):
     work = _image_sources_copy(tmp_path)
     (work / "templates").rename(work / "templates-moved")
-    import subprocess
-
     proc = subprocess.run(["make", "--no-print-directory", "ensure-image", "IMAGE=bench-test:x"], cwd=work,
                           env=clean_env(PATH=f"/nonexistent:{os.environ['PATH']}"), capture_output=True,
                           text=True, timeout=60)
