@@ -10,7 +10,7 @@ from bench.errors import BenchError, UsageError
 
 
 class BenchCLI:
-    """Ray task-granularity benchmark. Commands: run, env, export, report, compare."""
+    """Ray task-granularity benchmark. Commands: run, env, export, report, compare, repro."""
 
     def run(
         self,
@@ -109,6 +109,32 @@ class BenchCLI:
         from bench.compare import compare_files
 
         compare_files(a, b, fail_above=fail_above, alpha=alpha)
+
+    def repro(self, results, other=None, out=None, tolerance=None, address=None, force=False, quiet=False):
+        """Re-run what a results file records, then say row by row whether its figures reproduced.
+
+        A row reproduces when new/original median response time is within ±tolerance; the
+        Mann-Whitney p and a bootstrap CI are shown as evidence, not used to decide. Exit 1 if
+        any row differs (or answers wrongly, or is missing), 2 on a bad file or option.
+
+        Args:
+          results: the original results JSON; its suite, parameters (config), seed and node count are re-run.
+          other: a second results JSON: compare the two files only, run nothing.
+          out: the new results path (default: beside the original, NAME-repro-<utc>.json).
+          tolerance: one band for every row, as a fraction (default: 0.10; on a cluster 0.15 for ray-batched and ray-auto).
+          address: the cluster to re-run on (default: the file's: embedded, or 'auto' in the appliance).
+          force: overwrite an existing --out file.
+          quiet: no progress bar.
+        """
+        from bench.repro import repro_files, repro_run
+
+        if other is not None:
+            if out is not None or address is not None:
+                raise UsageError("with two files repro only compares them: --out and --address do not apply")
+            repro_files(results, other, tolerance=tolerance)
+        else:
+            repro_run(results, out=out, tolerance=tolerance, address=address, force=force, quiet=quiet,
+                      argv=sys.argv[1:])
 
 
 def _allowed_flags(method) -> set[str]:

@@ -1,0 +1,421 @@
+"""`bench repro`: re-run what a results file records, then say row by row whether it reproduced.
+
+The rule (one, stated everywhere it is shown): a row REPRODUCES when the median response
+time of the new run over the original's lies within ±tolerance, i.e. 1 - t <= new/old <= 1 + t.
+Otherwise it DIFFERS, and the command exits 1. The Mann-Whitney p and the bootstrap 95% CI
+of the ratio (bench.compare) are printed beside each verdict as evidence, but do not gate it:
+a noisy row whose median moved by 30% has not reproduced, whatever its p, and calling it
+"reproduced" because its CI is wide would average away exactly what this command exists to
+catch. Wrong answers in either file, and a row the new run lacks, also count as not reproduced;
+a row only the new run has is listed and does not count.
+
+Rows are paired by bench.compare.match_runs (the pairing `bench compare` uses), plus the
+calibration no-op task rate, compared as seconds per task so that > 1 means slower throughout.
+
+Tolerances per mode (TOLERANCES; issue 10's targets): ±10% for everything on an embedded Ray;
+on a cluster joined by --address (the compose appliance), ±15% for ray-batched and ray-auto,
+whose tasks cross nodes. `--tolerance T` sets one band for every row. The table used is printed
+and recorded in the new results file (metadata.repro).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from bench import compare
+from bench.errors import BenchError, UsageError
+from bench.results import Results, Run
+
+DEFAULT_TOLERANCE = 0.10
+# Tasks that cross nodes in the compose cluster are noisier (issue 10: ±15% there).
+CLUSTER_TOLERANCES = {"ray-batched": 0.15, "ray-auto": 0.15}
+CALIBRATION = "calibration"
+TOLERANCE_MODES = ("sequential", "numpy", "multiprocessing", "ray-naive", "ray-batched", "ray-auto", CALIBRATION)
+RULE = ("a row reproduces when new/original median response time is within ±tolerance; "
+        "p (Mann-Whitney U) and the 95% bootstrap CI are shown, not used to decide")
+# describe() keys that are outcomes the runner records, not options to set again.
+RECORDED_NOT_OPTIONS = {"order", "gc"}
+# describe() keys whose `bench run` option has another name.
+OPTION_NAMES = {"extra_budget_s": "budget"}
+ENVIRONMENT_KEYS = ("image", "image_id", "ray_version", "python_version", "numpy_version", "bench_version",
+                    "git_commit", "cpu_model", "cpu_count")
+
+
+class NotReproduced(BenchError):
+    """Some row differs beyond its tolerance: exit 1."""
+
+    exit_code = 1
+
+
+def check_tolerance(tolerance) -> float | None:
+    if tolerance is None:
+        return None
+    try:
+        value = float(tolerance)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(tolerance, bool) or not 0 < value < 1:
+        raise UsageError(f"--tolerance is a fraction between 0 and 1 (0.10 = ±10%), got {tolerance!r}")
+    return value
+
+
+def _on_cluster(res: Results) -> bool:
+    return res.cluster.get("mode") == "existing" or bool(res.config.get("address"))
+
+
+def tolerance_table(a: Results, b: Results, tolerance: float | None = None) -> dict[str, float]:
+    """The band per mode: one value for all when given, else issue 10's targets for where the files ran."""
+    if tolerance is not None:
+        return {mode: float(tolerance) for mode in TOLERANCE_MODES}
+    table = {mode: DEFAULT_TOLERANCE for mode in TOLERANCE_MODES}
+    if _on_cluster(a) or _on_cluster(b):
+        table.update(CLUSTER_TOLERANCES)
+    return table
+
+
+@dataclass(frozen=True)
+class ReproRow:
+    label: str
+    mode: str
+    status: str  # reproduced | differs | wrong | missing | extra | no-samples
+    verdict: str
+    tolerance: float
+    n_a: int = 0
+    n_b: int = 0
+    median_a: float | None = None
+    median_b: float | None = None
+    ratio: float | None = None  # new / original median (> 1: the new run is slower)
+    p_value: float | None = None
+    ci: tuple[float, float] | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Rows the overall verdict is over (a row only the new run has is extra information)."""
+        return self.status != "extra"
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("reproduced", "extra")
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    rows: tuple[ReproRow, ...]
+    tolerances: Mapping[str, float]
+    environment: tuple[str, ...] = ()  # what differs between the two files' machines and versions
+    rule: str = RULE
+
+    @property
+    def counted(self) -> list[ReproRow]:
+        return [row for row in self.rows if row.counts]
+
+    @property
+    def failed(self) -> list[ReproRow]:
+        return [row for row in self.rows if not row.ok]
+
+    @property
+    def reproduced(self) -> bool:
+        return bool(self.counted) and not self.failed
+
+    def summary(self) -> str:
+        counted, failed = self.counted, self.failed
+        used = sorted({row.tolerance for row in counted})
+        band = f"±{used[0]:.0%}" if len(used) == 1 else "their tolerance"
+        if not counted:
+            return "NOT reproduced: no rows to compare"
+        if not failed:
+            return f"reproduced: {len(counted)} of {len(counted)} rows within {band}"
+        named = ", ".join(f"{row.label} ({_short_reason(row)})" for row in failed)
+        return f"NOT reproduced: {len(failed)} of {len(counted)} rows differ beyond {band}: {named}"
+
+    def to_dict(self) -> dict:
+        """What the new results file records (metadata.repro): recomputable from the two files."""
+        return {
+            "rule": self.rule,
+            "tolerances": dict(self.tolerances),
+            "reproduced": self.reproduced,
+            "summary": self.summary(),
+            "environment_differences": list(self.environment),
+            "rows": [{"label": r.label, "mode": r.mode, "status": r.status, "verdict": r.verdict,
+                      "tolerance": r.tolerance, "ratio": r.ratio, "p_value": r.p_value,
+                      "ci": list(r.ci) if r.ci else None} for r in self.rows],
+        }
+
+
+def _short_reason(row: ReproRow) -> str:
+    if row.status == "differs" and row.ratio is not None:
+        return f"{row.ratio:.2f}×"
+    return row.status
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "p = n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _judge(row: compare.Row, mode: str, tolerance: float, alpha: float) -> ReproRow:
+    common = dict(label=row.label, mode=mode, tolerance=tolerance, n_a=row.n_a, n_b=row.n_b,
+                  median_a=row.median_a, median_b=row.median_b, ratio=row.ratio, p_value=row.p_value, ci=row.ci)
+    if not (row.correct_a and row.correct_b):
+        which = " and ".join(x for x, ok in (("the original", row.correct_a), ("the new run", row.correct_b)) if not ok)
+        return ReproRow(status="wrong", verdict=f"wrong answers in {which}", **common)
+    if row.ratio is None:
+        return ReproRow(status="no-samples", verdict="no samples to compare", **common)
+    deviation = abs(row.ratio - 1.0)
+    if deviation <= tolerance + 1e-12:
+        return ReproRow(status="reproduced", verdict=f"reproduced within {max(1, math.ceil(deviation * 100 - 1e-9))}%",
+                        **common)
+    verdict = f"differs: {row.ratio:.2f}×, {_fmt_p(row.p_value)}"
+    if not row.testable:
+        verdict += f" ({row.n_a} vs {row.n_b} trials: too few for the rank test)"
+    elif not row.significant:
+        verdict += " (not significant: as large as the trials' noise)"
+    return ReproRow(status="differs", verdict=verdict, **common)
+
+
+def calibration_runs(res: Results) -> list[Run]:
+    """The calibration no-op rates as runs of seconds per task, so they pair and compare like any row."""
+    runs = []
+    calibration = res.cluster.get("calibration") or {}
+    parts = (("calibration: time per no-op task", calibration),
+             ("calibration: time per no-op task with naive's arguments", calibration.get("with_naive_args") or {}))
+    for label, part in parts:
+        rates = [float(r) for r in ((part.get("samples") or {}).get("tasks_per_s") or ()) if r]
+        if rates:
+            runs.append(Run(mode=CALIBRATION, label=label, params={}, samples={"response_s": tuple(1.0 / r for r in rates)},
+                            stats={}, correct=True))
+    return runs
+
+
+def environment_differences(meta_a: Mapping, meta_b: Mapping, cluster_a: Mapping | None = None,
+                            cluster_b: Mapping | None = None) -> list[str]:
+    """'ray_version: 2.60.0 (original) vs 2.61.0 (now)' for each recorded fact that changed."""
+    found = []
+    for key in ENVIRONMENT_KEYS:
+        va, vb = meta_a.get(key), meta_b.get(key)
+        if va != vb and (va is not None or vb is not None):
+            found.append(f"{key}: {va} (original) vs {vb} (now)")
+    if cluster_a is not None and cluster_b is not None:
+        for key, va, vb in (("cluster", cluster_a.get("mode"), cluster_b.get("mode")),
+                            ("cluster_cpus", cluster_a.get("cluster_cpus"), cluster_b.get("cluster_cpus")),
+                            ("cpu_nodes", _cpu_nodes(cluster_a), _cpu_nodes(cluster_b))):
+            if va != vb:
+                found.append(f"{key}: {va} (original) vs {vb} (now)")
+    return found
+
+
+def _cpu_nodes(cluster: Mapping) -> int | None:
+    nodes = cluster.get("nodes")
+    if not nodes:
+        return None
+    return len([n for n in nodes if n.get("alive", True) and (n.get("cpus") or 0) > 0])
+
+
+def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
+                       alpha: float = compare.ALPHA) -> Reproduction:
+    """Verdict per row of b (the re-run) against a (the original). Pure: no Ray, no I/O."""
+    diff = compare.workload_difference(a, b)
+    if diff:
+        raise UsageError(f"not the same workload, nothing to reproduce ({diff})")
+    tolerances = tolerance_table(a, b, check_tolerance(tolerance))
+    pairs, only_a, only_b = compare.match_runs(a, b)
+    cal_a, cal_b = calibration_runs(a), calibration_runs(b)
+    cal_b_by_label = {run.label: run for run in cal_b}
+    pairs += [(run, cal_b_by_label.pop(run.label)) for run in cal_a if run.label in cal_b_by_label]
+    only_a += [run for run in cal_a if run.label not in {p[0].label for p in pairs}]
+    only_b += list(cal_b_by_label.values())
+    rows = [_judge(compare.compare_pair(ra, rb, alpha), ra.mode, tolerances.get(ra.mode, DEFAULT_TOLERANCE), alpha)
+            for ra, rb in pairs]
+    rows += [ReproRow(run.label, run.mode, "missing", "missing from the new run",
+                      tolerances.get(run.mode, DEFAULT_TOLERANCE)) for run in only_a]
+    rows += [ReproRow(run.label, run.mode, "extra", "only in the new run (not compared)",
+                      tolerances.get(run.mode, DEFAULT_TOLERANCE)) for run in only_b]
+    env = environment_differences(a.metadata, b.metadata, a.cluster, b.cluster)
+    return Reproduction(tuple(rows), tolerances, tuple(env))
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def format_table(rep: Reproduction) -> list[str]:
+    header = ("run", "original", "new", "new/orig", "tolerance", "p (MWU)", "95% CI", "verdict")
+    body = []
+    for row in rep.rows:
+        body.append((
+            row.label,
+            compare._fmt_time(row.median_a),
+            compare._fmt_time(row.median_b),
+            "-" if row.ratio is None else f"{row.ratio:.3f}×",
+            f"±{row.tolerance:.0%}",
+            "-" if row.p_value is None else f"{row.p_value:.3g}",
+            "-" if row.ci is None else f"[{row.ci[0]:.3f}, {row.ci[1]:.3f}]",
+            row.verdict,
+        ))
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    lines = []
+    for i, r in enumerate([header, *body]):
+        cells = [str(c).ljust(w) if j in (0, 7) else str(c).rjust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def tolerance_line(tolerances: Mapping[str, float]) -> str:
+    groups: dict[float, list[str]] = {}
+    for mode, tol in tolerances.items():
+        groups.setdefault(tol, []).append(mode)
+    return "tolerance: " + "; ".join(f"±{tol:.0%} {', '.join(modes)}" for tol, modes in sorted(groups.items()))
+
+
+def print_reproduction(rep: Reproduction, path_a: str, path_b: str, a: Results, b: Results, out=None) -> None:
+    out = out or sys.stdout
+    print(f"original: {compare._describe(a, path_a)}", file=out)
+    print(f"new:      {compare._describe(b, path_b)}", file=out)
+    for line in rep.environment:
+        print(f"environment differs: {line}", file=out)
+    print(f"rule: {rep.rule}", file=out)
+    print(tolerance_line(rep.tolerances), file=out)
+    print(file=out)
+    for line in format_table(rep):
+        print(line, file=out)
+    print(file=out)
+    print(rep.summary(), file=out)
+
+
+def _raise_unless_reproduced(rep: Reproduction) -> None:
+    if not rep.reproduced:
+        failed = rep.failed
+        raise NotReproduced(f"not reproduced: {len(failed)} of {len(rep.counted)} row(s) differ "
+                            f"({', '.join(row.label for row in failed) or 'no rows to compare'})")
+
+
+def repro_files(path_a: str, path_b: str, tolerance=None, out=None) -> Reproduction:
+    """`bench repro A.json B.json`: compare only, nothing is run."""
+    from bench import results as results_io
+
+    tolerance = check_tolerance(tolerance)
+    a, b = results_io.load(str(path_a)), results_io.load(str(path_b))
+    rep = reproduction_table(a, b, tolerance)
+    print_reproduction(rep, str(path_a), str(path_b), a, b, out)
+    _raise_unless_reproduced(rep)
+    return rep
+
+
+# --- re-running ---------------------------------------------------------------------------
+
+
+def _recorded_trials(config: Mapping, res: Results):
+    """The --trials to pass: None when the original left it to the suite (100k-task naive
+    runs then get fewer), the number when it was given or the suite's default changed since."""
+    from bench.suites import SUITES
+
+    trials = config.get("trials")
+    preset = SUITES.get(config.get("suite"))
+    if trials is None or preset is None or trials != preset.trials:
+        return trials
+    large = [r for r in res.runs if r.mode == "ray-naive" and (r.params.get("tasks") or 0) >= preset.large_naive_tasks]
+    if trials > preset.large_naive_trials and any((r.params.get("trials") or 0) >= trials for r in large):
+        return trials  # given on the command line: the large naive point ran every trial
+    return None
+
+
+def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict, list[str]]:
+    """build_config keyword arguments that repeat res's recorded run on the cluster at hand,
+    and notes on what could not be repeated as recorded."""
+    from bench.cluster import parse_address
+    from bench.suites import build_config
+
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in res.config.items()}
+    if not config:
+        raise UsageError("the results file records no run configuration (written before bench recorded one); "
+                         "it cannot be re-run exactly: run the suite again and compare with 'bench repro A.json B.json'")
+    accepted = set(inspect.signature(build_config).parameters)
+    options, notes = {}, []
+    for key, value in config.items():
+        name = OPTION_NAMES.get(key, key)
+        if key in RECORDED_NOT_OPTIONS:
+            continue
+        if name not in accepted:
+            notes.append(f"recorded parameter {key}={value!r} is not an option of this bench; not re-applied")
+            continue
+        if isinstance(value, list) and not value:
+            value = None  # the suite's (empty) default: an empty list is not a valid option
+        options[name] = value
+    options["trials"] = _recorded_trials(config, res)
+    embedded_before = not _on_cluster(res)
+    if address is not None:
+        options["address"] = parse_address(address)
+    if options.get("address") is not None:
+        options.pop("num_cpus", None)  # an embedded-only option
+        if options.get("expect_nodes") is None and not embedded_before:
+            options["expect_nodes"] = _cpu_nodes(res.cluster)
+    elif not embedded_before:
+        notes.append(f"the original ran on a cluster ({_cpu_nodes(res.cluster) or '?'} CPU node(s)); "
+                     "this re-run is embedded (give --address to join a cluster)")
+        options["expect_nodes"] = None
+    options["quiet"] = quiet
+    return options, notes
+
+
+def default_out(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return path.with_name(f"{path.stem}-repro-{stamp}.json")
+
+
+def _record(path: Path, rep: Reproduction, original: str, notes: list[str]) -> None:
+    """Add metadata.repro to the new file, editing its JSON as written (fields this code does not
+    model survive), atomically."""
+    from bench.results import write_atomic
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metadata"]["repro"] = {"original": original, **rep.to_dict(), "notes": notes}
+    write_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+def repro_run(path: str, out=None, tolerance=None, address=None, force: bool = False, quiet: bool = False,
+              argv: list[str] | None = None, stream=None) -> Reproduction:
+    """`bench repro RESULTS.json`: run the recorded suite again, write the new file, judge each row."""
+    from bench import metadata
+    from bench import results as results_io
+    from bench.errors import RuntimeFailure
+    from bench.runner import run_benchmark
+    from bench.suites import build_config
+
+    stream = stream or sys.stdout
+    tolerance = check_tolerance(tolerance)
+    source = Path(str(path))
+    original = results_io.load(source)
+    options, notes = rerun_options(original, address, quiet)
+    config = build_config(**options)  # every check before any work
+    target = results_io.check_output_path(Path(str(out)) if out else default_out(source), force)
+    if original.status != "complete":
+        notes.append(f"the original is incomplete ({original.incomplete_reason}): its missing runs cannot be compared")
+    for line in notes + environment_differences(original.metadata, metadata.collect()):
+        print(f"bench: warning: {line}", file=sys.stderr, flush=True)
+    print(f"repro: re-running {source} ({original.suite} suite, seed {config.seed}) into {target}", file=stream, flush=True)
+    failure = None
+    try:
+        _, target = run_benchmark(config, out=str(target), force=force, argv=argv)
+    except RuntimeFailure as exc:
+        # Wrong answers: the file is written, and a wrong row is a verdict too. Anything else: no file to judge.
+        if not target.is_file():
+            raise
+        failure = exc
+    new = results_io.load(target)
+    rep = reproduction_table(original, new, tolerance)
+    _record(target, rep, str(source), notes)
+    print(file=stream)
+    print_reproduction(rep, str(source), str(target), original, new, stream)
+    if failure is not None:
+        raise failure
+    _raise_unless_reproduced(rep)
+    return rep
