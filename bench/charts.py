@@ -246,9 +246,9 @@ def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: 
         lo, hi = min(xs) / 1.5, max(xs) * 1.5
         curve = [pt for pt in curve if lo <= pt[0] <= hi]
         if len(curve) >= 2:
-            r2 = (model or {}).get("r_squared")
+            rms = (model or {}).get("rms_relative_error")
             left.plot([pt[0] for pt in curve], [pt[1] for pt in curve], color=OKABE_ITO["sky"], linewidth=1.2,
-                      linestyle=(0, (4, 2)), label="overhead model" + (f" (R² = {r2:.2f})" if r2 is not None else ""))
+                      linestyle=(0, (4, 2)), label="overhead model" + (f" (RMS error {rms:.0%})" if rms is not None else ""))
     best = [p for p in good if p.get("best")]
     if best:
         b = best[0]
@@ -275,7 +275,8 @@ def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: 
 
 @_draw
 def naive_scaling(points: Sequence[dict], fit: dict | None) -> str | None:
-    """points: tasks, median, q1, q3, correct. fit: slope_s (s per task), intercept_s, r2."""
+    """points: tasks, median, q1, q3, correct. fit: slope_s (s per task), intercept_s,
+    max_relative_residual (the worst point's relative distance from the line)."""
     points = sorted((p for p in points if p.get("median")), key=lambda p: p["tasks"])
     if not points:
         return None
@@ -301,8 +302,8 @@ def naive_scaling(points: Sequence[dict], fit: dict | None) -> str | None:
         start = max(0.0, -fit["intercept_s"] / fit["slope_s"]) if fit["intercept_s"] < 0 else 0.0
         xs = np.geomspace(lo, hi, 50) if logscale else np.linspace(start, hi, 50)
         ax.plot(xs, fit["intercept_s"] + fit["slope_s"] * xs, "--", color=OKABE_ITO["black"], linewidth=1,
-                label=f"linear fit: {fit['rate']:,.0f} tasks/s (R² = {fit['r2']:.3f})"
-                if fit.get("r2") is not None else f"linear fit: {fit['rate']:,.0f} tasks/s")
+                label=f"linear fit: {fit['rate']:,.0f} tasks/s (worst point {fit['max_relative_residual']:+.0%})"
+                if fit.get("max_relative_residual") is not None else f"linear fit: {fit['rate']:,.0f} tasks/s")
     if logscale:
         ax.set_xscale("log")
         ax.set_yscale("log")

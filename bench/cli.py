@@ -18,7 +18,7 @@ class BenchCLI:
         modes=None,
         queries=None,
         array_size=None,
-        value_range=1000,
+        value_range=None,
         seed=42,
         trials=None,
         batch_sizes=None,
@@ -28,6 +28,8 @@ class BenchCLI:
         expect_timeout=120,
         num_cpus=None,
         window=None,
+        target_cv=None,
+        budget=None,
         out=None,
         force=False,
         quiet=False,
@@ -39,7 +41,7 @@ class BenchCLI:
           modes: comma list of sequential,numpy,multiprocessing,ray-naive,ray-batched,ray-auto (default: the suite's).
           queries: number of lookups (suite default: quick 20000, standard 100000).
           array_size: elements in the searched array (suite default: 100; heavy 10000).
-          value_range: values are drawn from 0..value_range (default 1000).
+          value_range: values are drawn from 0..value_range (default 10 x array size: 1000 for the seed's 100).
           seed: workload seed (default 42).
           trials: measured trials per run (suite default; warm-up is extra; unless given, 100k-task naive runs get 3).
           batch_sizes: comma list for the ray-batched sweep (default 10,100,1000,10000 + one task per CPU).
@@ -49,6 +51,8 @@ class BenchCLI:
           expect_timeout: seconds to wait for --expect-nodes (default 120).
           num_cpus: CPUs for the embedded Ray (default: all).
           window: submit ray-naive tasks in windows of this many outstanding refs.
+          target_cv: rows whose response-time CV is above this get extra trials (default 0.05).
+          budget: seconds of extra trials per suite for those rows (suite default; 0: none).
           out: results path (default results/<suite>-<utc>.json); never overwritten without --force.
           force: overwrite an existing --out file.
           quiet: no progress bar.
@@ -60,7 +64,7 @@ class BenchCLI:
             suite=suite, modes=modes, queries=queries, array_size=array_size, value_range=value_range,
             seed=seed, trials=trials, batch_sizes=batch_sizes, naive_tasks=naive_tasks, address=address,
             expect_nodes=expect_nodes, expect_timeout=expect_timeout, num_cpus=num_cpus, window=window,
-            quiet=quiet,
+            quiet=quiet, target_cv=target_cv, budget=budget,
         )
         run_benchmark(config, out=out, force=force, argv=sys.argv[1:])
 

@@ -40,11 +40,30 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise RuntimeFailure(f"cannot reach a Ray head at {address}: {reason}") from None
 
 
+# ray.get of objects in the plasma store blocks in slices of this many ms, holding the
+# process's plasma-client lock for the whole slice (plasma/client.cc PlasmaClient::Get).
+# Another driver thread that needs the lock (the latency tracker's future callbacks
+# reading their results) then waits out the slice: the ~1 s cross-node stall. Ray's
+# default is 1000; a short slice bounds that wait (docs/measurements.md, the stall).
+GET_SLICE_SETTING = "RAY_get_check_signal_interval_milliseconds"
+GET_SLICE_MS = 20
+
+
+def driver_settings() -> dict:
+    """Ray settings this driver applies to itself (read by its core worker at ray.init);
+    a value the user already set is kept, and recorded as theirs."""
+    user_value = os.environ.get(GET_SLICE_SETTING)
+    os.environ.setdefault(GET_SLICE_SETTING, str(GET_SLICE_MS))
+    return {GET_SLICE_SETTING: os.environ[GET_SLICE_SETTING],
+            "source": "user environment" if user_value is not None else "bench default"}
+
+
 def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> dict:
     """Start an embedded Ray (address None) or join an existing cluster."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    settings = driver_settings()
     kwargs = dict(
         logging_level=logging.ERROR if quiet else logging.INFO,
         log_to_driver=not quiet,
@@ -73,7 +92,8 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     except Exception as exc:  # ray raises assorted types for a missing cluster
         first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
         raise RuntimeFailure(f"cannot start or join Ray ({address or 'embedded'}): {first}") from None
-    return {"mode": mode, "address": address, "init_s": time.perf_counter() - started, "auth_mode": auth_mode()}
+    return {"mode": mode, "address": address, "init_s": time.perf_counter() - started, "auth_mode": auth_mode(),
+            "driver_settings": settings}
 
 
 def auth_mode() -> str:

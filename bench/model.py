@@ -10,6 +10,12 @@
 w is taken from the sequential run (the same Python loop, no overhead), so the
 sweep only has to pin down a and c; both are fitted by non-negative least
 squares on the per-size medians. Without a sequential run, w is fitted too.
+
+The fit minimises *relative* error (each point weighted by 1/T): the sweep spans
+three orders of magnitude, and an absolute fit lets the slow small-B points decide
+everything while missing the fast ones (where the best B is) by tens of percent with
+R-squared still 0.999. Each point's relative residual is reported, and a fit whose
+worst point is off by more than MISFIT is flagged.
 """
 
 from __future__ import annotations
@@ -22,6 +28,21 @@ from scipy.optimize import nnls
 from bench.results import Results
 
 WITHIN = 0.05  # "near the best" means within 5% of its time
+MISFIT = 0.25  # a point further than this from the model (relatively) flags the fit
+FORMULA = "T(B) = a + max(ceil(N/B), P)*c/P + N*w/min(P, ceil(N/B))"
+
+
+def relative_fit_quality(measured: np.ndarray, predicted: np.ndarray) -> dict:
+    """Fit quality on the scale the fit was made on: relative residuals (pred/meas - 1)."""
+    residuals = predicted / measured - 1.0
+    worst = int(np.argmax(np.abs(residuals)))
+    return {
+        "relative_residuals": [float(r) for r in residuals],
+        "rms_relative_error": float(np.sqrt(np.mean(residuals ** 2))),
+        "max_relative_residual": float(residuals[worst]),
+        "max_relative_residual_index": worst,
+        "misfit": bool(abs(residuals[worst]) > MISFIT),
+    }
 
 
 def _median(run, metric="response_s"):
@@ -44,18 +65,20 @@ def fit(results: Results) -> dict | None:
     times = np.array([_median(r) for r in sweep])
     tasks = np.ceil(n / sizes)
     sequential = [r for r in results.runs if r.mode == "sequential" and r.correct and _median(r)]
+    weights = 1.0 / times  # relative error: see the module docstring
     if sequential:
         w = _median(sequential[0]) / int(sequential[0].params["queries"])
         design = np.column_stack([np.ones_like(tasks), np.maximum(tasks, p) / p])
-        (a, c), _ = nnls(design, times - n * w / np.minimum(p, tasks))
+        (a, c), _ = nnls(design * weights[:, None], (times - n * w / np.minimum(p, tasks)) * weights)
         w_source = "sequential run"
     else:
         design = np.column_stack([np.ones_like(tasks), np.maximum(tasks, p) / p, n / np.minimum(p, tasks)])
-        (a, c, w), _ = nnls(design, times)
+        (a, c, w), _ = nnls(design * weights[:, None], times * weights)
         w_source = "fitted"
     predicted = np.array([predict(a, c, w, n, p, b) for b in sizes])
     total = float(np.sum((times - times.mean()) ** 2))
     r_squared = 1.0 - float(np.sum((times - predicted) ** 2)) / total if total > 0 else 1.0
+    quality = relative_fit_quality(times, predicted)
 
     best_index = int(np.argmin(times))
     best_time = float(times[best_index])
@@ -67,16 +90,20 @@ def fit(results: Results) -> dict | None:
     # Ray beats a sequential loop once a task's work W satisfies W/P + c/P < W.
     break_even_s = c / (p - 1) if p > 1 else math.inf
     return {
-        "formula": "T(B) = a + max(ceil(N/B), P)*c/P + N*w/min(P, ceil(N/B))",
+        "formula": FORMULA,
+        "fitted_on": "relative error (weights 1/T)",
         "queries": n,
         "cpus": p,
         "fixed_cost_s": float(a),
         "per_task_overhead_s": float(c),
         "per_lookup_work_s": float(w),
         "per_lookup_work_source": w_source,
-        "r_squared": r_squared,
-        "points": [{"batch_size": float(b), "measured_s": float(t), "predicted_s": float(q)}
-                   for b, t, q in zip(sizes, times, predicted)],
+        "r_squared": r_squared,  # on the linear scale; flatters the fit, kept for reference
+        **{k: v for k, v in quality.items() if k != "relative_residuals"},
+        "worst_point_batch_size": float(sizes[quality["max_relative_residual_index"]]),
+        "points": [{"batch_size": float(b), "measured_s": float(t), "predicted_s": float(q),
+                    "relative_residual": float(r)}
+                   for b, t, q, r in zip(sizes, times, predicted, quality["relative_residuals"])],
         "curve": curve,
         "best_batch_size": float(sizes[best_index]),
         "best_time_s": best_time,
@@ -87,24 +114,70 @@ def fit(results: Results) -> dict | None:
     }
 
 
+def paired_round_ratios(run, other) -> list[float]:
+    """run's trial time over other's, for every round in which both ran a trial: both
+    saw the same state of the machine, so slow drift cancels out of each ratio."""
+    def by_round(r):
+        rounds = r.extra.get("trial_rounds") or ()
+        times = r.samples.get("response_s") or ()
+        return {rnd: t for rnd, t in zip(rounds, times) if t}
+
+    mine, theirs = by_round(run), by_round(other)
+    return [mine[k] / theirs[k] for k in sorted(mine) if k in theirs]
+
+
 def auto_ratio(results: Results) -> dict | None:
-    """ray-auto's median time against the best swept batch size (1.0 = as good)."""
+    """ray-auto's time against the best swept batch size (1.0 = as good).
+
+    The ratio is the median of per-round ratios (auto's trial over the best size's trial
+    in the same interleaved round), with a bootstrap 95% interval; files without rounds
+    fall back to the ratio of medians."""
     auto = [r for r in results.runs if r.mode == "ray-auto" and r.correct and _median(r)]
     sweep = [r for r in results.runs if r.mode == "ray-batched" and r.correct and _median(r)]
     if not auto or not sweep:
         return None
     best = min(sweep, key=_median)
     probe_s = (auto[0].params.get("probe") or {}).get("probe_s") or 0.0
+    paired = paired_round_ratios(auto[0], best)
+    ratio = float(np.median(paired)) if paired else _median(auto[0]) / _median(best)
     return {
         "auto_batch_size": auto[0].params.get("batch_size"),
         "auto_median_s": _median(auto[0]),
         "best_batch_size": best.params.get("batch_size"),
         "best_median_s": _median(best),
-        "ratio": _median(auto[0]) / _median(best),
+        "ratio": ratio,
+        "ratio_method": "median of same-round ratios" if paired else "ratio of medians",
+        "paired_rounds": len(paired),
+        "ratio_ci95": bootstrap_median_ci(paired) if len(paired) >= 3 else None,
         "probe_s": probe_s,
         # the probe is paid once per run: what a one-shot job would see
         "ratio_with_probe": (_median(auto[0]) + probe_s) / _median(best),
     }
+
+
+def bootstrap_median_ci(values, resamples: int = 2000, seed: int = 0) -> list[float]:
+    """Percentile bootstrap 95% interval of the median (seeded: the same file, the same figure)."""
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(data, size=(resamples, data.size), replace=True), axis=1)
+    return [float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))]
+
+
+def naive_fit(points: list[tuple[int, float]]) -> dict | None:
+    """time = intercept + slope x tasks through the naive runs' medians, fitted on relative
+    error (weights 1/time), so the 1k-task point counts as much as the 100k one."""
+    if len(points) < 2 or len({p[0] for p in points}) < 2:
+        return None
+    x = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    weights = 1.0 / y
+    (intercept, slope), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), x]) * weights[:, None],
+                                             y * weights, rcond=None)
+    if slope <= 0:
+        return None
+    quality = relative_fit_quality(y, intercept + slope * x)
+    return {"slope_s": float(slope), "intercept_s": float(intercept), "rate": 1 / float(slope),
+            "fitted_on": "relative error (weights 1/T)", **quality}
 
 
 def harness_overhead(results: Results) -> dict | None:

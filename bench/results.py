@@ -103,6 +103,14 @@ class Results:
     def with_run(self, run: Run) -> "Results":
         return replace(self, runs=self.runs + (run,))
 
+    def with_runs(self, runs: tuple[Run, ...]) -> "Results":
+        return replace(self, runs=tuple(runs))
+
+    def with_config_extra(self, **updates) -> "Results":
+        merged = dict(_thaw(self.config))
+        merged.update(updates)
+        return replace(self, config=_freeze(merged))
+
     def with_status(self, status: str, reason: str | None = None) -> "Results":
         return replace(self, status=status, incomplete_reason=reason)
 

@@ -8,6 +8,7 @@ still leaves every finished run on disk, marked incomplete.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -23,13 +24,14 @@ from tqdm import tqdm
 from bench import cluster, metadata, model, results
 from bench.modes import MODES, Mode, TrialOutcome
 from bench.results import Results, Run
-from bench.samplers import PeakRSS, available_cpus
+from bench.samplers import PeakRSS, available_cpus, host_busy_cores, system_check
 from bench.stats import HIGH_CV, percentile, summarize
 from bench.suites import RunConfig
 from bench.workload import Workload, answers_checksum
 
 WARMUP_MAX_TASKS = 1000
 SHORT_SAMPLE_S = 0.001  # below this a wall-clock sample is mostly timer noise
+IDLE_WINDOW_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,96 @@ def _warnings(stats: dict, samples: dict) -> list[dict]:
     return found
 
 
+def outlier_trials(values: list[float], rounds: list[int] | None = None) -> list[dict]:
+    """Trials outside Tukey's fences (1.5 IQR beyond the quartiles), named rather than
+    hidden in the IQR; needs at least 4 trials to say anything."""
+    if len(values) < 4:
+        return []
+    q1, q3 = np.percentile(values, [25, 75])
+    low, high = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    median = float(np.median(values))
+    found = []
+    for index, value in enumerate(values):
+        if value < low or value > high:
+            found.append({"trial": index, "round": rounds[index] if rounds else None, "response_s": value,
+                          "vs_median": value / median if median else None,
+                          "kind": "slow" if value > high else "fast"})
+    return found
+
+
+def _cv(values: list[float]) -> float:
+    if len(values) < 2:
+        return math.nan
+    mean = float(np.mean(values))
+    return float(np.std(values, ddof=1)) / mean if mean else math.nan
+
+
+@dataclass
+class Row:
+    """One run while the rounds are in progress: its mode and everything measured so far."""
+
+    spec: RunSpec
+    mode: Mode
+    samples: dict = field(default_factory=dict)
+    warmup: dict = field(default_factory=dict)
+    latencies: list = field(default_factory=list)
+    windows: list = field(default_factory=list)  # (start, end) unix time of each measured trial
+    rounds: list = field(default_factory=list)  # the round each measured trial ran in
+    correct_trials: list = field(default_factory=list)
+    mismatches: int = 0
+    checksum: str | None = None
+    error: str | None = None
+    stop_reason: str | None = None
+    nodes_start: dict | None = None
+    started_unix: float = 0.0
+    ended_unix: float | None = None
+    peak_rss: int = 0
+
+    @property
+    def measured(self) -> int:
+        return len(self.samples.get("response_s", []))
+
+    @property
+    def active(self) -> bool:
+        return self.error is None and self.stop_reason is None
+
+    def cv(self) -> float:
+        return _cv(self.samples.get("response_s", []))
+
+    def median_s(self) -> float:
+        times = self.samples.get("response_s") or [0.0]
+        return float(np.median(times))
+
+
+def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int, budget_left_s: float) -> list[Row]:
+    """Rows that get one more trial: still above the CV target, under the trial cap, and
+    whose next trial (its median so far) fits in what is left of the extra-trial budget.
+    Cheapest first, so a small budget tightens as many rows as it can."""
+    chosen, left = [], budget_left_s
+    for row in sorted((r for r in rows if r.active), key=Row.median_s):
+        cost = row.median_s()
+        if row.cv() > target_cv and row.measured < max_trials and cost <= left:
+            chosen.append(row)
+            left -= cost
+    return chosen
+
+
+def round_order(labels: list[str], seed: int, round_index: int) -> list[int]:
+    """A seeded random order of the rows for one round (recorded in the results), so
+    no configuration always runs first or last in a round."""
+    import random
+
+    order = list(range(len(labels)))
+    random.Random(f"{seed}:{round_index}").shuffle(order)
+    return order
+
+
 class SuiteRunner:
+    """Prepares every run, then measures them in interleaved rounds: trial 1 of every
+    configuration, then trial 2 of every configuration, each round in a seeded random
+    order. Slow drift (a warming machine, a filling object store) and order effects
+    then spread over every configuration instead of biasing the ones that ran late."""
+
     def __init__(self, config: RunConfig, out_path: Path, argv: list[str] | None = None, force: bool = False):
         self.config = config
         self.out_path = out_path
@@ -152,6 +243,7 @@ class SuiteRunner:
         self.watcher: cluster.NodeWatcher | None = None
         self.watchdog: cluster.HeadWatchdog | None = None
         self._save_lock = threading.Lock()
+        self.order: list[list[str]] = []
 
     # -- helpers -------------------------------------------------------------
 
@@ -177,7 +269,7 @@ class SuiteRunner:
         try:
             if self.results is not None:
                 self._write(self.results.with_status("incomplete", reason))
-                reason += f"; {len(self.results.runs)} finished run(s) saved to {self.out_path} (incomplete)"
+                reason += f"; {len(self.results.runs)} run(s) saved to {self.out_path} (incomplete)"
         except Exception as exc:
             reason += f"; could not save results: {exc}"
         print(f"bench: error: {reason}", file=sys.stderr, flush=True)
@@ -191,88 +283,167 @@ class SuiteRunner:
         except Exception:
             return None
 
-    def _execute(self, spec: RunSpec, progress: tqdm) -> Run:
-        mode: Mode = MODES[spec.mode](self.workload, **spec.params)
-        reference = self.workload.reference[: spec.lookups]
-        samples: dict[str, list] = {}
-        warmup: dict[str, list] = {}
-        latencies: list[list[float]] = []
-        correct_trials: list[bool] = []
-        mismatches = 0
-        error = None
-        checksum = None
-        nodes_start = self._node_counts()
-        started_unix = time.time()
-        events_before = len(self.watcher.events) if self.watcher else 0
-        sampling_from_unix = None
-        with PeakRSS() as driver_rss:
-            try:
+    def _fail(self, row: Row, exc: BaseException) -> None:
+        row.error = _one_line(exc)
+        row.stop_reason = "error"
+        if not self.config.quiet:
+            tqdm.write(f"bench: {row.spec.label} failed: {row.error}", file=sys.stderr)
+        self._close(row)
+
+    @staticmethod
+    def _close(row: Row) -> None:
+        try:
+            row.mode.close()
+        except Exception:
+            pass
+
+    # -- measure: warm-up and trials -------------------------------------------
+
+    def _warm_up(self, row: Row) -> None:
+        """Prepare the mode and run one untimed-for-the-verdict warm-up trial."""
+        spec, mode = row.spec, row.mode
+        row.started_unix = time.time()
+        row.nodes_start = self._node_counts()
+        try:
+            with PeakRSS() as rss:
                 mode.prepare()
-                warm_tasks = min(mode.tasks_for(spec.lookups), WARMUP_MAX_TASKS)
-                warm_n = min(spec.lookups, max(1, warm_tasks * spec.lookups // max(1, mode.tasks_for(spec.lookups))))
+                tasks = max(1, mode.tasks_for(spec.lookups))
+                warm_tasks = min(tasks, WARMUP_MAX_TASKS)
+                warm_n = min(spec.lookups, max(1, warm_tasks * spec.lookups // tasks))
                 outcome = mode.trial(warm_n)
-                for key, value in _trial_samples(outcome, warm_n).items():
-                    warmup.setdefault(key, []).append(value)
-                warm_ok, warm_bad = verify(outcome.answers, self.workload.reference[:warm_n])
-                correct_trials.append(warm_ok)
-                mismatches += warm_bad
-                if self.samplers:  # resource samples cover the measured trials only
-                    self.samplers.start()
-                    sampling_from_unix = time.time()
-                for _ in range(spec.trials):
-                    outcome = mode.trial(spec.lookups)
-                    ok, bad = verify(outcome.answers, reference)
-                    correct_trials.append(ok)
-                    mismatches += bad
-                    checksum = answers_checksum(outcome.answers)
-                    for key, value in _trial_samples(outcome, spec.lookups).items():
-                        samples.setdefault(key, []).append(value)
-                    latencies.append([round(v, 9) for v in outcome.task_latencies_s])
-                    progress.update(1)
-            except Exception as exc:
-                error = _one_line(exc)
-                if not self.config.quiet:
-                    tqdm.write(f"bench: {spec.label} failed: {error}", file=sys.stderr)
-            finally:
-                mode.close()
-        resources = self.samplers.stop() if self.samplers and sampling_from_unix else {}
-        if self.watcher:
-            self.watcher.poll()  # catch a loss that happened in the last interval
-        nodes_end = self._node_counts()
-        node_events = self.watcher.events[events_before:] if self.watcher else []
-        stats = summarize(samples)
-        measured = len(samples.get("response_s", []))
-        correct = error is None and measured == spec.trials and all(correct_trials)
+            row.peak_rss = max(row.peak_rss, rss.peak)
+            for key, value in _trial_samples(outcome, warm_n).items():
+                row.warmup.setdefault(key, []).append(value)
+            ok, bad = verify(outcome.answers, self.workload.reference[:warm_n])
+            row.correct_trials.append(ok)
+            row.mismatches += bad
+        except Exception as exc:
+            self._fail(row, exc)
+
+    def _trial(self, row: Row, round_index: int) -> None:
+        spec = row.spec
+        reference = self.workload.reference[: spec.lookups]
+        gc.collect()  # no collection of the previous trial's garbage inside this one
+        gc.disable()
+        try:
+            with PeakRSS() as rss:
+                begin = time.time()
+                outcome = row.mode.trial(spec.lookups)
+                end = time.time()
+        except Exception as exc:
+            self._fail(row, exc)
+            return
+        finally:
+            gc.enable()
+        row.peak_rss = max(row.peak_rss, rss.peak)
+        ok, bad = verify(outcome.answers, reference)
+        row.correct_trials.append(ok)
+        row.mismatches += bad
+        row.checksum = answers_checksum(outcome.answers)
+        for key, value in _trial_samples(outcome, spec.lookups).items():
+            row.samples.setdefault(key, []).append(value)
+        row.latencies.append([round(v, 9) for v in outcome.task_latencies_s])
+        row.windows.append((begin, end))
+        row.rounds.append(round_index)
+
+    def _play_round(self, rows: list[Row], round_index: int, progress: tqdm) -> None:
+        order = round_order([r.spec.label for r in rows], self.config.seed, round_index)
+        played = []
+        for index in order:
+            row = rows[index]
+            progress.set_description(f"round {round_index} {row.spec.label}")
+            self._trial(row, round_index)
+            played.append(row.spec.label)
+            progress.update(1)
+        self.order.append(played)
+
+    def _measure(self, rows: list[Row], progress: tqdm) -> None:
+        config = self.config
+        round_index = 0
+        while True:  # the planned trials, every row each round
+            due = [r for r in rows if r.active and r.measured < r.spec.trials]
+            if not due:
+                break
+            round_index += 1
+            self._play_round(due, round_index, progress)
+            self._checkpoint(rows)
+        for row in rows:
+            if row.active and row.cv() <= config.target_cv:
+                row.stop_reason = "stable"
+        spent, budget = 0.0, config.extra_budget_s
+        while True:  # extra rounds where the noise is, within the budget
+            extra = extra_round_rows(rows, config.target_cv, config.max_trials, budget - spent)
+            if not extra:
+                break
+            round_index += 1
+            progress.total += len(extra)
+            progress.refresh()
+            started = time.perf_counter()
+            self._play_round(extra, round_index, progress)
+            spent += time.perf_counter() - started
+            for row in extra:
+                if row.active and row.cv() <= config.target_cv:
+                    row.stop_reason = "stable after extra trials"
+            self._checkpoint(rows)
+        for row in rows:
+            if row.active:
+                row.stop_reason = ("max trials" if row.measured >= config.max_trials
+                                   else "budget" if config.extra_budget_s > 0 else "planned trials")
+
+    # -- record -----------------------------------------------------------------
+
+    def _record(self, row: Row, resources: dict, node_events: list, faults: list) -> Run:
+        spec = row.spec
+        stats = summarize(row.samples)
+        reference = self.workload.reference[: spec.lookups]
+        correct = row.error is None and row.measured > 0 and all(row.correct_trials)
         params = {
             **self.workload.describe(),
             "queries": spec.lookups,
-            "trials": spec.trials,
-            "tasks": mode.tasks_for(spec.lookups),
+            "trials": row.measured,
+            "planned_trials": spec.trials,
+            "tasks": row.mode.tasks_for(spec.lookups),
             **spec.params,
-            **mode.params,  # what the mode decided itself, e.g. ray-auto's batch size
+            **row.mode.params,  # what the mode decided itself, e.g. ray-auto's batch size
         }
-        faults = fault_log(started_unix, time.time())
+        responses = row.samples.get("response_s", [])
+        outliers = outlier_trials(responses, row.rounds)
+        warnings = _warnings(stats, row.samples)
+        if outliers:
+            named = ", ".join(f"#{o['trial'] + 1} ({o['response_s']:.3g} s, {o['vs_median']:.2f}x the median)"
+                              for o in outliers)
+            warnings.append({"kind": "outliers", "message": f"outlier trial(s) {named}: kept in the median, named here"})
         extra = {
-            "warmup": warmup,
-            "task_latencies_s": latencies,
-            "checksum": checksum,
+            "warmup": row.warmup,
+            "task_latencies_s": row.latencies,
+            "checksum": row.checksum,
             "reference_checksum": answers_checksum(reference),
-            "mismatches": mismatches,
-            "error": error,
-            "warnings": _warnings(stats, samples),
-            "nodes_start": nodes_start,
-            "nodes_end": nodes_end,
+            "mismatches": row.mismatches,
+            "error": row.error,
+            "warnings": warnings,
+            "outliers": outliers,
+            "stop_reason": row.stop_reason,
+            "trial_rounds": row.rounds,
+            "trial_windows_unix": [list(w) for w in row.windows],
+            "nodes_start": row.nodes_start,
+            "nodes_end": self._node_counts(),
             "node_events": node_events,
             "faults": faults,
             "loss_detection_s": _detection_delays(node_events, faults),
-            "driver_peak_rss_bytes": driver_rss.peak,
-            "started_unix": started_unix,
-            "measured_from_unix": sampling_from_unix,
-            "ended_unix": time.time(),
-            "resources": self._label_resources(resources),
+            "driver_peak_rss_bytes": row.peak_rss,
+            "started_unix": row.started_unix,
+            "measured_from_unix": row.windows[0][0] if row.windows else None,
+            "ended_unix": row.windows[-1][1] if row.windows else row.started_unix,
+            "resources": self._label_resources(_within_windows(resources, row.windows)),
         }
         return Run.from_dict({"mode": spec.mode, "label": spec.label, "params": params,
-                              "samples": samples, "stats": stats, "correct": correct, **extra})
+                              "samples": row.samples, "stats": stats, "correct": correct, **extra})
+
+    def _checkpoint(self, rows: list[Row]) -> None:
+        """Rewrite the results file with every trial so far, so an interruption loses nothing."""
+        runs = tuple(self._record(r, {}, [], []) for r in rows if r.measured or r.error)
+        self.results = self.results.with_runs(runs).with_config_extra(order=self.order)
+        self._save()
 
     def _label_resources(self, resources: dict) -> dict:
         labelled = {}
@@ -285,49 +456,94 @@ class SuiteRunner:
 
     # -- the suite -----------------------------------------------------------
 
+    def _connect(self) -> tuple[dict, int, int]:
+        """Join or start Ray, wait for the nodes, launch samplers, measure the idle load
+        and calibrate. Returns the cluster block, cluster CPUs and driver CPUs."""
+        config = self.config
+        info: dict = {"mode": "none", "address": config.address, "expected_nodes": config.expect_nodes}
+        driver_cpus = available_cpus()
+        cluster_cpus = driver_cpus
+        if config.needs_ray:
+            phase = (lambda text: None) if config.quiet else (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
+            phase(f"connecting to {'an embedded Ray' if config.address is None else config.address}")
+            info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet))
+            if config.address is not None and cluster.gcs_address():
+                self.watchdog = cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
+            expected = config.expect_nodes or 1
+            phase(f"waiting for {expected} node(s) with CPUs")
+            nodes = cluster.wait_for_nodes(expected, config.expect_timeout_s)
+            self.watcher = cluster.NodeWatcher().start()
+            self.samplers = cluster.NodeSamplers.launch(nodes)
+            facts = self.samplers.facts()
+            for node in nodes:
+                node.update({k: v for k, v in (facts.get(node["node_id"]) or {}).items() if k != "hostname"})
+            cluster_cpus = cluster.total_cpus()
+            phase(f"{len(nodes)} node(s), {cluster_cpus} CPUs; measuring the idle load")
+            info.update(nodes=nodes, nodes_start=cluster.count_alive(nodes),
+                        object_store_memory_bytes=sum(n["object_store_memory_bytes"] for n in nodes if n["alive"]),
+                        idle_load=self._idle_load())
+            phase("calibrating (no-op task rate)")
+            info["calibration"] = cluster.calibrate(
+                config.suite.calibration_trials,
+                naive_args=(self.workload.array_list, 0) if "ray-naive" in config.modes else None,
+            )
+        info["driver_cpus"] = driver_cpus
+        info["cluster_cpus"] = cluster_cpus
+        return info, cluster_cpus, driver_cpus
+
+    def _idle_load(self, window_s: float = IDLE_WINDOW_S) -> dict:
+        """Each node's own CPU use while nothing is submitted, and the whole host's: the
+        noise every trial runs in (health checks, raylets, agents, samplers)."""
+        self.samplers.start()
+        host = host_busy_cores(window_s)
+        per_node = self.samplers.stop()
+        nodes = {}
+        for node_id, data in per_node.items():
+            cpu = [s[1] for s in (data or {}).get("samples", ())]
+            if cpu:
+                nodes[node_id] = {"hostname": self.samplers.hostnames.get(node_id),
+                                  "cpu_pct_of_core": float(np.mean(cpu))}
+        return {"window_s": window_s, "host_busy_cores": host, "nodes": nodes,
+                "nodes_total_pct_of_core": sum(n["cpu_pct_of_core"] for n in nodes.values())}
+
     def run(self) -> Results:
         config = self.config
         meta = metadata.collect(self.argv)
+        system = system_check()
+        if not config.quiet:
+            for warning in system["warnings"]:
+                print(f"bench: warning: {warning}", file=sys.stderr, flush=True)
         workload_info = {**self.workload.describe(), "reference_checksum": self.workload.checksum}
-        cluster_info: dict = {"mode": "none", "address": config.address, "expected_nodes": config.expect_nodes}
-        driver_cpus = available_cpus()
-        cluster_cpus = driver_cpus
+        rows: list[Row] = []
         try:
-            if config.needs_ray:
-                cluster_info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet))
-                if config.address is not None and cluster.gcs_address():
-                    self.watchdog = cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
-                expected = config.expect_nodes or 1
-                nodes = cluster.wait_for_nodes(expected, config.expect_timeout_s)
-                self.watcher = cluster.NodeWatcher().start()
-                self.samplers = cluster.NodeSamplers.launch(nodes)
-                facts = self.samplers.facts()
-                for node in nodes:
-                    node.update({k: v for k, v in (facts.get(node["node_id"]) or {}).items() if k != "hostname"})
-                cluster_cpus = cluster.total_cpus()
-                cluster_info.update(
-                    nodes=nodes, nodes_start=cluster.count_alive(nodes),
-                    object_store_memory_bytes=sum(n["object_store_memory_bytes"] for n in nodes if n["alive"]),
-                    calibration=cluster.calibrate(
-                        config.suite.calibration_trials,
-                        naive_args=(self.workload.array_list, 0) if "ray-naive" in config.modes else None,
-                    ),
-                )
-            cluster_info["driver_cpus"] = driver_cpus
-            cluster_info["cluster_cpus"] = cluster_cpus
+            cluster_info, cluster_cpus, driver_cpus = self._connect()
+            cluster_info["system_check"] = system
             self.results = Results(
                 metadata=meta, workload=workload_info, cluster=cluster_info, runs=(),
                 status="incomplete", incomplete_reason="running", suite=config.suite.name,
-                config=config.describe(),
+                config={**config.describe(), "order": [], "gc": "collected before each trial, disabled during it"},
             )
             self._save()
             specs = plan_runs(config, cluster_cpus, driver_cpus)
+            rows = [Row(spec, MODES[spec.mode](self.workload, **spec.params)) for spec in specs]
+            if not config.quiet:
+                print(f"bench: warming up {len(rows)} configurations", file=sys.stderr, flush=True)
+            for row in rows:
+                self._warm_up(row)
+            events_before = len(self.watcher.events) if self.watcher else 0
+            measured_from = time.time()
+            if self.samplers:  # one sampling session over all measured rounds
+                self.samplers.start()
             total = sum(s.trials for s in specs)
             with tqdm(total=total, desc="bench", unit="trial", disable=config.quiet, file=sys.stderr) as progress:
-                for spec in specs:
-                    progress.set_description(spec.label)
-                    self.results = self.results.with_run(self._execute(spec, progress))
-                    self._save()
+                self._measure(rows, progress)
+            resources = self.samplers.stop() if self.samplers else {}
+            if self.watcher:
+                self.watcher.poll()  # catch a loss that happened in the last interval
+            node_events = self.watcher.events[events_before:] if self.watcher else []
+            faults = fault_log(measured_from, time.time())
+            runs = tuple(self._record(r, resources, node_events, faults) for r in rows)
+            self.results = self.results.with_runs(runs).with_config_extra(order=self.order)
             if config.needs_ray:
                 nodes_end = cluster.node_snapshot()
                 self.results = self.results.with_cluster(
@@ -340,16 +556,35 @@ class SuiteRunner:
         except BaseException as exc:
             if self.results is not None:
                 reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else _one_line(exc)
+                if rows and self.results.status != "complete":
+                    done = tuple(self._record(r, {}, [], []) for r in rows if r.measured or r.error)
+                    self.results = self.results.with_runs(done).with_config_extra(order=self.order)
                 self.results = self.results.with_status("incomplete", reason)
                 self._save()
             raise
         finally:
+            for row in rows:
+                self._close(row)
             if self.watchdog:
                 self.watchdog.stop()
             if self.watcher:
                 self.watcher.stop()
             if config.needs_ray:
                 cluster.shutdown()
+
+
+def _within_windows(resources: dict, windows: list) -> dict:
+    """Each node's samples that fall inside one of this run's trial windows."""
+    if not windows:
+        return {node_id: (None if data is None else {**data, "samples": []}) for node_id, data in resources.items()}
+    out = {}
+    for node_id, data in resources.items():
+        if data is None:
+            out[node_id] = None
+            continue
+        kept = [s for s in data.get("samples", ()) if any(a <= s[0] <= b for a, b in windows)]
+        out[node_id] = {**data, "samples": kept}
+    return out
 
 
 def default_out_path(suite: str) -> Path:

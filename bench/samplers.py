@@ -207,3 +207,47 @@ class PeakRSS:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.peak = max(self.peak, psutil.Process().memory_info().rss)
+
+
+def host_busy_cores(window_s: float) -> float | None:
+    """Cores' worth of CPU the whole host spends over window_s (host-wide /proc/stat,
+    which containers share): what else is running while we measure."""
+    try:
+        return psutil.cpu_percent(interval=window_s) / 100.0 * (psutil.cpu_count() or 1)
+    except Exception:
+        return None
+
+
+def _governors() -> list[str]:
+    found = set()
+    for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):
+        try:
+            found.add(path.read_text().strip())
+        except OSError:
+            continue
+    return sorted(found)
+
+
+BUSY_HOST_CORES = 0.25  # more than this before a suite starts: something else is running
+
+
+def system_check(window_s: float = 1.0) -> dict:
+    """pyperf-style checks before measuring; each problem is one warning line."""
+    cpus = psutil.cpu_count() or 1
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = None
+    busy = host_busy_cores(window_s)
+    governors = _governors()
+    warnings = []
+    if load is not None and load[0] > 0.5 * cpus:
+        warnings.append(f"load average {load[0]:.2f} on {cpus} CPUs: other work is running; figures will be noisy")
+    if busy is not None and busy > BUSY_HOST_CORES:
+        warnings.append(f"the host is busy ({busy:.2f} cores in use over {window_s:.0f} s before the suite): "
+                        f"stop other containers or jobs for stable figures")
+    slow = [g for g in governors if g != "performance"]
+    if slow:
+        warnings.append(f"CPU frequency governor is {', '.join(slow)} (not 'performance'): clock speed may vary between trials")
+    return {"load_average": load, "cpus": cpus, "host_busy_cores": busy, "window_s": window_s,
+            "cpu_governors": governors, "warnings": warnings}

@@ -136,3 +136,84 @@ def test_inline_payload_cap_example():
     assert choose_batch_size(100_000, 6, 1e-4, 8e-5, 0.05, 1.0, 12_672) == 8_334
     # no whole-wave split within half the size: the last wave stays ragged rather than tiny tasks
     assert choose_batch_size(100, 7, 1e-4, 1e-6, 0.05, 1.0, 10) == 10
+
+
+def _sweep_from_curve(curve, n=100_000, p=4, sizes=(10, 100, 1000, 10000, 25000), noise=0.03, seed=1):
+    """A sweep whose times come from `curve(b)` with multiplicative noise, plus a sequential run."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    runs = [_run("sequential", "sequential", n, n * 2e-6)]
+    for b in sizes:
+        t = curve(b) * (1 + noise * rng.standard_normal())
+        runs.append(_run("ray-batched", f"B={b}", n, t, b, math.ceil(n / b)))
+    return Results(metadata={}, workload={"queries": n}, runs=tuple(runs), cluster={"cluster_cpus": p})
+
+
+def test_fit_is_relative_so_fast_points_count():
+    """An absolute fit lets the 10-lookup point (seconds) decide; the relative fit keeps the
+    fast points, where the best B is, within a few percent of the noiseless truth."""
+    res = _sweep_from_curve(lambda b: predict(0.02, 400e-6, 2e-6, 100_000, 4, b), noise=0.02)
+    model = fit(res)
+    assert model["fitted_on"].startswith("relative")
+    assert abs(model["max_relative_residual"]) < 0.10
+    assert not model["misfit"]
+    assert all(abs(p["relative_residual"]) < 0.10 for p in model["points"])
+
+
+def test_fit_reports_a_misfit_on_another_curve():
+    """Times from a curve the model cannot express (a U shape with a steep rise at large B,
+    as a stall would make): R² on the linear scale still looks fine, the relative residuals
+    do not, and the fit says so."""
+    def stalling(b):
+        return 1e-4 * 100_000 / b + 0.05 + (1.0 if b >= 10000 else 0.0)
+
+    model = fit(_sweep_from_curve(stalling, noise=0.02))
+    assert model["misfit"] is True
+    assert abs(model["max_relative_residual"]) > 0.25
+    assert model["worst_point_batch_size"] in {p["batch_size"] for p in model["points"]}
+    assert model["rms_relative_error"] > 0.1
+
+
+def test_naive_fit_weights_every_point_alike():
+    """A 1k-task point far above the line the other points lie on is a visible misfit
+    (an absolute fit would pass within 2% of the 100k point and call it R² = 1.000)."""
+    from bench.model import naive_fit
+
+    exact = naive_fit([(1000, 1.0), (10_000, 10.0), (100_000, 100.0)])
+    assert exact["rate"] == pytest.approx(1000, rel=1e-6)
+    assert abs(exact["max_relative_residual"]) < 1e-6
+    skewed = naive_fit([(1000, 6.0), (10_000, 10.0), (50_000, 50.0), (100_000, 100.0)])
+    assert abs(skewed["max_relative_residual"]) > 0.25
+    assert skewed["misfit"] is True
+    assert skewed["rms_relative_error"] > 0.1
+
+
+def _rounds_run(mode, times, rounds, batch_size=None):
+    run = _run(mode, mode if not batch_size else f"B={batch_size}", 100_000, sorted(times)[len(times) // 2],
+               batch_size, 10)
+    data = run.to_dict()
+    data["samples"] = {"response_s": list(times)}
+    data["trial_rounds"] = list(rounds)
+    return Run.from_dict(data)
+
+
+def test_auto_ratio_pairs_trials_of_the_same_round():
+    """Drift that slows every configuration in later rounds cancels out of same-round ratios."""
+    from bench.model import auto_ratio, paired_round_ratios
+
+    drift = [1.0, 1.2, 1.4, 1.6, 1.8]
+    best = _rounds_run("ray-batched", [0.1 * d for d in drift], range(1, 6), 25000)
+    other = _rounds_run("ray-batched", [0.2 * d for d in drift], range(1, 6), 1000)
+    auto = _rounds_run("ray-auto", [0.105 * d for d in drift], range(1, 6), 25000)
+    assert paired_round_ratios(auto, best) == pytest.approx([1.05] * 5)
+    res = Results(metadata={}, workload={}, cluster={"cluster_cpus": 4}, runs=(best, other, auto))
+    ratio = auto_ratio(res)
+    assert ratio["ratio"] == pytest.approx(1.05)
+    assert ratio["ratio_method"] == "median of same-round ratios"
+    assert ratio["paired_rounds"] == 5
+    low, high = ratio["ratio_ci95"]
+    assert low <= 1.05 <= high
+    # rounds that only one of the two ran are not paired
+    partial = _rounds_run("ray-auto", [0.105, 0.126], [1, 7])
+    assert paired_round_ratios(partial, best) == pytest.approx([1.05])

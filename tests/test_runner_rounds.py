@@ -1,0 +1,79 @@
+"""Trials run in interleaved rounds, in a seeded order that the results record and honour."""
+
+from pathlib import Path
+
+import pytest
+
+from bench import results
+from bench.runner import Row, RunSpec, SuiteRunner, extra_round_rows, outlier_trials, round_order
+from bench.suites import build_config
+
+
+def _run_suite(tmp_path: Path, **overrides):
+    params = dict(suite="quick", modes="sequential,numpy,multiprocessing", queries=2000, trials=3, budget=0, quiet=True)
+    params.update(overrides)
+    config = build_config(**params)
+    out = tmp_path / "r.json"
+    SuiteRunner(config, out).run()
+    return results.load(out)
+
+
+def test_rounds_interleave_and_the_recorded_order_is_the_order_run(tmp_path):
+    res = _run_suite(tmp_path)
+    order = res.config["order"]
+    labels = {run.label for run in res.runs}
+    assert len(order) == 3 and all(set(r) == labels for r in order)  # every row once per round
+    starts = sorted((w[0], run.label, k + 1) for run in res.runs
+                    for k, w in enumerate(run.extra["trial_windows_unix"]))
+    # the trials ran round by round, and within a round in the recorded order
+    assert [(rnd, label) for _, label, rnd in starts] == [(i + 1, label) for i, r in enumerate(order) for label in r]
+    for run in res.runs:
+        assert list(run.extra["trial_rounds"]) == [1, 2, 3]
+        assert len(run.samples["response_s"]) == 3
+        assert run.extra["stop_reason"]
+    assert res.status == "complete"
+
+
+def test_round_order_is_seeded_and_varies_between_rounds():
+    labels = [f"row{i}" for i in range(8)]
+    assert round_order(labels, 42, 1) == round_order(labels, 42, 1)
+    orders = {tuple(round_order(labels, 42, r)) for r in range(1, 6)}
+    assert len(orders) > 1
+    assert sorted(round_order(labels, 42, 3)) == list(range(8))
+
+
+def _row(label, times, error=None):
+    row = Row(RunSpec("sequential", label, 10, 3), mode=None)
+    row.samples["response_s"] = list(times)
+    row.error = error
+    return row
+
+
+def test_extra_rounds_go_to_noisy_rows_within_the_budget():
+    steady = _row("steady", [1.0, 1.0, 1.01])
+    noisy_cheap = _row("noisy cheap", [0.1, 0.2, 0.15])
+    noisy_dear = _row("noisy dear", [10.0, 20.0, 15.0])
+    failed = _row("failed", [0.1, 0.3, 0.2], error="boom")
+    rows = [steady, noisy_cheap, noisy_dear, failed]
+    assert extra_round_rows(rows, 0.05, 9, budget_left_s=1.0) == [noisy_cheap]
+    assert extra_round_rows(rows, 0.05, 9, budget_left_s=100.0) == [noisy_cheap, noisy_dear]
+    assert extra_round_rows(rows, 0.05, 3, budget_left_s=100.0) == []  # at the trial cap
+    assert extra_round_rows(rows, 0.05, 9, budget_left_s=0.0) == []
+
+
+def test_extra_trials_are_recorded_with_why_each_row_stopped(tmp_path):
+    res = _run_suite(tmp_path, target_cv=0.001, budget=5)
+    reasons = {run.label: run.extra["stop_reason"] for run in res.runs}
+    assert all(reason in {"stable", "stable after extra trials", "max trials", "budget"} for reason in reasons.values())
+    extra = [run for run in res.runs if len(run.samples["response_s"]) > 3]
+    assert extra, "with a 0.1% CV target some row must get extra trials"
+    for run in extra:
+        assert run.params["trials"] == len(run.samples["response_s"]) > run.params["planned_trials"]
+        assert max(run.extra["trial_rounds"]) > 3
+
+
+def test_outliers_are_named_not_hidden():
+    found = outlier_trials([1.0, 1.02, 0.98, 1.01, 2.5, 0.99], rounds=[1, 2, 3, 4, 5, 6])
+    assert [(o["trial"], o["round"], o["kind"]) for o in found] == [(4, 5, "slow")]
+    assert found[0]["vs_median"] == pytest.approx(2.5 / 1.005)
+    assert outlier_trials([1.0, 1.1, 0.9]) == []  # too few trials to call anything an outlier
