@@ -48,6 +48,7 @@ help:
 	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
 	@echo "make report              cluster up if needed, standard suite, reports/index.html"
+	@echo "make repro [FILE=...]    re-run a results file (default: newest, then its -heavy) and judge each row"
 	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
 	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
 	@echo "make bench SUITE=stress  1,000,000 naive tasks in windows (driver RSS recorded)"
@@ -160,6 +161,26 @@ report: check-suite
 	     results/$(RUN_NAME).json --out reports/index.html || exit 1; \
 	 fi; \
 	 echo "report: $(REPORTS_DIR)/index.html (results: $(RESULTS_DIR)/$(RUN_NAME).json)"
+
+# Re-run what a results file records (suite, parameters, seed, node count) on the running
+# cluster and judge each row against it: bench repro, exit 1 if a row differs beyond its
+# tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
+# file; its NAME-heavy.json partner from `make report` is re-run after it when present.
+REPRO_FILE = $(or $(FILE),$(shell ls -t "$(RESULTS_DIR)"/*.json 2>/dev/null \
+  | grep -v -e '-heavy' -e '/heavy-' -e '/chaos-' -e '-repro-' | head -n1))
+.PHONY: repro
+repro:
+	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' or 'make report' first))
+	$(if $(REPRO_FILE),,$(error no results file to reproduce in $(RESULTS_DIR); run 'make report' first or give FILE=results/NAME.json))
+	@file='$(notdir $(REPRO_FILE))'; \
+	 [ -f "$(RESULTS_DIR)/$$file" ] || { echo "error: $(REPRO_FILE): no such file in $(RESULTS_DIR) (the bench container sees only that directory)" >&2; exit 2; }; \
+	 heavy="$${file%.json}-heavy.json"; [ -f "$(RESULTS_DIR)/$$heavy" ] || heavy=; \
+	 status=0; for f in "$$file" $$heavy; do \
+	   echo "repro: results/$$f"; \
+	   $(COMPOSE) exec $(EXEC_T) -e BENCH_IMAGE_ID=$$(docker inspect -f '{{.Image}}' $(BENCH_CONTAINER)) \
+	     bench python -m bench repro "results/$$f" --address auto $(if $(TOLERANCE),--tolerance $(TOLERANCE)); \
+	   rc=$$?; [ $$rc -gt $$status ] && status=$$rc; \
+	 done; exit $$status
 
 # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
 # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).

@@ -807,7 +807,7 @@ def _shell_join(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def reproduce(results: Results, views: list[dict]) -> dict:
+def reproduce(results: Results, views: list[dict], path: str | None = None) -> dict:
     """Commands that rerun the same suite with the same parameters and seed."""
     meta, workload, cluster = results.metadata, results.workload, results.cluster
     runs = results.runs
@@ -817,7 +817,24 @@ def reproduce(results: Results, views: list[dict]) -> dict:
         argv = _argv_from_config(config)
     else:
         argv = _argv_from_runs(results)
-    return _reproduce_blocks(results, argv)
+    blocks = _reproduce_blocks(results, argv)
+    if path:
+        blocks["blocks"].append(_repro_block(results, path))
+    return blocks
+
+
+def _repro_block(results: Results, path: str) -> dict:
+    """`bench repro`: the same re-run, then a verdict per row against this file."""
+    name = Path(path).name
+    if results.config:
+        lines = [_shell_join(["python", "-m", "bench", "repro", path]),
+                 "# in the Docker appliance (the file in results/):",
+                 _shell_join(["make", "repro", f"FILE=results/{name}"])]
+    else:  # written before the run configuration was recorded: re-run by hand, then compare the two
+        lines = ["# this file predates the recorded run configuration: re-run with the command above, then",
+                 _shell_join(["python", "-m", "bench", "repro", path, "NEW.json"])]
+    return {"title": "Re-run and check each row against this file (exit 1 if a row differs beyond tolerance)",
+            "lines": lines}
 
 
 def _argv_from_config(config) -> list[str]:
@@ -1129,7 +1146,7 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> dict:
         "stability": stability_warnings(views, results),
         "environment": environment_rows(results, source.raw),
         "nodes": node_rows(results),
-        "reproduce": reproduce(results, views),
+        "reproduce": reproduce(results, views, str(source.path)),
         "extras": {k: v for k, v in extras.items() if isinstance(v, dict)},
         "analysis_rows": analysis_rows(results),
         "faults": fault_rows(views, results),
@@ -1164,10 +1181,12 @@ def build_comparison(sections: list[dict]) -> dict | None:
         group = {"title": title, "anchor": f"g{index}", "names": [m["name"] for m in members],
                  **_compare_table(members)}
         group.update(scaling_group(members, title, f"g{index}"))
+        group["reproduction"] = reproduction_group(members)
         groups.append(group)
     if not groups:  # every file is a different workload: one table, no ratios
         everything = {"title": "all files (different workloads)", "anchor": "g0", "names": [s["name"] for s in sections],
-                      **_compare_table(sections), "scaling": [], "scaling_chart": None, "scaling_notes": []}
+                      **_compare_table(sections), "scaling": [], "scaling_chart": None, "scaling_notes": [],
+                      "reproduction": []}
         groups, single = [everything], []
     return {"groups": groups, "single": single, "alpha": _alpha()}
 
@@ -1232,6 +1251,35 @@ def _compare_table(sections: list[dict]) -> dict:
     ]
     svg = charts.side_by_side([row["label"] for row in table], [s["name"] for s in sections], medians)
     return {"table": table, "workloads_differ": differ, "chart": svg, "sections": sections}
+
+
+def reproduction_group(sections: list[dict]) -> list[dict]:
+    """bench.repro's verdicts for each file against the first earlier file of the same workload on
+    the same number of CPUs (a re-run; other sizes are a scaling comparison, not a reproduction)."""
+    from bench import repro
+
+    found = []
+    for i, later in enumerate(sections):
+        cpus = later["results"].cluster.get("cluster_cpus")
+        earlier = next((s for s in sections[:i] if s["results"].cluster.get("cluster_cpus") == cpus), None)
+        if earlier is None:
+            continue
+        try:
+            rep = repro.reproduction_table(earlier["results"], later["results"])
+        except UsageError:  # not the same workload after all
+            continue
+        rows = [{
+            "label": row.label, "status": row.status, "verdict": row.verdict, "ok": row.ok,
+            "original": fmt_time(row.median_a), "new": fmt_time(row.median_b),
+            "ratio": fmt_ratio(row.ratio), "tolerance": f"±{row.tolerance:.0%}",
+            "p": "–" if row.p_value is None else f"{row.p_value:.3g}",
+            "ci": "–" if row.ci is None else f"{row.ci[0]:.3f}–{row.ci[1]:.3f}",
+        } for row in rep.rows]
+        found.append({"original": earlier["name"], "new": later["name"], "reproduced": rep.reproduced,
+                      "summary": rep.summary(), "rows": rows, "rule": rep.rule,
+                      "tolerances": repro.tolerance_line(rep.tolerances).removeprefix("tolerance: "), "environment": list(rep.environment),
+                      "command": _shell_join(["python", "-m", "bench", "repro", earlier["path"], later["path"]])})
+    return found
 
 
 SCALING_MODES = ("ray-batched", "ray-auto", "ray-naive", "multiprocessing")

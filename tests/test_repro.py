@@ -1,0 +1,171 @@
+"""`bench repro`: verdicts per row on constructed fixture pairs, exit codes, the re-run path, the report.
+
+repro-within / repro-drift are scaled copies of compare-same (tests/fixtures/make_repro_fixtures.py):
+every row 1.04x, and B=10 1.31x, B=100 1.12x, calibration rate 0.8x respectively.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from bench import repro
+from bench.cli import main
+from bench.errors import UsageError
+from bench.report import write_report
+from bench.results import load
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BASE = FIXTURES / "compare-base.json"
+WITHIN = FIXTURES / "repro-within.json"
+DRIFT = FIXTURES / "repro-drift.json"
+DRIFTED = {"ray-batched B=10", "ray-batched B=100", "calibration: time per no-op task"}
+
+
+def _median(path, label):
+    run = next(r for r in json.loads(Path(path).read_text())["runs"] if r["label"] == label)
+    return statistics.median(run["samples"]["response_s"])
+
+
+def _exit_code(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return info.value.code, capsys.readouterr()
+
+
+def test_a_pair_within_tolerance_reproduces():
+    rep = repro.reproduction_table(load(BASE), load(WITHIN))
+    assert rep.reproduced and not rep.failed
+    assert len(rep.counted) == len(load(BASE).runs) + 1  # every run, plus the calibration rate
+    assert all(row.status == "reproduced" and row.verdict.startswith("reproduced within ") for row in rep.rows)
+    seq = next(row for row in rep.rows if row.label == "sequential")
+    expected = _median(WITHIN, "sequential") / _median(BASE, "sequential")
+    assert seq.ratio == pytest.approx(expected, rel=1e-12)
+    assert seq.verdict == f"reproduced within {int(-(-abs(expected - 1) * 100 // 1))}%"
+    assert rep.summary() == f"reproduced: {len(rep.counted)} of {len(rep.counted)} rows within ±10%"
+
+
+def test_a_drifted_pair_differs_on_exactly_the_drifted_rows():
+    rep = repro.reproduction_table(load(BASE), load(DRIFT))
+    assert not rep.reproduced
+    assert {row.label for row in rep.failed} == DRIFTED
+    b10 = next(row for row in rep.rows if row.label == "ray-batched B=10")
+    ratio = _median(DRIFT, "ray-batched B=10") / _median(BASE, "ray-batched B=10")
+    assert b10.ratio == pytest.approx(ratio, rel=1e-12)
+    assert b10.verdict.startswith(f"differs: {ratio:.2f}×, p < 0.001")
+    cal = next(row for row in rep.rows if row.mode == "calibration")
+    assert cal.ratio == pytest.approx(1 / 0.8, rel=1e-9)  # rates 0.8x: each no-op task 1.25x as long
+    assert "too few for the rank test" in cal.verdict  # 3 calibration trials a side
+    assert rep.summary().startswith("NOT reproduced: 3 of 10 rows differ beyond ±10%: ray-batched B=10 (1.3")
+
+
+def test_tolerance_table_on_a_cluster_and_when_given(tmp_path):
+    drift = json.loads(DRIFT.read_text())
+    drift["cluster"]["mode"] = "existing"  # as joined with --address in the appliance
+    compose = tmp_path / "compose.json"
+    compose.write_text(json.dumps(drift))
+    rep = repro.reproduction_table(load(BASE), load(compose))
+    assert rep.tolerances["ray-batched"] == rep.tolerances["ray-auto"] == 0.15
+    assert rep.tolerances["sequential"] == rep.tolerances["calibration"] == 0.10
+    # B=100 at 1.12x is inside ±15% for ray-batched on a cluster; B=10 at 1.31x is not
+    assert {row.label for row in rep.failed} == DRIFTED - {"ray-batched B=100"}
+    assert "cluster: embedded (original) vs existing (now)" in rep.environment
+    loose = repro.reproduction_table(load(BASE), load(DRIFT), tolerance=0.40)
+    assert loose.reproduced and set(loose.tolerances.values()) == {0.40}
+    with pytest.raises(UsageError, match="fraction"):
+        repro.reproduction_table(load(BASE), load(DRIFT), tolerance=10)
+
+
+def test_wrong_answers_and_missing_rows_do_not_reproduce(tmp_path):
+    data = json.loads(WITHIN.read_text())
+    data["runs"][0]["correct"] = False
+    del data["runs"][-1]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    rep = repro.reproduction_table(load(BASE), load(other))
+    status = {row.label: row.status for row in rep.rows}
+    assert status["sequential"] == "wrong" and status["ray-auto"] == "missing"
+    assert not rep.reproduced and len(rep.failed) == 2
+
+
+def test_cli_exit_codes(capsys, tmp_path):
+    assert main(["repro", str(BASE), str(WITHIN)]) is None  # exit 0
+    out = capsys.readouterr().out
+    assert "reproduced: 10 of 10 rows within ±10%" in out and "rule: a row reproduces" in out
+
+    code, captured = _exit_code(["repro", str(BASE), str(DRIFT)], capsys)
+    assert code == 1
+    assert "differs: 1.3" in captured.out and "NOT reproduced: 3 of 10" in captured.out
+    assert captured.err.strip().splitlines() == [captured.err.strip()] and captured.err.startswith("bench: error: ")
+
+    not_json = tmp_path / "broken.json"
+    not_json.write_text('{"schema_version": 1, "runs": [')
+    wrong_schema = tmp_path / "schema.json"
+    wrong_schema.write_text(json.dumps({"schema_version": 1, "runs": []}))
+    for bad in (tmp_path / "missing.json", not_json, wrong_schema):
+        for argv in (["repro", str(bad)], ["repro", str(BASE), str(bad)]):
+            code, captured = _exit_code(argv, capsys)
+            assert code == 2, argv
+            lines = captured.err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("bench: error: ") and str(bad) in lines[0]
+            assert captured.out == ""
+    # a results file from before configs were recorded cannot be re-run exactly
+    code, captured = _exit_code(["repro", str(BASE)], capsys)
+    assert code == 2 and "records no run configuration" in captured.err
+
+
+def test_rerun_repeats_the_recorded_config_and_records_the_verdict(tmp_path, capsys):
+    """A Ray-free suite end to end: the re-run uses the file's parameters, and the exit code is the table's verdict."""
+    original = tmp_path / "orig.json"
+    main(["run", "--suite", "quick", "--modes", "sequential", "--queries", "3000", "--trials", "4",
+          "--seed", "7", "--out", str(original), "--quiet"])
+    new = tmp_path / "new.json"
+    try:
+        main(["repro", str(original), "--out", str(new), "--quiet"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr().out
+    a, b = load(original), load(new)
+    for key in ("suite", "modes", "queries", "array_size", "value_range", "seed", "trials"):
+        assert b.config[key] == a.config[key], key
+    assert b.workload["reference_checksum"] == a.workload["reference_checksum"]
+    recorded = json.loads(new.read_text())["metadata"]["repro"]
+    rep = repro.reproduction_table(a, b)
+    assert recorded["reproduced"] == rep.reproduced and recorded["summary"] == rep.summary() in out
+    assert recorded["tolerances"]["sequential"] == 0.10 and recorded["original"] == str(original)
+    assert code == (0 if rep.reproduced else 1)
+    # the output path is never overwritten
+    code, captured = _exit_code(["repro", str(original), "--out", str(new)], capsys)
+    assert code == 2 and "already exists" in captured.err
+
+
+def test_report_shows_the_reproduction_table(tmp_path):
+    out = tmp_path / "index.html"
+    write_report([str(BASE), str(DRIFT)], out=str(out), charts=False)
+    html = out.read_text()
+    assert 'id="g0-repro"' in html
+    section = html[html.index('id="g0-repro"'):]
+    assert "NOT reproduced: 3 of 10 rows differ" in section
+    assert section.count('data-status="differs"') == 3
+    assert section.count('data-status="reproduced"') == 7
+    assert f"<code>python -m bench repro {BASE} {DRIFT}</code>" in section  # the same table in a terminal
+    # files of different sizes are a scaling comparison, not a reproduction: no table
+    scaling = tmp_path / "scaling.html"
+    write_report([str(FIXTURES / "heavy-1cpu.json"), str(FIXTURES / "heavy-2cpu.json")], out=str(scaling), charts=False)
+    assert "-repro" not in scaling.read_text().split("<section")[0]
+
+
+def test_reproduce_block_names_the_repro_command(tmp_path):
+    out = tmp_path / "index.html"
+    heavy = FIXTURES / "heavy-1cpu.json"  # records its run configuration
+    write_report([str(heavy), str(BASE)], out=str(out), charts=False)
+    html = out.read_text()
+    assert f"python -m bench repro {heavy}\n" in html
+    assert "make repro FILE=results/heavy-1cpu.json" in html
+    # a file from before configs were recorded: re-run by hand, then compare the two files
+    assert f"python -m bench repro {BASE} NEW.json" in html
