@@ -313,19 +313,34 @@ def repro_files(path_a: str, path_b: str, tolerance=None, out=None) -> Reproduct
 # --- re-running ---------------------------------------------------------------------------
 
 
+def _flag_given(command_line, name: str) -> bool | None:
+    """Whether `--name` was on the recorded command line; None when that cannot be told."""
+    import shlex
+
+    if not command_line:
+        return None
+    try:
+        tokens = shlex.split(str(command_line))
+    except ValueError:
+        return None
+    if "run" not in tokens:
+        return None  # e.g. a `bench repro` run: its options are in metadata.repro
+    return any(t in (f"--{name}", f"--{name.replace('_', '-')}") or t.startswith(f"--{name}=") for t in tokens)
+
+
 def _recorded_trials(config: Mapping, res: Results):
-    """The --trials to pass: None when the original left it to the suite (100k-task naive
-    runs then get fewer), the number when it was given or the suite's default changed since."""
+    """The --trials to pass: None when the original left it to the suite (100k-task naive runs
+    then get fewer), the number when it was given or the suite's default has changed since."""
     from bench.suites import SUITES
 
     trials = config.get("trials")
+    earlier = (res.metadata.get("repro") or {}).get("options") or {}
+    if "trials" in earlier:  # a re-run itself: repeat what it was given
+        return earlier["trials"]
     preset = SUITES.get(config.get("suite"))
     if trials is None or preset is None or trials != preset.trials:
         return trials
-    large = [r for r in res.runs if r.mode == "ray-naive" and (r.params.get("tasks") or 0) >= preset.large_naive_tasks]
-    if trials > preset.large_naive_trials and any((r.params.get("trials") or 0) >= trials for r in large):
-        return trials  # given on the command line: the large naive point ran every trial
-    return None
+    return trials if _flag_given(res.metadata.get("command_line"), "trials") else None
 
 
 def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict, list[str]]:
@@ -371,13 +386,13 @@ def default_out(path: Path) -> Path:
     return path.with_name(f"{path.stem}-repro-{stamp}.json")
 
 
-def _record(path: Path, rep: Reproduction, original: str, notes: list[str]) -> None:
+def _record(path: Path, rep: Reproduction, original: str, options: dict, notes: list[str]) -> None:
     """Add metadata.repro to the new file, editing its JSON as written (fields this code does not
     model survive), atomically."""
     from bench.results import write_atomic
 
     data = json.loads(path.read_text(encoding="utf-8"))
-    data["metadata"]["repro"] = {"original": original, **rep.to_dict(), "notes": notes}
+    data["metadata"]["repro"] = {"original": original, "options": options, **rep.to_dict(), "notes": notes}
     write_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
@@ -412,7 +427,7 @@ def repro_run(path: str, out=None, tolerance=None, address=None, force: bool = F
         failure = exc
     new = results_io.load(target)
     rep = reproduction_table(original, new, tolerance)
-    _record(target, rep, str(source), notes)
+    _record(target, rep, str(source), {k: v for k, v in options.items() if k != "quiet"}, notes)
     print(file=stream)
     print_reproduction(rep, str(source), str(target), original, new, stream)
     if failure is not None:

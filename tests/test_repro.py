@@ -169,3 +169,54 @@ def test_reproduce_block_names_the_repro_command(tmp_path):
     assert "make repro FILE=results/heavy-1cpu.json" in html
     # a file from before configs were recorded: re-run by hand, then compare the two files
     assert f"python -m bench repro {BASE} NEW.json" in html
+
+
+def _with(tmp_path, name, edit):
+    data = json.loads((FIXTURES / "heavy-2cpu.json").read_text())  # records its run configuration
+    edit(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return load(path)
+
+
+def test_rerun_options_repeat_the_recorded_parameters(tmp_path):
+    from bench.suites import build_config
+
+    def as_run(data):
+        data["metadata"]["command_line"] = "python -m bench run --suite heavy --num-cpus 2"
+        data["config"].update(trials=5, mystery_knob=3)  # 5: the heavy suite's default
+
+    res = _with(tmp_path, "a.json", as_run)
+    options, notes = repro.rerun_options(res)
+    config = build_config(**options)
+    recorded = res.config
+    assert config.describe()["seed"] == recorded["seed"] and list(config.modes) == list(recorded["modes"])
+    assert (config.queries, config.array_size, config.value_range) == (
+        recorded["queries"], recorded["array_size"], recorded["value_range"])
+    assert list(config.batch_sizes) == list(recorded["batch_sizes"]) and config.num_cpus == 2
+    assert options["trials"] is None  # left to the suite, as the original did
+    assert build_config(**{**options, "trials": None}).trials == 5
+    assert notes == ["recorded parameter mystery_knob=3 is not an option of this bench; not re-applied"]
+
+    def given(data):
+        data["metadata"]["command_line"] = "python -m bench run --suite heavy --trials 5"
+        data["config"]["trials"] = 5
+
+    assert repro.rerun_options(_with(tmp_path, "b.json", given))[0]["trials"] == 5
+    # a default that differs from the suite's today (changed since) is passed as recorded
+    assert repro.rerun_options(_with(tmp_path, "c.json", lambda d: d["config"].update(trials=3)))[0]["trials"] == 3
+
+
+def test_rerun_options_on_a_cluster(tmp_path):
+    def compose(data):
+        data["config"].update(address="auto", expect_nodes=3, num_cpus=None)
+        data["cluster"]["mode"] = "existing"
+
+    res = _with(tmp_path, "e.json", compose)
+    options, notes = repro.rerun_options(res)
+    assert options["address"] == "auto" and options["expect_nodes"] == 3 and not notes
+    local, local_notes = repro.rerun_options(_with(tmp_path, "d.json", lambda d: None), address="auto")
+    assert local["address"] == "auto" and "num_cpus" not in local  # --num-cpus is embedded-only
+    assert local["expect_nodes"] is None and not local_notes
+    with pytest.raises(UsageError, match="address"):
+        repro.rerun_options(res, address="not-an-address")
