@@ -294,8 +294,9 @@ def print_reproduction(rep: Reproduction, path_a: str, path_b: str, a: Results, 
 def _raise_unless_reproduced(rep: Reproduction) -> None:
     if not rep.reproduced:
         failed = rep.failed
+        named = ", ".join(row.label for row in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
         raise NotReproduced(f"not reproduced: {len(failed)} of {len(rep.counted)} row(s) differ "
-                            f"({', '.join(row.label for row in failed) or 'no rows to compare'})")
+                            f"({named or 'no rows to compare'})")
 
 
 def repro_files(path_a: str, path_b: str, tolerance=None, out=None) -> Reproduction:
