@@ -166,6 +166,7 @@ report: check-suite
 # cluster and judge each row against it: bench repro, exit 1 if a row differs beyond its
 # tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
 # file; its NAME-heavy.json partner from `make report` is re-run after it when present.
+# The new files are NAME-repro-<utc>.json; reports/repro/index.html sets each beside its original.
 REPRO_FILE = $(or $(FILE),$(shell ls -t "$(RESULTS_DIR)"/*.json 2>/dev/null \
   | grep -v -e '-heavy' -e '/heavy-' -e '/chaos-' -e '-repro-' | head -n1))
 .PHONY: repro
@@ -175,12 +176,18 @@ repro:
 	@file='$(notdir $(REPRO_FILE))'; \
 	 [ -f "$(RESULTS_DIR)/$$file" ] || { echo "error: $(REPRO_FILE): no such file in $(RESULTS_DIR) (the bench container sees only that directory)" >&2; exit 2; }; \
 	 heavy="$${file%.json}-heavy.json"; [ -f "$(RESULTS_DIR)/$$heavy" ] || heavy=; \
-	 status=0; for f in "$$file" $$heavy; do \
-	   echo "repro: results/$$f"; \
+	 stamp=$$(date -u +%Y%m%dT%H%M%SZ); status=0; pairs=; \
+	 for f in "$$file" $$heavy; do \
+	   new="$${f%.json}-repro-$$stamp.json"; \
+	   echo "repro: results/$$f -> results/$$new"; \
 	   $(COMPOSE) exec $(EXEC_T) -e BENCH_IMAGE_ID=$$(docker inspect -f '{{.Image}}' $(BENCH_CONTAINER)) \
-	     bench python -m bench repro "results/$$f" --address auto $(if $(TOLERANCE),--tolerance $(TOLERANCE)); \
+	     bench python -m bench repro "results/$$f" --out "results/$$new" --address auto $(if $(TOLERANCE),--tolerance $(TOLERANCE)); \
 	   rc=$$?; [ $$rc -gt $$status ] && status=$$rc; \
-	 done; exit $$status
+	   [ -f "$(RESULTS_DIR)/$$new" ] && pairs="$$pairs results/$$f results/$$new"; \
+	 done; \
+	 if [ -n "$$pairs" ] && $(COMPOSE) exec -T bench python -m bench report $$pairs --out reports/repro/index.html >/dev/null; then \
+	   echo "repro: $(REPORTS_DIR)/repro/index.html (the reproduction table per workload)"; \
+	 fi; exit $$status
 
 # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
 # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).
