@@ -6,8 +6,9 @@ every row 1.04x, and B=10 1.31x, B=100 1.12x, calibration rate 0.8x respectively
 
 from __future__ import annotations
 
-import io
 import json
+import os
+import shutil
 import statistics
 from pathlib import Path
 
@@ -220,3 +221,53 @@ def test_rerun_options_on_a_cluster(tmp_path):
     assert local["expect_nodes"] is None and not local_notes
     with pytest.raises(UsageError, match="address"):
         repro.rerun_options(res, address="not-an-address")
+
+
+FAKE_COMPOSE = """#!/bin/sh
+# stands in for `docker compose`: logs each call, and writes --out like `bench repro` would
+echo "$*" >> "$LOG"
+prev=; for a in "$@"; do [ "$prev" = --out ] && case "$a" in results/*) : > "$RES/${a#results/}";; esac; prev=$a; done
+case "$*" in *"bench repro results/$FAIL"*) exit 1;; esac
+exit 0
+"""
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_make_repro_picks_the_newest_file_then_its_heavy_partner(tmp_path):
+    from docker_helpers import clean_env, make
+
+    results, bin_dir, log = tmp_path / "results", tmp_path / "bin", tmp_path / "compose.log"
+    results.mkdir()
+    bin_dir.mkdir()
+    names = ["standard-1.json", "standard-2.json", "standard-2-heavy.json", "chaos-3.json",
+             "standard-2-repro-4.json"]  # oldest first
+    for age, name in enumerate(reversed(names)):
+        (results / name).write_text("{}")
+        os.utime(results / name, (1e9 - age * 100, 1e9 - age * 100))
+    (bin_dir / "docker").write_text("#!/bin/sh\necho sha256:test\n")  # `docker inspect` of the container
+    (bin_dir / "compose").write_text(FAKE_COMPOSE)
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = clean_env(PATH=f"{bin_dir}:{os.environ['PATH']}", LOG=str(log), RES=str(results), FAIL="standard-2-heavy")
+    args = ["repro", "BENCH_CONTAINER=fake", f"COMPOSE={bin_dir / 'compose'}", f"RESULTS_DIR={results}"]
+
+    proc = make(*args, timeout=60, env=env)
+    calls = log.read_text().splitlines()
+    repros = [c for c in calls if " bench repro " in c]
+    assert [c.split(" bench repro ")[1].split()[0] for c in repros] == ["results/standard-2.json",
+                                                                       "results/standard-2-heavy.json"]
+    assert all("--address auto" in c and "--out results/standard-2" in c and "-repro-" in c for c in repros)
+    report = [c for c in calls if " bench report " in c]
+    assert len(report) == 1 and report[0].count("results/") == 4 and "reports/repro/index.html" in report[0]
+    assert proc.returncode != 0  # the heavy file did not reproduce: make fails, after rendering the report
+
+    log.unlink()
+    proc = make(*args, "FILE=results/standard-1.json", "TOLERANCE=0.2", timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert [c for c in log.read_text().splitlines() if " bench repro " in c][0].split(" bench repro ")[1].startswith(
+        "results/standard-1.json --out results/standard-1-repro-")
+    assert "--tolerance 0.2" in log.read_text()
+
+    proc = make(*args, "FILE=results/nope.json", timeout=60, env=env)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
+    assert proc.returncode != 0 and len(lines) == 1 and "nope.json: no such file" in lines[0]
