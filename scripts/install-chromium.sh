@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# Debian's chromium for the browser tests (headless screenshots of the report).
+# A headless Chromium for the browser tests (screenshots of the report). Any binary that
+# tests/test_browser.py finds will do: $CHROMIUM, or one of the names below on PATH.
+# Only root installs one (Debian's package); anyone else is told in one line what to install.
 set -euo pipefail
-if command -v chromium >/dev/null 2>&1; then
-    exit 0
+candidates=(chromium chromium-browser google-chrome google-chrome-stable)
+if [ -n "${CHROMIUM:-}" ]; then
+    if command -v "$CHROMIUM" >/dev/null 2>&1; then
+        exit 0
+    fi
+    echo "error: CHROMIUM=$CHROMIUM is not an executable on PATH; point it at chromium, chrome or headless_shell" >&2
+    exit 1
 fi
+for name in "${candidates[@]}"; do
+    if command -v "$name" >/dev/null 2>&1; then
+        exit 0
+    fi
+done
 if [ "$(id -u)" != 0 ]; then
-    echo "error: chromium is missing; install it with: sudo apt-get install chromium" >&2
+    echo "error: no headless Chromium (${candidates[*]}) on PATH; install one (sudo apt-get install chromium), or set CHROMIUM=/path/to/chrome-or-headless_shell" >&2
+    exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: no headless Chromium (${candidates[*]}) on PATH and no apt-get to install one; install Chromium or set CHROMIUM=/path/to/it" >&2
     exit 1
 fi
 echo "chromium: installing Debian's package"
