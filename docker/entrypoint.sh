@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Container roles: head | worker | driver (the bench container's own raylet).
-# Anything else is run as given, e.g. `docker run IMAGE python -m bench env`.
+# Container roles: init (one-shot, as root) | head | worker | driver (the bench
+# container's own raylet, plus the automatic first run). Anything else is run as
+# given, e.g. `docker run IMAGE python -m bench env`.
 set -euo pipefail
 
 die() { echo "entrypoint: $*" >&2; exit 1; }
@@ -10,19 +11,137 @@ check_token() {
     [ "${RAY_AUTH_MODE:-}" = token ] || return 0
     local p=${RAY_AUTH_TOKEN_PATH:-}
     [ -n "$p" ] || die "RAY_AUTH_MODE=token but RAY_AUTH_TOKEN_PATH is unset"
-    [ -f "$p" ] || die "token file $p is missing or not a file (run 'make token' on the host)"
-    [ -r "$p" ] || die "token file $p is not readable by uid $(id -u) (chown it to that uid; 'make token' does)"
-    [ -s "$p" ] || die "token file $p is empty (delete it and run 'make token')"
+    [ -f "$p" ] || die "token file $p is missing or not a file (the compose file's init service makes it)"
+    [ -r "$p" ] || die "token file $p is not readable by uid $(id -u) (chown it to that uid; the init service does)"
+    [ -s "$p" ] || die "token file $p is empty (delete it, or the volume: docker compose down -v)"
 }
 
 positive_int() {
     case "$2" in ''|*[!0-9]*) die "$1 must be a whole number, got '$2'" ;; esac
 }
 
+# The init service: runs as root with only CHOWN and FOWNER (see docker-compose.yml).
+init_deployment() {
+    local p=${RAY_AUTH_TOKEN_PATH:?RAY_AUTH_TOKEN_PATH must be set}
+    local user=${APP_USER:-ray} uid token d
+    uid=$(id -u "$user") || die "no user '$user' in the image"
+    [ ! -e "$p" ] || [ -f "$p" ] || die "token path $p exists but is not a file"
+    [ ! -f "$p" ] || [ -s "$p" ] || die "token file $p is empty; remove the volume (docker compose down -v)"
+    if [ ! -f "$p" ]; then
+        mkdir -p "$(dirname "$p")"
+        # 32 random bytes as hex, no newline; written whole or not at all.
+        token=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+        [ ${#token} -eq 64 ] || die "could not read 32 random bytes"
+        (umask 077 && printf '%s' "$token" >"$p.new")
+        mv "$p.new" "$p"
+        echo "init: generated a new token for this deployment"
+    else
+        echo "init: keeping this deployment's token"
+    fi
+    # Containers run as $user, so a root-owned 0600 file would be unreadable there.
+    chown "$uid:$(id -g "$user")" "$p"
+    chmod 0600 "$p"
+    # Bind-mounted output folders: hand a root-owned one (a fresh clone as root) to the
+    # user; open another user's to all, as `make dirs` does, rather than take it over.
+    for d in /app/results /app/reports; do
+        [ -d "$d" ] || continue
+        case "$(stat -c %u "$d")" in
+            "$uid") ;;
+            0) chown "$uid:$(id -g "$user")" "$d" ;;
+            *) chmod a+rwx "$d" ;;
+        esac
+    done
+}
+
+# Workers and the driver wait for the head's GCS port instead of a health check on
+# the head (cheaper while idle); `ray start` then joins at once.
+wait_for_head() {
+    local host=${1%:*} port=${1##*:} limit=${HEAD_WAIT_S:-300} start=$SECONDS
+    until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+        [ $((SECONDS - start)) -lt "$limit" ] || die "the head at $1 did not answer within $limit s"
+        sleep 0.5
+    done
+}
+
+# Workers and the driver join with retries: Ray 2.60's `ray start` gives up after a
+# hard-coded 30 s when the node has not registered, which happened on a busy 2-core machine
+# when all nodes joined at once. A failed attempt's processes are stopped before the next.
+join_cluster() {
+    local attempt=1 max=${RAY_START_ATTEMPTS:-5}
+    positive_int RAY_START_ATTEMPTS "$max"
+    wait_for_head "$head_address"
+    until ray start --address="$head_address" "$@"; do
+        [ "$attempt" -lt "$max" ] || die "could not join the cluster at $head_address in $max attempts"
+        echo "entrypoint: ray start failed (attempt $attempt of $max); retrying" >&2
+        ray stop --force >/dev/null 2>&1 || true
+        sleep $((2 + RANDOM % 5))
+        attempt=$((attempt + 1))
+        wait_for_head "$head_address"
+    done
+}
+
+raylet_pid() {
+    local d comm
+    for d in /proc/[0-9]*; do
+        read -r comm <"$d/comm" 2>/dev/null || continue
+        [ "$comm" = raylet ] && { echo "${d#/proc/}"; return 0; }
+    done
+    return 1
+}
+
+# What `ray start --block` did: keep the container up while the node lives, and end it
+# (exit 1) when the raylet dies. A `sleep` every 2 s costs next to nothing.
+watch_raylet() {
+    local pid
+    pid=$(raylet_pid) || die "no raylet process after ray start"
+    while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+    die "the raylet (pid $pid) exited; this node is gone"
+}
+
+# docker stop: leave the cluster cleanly, as `ray start --block` did on SIGTERM.
+leave_cluster() {
+    ray stop >/dev/null 2>&1 || true
+    exit 0
+}
+
+# The driver's automatic first run (BENCH_AUTORUN=1, the compose default; make up sets 0).
+# While it runs, /tmp/bench-autorun.running exists and `make bench` waits for it.
+autorun() {
+    local flag=/tmp/bench-autorun.running lib=/usr/local/lib/bench-docker suite=${SUITE:-standard}
+    local nodes name rc=0
+    touch "$flag"
+    trap 'rm -f "$flag"' EXIT
+    until /usr/local/bin/healthcheck.sh driver; do sleep 0.5; done
+    if [ "${EXPECT_NODES:-0}" -gt 0 ]; then
+        nodes=$(python "$lib/wait_nodes.py" "$EXPECT_NODES" --timeout "${BENCH_WAIT_S:-600}" --print-count) || return 1
+    else
+        nodes=$(python "$lib/wait_nodes.py" --stable "${BENCH_STABLE_S:-20}" --timeout "${BENCH_WAIT_S:-600}" --print-count) || return 1
+    fi
+    name=$suite-$(date -u +%Y%m%dT%H%M%SZ)
+    echo "autorun: $nodes CPU node(s) joined; running the $suite suite into results/$name.json"
+    python -m bench run --suite "$suite" --address auto --expect-nodes "$nodes" \
+        --out "results/$name.json" || rc=$?
+    if [ -f "results/$name.json" ]; then
+        if python -m bench report --help >/dev/null 2>&1; then
+            python -m bench report "results/$name.json" --out reports/index.html || rc=1
+        else
+            python "$lib/summary_page.py" "results/$name.json" --out reports/index.html || rc=1
+        fi
+    fi
+    echo "autorun: finished (exit $rc): results/$name.json, reports/index.html;" \
+         "this container stays up as the driver for more runs (make bench)"
+    echo "$rc" >/tmp/bench-autorun.done
+}
+
 role=${1:-head}
 [ $# -gt 0 ] && shift
 head_address=${RAY_HEAD_ADDRESS:-ray-head:6379}
 store=${OBJECT_STORE_MEMORY:-}
+
+if [ "$role" = init ]; then
+    init_deployment
+    exit 0
+fi
 
 case "$role" in
     head|worker|driver)
@@ -44,13 +163,23 @@ case "$role" in
         ;;
     worker)
         positive_int NUM_CPUS "${NUM_CPUS:-1}"
-        exec ray start --address="$head_address" --num-cpus="${NUM_CPUS:-1}" \
-            --object-store-memory="$store" --disable-usage-stats --block "$@"
+        join_cluster --num-cpus="${NUM_CPUS:-1}" --object-store-memory="$store" --disable-usage-stats "$@"
+        trap 'leave_cluster' TERM INT
+        watch_raylet
         ;;
     driver)
+        case "${BENCH_AUTORUN:-0}" in 0|1) ;; *) die "BENCH_AUTORUN must be 0 or 1, got '$BENCH_AUTORUN'" ;; esac
+        positive_int EXPECT_NODES "${EXPECT_NODES:-0}"
+        positive_int BENCH_STABLE_S "${BENCH_STABLE_S:-20}"
         # No CPUs: the driver's node must not take benchmark tasks.
-        exec ray start --address="$head_address" --num-cpus=0 \
-            --object-store-memory="$store" --disable-usage-stats --block "$@"
+        join_cluster --num-cpus=0 --object-store-memory="$store" --disable-usage-stats "$@"
+        auto_pid=
+        if [ "${BENCH_AUTORUN:-0}" = 1 ]; then
+            autorun &
+            auto_pid=$!
+        fi
+        trap 'kill -TERM $auto_pid 2>/dev/null; leave_cluster' TERM INT
+        watch_raylet
         ;;
     *)
         exec "$role" "$@"

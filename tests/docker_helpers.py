@@ -116,3 +116,35 @@ def size_bytes(docker_size: str) -> int:
     if s[-1] in units:
         return int(float(s[:-1]) * units[s[-1]])
     return int(s)
+
+
+COMPOSE_V2 = REPO / "build" / "compose" / "docker-compose"
+
+
+def compose_v2() -> Path:
+    """The pinned Compose v2 binary (`make compose-v2`, which `make test` runs)."""
+    if not COMPOSE_V2.exists():
+        make("compose-v2", timeout=600, check=True)
+    return COMPOSE_V2
+
+
+def compose_command(flavour: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """How a user runs Compose: v2 as the `docker compose` plugin, v1 as docker-compose."""
+    import pytest
+
+    env = clean_env()
+    if flavour == "v2":
+        plugins = tmp / "docker-config" / "cli-plugins"
+        plugins.mkdir(parents=True, exist_ok=True)
+        (plugins / "docker-compose").symlink_to(compose_v2())
+        env["DOCKER_CONFIG"] = str(plugins.parent)
+        cmd = ["docker", "compose"]
+    else:
+        if shutil.which("docker-compose") is None:
+            pytest.skip("docker-compose (v1) not installed")
+        cmd = ["docker-compose"]
+    version = subprocess.run([*cmd, "version", "--short"], env=env, capture_output=True, text=True,
+                             timeout=60).stdout.strip().lstrip("v")
+    if not version.startswith("2." if flavour == "v2" else "1."):
+        pytest.skip(f"{' '.join(cmd)} is version '{version}', not Compose {flavour}")
+    return cmd, env
