@@ -22,6 +22,22 @@ def cli():
     return run_cli
 
 
+# ---- per-test time limits (pytest-timeout; the default is in pyproject.toml) -------------
+# Docker tests' module fixtures build the image and a cluster and run a suite inside the
+# first test's setup (their own image-build step allows 2400 s; a cold offline build took
+# ~5 min here); slow tests run whole suites through the CLI.
+MARKER_TIMEOUTS_S = {"docker": 2400, "slow": 900}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        limits = [s for marker, s in MARKER_TIMEOUTS_S.items() if item.get_closest_marker(marker) is not None]
+        if limits:
+            item.add_marker(pytest.mark.timeout(max(limits)))
+
+
 # ---- REQUIRE_DOCKER (Docker appliance, issue 3) -------------------------------------
 # CI sets REQUIRE_DOCKER=1: there a skipped `docker` test is a failure, so a missing
 # engine or compose cannot turn the end-to-end test into a silent green run.
