@@ -1,37 +1,36 @@
-"""Makefile input checks and token generation; no Docker engine needed."""
+"""Makefile input checks, ordering and stale-image handling, against fake docker/compose;
+no Docker engine needed."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import stat
 import subprocess
 
 import pytest
 
-from docker_helpers import clean_env, make
+from docker_helpers import REPO, clean_env, make
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 
 
+FAKE_COMPOSE = """#!/bin/sh
+# Logs every call with the autorun switch it was given; answers `version` as Compose v2.
+echo "BENCH_AUTORUN=${BENCH_AUTORUN:-unset} $*" >> "$FAKE_LOG"
+[ "$1" = version ] && echo 2.40.3
+exit 0
+"""
+
+
 @pytest.mark.parametrize("workers", ["0", "abc", "", "-1", "2.5", "1000"])
 def test_up_refuses_bad_worker_counts_with_one_line(workers, tmp_path):
-    proc = make("up", f"WORKERS={workers}", f"RAY_TOKEN_FILE={tmp_path / 'tok'}", timeout=60,
-                env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
+    fake, log = _fake(tmp_path, "compose", FAKE_COMPOSE)
+    proc = make("up", f"WORKERS={workers}", f"COMPOSE={fake}", f"RESULTS_DIR={tmp_path / 'res'}", timeout=60,
+                env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever", FAKE_LOG=str(log)))
     assert proc.returncode != 0
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "WORKERS" in lines[0] and f"'{workers}'" in lines[0]
-    assert not (tmp_path / "tok").exists(), "refused before any side effect"
-
-
-def test_up_refuses_an_empty_token(tmp_path):
-    token = tmp_path / "tok"
-    token.write_text("")
-    proc = make("up", "WORKERS=2", f"RAY_TOKEN_FILE={token}", timeout=60,
-                env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
-    assert proc.returncode != 0
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and "empty" in lines[0]
+    assert log.read_text() == "" and not (tmp_path / "res").exists(), "refused before any side effect"
 
 
 def test_bench_refuses_an_unknown_suite():
@@ -41,28 +40,23 @@ def test_bench_refuses_an_unknown_suite():
         l for l in proc.stderr.splitlines() if "SUITE must be quick, standard, full, heavy or stress" in l]
 
 
-def test_token_is_random_private_and_owned_by_the_container_user(tmp_path):
-    uid = 1000 if os.geteuid() == 0 else os.geteuid()
-    first = tmp_path / "a" / "tok"
-    second = tmp_path / "b" / "tok"
-    for f in (first, second):
-        make("token", f"RAY_TOKEN_FILE={f}", f"APP_UID={uid}", timeout=60, check=True)
-    a, b = first.read_text(), second.read_text()
-    assert re.fullmatch(r"[0-9a-f]{64}", a) and a != b
-    st = first.stat()
-    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == uid
-    # Re-running keeps the deployment's token.
-    make("token", f"RAY_TOKEN_FILE={first}", f"APP_UID={uid}", timeout=60, check=True)
-    assert first.read_text() == a
+def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off():
+    # `make up` once ran the token step (a `docker run IMAGE`) before the image existed.
+    proc = make("-n", "up", "WORKERS=2", "COMPOSE=compose-x", timeout=60,
+                env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.index("docker image inspect") < out.index("compose-x up -d")
+    assert "docker run" not in out
+    makefile = (REPO / "Makefile").read_text()
+    assert "up: export BENCH_AUTORUN := 0" in makefile
 
 
 def test_bare_relative_paths_reach_compose_as_absolute_paths():
-    # Compose would read `build/tok` (no ./) as a named volume and refuse to start.
-    proc = make("-n", "token", "dirs", "RAY_TOKEN_FILE=build/tok", "RESULTS_DIR=out/res",
-                timeout=60, env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
+    # Compose would read `out/res` (no ./) as a named volume and refuse to start.
+    proc = make("-n", "dirs", "RESULTS_DIR=out/res", timeout=60,
+                env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
     assert proc.returncode == 0, proc.stderr
-    from docker_helpers import REPO
-    assert f'gen-token.sh "{REPO}/build/tok"' in proc.stdout
     assert f'mkdir -p "{REPO}/out/res"' in proc.stdout
 
 
@@ -80,10 +74,19 @@ exit 0
 """
 
 
+def _fake(tmp_path, name, text):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / name
+    fake.write_text(text)
+    fake.chmod(0o755)
+    log = tmp_path / f"{name}.log"
+    log.write_text("")
+    return fake, log
+
+
 def _image_sources_copy(tmp_path):
     """The files the image is built from, in a scratch checkout we may edit."""
-    from docker_helpers import REPO
-
     work = tmp_path / "checkout"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("bench", "templates"):
@@ -144,3 +147,53 @@ def test_unhashable_sources_refuse_to_guess_whether_the_image_is_stale(tmp_path)
                           text=True, timeout=60)
     assert proc.returncode != 0
     assert "cannot hash the image's sources" in proc.stderr
+
+
+FAKE_CLUSTER_DOCKER = """#!/bin/sh
+# A running cluster of $FAKE_WORKERS workers whose containers carry $FAKE_RUNNING_LABELS;
+# the image on disk carries $FAKE_IMAGE_LABELS.
+echo "$*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "image inspect") printf '%s\\n' "$FAKE_IMAGE_LABELS" ;;
+  "ps -q") case "$*" in
+      *service=ray-worker*) i=0; while [ $i -lt "$FAKE_WORKERS" ]; do echo "w$i"; i=$((i+1)); done ;;
+      *service=bench*) echo bench0 ;;
+    esac ;;
+  "inspect -f") case "$3" in *bench.source-hash*) printf '%s\\n' "$FAKE_RUNNING_LABELS" ;; *) echo sha256:fake ;; esac ;;
+esac
+exit 0
+"""
+
+
+def _report(tmp_path, running_labels):
+    work = _image_sources_copy(tmp_path)
+    current = subprocess.run(["make", "-s", "--no-print-directory", "--eval", "h: ; @echo $(SOURCE_HASH)", "h"],
+                             cwd=work, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    docker, _ = _fake(tmp_path, "docker", FAKE_CLUSTER_DOCKER)
+    compose, log = _fake(tmp_path, "compose", FAKE_COMPOSE)
+    # Both fakes log to one file, in call order.
+    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_WORKERS="2",
+                    FAKE_IMAGE_LABELS=f"ray-granularity-bench {current}",
+                    FAKE_RUNNING_LABELS=running_labels.format(current=current), COMPOSE_PROJECT_NAME="rbfake")
+    proc = subprocess.run(["make", "--no-print-directory", "report", "NO_HEAVY=1", "NAME=r", f"COMPOSE={compose}",
+                           f"RESULTS_DIR={tmp_path / 'res'}", f"REPORTS_DIR={tmp_path / 'rep'}"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    return proc, log.read_text().splitlines()
+
+
+def test_report_recreates_a_running_cluster_whose_image_is_stale(tmp_path):
+    proc, calls = _report(tmp_path, "ray-granularity-bench 0123456789abcdef")
+    assert proc.returncode == 0, proc.stderr
+    assert "built from other sources; recreating it (2 workers)" in proc.stdout
+    ups = [c for c in calls if " up -d" in c]
+    assert len(ups) == 1 and "--scale ray-worker=2" in ups[0]
+    assert ups[0].startswith("BENCH_AUTORUN=0 "), "make's own up must not start a competing automatic run"
+    assert any("bench run --suite standard" in c for c in calls)
+
+
+def test_report_reuses_a_running_cluster_built_from_these_sources(tmp_path):
+    proc, calls = _report(tmp_path, "ray-granularity-bench {current}")
+    assert proc.returncode == 0, proc.stderr
+    assert "reusing the running cluster (2 workers)" in proc.stdout
+    assert not [c for c in calls if " up -d" in c]
+    assert any("bench run --suite standard" in c and "--expect-nodes 2" in c for c in calls)
