@@ -67,7 +67,8 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 
 USER ray
 WORKDIR /app
-HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["/usr/local/bin/healthcheck.sh"]
+# No HEALTHCHECK here: docker-compose.yml sets one only on the bench service. An image
+# check would run on every node while idle, and Compose v2's `up --wait` refuses a
+# container whose image check is disabled ("has no healthcheck configured").
 ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
 CMD ["head"]

@@ -24,7 +24,7 @@ def test_entrypoint_refuses_a_missing_token_file(tmp_path, role):
                        RAY_AUTH_TOKEN_PATH=str(tmp_path / "nope"), OBJECT_STORE_MEMORY="100000000")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"entrypoint: token file {tmp_path / 'nope'} is missing or not a file (run 'make token' on the host)"]
+        f"entrypoint: token file {tmp_path / 'nope'} is missing or not a file (the compose file's init service makes it)"]
 
 
 def test_entrypoint_refuses_a_directory_where_the_token_should_be(tmp_path):
@@ -41,6 +41,58 @@ def test_entrypoint_refuses_an_empty_token(tmp_path):
     proc = _entrypoint(tmp_path, "head", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
                        OBJECT_STORE_MEMORY="100000000")
     assert proc.returncode == 1 and "is empty" in proc.stderr
+
+
+def _init(tmp_path, token):
+    import getpass
+    return _entrypoint(tmp_path, "init", RAY_AUTH_TOKEN_PATH=str(token), APP_USER=getpass.getuser())
+
+
+def test_init_makes_a_private_random_token_once(tmp_path):
+    import os
+    import re
+    import stat
+    first, second = tmp_path / "a" / "ray_token", tmp_path / "b" / "ray_token"
+    for token in (first, second):
+        proc = _init(tmp_path, token)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == "init: generated a new token for this deployment\n"
+    a = first.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", a) and a != second.read_text()
+    st = first.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.geteuid()
+    assert not list(first.parent.glob("*.new"))
+    # A second `compose up` keeps the deployment's token.
+    proc = _init(tmp_path, first)
+    assert proc.returncode == 0 and "keeping" in proc.stdout and first.read_text() == a
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("empty", "is empty; remove the volume (docker compose down -v)"),
+    ("dir", "exists but is not a file"),
+])
+def test_init_refuses_a_broken_token_path_with_one_line(tmp_path, bad, message):
+    token = tmp_path / "ray_token"
+    token.mkdir() if bad == "dir" else token.write_text("")
+    proc = _init(tmp_path, token)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+
+
+@pytest.mark.parametrize("var, value", [("BENCH_AUTORUN", "yes"), ("EXPECT_NODES", "three"),
+                                        ("BENCH_STABLE_S", "-5")])
+def test_driver_refuses_bad_autorun_settings_with_one_line(tmp_path, var, value):
+    proc = _entrypoint(tmp_path, "driver", OBJECT_STORE_MEMORY="100000000", **{var: value})
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and var in lines[0] and f"'{value}'" in lines[0]
+
+
+def test_wait_nodes_wants_a_count_or_a_stability_window():
+    for args in ([], ["2", "--stable", "5"]):
+        proc = subprocess.run([sys.executable, str(REPO / "docker" / "wait_nodes.py"), *args],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and proc.stderr.strip() == "wait_nodes: give either a node count N or --stable S"
 
 
 @pytest.mark.parametrize("value, message", [
