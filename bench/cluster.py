@@ -30,6 +30,39 @@ def parse_address(address: str | None) -> str | None:
     return address
 
 
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+
+
+def effective_address(address: str | None) -> str | None:
+    """The cluster a run joins: --address if given, else RAY_ADDRESS, else None (embedded).
+
+    `ray job submit` and KubeRay's RayJob start the driver with RAY_ADDRESS set to the
+    cluster's GCS address, and ray.init() joins that cluster whenever its address is
+    None or 'auto' (worker.py), so such a run is an existing cluster, never embedded.
+    """
+    address = parse_address(address)
+    env = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    if not env or address not in (None, "auto"):
+        return address
+    if "://" in env:
+        raise UsageError(f"{RAY_ADDRESS_ENV}={env!r} is a URL (dashboard or Ray Client); bench joins a cluster "
+                         f"by its GCS address HOST:PORT or 'auto': unset {RAY_ADDRESS_ENV} or give --address")
+    try:
+        return parse_address(env)
+    except UsageError:
+        raise UsageError(f"{RAY_ADDRESS_ENV} must be 'auto' or HOST:PORT, got {env!r}") from None
+
+
+def _job_submission_id() -> str | None:
+    """The `ray job submit` / RayJob submission id, when this driver is a job's entrypoint."""
+    import json
+
+    try:  # set by Ray's JobSupervisor for the entrypoint (dashboard/modules/job/job_supervisor.py)
+        return json.loads(os.environ["RAY_JOB_CONFIG_JSON_ENV_VAR"])["metadata"]["job_submission_id"]
+    except Exception:
+        return None
+
+
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     host, _, port = address.rpartition(":")
     try:
@@ -59,9 +92,11 @@ def driver_settings() -> dict:
 
 
 def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> dict:
-    """Start an embedded Ray (address None) or join an existing cluster."""
+    """Start an embedded Ray (no address, no RAY_ADDRESS) or join an existing cluster."""
     import ray
 
+    given = address
+    address = effective_address(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     settings = driver_settings()
     kwargs = dict(
@@ -84,6 +119,8 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
             _check_reachable(address)
         kwargs["address"] = address
         mode = "existing"
+        if num_cpus is not None:  # ray.init refuses it when joining; build_config reports it first
+            raise UsageError("--num-cpus applies only to the embedded Ray (no --address, no RAY_ADDRESS)")
     started = time.perf_counter()
     try:
         ray.init(**kwargs)
@@ -92,8 +129,13 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     except Exception as exc:  # ray raises assorted types for a missing cluster
         first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
         raise RuntimeFailure(f"cannot start or join Ray ({address or 'embedded'}): {first}") from None
-    return {"mode": mode, "address": address, "init_s": time.perf_counter() - started, "auth_mode": auth_mode(),
+    info = {"mode": mode, "address": address, "init_s": time.perf_counter() - started, "auth_mode": auth_mode(),
             "driver_settings": settings}
+    if mode == "existing":
+        info["address_from"] = "--address" if given not in (None, "", "auto") or address == "auto" else RAY_ADDRESS_ENV
+        if _job_submission_id():
+            info["job_submission_id"] = _job_submission_id()
+    return info
 
 
 def auth_mode() -> str:

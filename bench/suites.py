@@ -214,7 +214,7 @@ def build_config(
         if too_many:
             raise UsageError(f"--naive-tasks {too_many[0]} is larger than --queries {queries}")
 
-    from bench.cluster import parse_address
+    from bench.cluster import effective_address, parse_address
 
     address = parse_address(address)
     if expect_nodes is not None:
@@ -225,6 +225,10 @@ def build_config(
         num_cpus = _positive_int("num-cpus", num_cpus)
         if address is not None:
             raise UsageError("--num-cpus applies only to the embedded Ray (no --address)")
+    joins = effective_address(address) if any(m in RAY_MODES for m in chosen_modes) else address
+    if num_cpus is not None and joins is not None:  # ray job submit / RayJob: RAY_ADDRESS names the cluster
+        raise UsageError("--num-cpus applies only to the embedded Ray, and RAY_ADDRESS is set "
+                         "(this run joins that cluster): drop --num-cpus or unset RAY_ADDRESS")
     window = preset.window if window is None else _positive_int("window", window)
     target_cv = _fraction("target-cv", preset.target_cv if target_cv is None else target_cv)
     budget = _seconds("budget", preset.extra_budget_s if budget is None else budget)
