@@ -29,11 +29,21 @@ RUN set -eu; \
 # The final stage copies only the venv, so the wheelhouse never becomes a layer.
 FROM ${BASE_IMAGE}
 ARG APP_UID=1000
+# The non-root user, uid APP_UID. A base that already has that uid (rayproject/ray: `ray`,
+# uid 1000, group users) keeps its user; otherwise user and group `ray` are created.
+# (tests/test_real_clusters.py runs this step against stub bases.)
 RUN set -eu; \
-    groupadd --gid "${APP_UID}" ray; \
-    useradd --uid "${APP_UID}" --gid ray --create-home --shell /bin/bash ray; \
+    if getent passwd "${APP_UID}" >/dev/null; then \
+        echo "user: reusing the base image's uid-${APP_UID} user $(getent passwd "${APP_UID}" | cut -d: -f1)"; \
+    elif getent passwd ray >/dev/null; then \
+        echo "user: the base has a user ray with uid $(id -u ray), not ${APP_UID}: build with --build-arg APP_UID=$(id -u ray)" >&2; \
+        exit 1; \
+    else \
+        getent group "${APP_UID}" >/dev/null || groupadd --gid "${APP_UID}" ray; \
+        useradd --uid "${APP_UID}" --gid "${APP_UID}" --create-home --shell /bin/bash ray; \
+    fi; \
     mkdir -p /app/results /app/reports; \
-    chown ray:ray /app/results /app/reports
+    chown "${APP_UID}:$(id -g "${APP_UID}")" /app/results /app/reports
 
 COPY --from=deps /opt/venv /opt/venv
 COPY docker/entrypoint.sh docker/healthcheck.sh /usr/local/bin/
@@ -65,7 +75,8 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     BENCH_IMAGE_VERSION=${VERSION} \
     BENCH_IMAGE_REVISION=${VCS_REF}
 
-USER ray
+# Numeric, so Kubernetes' runAsNonRoot can verify it, and whatever the base named the user.
+USER ${APP_UID}
 WORKDIR /app
 # No HEALTHCHECK here: docker-compose.yml sets one only on the bench service. An image
 # check would run on every node while idle, and Compose v2's `up --wait` refuses a

@@ -334,3 +334,95 @@ def test_job_without_the_token_is_refused(token_cluster):
     assert proc.returncode != 0, proc.stdout
     assert "auth" in (proc.stdout + proc.stderr).lower() or "401" in proc.stdout + proc.stderr or \
         "403" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+# -- building on rayproject/ray: a base that already has a uid-1000 user ------------------
+
+STUB_BASE = "ray-bench-base:bookworm"  # the offline base `make image-offline` builds
+
+
+def _dockerfile_user_step() -> str:
+    """The Dockerfile's user-creation RUN, as the shell text Docker would run."""
+    lines = (REPO / "Dockerfile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("RUN ") and "useradd" in "".join(lines[i:i + 20])
+                 and "getent passwd" in "".join(lines[i:i + 20]))
+    step = []
+    for line in lines[start:]:
+        step.append(line.rstrip().removesuffix("\\"))
+        if not line.rstrip().endswith("\\"):
+            break
+    return "\n".join(step).removeprefix("RUN ")
+
+
+def _docker_ready() -> str | None:
+    from docker_helpers import docker_unavailable_reason
+
+    reason = docker_unavailable_reason()
+    if reason is None and subprocess.run(["docker", "image", "inspect", STUB_BASE], capture_output=True).returncode:
+        reason = f"{STUB_BASE} is not built here (make base)"
+    return reason
+
+
+@pytest.fixture(scope="module")
+def stub_bases():
+    """Tiny images FROM the offline base: one shaped like rayproject/ray (user ray, uid
+    1000, primary group users), one whose uid 1000 has another name, one with a user ray
+    at another uid."""
+    reason = _docker_ready()
+    if reason:
+        pytest.skip(reason)
+    tag = f"rgb-user-stub-{secrets.token_hex(3)}"
+    stubs = {
+        "rayproject": "useradd -ms /bin/bash -d /home/ray ray --uid 1000 --gid 100",
+        "other-name": "useradd -m --uid 1000 ubuntu",
+        "ray-elsewhere": "useradd -m --uid 1001 ray",
+    }
+    built = []
+    try:
+        for name, command in stubs.items():
+            image = f"{tag}:{name}"
+            proc = subprocess.run(["docker", "build", "-q", "-t", image, "-"], input=f"FROM {STUB_BASE}\nRUN {command}\n",
+                                  capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr
+            built.append(image)
+        yield {name: f"{tag}:{name}" for name in stubs} | {"plain": STUB_BASE}
+    finally:
+        if built:
+            subprocess.run(["docker", "rmi", "-f", *built], capture_output=True, timeout=120)
+
+
+def _run_user_step(image: str) -> subprocess.CompletedProcess:
+    check = 'echo "ID=$(id 1000)"; echo "OWNER=$(stat -c %u:%g /app/results /app/reports | sort -u)"'
+    return subprocess.run(["docker", "run", "--rm", "--user", "0", "-e", "APP_UID=1000", "--entrypoint", "/bin/sh",
+                           image, "-c", f"{_dockerfile_user_step()}\n{check}"],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("base, user, owner", [
+    ("rayproject", "uid=1000(ray) gid=100(users)", "1000:100"),
+    ("other-name", "uid=1000(ubuntu) gid=1000(ubuntu)", "1000:1000"),
+    ("plain", "uid=1000(ray) gid=1000(ray)", "1000:1000"),
+])
+def test_dockerfile_user_step_reuses_an_existing_uid_1000_user(stub_bases, base, user, owner):
+    proc = _run_user_step(stub_bases[base])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"ID={user}" in proc.stdout, proc.stdout
+    assert f"OWNER={owner}" in proc.stdout, proc.stdout
+    if base != "plain":
+        assert "reusing the base image's uid-1000 user" in proc.stdout
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+def test_dockerfile_user_step_refuses_a_ray_user_at_another_uid(stub_bases):
+    proc = _run_user_step(stub_bases["ray-elsewhere"])
+    assert proc.returncode != 0
+    assert "build with --build-arg APP_UID=1001" in proc.stderr
+
+
+def test_dockerfile_runs_as_a_numeric_user():
+    """USER is the uid (Kubernetes runAsNonRoot can verify it), whatever the base named it."""
+    users = [line.split()[1] for line in (REPO / "Dockerfile").read_text().splitlines() if line.startswith("USER ")]
+    assert users == ["${APP_UID}"]
