@@ -338,7 +338,8 @@ def test_job_without_the_token_is_refused(token_cluster):
 
 # -- building on rayproject/ray: a base that already has a uid-1000 user ------------------
 
-STUB_BASE = "ray-bench-base:bookworm"  # the offline base `make image-offline` builds
+# Bases to stub from, first found locally: the offline base (`make base`), or the default one.
+STUB_BASES = ("ray-bench-base:bookworm", "python:3.11-slim-bookworm")
 
 
 def _dockerfile_user_step() -> str:
@@ -354,13 +355,17 @@ def _dockerfile_user_step() -> str:
     return "\n".join(step).removeprefix("RUN ")
 
 
-def _docker_ready() -> str | None:
+def _stub_base() -> tuple[str | None, str | None]:
+    """(base image, None) or (None, why there is none)."""
     from docker_helpers import docker_unavailable_reason
 
     reason = docker_unavailable_reason()
-    if reason is None and subprocess.run(["docker", "image", "inspect", STUB_BASE], capture_output=True).returncode:
-        reason = f"{STUB_BASE} is not built here (make base)"
-    return reason
+    if reason:
+        return None, reason
+    for image in STUB_BASES:
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=60).returncode == 0:
+            return image, None
+    return None, f"none of {', '.join(STUB_BASES)} is here (make base builds the first offline)"
 
 
 @pytest.fixture(scope="module")
@@ -368,7 +373,7 @@ def stub_bases():
     """Tiny images FROM the offline base: one shaped like rayproject/ray (user ray, uid
     1000, primary group users), one whose uid 1000 has another name, one with a user ray
     at another uid."""
-    reason = _docker_ready()
+    base, reason = _stub_base()
     if reason:
         pytest.skip(reason)
     tag = f"rgb-user-stub-{secrets.token_hex(3)}"
@@ -381,11 +386,11 @@ def stub_bases():
     try:
         for name, command in stubs.items():
             image = f"{tag}:{name}"
-            proc = subprocess.run(["docker", "build", "-q", "-t", image, "-"], input=f"FROM {STUB_BASE}\nRUN {command}\n",
+            proc = subprocess.run(["docker", "build", "-q", "-t", image, "-"], input=f"FROM {base}\nRUN {command}\n",
                                   capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, proc.stderr
             built.append(image)
-        yield {name: f"{tag}:{name}" for name in stubs} | {"plain": STUB_BASE}
+        yield {name: f"{tag}:{name}" for name in stubs} | {"plain": base}
     finally:
         if built:
             subprocess.run(["docker", "rmi", "-f", *built], capture_output=True, timeout=120)
