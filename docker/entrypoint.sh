@@ -74,6 +74,8 @@ join_cluster() {
         [ "$attempt" -lt "$max" ] || die "could not join the cluster at $head_address in $max attempts"
         echo "entrypoint: ray start failed (attempt $attempt of $max); retrying" >&2
         ray stop --force >/dev/null 2>&1 || true
+        # The retry joins the same session; its raylet.out must not be the failed one's.
+        rm -rf /tmp/ray/session_*
         sleep $((2 + RANDOM % 5))
         attempt=$((attempt + 1))
         wait_for_head "$head_address"

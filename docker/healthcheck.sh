@@ -15,8 +15,10 @@ running() {
 }
 
 running raylet || exit 1
-# The raylet logs this line once it has registered with the GCS.
-grep -q -m1 'Raylet of id.* started' /tmp/ray/session_latest/logs/raylet.out 2>/dev/null || exit 1
+# The raylet logs this line once it has registered with the GCS (in raylet.N.out when
+# an earlier raylet of the same session left raylet.out behind).
+log=$(ls -t /tmp/ray/session_latest/logs/raylet*.out 2>/dev/null | head -n1)
+grep -q -m1 'Raylet of id.* started' "${log:-/nonexistent}" 2>/dev/null || exit 1
 if [ "$role" = head ]; then
     running gcs_server || exit 1
     # The GCS must accept connections before workers try to join.

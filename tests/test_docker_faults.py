@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from docker_helpers import REPO, clean_env, docker_unavailable_reason, free_port, make, owned_dir, run
+from docker_helpers import REPO, clean_env, compose_v2, docker_unavailable_reason, free_port, make, owned_dir, run
 
 WORKERS = 3
 DETECTION_BUDGET_S = 15
@@ -26,12 +26,12 @@ def cluster(tmp_path_factory):
     project = f"raybenchfault{secrets.token_hex(4)}"
     ctx = {"project": project, "results": owned_dir(work / "results"), "reports": owned_dir(work / "reports")}
     ctx["vars"] = [
-        f"COMPOSE_PROJECT_NAME={project}", f"RAY_TOKEN_FILE={work / 'secrets' / 'ray_token'}",
+        f"COMPOSE_PROJECT_NAME={project}", f"COMPOSE={compose_v2()}",
         f"RESULTS_DIR={ctx['results']}", f"REPORTS_DIR={ctx['reports']}", f"DASHBOARD_PORT={free_port()}",
         "HEAD_CPUS=0", "WORKER_CPUS=1", f"WORKERS={WORKERS}",
     ]
     ctx["env"] = clean_env(COMPOSE_PROJECT_NAME=project)
-    make("image", timeout=2400, env=ctx["env"], check=True)
+    make("ensure-image", timeout=2400, env=ctx["env"], check=True)
     try:
         make("up", *ctx["vars"], timeout=600, env=ctx["env"], check=True)
         yield ctx
@@ -86,8 +86,7 @@ def test_killed_head_fails_in_one_line_and_keeps_results(cluster):
 
 
 def _compose() -> str:
-    v2 = run(["docker", "compose", "version"], timeout=30)
-    return "docker compose" if v2.returncode == 0 else "docker-compose"
+    return str(compose_v2())
 
 
 @pytest.mark.docker
