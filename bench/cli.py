@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import signal
 import sys
+import threading
 
 from bench.errors import BenchError, UsageError
 
@@ -170,10 +173,29 @@ def check_arguments(argv: list[str]) -> list[str]:
     return argv
 
 
+class Terminated(SystemExit):
+    """SIGTERM (docker stop, kill): unwinds like Ctrl-C so the runner saves what finished."""
+
+    def __init__(self):
+        super().__init__(128 + signal.SIGTERM)
+
+    def __str__(self) -> str:
+        return "SIGTERM"
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     import fire
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Ray's C++ failure-signal handler also takes SIGTERM and aborts the driver 3 s later
+    # (abseil's alarm), cutting short the save and shutdown below; =0 restores it.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    main_thread = threading.current_thread() is threading.main_thread()  # signal.signal needs it
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         argv = check_arguments(argv)
         fire.Fire(BenchCLI, command=argv, name="bench")
@@ -183,9 +205,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         sys.exit(130)
-    except SystemExit:
+    except SystemExit as exc:
+        # ray.init replaces our SIGTERM handler with its own, which calls sys.exit(15).
+        if isinstance(exc, Terminated) or exc.code == signal.SIGTERM:
+            print("bench: terminated", file=sys.stderr)
+            sys.exit(128 + signal.SIGTERM)
         raise
     except Exception as exc:  # a bug or an unforeseen failure: still one line, never a traceback
         first = (str(exc).strip().splitlines() or [""])[0]
         print(f"bench: error: unexpected {exc.__class__.__name__}: {first}".rstrip(": "), file=sys.stderr)
         sys.exit(1)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
