@@ -186,12 +186,17 @@ def count_alive(nodes: list[dict]) -> dict:
     }
 
 
-def wait_for_nodes(expected: int, timeout_s: float) -> list[dict]:
-    """Block until `expected` alive nodes with CPUs > 0 exist, or fail clearly."""
+def wait_for_nodes(expected: int, timeout_s: float, on_count=None) -> list[dict]:
+    """Block until `expected` alive nodes with CPUs > 0 exist, or fail clearly.
+    on_count(have) is called whenever the count changes (progress display)."""
     deadline = time.monotonic() + timeout_s
+    last = None
     while True:
         nodes = node_snapshot()
         have = count_alive(nodes)["alive_with_cpus"]
+        if on_count is not None and have != last:
+            on_count(have)
+            last = have
         if have >= expected:
             return nodes
         if time.monotonic() >= deadline:

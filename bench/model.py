@@ -197,8 +197,38 @@ def harness_overhead(results: Results) -> dict | None:
             "ratio_vs_same_arguments": rate / with_args if with_args else None}
 
 
+def drift(results: Results) -> dict | None:
+    """Does a configuration get slower (or faster) the later its trial runs in the suite?
+
+    Per run, the Theil-Sen slope of log(time) against the round number (robust to an
+    outlier trial), as a relative change per round; across runs, the median slope and a
+    Wilcoxon signed-rank p for "no drift". Interleaved rounds cancel drift out of the
+    comparisons; this says whether there was any to cancel."""
+    from scipy.stats import theilslopes, wilcoxon
+
+    per_run = []
+    for run in results.runs:
+        rounds = list(run.extra.get("trial_rounds") or ())
+        times = list(run.samples.get("response_s") or ())
+        if len(rounds) < 3 or len(rounds) != len(times) or len(set(rounds)) < 3 or min(times) <= 0:
+            continue
+        slope = theilslopes(np.log(times), rounds)[0]
+        per_run.append({"label": run.label, "relative_change_per_round": float(np.expm1(slope)),
+                        "first_round_s": float(times[0]), "last_round_s": float(times[-1]),
+                        "rounds": len(rounds)})
+    if len(per_run) < 3:
+        return None
+    slopes = [r["relative_change_per_round"] for r in per_run]
+    nonzero = [v for v in slopes if v != 0]
+    p_value = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 3 else None
+    return {"median_relative_change_per_round": float(np.median(slopes)), "p_value": p_value,
+            "method": "Theil-Sen slope of log(time) vs round per run; Wilcoxon signed-rank across runs",
+            "runs": per_run}
+
+
 def analyse(results: Results) -> dict:
-    return {"model": fit(results), "auto": auto_ratio(results), "harness": harness_overhead(results)}
+    return {"model": fit(results), "auto": auto_ratio(results), "harness": harness_overhead(results),
+            "drift": drift(results)}
 
 
 def _representative(results: Results, mode: str):

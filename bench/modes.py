@@ -42,9 +42,10 @@ def tracking_stride(tasks: int) -> int:
 class LatencyTracker:
     """Records submission-to-result time for every `stride`-th task via future callbacks."""
 
-    def __init__(self, tasks: int):
+    def __init__(self, tasks: int, on_done=None):
         self.stride = tracking_stride(tasks)
         self._latencies: list[float | None] = []
+        self._on_done = on_done  # progress: told `stride` tasks are done per tracked task
 
     def wants(self, index: int) -> bool:
         return index % self.stride == 0
@@ -55,6 +56,8 @@ class LatencyTracker:
 
         def done(_future, slot=slot, submitted_at=submitted_at):
             self._latencies[slot] = time.perf_counter() - submitted_at
+            if self._on_done is not None:
+                self._on_done(self.stride)
 
         future.add_done_callback(done)
 
@@ -69,6 +72,8 @@ class LatencyTracker:
 class Mode:
     name: str = ""
     uses_ray = False
+    # Called with a count of finished tasks while a trial runs (progress display only).
+    progress_hook = None
 
     def __init__(self, workload: Workload, **params):
         self.workload = workload
@@ -218,7 +223,7 @@ class RayNaive(Mode):
         search, _ = _ray_functions()
         array = self.workload.array_list
         queries = self.workload.query_values[:n].tolist()
-        tracker = LatencyTracker(n)
+        tracker = LatencyTracker(n, self.progress_hook)
         answers = np.empty(n, dtype=np.int64)
         window = self.window if self.window and self.window < n else None
         in_flight: dict = {}
@@ -280,7 +285,7 @@ class RayBatched(Mode):
         _, search_batch = _ray_functions()
         queries = self.workload.query_values[:n]
         tasks = self.tasks_for(n)
-        tracker = LatencyTracker(tasks)
+        tracker = LatencyTracker(tasks, self.progress_hook)
         refs = []
         submit = 0.0
         start = time.perf_counter()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from bench.errors import RuntimeFailure, UsageError
+from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_ratio, fmt_speedup, fmt_time
 from bench.results import Results, Run
 from bench.stats import HIGH_CV, Stats
 
@@ -28,78 +29,6 @@ METRICS = (
     "task_latency_p50_s", "task_latency_p95_s", "task_latency_p99_s",
 )
 AUTH_OFF = {"off", "none", "disabled", "false", "no"}
-
-
-# --- number formatting (one place, shared by the page, the charts' labels and the tests) ----
-
-
-def fmt_time(value: float | None) -> str:
-    """Seconds, three significant figures, in s / ms / µs."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    magnitude = abs(value)
-    if magnitude >= 1 or magnitude == 0:
-        return f"{value:.3g} s" if magnitude < 1000 else f"{value:,.0f} s"
-    if magnitude >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} µs"
-
-
-def fmt_rate(value: float | None) -> str:
-    """Events per second: whole numbers with thousands separators, 3 s.f. below 100."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
-def fmt_ratio(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    if value >= 1000:
-        return f"{value:,.0f}×"
-    return f"{value:.3g}×"
-
-
-def fmt_pct(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value * 100:.1f}%"
-
-
-def fmt_int(value: Any) -> str:
-    if value is None:
-        return "–"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
-
-
-def fmt_bytes(value: Any) -> str:
-    if value is None:
-        return "–"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if number >= size:
-            return f"{number / size:.1f} {unit}"
-    return f"{number:.0f} B"
-
-
-def fmt_speedup(value: float | None) -> str:
-    """A speed-up in words a reader cannot misread: '17× faster', '508× slower', 'same'."""
-    if value is None or not math.isfinite(value) or value <= 0:
-        return "–"
-    if 0.995 <= value < 1.005:
-        return "1.00×"
-    if value >= 1:
-        return f"{fmt_ratio(value)} faster"
-    return f"{fmt_ratio(1 / value)} slower"
 
 
 def _faster(ratio: float | None) -> str:
@@ -589,7 +518,7 @@ def verdict(views: list[dict], results: Results) -> dict:
             )
     model = _analysis(results).get("model")
     if model and model.get("per_task_overhead_s") is not None:
-        text = (f"A model fitted to the batch sweep (R² = {model.get('r_squared', float('nan')):.3f}) puts the overhead at "
+        text = (f"A model fitted to the batch sweep ({_fit_words(model)}) puts the overhead at "
                 f"{fmt_time(model['per_task_overhead_s'])} of worker time per task plus {fmt_time(model.get('fixed_cost_s'))} per run")
         if model.get("break_even_lookups_per_task"):
             text += (f"; a task needs about {fmt_int(round(model['break_even_lookups_per_task']))} lookups "
@@ -745,6 +674,15 @@ def environment_rows(results: Results, raw: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _fit_words(model: dict) -> str:
+    """The model's fit on the relative scale it was fitted on; older files have only R²."""
+    if model.get("rms_relative_error") is None:
+        return f"R² = {model['r_squared']:.3f}" if model.get("r_squared") is not None else "fit quality unknown"
+    text = (f"RMS relative error {fmt_pct(model['rms_relative_error'])}, worst point "
+            f"{model['max_relative_residual']:+.0%} at B = {fmt_int(model.get('worst_point_batch_size'))}")
+    return text + (" — a misfit: read c and the break-even as rough" if model.get("misfit") else "")
+
+
 def analysis_rows(results: Results) -> list[tuple[str, str]]:
     """The derived figures of results.analysis that a reader can use, in words."""
     analysis = _analysis(results)
@@ -753,7 +691,7 @@ def analysis_rows(results: Results) -> list[tuple[str, str]]:
     if model:
         rows += [
             ("Overhead model", str(model.get("formula", "–"))),
-            ("Fit quality", f"R² = {model['r_squared']:.3f} over {len(model.get('points') or ())} batch sizes" if model.get("r_squared") is not None else "–"),
+            ("Fit quality", _fit_words(model) + f" over {len(model.get('points') or ())} batch sizes"),
             ("Per-task overhead c", fmt_time(model.get("per_task_overhead_s"))),
             ("Fixed cost per run a", fmt_time(model.get("fixed_cost_s"))),
             ("Work per lookup w", f"{fmt_time(model.get('per_lookup_work_s'))} ({model.get('per_lookup_work_source', '–')})"),
@@ -776,6 +714,41 @@ def analysis_rows(results: Results) -> list[tuple[str, str]]:
                          f"{fmt_rate(harness.get('naive_tasks_per_s'))} vs {fmt_rate(harness.get('calibration_with_args_tasks_per_s'))} "
                          f"tasks/s ({harness['ratio_vs_same_arguments']:.2f}): what remains is the harness's own cost "
                          f"plus the lookup work; the rest of the gap is passing the array by value"))
+    return rows + measurement_rows(results)
+
+
+def measurement_rows(results: Results) -> list[tuple[str, str]]:
+    """How the trials were taken: rounds and order, why rows stopped, outliers, the machine's state."""
+    rows = []
+    order = results.config.get("order") or ()
+    if order:
+        rows.append(("Trial order", f"{len(order)} interleaved rounds, each in a seeded random order "
+                     f"(config.order): trial k of every configuration runs in round k, so drift spreads over all"))
+    reasons: dict[str, list[str]] = {}
+    for run in results.runs:
+        if run.extra.get("stop_reason"):
+            reasons.setdefault(str(run.extra["stop_reason"]), []).append(
+                f"{run.label} ({len(run.samples.get('response_s') or ())})")
+    if reasons:
+        target = results.config.get("target_cv")
+        rows.append(("Why each row stopped" + (f" (CV target {fmt_pct(target)})" if target else ""),
+                     "; ".join(f"{reason}: {', '.join(labels)}" for reason, labels in reasons.items())))
+    outliers = [f"{run.label} trial {o['trial'] + 1} ({fmt_time(o['response_s'])}, {o['vs_median']:.2f}× the median)"
+                for run in results.runs for o in (run.extra.get("outliers") or ()) if o.get("vs_median")]
+    if outliers:
+        rows.append(("Outlier trials (kept, named)", "; ".join(outliers)))
+    idle = results.cluster.get("idle_load") or {}
+    if idle.get("host_busy_cores") is not None:
+        rows.append(("Idle load before the trials",
+                     f"{idle['host_busy_cores']:.2f} cores busy on the host; Ray nodes' own use "
+                     f"{idle.get('nodes_total_pct_of_core', 0):.0f}% of one core in all, over {idle.get('window_s', 0):g} s"))
+    for warning in (results.cluster.get("system_check") or {}).get("warnings") or ():
+        rows.append(("System check", warning))
+    settings = results.cluster.get("driver_settings") or {}
+    slice_ms = settings.get("RAY_get_check_signal_interval_milliseconds")
+    if slice_ms:
+        rows.append(("Driver's ray.get slice", f"{slice_ms} ms ({settings.get('source', '')}; Ray's default 1000 ms "
+                     f"stalled cross-node gets of large results by ~1 s)"))
     return rows
 
 
@@ -955,23 +928,12 @@ def _chart_batch(views, best, model=None):
 
 
 def naive_fit(views) -> dict | None:
-    """Least-squares line through the naive runs' median times: time = intercept + slope × tasks."""
-    import numpy as np
+    """The naive runs' line (bench.model.naive_fit) through their median times."""
+    from bench.model import naive_fit as fit_line
 
     pts = [(v["tasks"], v["response"].median) for v in views
            if v["mode"] == "ray-naive" and v["correct"] and v["response"] and v["tasks"]]
-    if len(pts) < 2 or len({p[0] for p in pts}) < 2:
-        return None
-    x = np.array([p[0] for p in pts], dtype=float)
-    y = np.array([p[1] for p in pts], dtype=float)
-    slope, intercept = np.polyfit(x, y, 1)
-    if slope <= 0:
-        return None
-    predicted = intercept + slope * x
-    ss_res = float(((y - predicted) ** 2).sum())
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1 - ss_res / ss_tot if ss_tot > 0 and len(pts) > 2 else None
-    return {"slope_s": float(slope), "intercept_s": float(intercept), "rate": 1 / float(slope), "r2": r2}
+    return fit_line(pts)
 
 
 def _chart_naive(views, fit):
@@ -1003,6 +965,10 @@ def _chart_resources(results: Results):
     t0 = min(r.extra["started_unix"] for r in runs)
     spans = [{"short": _short(r), "start": r.extra["started_unix"] - t0,
               "end": (r.extra.get("ended_unix") or r.extra["started_unix"]) - t0} for r in runs]
+    interleaved = bool(results.config.get("order"))
+    if interleaved:  # every run spans all the rounds: one span for the measured rounds
+        spans = [{"short": "interleaved rounds", "start": min(s["start"] for s in spans),
+                  "end": max(s["end"] for s in spans)}]
     names = {n.get("node_id"): n.get("hostname") for n in _nodes(results)}
     cpus = {n.get("node_id"): n.get("cpus") for n in _nodes(results)}
     series: dict[str, list] = {}
@@ -1014,10 +980,12 @@ def _chart_resources(results: Results):
             hostnames.setdefault(node_id, data.get("hostname") or names.get(node_id) or str(node_id)[:8])
             points = series.setdefault(node_id, [])
             samples = [s for s in (data.get("samples") or ()) if isinstance(s, (list, tuple)) and len(s) >= 3]
-            if points and samples:
+            if points and samples and not interleaved:
                 points.append(None)  # a gap between runs
             for t, cpu, mem in (tuple(s[:3]) for s in samples):
                 points.append((t - t0, cpu, mem))
+    if interleaved:  # runs' samples interleave in time: one time-ordered series per node
+        series = {node_id: sorted(set(points)) for node_id, points in series.items()}
     lost_at: dict[str, float | None] = {}
     for run in runs:
         for node_id, data in (run.extra.get("resources") or {}).items():
@@ -1456,7 +1424,22 @@ def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: 
                 write_atomic(raw_target, source.raw_text)
             write_atomic(directory / source.csv_name, to_csv(source.results))
         write_atomic(target, page)
+        summary = summary_text(sources, target)
+        write_atomic(directory / "summary.txt", summary)
     except OSError as exc:
         raise RuntimeFailure(f"cannot write the report to {target}: {exc.strerror or exc}") from None
-    print(f"report: {target}")
+    print(summary, end="")
     return target
+
+
+def summary_text(sources, target: Path) -> str:
+    """The terminal verdict of every file in the report (bench.summary), then where the page is."""
+    from bench.summary import verdict_lines
+
+    parts = []
+    for source in sources:
+        parts.append(f"== {source.path.name} ({source.results.suite or 'results'})")
+        parts += verdict_lines(source.results)
+        parts.append("")
+    parts.append(f"report: {target}")
+    return "\n".join(parts) + "\n"

@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from bench import cluster, metadata, model, results
 from bench.modes import MODES, Mode, TrialOutcome
+from bench.progress import SuiteProgress
 from bench.results import Results, Run
 from bench.samplers import PeakRSS, available_cpus, host_busy_cores, system_check
 from bench.stats import HIGH_CV, percentile, summarize
 from bench.suites import RunConfig
+from bench.summary import table_lines, verdict_lines
 from bench.workload import Workload, answers_checksum
 
 WARMUP_MAX_TASKS = 1000
@@ -184,6 +185,7 @@ class Row:
     started_unix: float = 0.0
     ended_unix: float | None = None
     peak_rss: int = 0
+    estimate_s: float = 0.0  # predicted trial time before the row has a median of its own
 
     @property
     def measured(self) -> int:
@@ -199,6 +201,9 @@ class Row:
     def median_s(self) -> float:
         times = self.samples.get("response_s") or [0.0]
         return float(np.median(times))
+
+    def predicted_s(self) -> float:
+        return self.median_s() if self.measured else self.estimate_s
 
 
 def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int, budget_left_s: float) -> list[Row]:
@@ -244,6 +249,7 @@ class SuiteRunner:
         self.watchdog: cluster.HeadWatchdog | None = None
         self._save_lock = threading.Lock()
         self.order: list[list[str]] = []
+        self.progress = SuiteProgress(quiet=config.quiet)
 
     # -- helpers -------------------------------------------------------------
 
@@ -286,8 +292,7 @@ class SuiteRunner:
     def _fail(self, row: Row, exc: BaseException) -> None:
         row.error = _one_line(exc)
         row.stop_reason = "error"
-        if not self.config.quiet:
-            tqdm.write(f"bench: {row.spec.label} failed: {row.error}", file=sys.stderr)
+        self.progress.phase(f"{row.spec.label} failed: {row.error}")
         self._close(row)
 
     @staticmethod
@@ -312,6 +317,7 @@ class SuiteRunner:
                 warm_n = min(spec.lookups, max(1, warm_tasks * spec.lookups // tasks))
                 outcome = mode.trial(warm_n)
             row.peak_rss = max(row.peak_rss, rss.peak)
+            row.estimate_s = self._estimate(row, outcome.response_s, warm_n)
             for key, value in _trial_samples(outcome, warm_n).items():
                 row.warmup.setdefault(key, []).append(value)
             ok, bad = verify(outcome.answers, self.workload.reference[:warm_n])
@@ -320,9 +326,20 @@ class SuiteRunner:
         except Exception as exc:
             self._fail(row, exc)
 
+    def _estimate(self, row: Row, warm_s: float, warm_n: int) -> float:
+        """A trial's predicted length: naive Ray at the calibrated task rate, anything else
+        scaled up from its warm-up (which ran a prefix of the lookups)."""
+        calibration = (self.results.cluster.get("calibration") or {}) if self.results else {}
+        rate = ((calibration.get("with_naive_args") or calibration).get("stats") or {}).get("tasks_per_s", {}).get("median")
+        if row.spec.mode == "ray-naive" and rate:
+            return row.mode.tasks_for(row.spec.lookups) / rate
+        return warm_s * row.spec.lookups / max(1, warm_n)
+
     def _trial(self, row: Row, round_index: int) -> None:
         spec = row.spec
         reference = self.workload.reference[: spec.lookups]
+        self.progress.start_trial(f"round {round_index} · {spec.label}", row.predicted_s(), row.mode.tasks_for(spec.lookups))
+        row.mode.progress_hook = self.progress.tasks_done
         gc.collect()  # no collection of the previous trial's garbage inside this one
         gc.disable()
         try:
@@ -335,6 +352,8 @@ class SuiteRunner:
             return
         finally:
             gc.enable()
+            row.mode.progress_hook = None
+            self.progress.end_trial()
         row.peak_rss = max(row.peak_rss, rss.peak)
         ok, bad = verify(outcome.answers, reference)
         row.correct_trials.append(ok)
@@ -346,18 +365,16 @@ class SuiteRunner:
         row.windows.append((begin, end))
         row.rounds.append(round_index)
 
-    def _play_round(self, rows: list[Row], round_index: int, progress: tqdm) -> None:
+    def _play_round(self, rows: list[Row], round_index: int) -> None:
         order = round_order([r.spec.label for r in rows], self.config.seed, round_index)
         played = []
         for index in order:
             row = rows[index]
-            progress.set_description(f"round {round_index} {row.spec.label}")
             self._trial(row, round_index)
             played.append(row.spec.label)
-            progress.update(1)
         self.order.append(played)
 
-    def _measure(self, rows: list[Row], progress: tqdm) -> None:
+    def _measure(self, rows: list[Row]) -> None:
         config = self.config
         round_index = 0
         while True:  # the planned trials, every row each round
@@ -365,7 +382,7 @@ class SuiteRunner:
             if not due:
                 break
             round_index += 1
-            self._play_round(due, round_index, progress)
+            self._play_round(due, round_index)
             self._checkpoint(rows)
         for row in rows:
             if row.active and row.cv() <= config.target_cv:
@@ -376,10 +393,9 @@ class SuiteRunner:
             if not extra:
                 break
             round_index += 1
-            progress.total += len(extra)
-            progress.refresh()
+            self.progress.plan(sum(r.predicted_s() for r in extra))
             started = time.perf_counter()
-            self._play_round(extra, round_index, progress)
+            self._play_round(extra, round_index)
             spent += time.perf_counter() - started
             for row in extra:
                 if row.active and row.cv() <= config.target_cv:
@@ -464,14 +480,15 @@ class SuiteRunner:
         driver_cpus = available_cpus()
         cluster_cpus = driver_cpus
         if config.needs_ray:
-            phase = (lambda text: None) if config.quiet else (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
-            phase(f"connecting to {'an embedded Ray' if config.address is None else config.address}")
+            phase = self.progress.phase
+            phase(f"connecting to {cluster.effective_address(config.address) or 'an embedded Ray'}")
             info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet))
-            if config.address is not None and cluster.gcs_address():
+            if info["mode"] == "existing" and cluster.gcs_address():
                 self.watchdog = cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
             expected = config.expect_nodes or 1
-            phase(f"waiting for {expected} node(s) with CPUs")
-            nodes = cluster.wait_for_nodes(expected, config.expect_timeout_s)
+            nodes = cluster.wait_for_nodes(
+                expected, config.expect_timeout_s,
+                on_count=lambda have: phase(f"waiting for {expected} node(s) with CPUs: {have} so far"))
             self.watcher = cluster.NodeWatcher().start()
             self.samplers = cluster.NodeSamplers.launch(nodes)
             facts = self.samplers.facts()
@@ -510,9 +527,8 @@ class SuiteRunner:
         config = self.config
         meta = metadata.collect(self.argv)
         system = system_check()
-        if not config.quiet:
-            for warning in system["warnings"]:
-                print(f"bench: warning: {warning}", file=sys.stderr, flush=True)
+        for warning in system["warnings"]:
+            self.progress.phase(f"warning: {warning}")
         workload_info = {**self.workload.describe(), "reference_checksum": self.workload.checksum}
         rows: list[Row] = []
         try:
@@ -526,17 +542,19 @@ class SuiteRunner:
             self._save()
             specs = plan_runs(config, cluster_cpus, driver_cpus)
             rows = [Row(spec, MODES[spec.mode](self.workload, **spec.params)) for spec in specs]
-            if not config.quiet:
-                print(f"bench: warming up {len(rows)} configurations", file=sys.stderr, flush=True)
+            self.progress.phase(f"warming up {len(rows)} configurations")
             for row in rows:
                 self._warm_up(row)
+            self.progress.phase(f"measuring: {sum(s.trials for s in specs)} trials in interleaved rounds")
+            self.progress.plan(sum(r.predicted_s() * r.spec.trials for r in rows if r.active))
             events_before = len(self.watcher.events) if self.watcher else 0
             measured_from = time.time()
             if self.samplers:  # one sampling session over all measured rounds
                 self.samplers.start()
-            total = sum(s.trials for s in specs)
-            with tqdm(total=total, desc="bench", unit="trial", disable=config.quiet, file=sys.stderr) as progress:
-                self._measure(rows, progress)
+            try:
+                self._measure(rows)
+            finally:
+                self.progress.close()
             resources = self.samplers.stop() if self.samplers else {}
             if self.watcher:
                 self.watcher.poll()  # catch a loss that happened in the last interval
@@ -550,7 +568,9 @@ class SuiteRunner:
                     nodes_end=nodes_end, nodes_end_counts=cluster.count_alive(nodes_end),
                     node_events=self.watcher.stop() if self.watcher else [],
                 )
-            self.results = self.results.with_analysis(model.analyse(self.results)).with_status("complete")
+            self.results = self.results.with_analysis(model.analyse(self.results))
+            self.results = self.results.with_analysis(
+                {**self.results.analysis, "verdict_text": verdict_lines(self.results)}).with_status("complete")
             self._save()
             return self.results
         except BaseException as exc:
@@ -574,7 +594,9 @@ class SuiteRunner:
 
 
 def _within_windows(resources: dict, windows: list) -> dict:
-    """Each node's samples that fall inside one of this run's trial windows."""
+    """Each node's samples whose interval (a sample at t covers t - interval .. t) overlaps
+    one of this run's trial windows: a trial shorter than the interval still gets the
+    sample that covers it."""
     if not windows:
         return {node_id: (None if data is None else {**data, "samples": []}) for node_id, data in resources.items()}
     out = {}
@@ -582,7 +604,8 @@ def _within_windows(resources: dict, windows: list) -> dict:
         if data is None:
             out[node_id] = None
             continue
-        kept = [s for s in data.get("samples", ()) if any(a <= s[0] <= b for a, b in windows)]
+        interval = float(data.get("interval_s") or 0.0)
+        kept = [s for s in data.get("samples", ()) if any(s[0] - interval <= b and s[0] >= a for a, b in windows)]
         out[node_id] = {**data, "samples": kept}
     return out
 
@@ -590,23 +613,6 @@ def _within_windows(resources: dict, windows: list) -> dict:
 def default_out_path(suite: str) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return Path("results") / f"{suite}-{stamp}.json"
-
-
-def summary_lines(res: Results) -> list[str]:
-    lines = [f"{'run':<42} {'median s':>10} {'IQR s':>10} {'lookups/s':>12} {'ok':>3}"]
-    for run in res.runs:
-        stat = run.stats.get("response_s") or {}
-        rate = (run.stats.get("lookups_per_s") or {}).get("median")
-        median = stat.get("median")
-        iqr = (stat["q3"] - stat["q1"]) if stat else None
-        lines.append(
-            f"{run.label:<42} {median if median is not None else float('nan'):>10.4f} "
-            f"{iqr if iqr is not None else float('nan'):>10.4f} {rate or 0:>12,.0f} {'✓' if run.correct else '✗':>3}"
-        )
-    calibration = res.cluster.get("calibration")
-    if calibration:
-        lines.append(f"calibration: {calibration['stats']['tasks_per_s']['median']:,.0f} no-op tasks/s")
-    return lines
 
 
 def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False, argv: list[str] | None = None) -> tuple[Results, Path]:
@@ -622,7 +628,7 @@ def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False
     runner = SuiteRunner(config, target, argv, force=force)
     res = runner.run()
     target = runner.out_path
-    for line in summary_lines(res):
+    for line in table_lines(res) + [""] + list((res.analysis or {}).get("verdict_text") or ()):
         print(line)
     print(f"results: {target}")
     bad = [run.label for run in res.runs if not run.correct]

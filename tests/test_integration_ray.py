@@ -50,8 +50,10 @@ def test_all_metric_fields_present_and_positive(small_run):
         samples = [s for node in run["resources"].values() for s in node["samples"]]
         assert samples, f"no resource samples for {run['label']}"
         assert all(len(s) == 3 and s[2] > 0 for s in samples)
-        # sampling covers the measured trials, not the warm-up before them
-        assert all(run["measured_from_unix"] <= s[0] <= run["ended_unix"] for s in samples)
+        # a run keeps the samples whose interval (t - interval_s .. t) overlaps its measured
+        # trials: none from the warm-up before them
+        interval = max(node["interval_s"] for node in run["resources"].values())
+        assert all(run["measured_from_unix"] <= s[0] <= run["ended_unix"] + interval for s in samples)
 
 
 def test_task_counts_and_sweep(small_run):

@@ -217,3 +217,18 @@ def test_auto_ratio_pairs_trials_of_the_same_round():
     # rounds that only one of the two ran are not paired
     partial = _rounds_run("ray-auto", [0.105, 0.126], [1, 7])
     assert paired_round_ratios(partial, best) == pytest.approx([1.05])
+
+
+def test_drift_is_measured_per_round_and_across_runs():
+    from bench.model import drift
+
+    rising = [_rounds_run("ray-batched", [t * 1.1 ** k for k in range(5)], range(1, 6), b)
+              for b, t in ((10, 1.0), (100, 0.2), (1000, 0.1), (10000, 0.05))]
+    found = drift(Results(metadata={}, workload={}, cluster={}, runs=tuple(rising)))
+    assert found["median_relative_change_per_round"] == pytest.approx(0.10, rel=1e-6)
+    assert all(r["relative_change_per_round"] == pytest.approx(0.10, rel=1e-6) for r in found["runs"])
+    assert found["p_value"] < 0.2  # 4 runs all rising: as small as a 4-run signed-rank test gets
+    flat = [_rounds_run("ray-batched", [t, t * 1.01, t * 0.99, t], range(1, 5), b)
+            for b, t in ((10, 1.0), (100, 0.2), (1000, 0.1))]
+    assert abs(drift(Results(metadata={}, workload={}, cluster={}, runs=tuple(flat)))["median_relative_change_per_round"]) < 0.01
+    assert drift(Results(metadata={}, workload={}, cluster={}, runs=tuple(flat[:2]))) is None

@@ -1,0 +1,77 @@
+"""Number formatting, in one place: the HTML report, the terminal summary and compare."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def fmt_time(value: float | None) -> str:
+    """Seconds, three significant figures, in s / ms / µs."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    if magnitude >= 1 or magnitude == 0:
+        return f"{value:.3g} s" if magnitude < 1000 else f"{value:,.0f} s"
+    if magnitude >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+def fmt_rate(value: float | None) -> str:
+    """Events per second: whole numbers with thousands separators, 3 s.f. below 100."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    if value >= 1000:
+        return f"{value:,.0f}×"
+    return f"{value:.3g}×"
+
+
+def fmt_pct(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value * 100:.1f}%"
+
+
+def fmt_int(value: Any) -> str:
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+
+
+def fmt_bytes(value: Any) -> str:
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if number >= size:
+            return f"{number / size:.1f} {unit}"
+    return f"{number:.0f} B"
+
+
+def fmt_speedup(value: float | None) -> str:
+    """A speed-up in words a reader cannot misread: '17× faster', '508× slower', 'same'."""
+    if value is None or not math.isfinite(value) or value <= 0:
+        return "–"
+    if 0.995 <= value < 1.005:
+        return "1.00×"
+    if value >= 1:
+        return f"{fmt_ratio(value)} faster"
+    return f"{fmt_ratio(1 / value)} slower"
+
+

@@ -1,0 +1,121 @@
+"""Progress a person can trust: one line per phase, and a suite bar measured in predicted
+seconds, so a 200 s naive trial and a 10 ms numpy trial move it by what they cost.
+
+Inside a trial the bar advances as tracked tasks complete (the latency tracker's
+callbacks: no extra Ray calls). Predictions come from the calibration rate (naive
+Ray) or the warm-up, then from the row's own median once it has one, so the ETA is
+not an average over trials of wildly different lengths. On a terminal the bar
+redraws in place; elsewhere (CI, `docker compose logs`) it prints a plain line every
+few seconds; with quiet it prints nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from tqdm import tqdm
+
+LINE_INTERVAL_S = 5.0
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class SuiteProgress:
+    def __init__(self, quiet: bool = False, stream=None, line_interval_s: float = LINE_INTERVAL_S):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.line_interval_s = line_interval_s
+        self.total_s = 0.0
+        self.done_s = 0.0
+        self._trial_s = 0.0  # predicted length of the trial in flight
+        self._trial_done_s = 0.0
+        self._tasks = 1
+        self._label = ""
+        self._started = time.monotonic()
+        self._last_line = 0.0
+        self._lock = threading.Lock()
+        self._bar = None
+        if not quiet and self.tty:
+            self._bar = tqdm(total=1, unit="s", file=self.stream, dynamic_ncols=True,
+                             bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+
+    # -- phases -----------------------------------------------------------------
+
+    def phase(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.write(f"bench: {text}", file=self.stream)
+        else:
+            print(f"bench: {text}", file=self.stream, flush=True)
+
+    # -- the suite bar ------------------------------------------------------------
+
+    def plan(self, seconds: float) -> None:
+        """Add predicted seconds of trials still to run (extra rounds add theirs later)."""
+        with self._lock:
+            self.total_s += max(0.0, seconds)
+        self._show(force=True)
+
+    def start_trial(self, label: str, predicted_s: float, tasks: int) -> None:
+        with self._lock:
+            self._label, self._trial_s, self._trial_done_s, self._tasks = label, max(0.0, predicted_s), 0.0, max(1, tasks)
+        self._show()
+
+    def tasks_done(self, count: int) -> None:
+        """Called from Ray's callback thread as tracked tasks finish."""
+        with self._lock:
+            step = self._trial_s * count / self._tasks
+            step = min(step, self._trial_s - self._trial_done_s)  # never past the trial's share
+            self._trial_done_s += step
+        self._show()
+
+    def end_trial(self) -> None:
+        with self._lock:
+            self.done_s += self._trial_s
+            self._trial_s = self._trial_done_s = 0.0
+        self._show()
+
+    def eta_s(self) -> float | None:
+        """Remaining predicted seconds, scaled by how fast predictions have come true so far."""
+        with self._lock:
+            done = self.done_s + self._trial_done_s
+            remaining = max(0.0, self.total_s - done)
+        elapsed = time.monotonic() - self._started
+        if done <= 0 or elapsed <= 0:
+            return remaining
+        return remaining * (elapsed / done)
+
+    def fraction(self) -> float:
+        with self._lock:
+            return min(1.0, (self.done_s + self._trial_done_s) / self.total_s) if self.total_s else 0.0
+
+    def _show(self, force: bool = False) -> None:
+        if self.quiet:
+            return
+        eta = self.eta_s()
+        text = f"{self._label} · ETA {_clock(eta)}" if eta is not None else self._label
+        if self._bar is not None:
+            with self._lock:
+                self._bar.total = max(self.total_s, 1e-9)
+                self._bar.n = min(self.done_s + self._trial_done_s, self._bar.total)
+            self._bar.set_description_str("bench", refresh=False)
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.refresh()
+            return
+        now = time.monotonic()
+        if force or now - self._last_line >= self.line_interval_s:
+            self._last_line = now
+            print(f"bench: {self.fraction():4.0%} of the suite · {text}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
