@@ -1151,11 +1151,8 @@ def build_comparison(sections: list[dict]) -> dict | None:
         group.update(scaling_group(members, title, f"g{index}"))
         group["reproduction"] = reproduction_group(members)
         groups.append(group)
-    if not groups:  # every file is a different workload: one table, no ratios
-        everything = {"title": "all files (different workloads)", "anchor": "g0", "names": [s["name"] for s in sections],
-                      **_compare_table(sections), "scaling": [], "scaling_chart": None, "scaling_notes": [],
-                      "reproduction": []}
-        groups, single = [everything], []
+    if not groups:  # every file is a different workload (standard + heavy): sections of one story
+        return None
     return {"groups": groups, "single": single, "alpha": _alpha()}
 
 
