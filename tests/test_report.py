@@ -494,3 +494,22 @@ def test_work_bound_efficiency_below_target_says_why(tmp_path):
 def test_overhead_bound_file_keeps_the_granularity_headline(small_report):
     _, html = small_report
     assert not _headline(html).startswith("Work-bound")
+
+
+def test_suites_of_one_invocation_are_sections_not_an_ab_comparison(tmp_path, capsys):
+    """make report renders the standard and heavy files together: different workloads are
+    sections of one story, with no 'workloads differ' banner and no p-values between them;
+    the terminal verdict of each goes to stdout and summary.txt."""
+    out = tmp_path / "index.html"
+    report.write_report([str(SMALL), str(FIXTURES / "heavy-1cpu.json")], out=str(out), charts=False)
+    page = out.read_text()
+    assert "workloads differ" not in page
+    assert 'id="compare"' not in page and "Mann-Whitney" not in page
+    assert page.count('class="verdict"') >= 2  # one headline per suite
+    summary = (tmp_path / "summary.txt").read_text()
+    assert summary.count("== ") == 2 and "verdict: best batched Ray is B = " in summary
+    assert summary.rstrip().endswith(f"report: {out}")
+    assert summary in capsys.readouterr().out
+    # files of the same workload are still compared, with the rank test
+    report.write_report([str(SMALL), str(FIXTURES / "small-1cpu.json")], out=str(out), charts=False)
+    assert 'id="compare"' in out.read_text()
