@@ -13,7 +13,8 @@ from bench.errors import BenchError, UsageError
 
 
 class BenchCLI:
-    """Ray task-granularity benchmark. Commands: run, env, export, report, compare, repro."""
+    """Ray task-granularity benchmark (ray-bench, or python -m bench). Commands: run, env, export,
+    report, compare, repro. --version prints the version."""
 
     def run(
         self,
@@ -198,6 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         argv = check_arguments(argv)
+        if argv[:1] == ["--version"]:
+            from bench import __version__
+
+            print(f"ray-bench {__version__}")
+            return
+        if "--help" in argv:
+            os.environ["PAGER"] = "cat"  # help goes straight to the terminal, never into less
         fire.Fire(BenchCLI, command=argv, name="bench")
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

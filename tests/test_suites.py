@@ -23,3 +23,11 @@ def test_value_range_scales_with_the_array():
 def test_heavy_work_per_lookup_is_about_100x_the_seeds():
     ratio = _mean_comparisons(build_config(suite="heavy")) / _mean_comparisons(build_config(suite="standard"))
     assert 80 < ratio < 120
+
+
+def test_version_flag(capsys):
+    from bench import __version__
+    from bench.cli import main
+
+    main(["--version"])
+    assert capsys.readouterr().out.strip() == f"ray-bench {__version__}"
