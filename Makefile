@@ -65,6 +65,7 @@ help:
 	@echo "make image-offline       debootstrap base + wheelhouse + image, no registry needed"
 	@echo "make venv                host .venv from the hashed locks"
 	@echo "make test                everything, Docker included; make test-fast for unit tests"
+	@echo "make mutation            mutmut on the core modules vs the fast tests; score per module (slow, not CI)"
 	@echo "make clean               remove build outputs and the wheelhouse"
 
 # Checks use $(error): one clear line, no "make: *** Error" trailer.
@@ -299,6 +300,30 @@ test: venv compose-v2
 
 test-fast: venv
 	$(VENV)/bin/python -m pytest -m "not docker and not slow and not browser and not ray" tests/
+
+# Test strength (issue 12): mutmut 3 ([tool.mutmut] in pyproject.toml) mutates the modules
+# that decide correctness and figures and runs the fast tests against each mutant. The
+# Ray-remote parts of bench/modes.py (trial/prepare of the Ray modes, the remote functions,
+# the node query) are out of scope: the fast tests cannot run them. Incremental: mutants/
+# keeps results; `rm -rf mutants` for a fresh run. Niced: it takes every core for a while.
+MUTATION_SCOPE = 'bench.workload.*' 'bench.stats.*' 'bench.model.*' 'bench.compare.*' 'bench.results.*' \
+  'bench.modes.x_tracking_stride*' 'bench.modes.xǁLatencyTrackerǁ*' 'bench.modes.xǁModeǁ*' \
+  'bench.modes.xǁSequentialǁ*' 'bench.modes.x_numpy_first_index*' 'bench.modes.xǁNumpyǁ*' \
+  'bench.modes.xǁMultiprocessingǁ__init__*' 'bench.modes.xǁMultiprocessingǁchunk_for*' \
+  'bench.modes.xǁMultiprocessingǁtasks_for*' 'bench.modes.xǁMultiprocessingǁtrial*' \
+  'bench.modes.xǁRayNaiveǁ__init__*' 'bench.modes.xǁRayBatchedǁ__init__*' 'bench.modes.xǁRayBatchedǁtasks_for*' \
+  'bench.modes.xǁRayAutoǁ__init__*' 'bench.modes.x_choose_batch_size*' 'bench.modes.x_inline_object_bytes*'
+$(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/mutation.lock
+	@touch $@
+
+.PHONY: mutation
+mutation: $(VENV)/.mutation-installed
+	@mkdir -p mutants; start=$$(date +%s); \
+	 LC_ALL=C.UTF-8 nice -n 19 $(VENV)/bin/mutmut run $(MUTATION_SCOPE) >mutants/run.log 2>&1 \
+	   || { tail -n 30 mutants/run.log >&2; exit 1; }; \
+	 LC_ALL=C.UTF-8 $(VENV)/bin/mutmut results --all true | $(VENV)/bin/python scripts/mutation_score.py $(MUTATION_SCOPE); \
+	 echo "mutation: $$(( $$(date +%s) - start )) s (log: mutants/run.log; mutants/ keeps the results)"
 
 clean:
 	rm -rf build .pytest_cache

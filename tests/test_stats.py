@@ -36,3 +36,48 @@ def test_summarize_skips_non_numeric_series():
     assert set(out) == {"response_s"}
     assert out["response_s"]["median"] == 2.0
     assert set(out["response_s"]) == {"n", "median", "q1", "q3", "min", "max", "mean", "stdev", "cv"}
+
+
+def test_none_samples_are_dropped_not_counted():
+    s = Stats([None, 2.0, None, 4.0])
+    assert s.n == 2 and s.mean == 3.0
+    with pytest.raises(ValueError, match="no samples"):
+        Stats([None, None])
+
+
+def test_two_samples_use_the_sample_stdev():
+    s = Stats([1.0, 3.0])
+    assert s.stdev == pytest.approx(math.sqrt(2))  # n-1: ((1)^2+(1)^2)/1
+    assert s.cv == pytest.approx(math.sqrt(2) / 2)
+
+
+def test_cv_of_a_zero_mean_is_nan():
+    assert math.isnan(Stats([-1.0, 1.0]).cv)
+
+
+def test_as_dict_carries_each_figure_under_its_name():
+    s = Stats([5, 1, 4, 2, 3, 15])
+    d = s.as_dict()
+    assert d == {"n": s.n, "median": s.median, "q1": s.q1, "q3": s.q3, "min": s.min, "max": s.max,
+                 "mean": s.mean, "stdev": s.stdev, "cv": s.cv}
+    assert isinstance(d["n"], int) and d["n"] == 6
+
+
+def test_percentile_interpolates_linearly():
+    from bench.stats import percentile
+
+    assert percentile([1, 2, 3, 4, 5], 50) == 3.0
+    assert percentile([10, 20], 25) == pytest.approx(12.5)
+    assert percentile([4.0], 90) == 4.0
+
+
+def test_summarize_keeps_only_all_numeric_non_empty_series():
+    out = summarize({
+        "ok_int": [1, 2, 3],
+        "bools": [True, False],
+        "mixed": [1.0, None],
+        "with_text": [1.0, "x"],
+        "empty": [],
+    })
+    assert set(out) == {"ok_int"}
+    assert out["ok_int"]["n"] == 3 and out["ok_int"]["median"] == 2.0

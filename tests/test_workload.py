@@ -36,3 +36,36 @@ def test_reference_has_hits_and_misses_and_respects_ranges():
 def test_numpy_floor_agrees_with_reference_even_when_chunked():
     w = Workload(3000, array_size=2000, value_range=500, seed=11)
     assert np.array_equal(numpy_first_index(w.array, w.query_values), w.reference)
+
+
+def test_answers_checksum_is_the_int64_bytes_whatever_the_container():
+    # Results files store this checksum and compare it across runs and versions: it is the
+    # first 16 hex digits of SHA-256 over the answers as little int64s, for any container.
+    import hashlib
+
+    from bench.workload import answers_checksum
+
+    expected = hashlib.sha256(np.array([3, -1, 0, 70000], dtype=np.int64).tobytes()).hexdigest()[:16]
+    assert answers_checksum([3, -1, 0, 70000]) == expected
+    assert answers_checksum((3, -1, 0, 70000)) == expected
+    assert answers_checksum(np.array([3, -1, 0, 70000], dtype=np.int32)) == expected
+    assert len(expected) == 16
+    assert answers_checksum([3, -1, 0, 70001]) != expected
+
+
+def test_describe_names_every_parameter_and_rebuilds_the_same_workload():
+    w = Workload(1234, array_size=56, value_range=789, seed=5)
+    assert w.describe() == {"queries": 1234, "array_size": 56, "value_range": 789, "seed": 5}
+    assert Workload(**w.describe()) == w
+
+
+def test_workload_sizes_and_read_only_arrays():
+    w = Workload(321, array_size=17, value_range=50, seed=9)
+    assert w.array.shape == (17,) and w.query_values.shape == (321,)
+    assert w.array.dtype == np.int64 and w.query_values.dtype == np.int64
+    assert w.array_list == w.array.tolist() and all(type(v) is int for v in w.array_list)
+    for arr in (w.array, w.query_values, w.reference):
+        assert not arr.flags.writeable
+    assert w.reference.shape == (321,) and w.reference.dtype == np.int64
+    # queries reach value_range itself (inclusive, like the seed): with 50 values, 321 draws hit it
+    assert w.query_values.max() == 50 and w.array.max() < 50
