@@ -102,3 +102,147 @@ def test_cli_compare_exit_codes(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["compare", str(BASE), str(SAME), "--fail-above", "-3"])
     assert exc.value.code == 2
+
+
+# ---- exact behaviour of the pieces (issue 12: mutants that survived the tests above) ----
+
+def _row(label="m", label_b=None, ma=0.010, mb=0.012, p=0.01, ci=(1.1, 1.3), ok_a=True, ok_b=True,
+         significant=True, testable=True, n=12, verdict="real: B is slower"):
+    ratio = None if ma is None or mb is None else mb / ma
+    return compare.Row(label, label_b or label, n, n, ma, mb, ratio, p, ci, ok_a, ok_b, verdict, significant, testable)
+
+
+def test_format_table_columns_units_and_alignment():
+    rows = [_row("ray-naive", ma=2.5, mb=2.0, p=0.0123, ci=(0.7, 0.9), verdict="real: B is faster"),
+            _row("numpy", "numpy B", ma=None, mb=None, p=None, ci=None, verdict="no samples")]
+    lines = compare.format_table(compare.Comparison(rows, [], []))
+    assert lines[0].split() == ["run", "A", "median", "B", "median", "B/A", "change", "p", "(MWU)", "95%", "CI",
+                                "of", "B/A", "verdict"]
+    assert set(lines[1].replace(" ", "")) == {"-"} and len(lines) == 4
+    widths = [len(w) for w in lines[1].split("  ")]
+    assert widths[0] == len("numpy / numpy B")  # the widest cell of the first column
+    first = lines[2].split()
+    assert first[:1] == ["ray-naive"] and "2.5 s" in lines[2] and "2 s" in lines[2]
+    assert "0.800×" in lines[2] and "-20.0%" in lines[2] and "0.0123" in lines[2]
+    assert "[0.700, 0.900]" in lines[2] and lines[2].endswith("real: B is faster")
+    # label and verdict are left-aligned; numbers right-aligned under their header
+    assert lines[2].startswith("ray-naive ") and lines[3].startswith("numpy / numpy B")
+    cells3 = lines[3].split()
+    assert cells3[-2:] == ["no", "samples"] and cells3.count("-") == 6
+    assert lines[0].index("verdict") == lines[2].index("real: B is faster")
+    header_end = lines[0].index("A median") + len("A median")
+    assert lines[2][:header_end].endswith("2.5 s")  # right-aligned to the header's end
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_fmt_time_picks_the_unit():
+    assert compare._fmt_time(None) == "-"
+    assert compare._fmt_time(1.0) == "1 s"
+    assert compare._fmt_time(12.34) == "12.3 s"
+    assert compare._fmt_time(0.5) == "500 ms"
+    assert compare._fmt_time(1e-3) == "1 ms"
+    assert compare._fmt_time(0.000999) == "999 µs"
+    assert compare._fmt_time(2.5e-6) == "2.5 µs"
+
+
+def test_regressions_threshold_and_noise_rule():
+    c = compare.Comparison
+    # exactly at the threshold is not beyond it
+    assert compare.regressions(c([_row(ma=1.0, mb=1.2)], [], []), 20.0) == []
+    assert compare.regressions(c([_row(ma=1.0, mb=1.21)], [], []), 20.0) == ["m (+21.0%)"]
+    # a testable, non-significant slowdown is noise; an untestable one counts on its median
+    assert compare.regressions(c([_row(ma=1.0, mb=1.5, significant=False)], [], []), 10) == []
+    assert compare.regressions(c([_row(ma=1.0, mb=1.5, significant=False, testable=False)], [], []), 10) == ["m (+50.0%)"]
+    # faster is never a regression; wrong in A (only) is not compared, wrong in B always is
+    assert compare.regressions(c([_row(ma=1.0, mb=0.5)], [], []), 0) == []
+    assert compare.regressions(c([_row(ma=1.0, mb=5.0, ok_a=False)], [], []), 0) == []
+    assert compare.regressions(c([_row(ma=1.0, mb=1.0, ok_b=False, label_b="x")], [], []), 0) == ["x (wrong answers)"]
+    assert compare.regressions(c([_row(ma=None, mb=None, significant=False, testable=False)], [], []), 0) == []
+
+
+def test_change_pct_is_relative_to_a():
+    assert _row(ma=2.0, mb=3.0).change_pct == pytest.approx(50.0)
+    assert _row(ma=None, mb=None).change_pct is None
+
+
+def test_bootstrap_ci_brackets_the_ratio_and_narrows_with_the_level():
+    a = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0]
+    b = [2.0, 2.2, 1.8, 2.1, 1.9, 2.0]
+    lo, hi = compare.bootstrap_ratio_ci(a, b)
+    assert lo < 2.0 < hi and 1.5 < lo and hi < 2.6
+    lo50, hi50 = compare.bootstrap_ratio_ci(a, b, level=0.5)
+    assert lo <= lo50 <= hi50 <= hi and (hi50 - lo50) < (hi - lo)
+    assert compare.bootstrap_ratio_ci(a, b) == compare.bootstrap_ratio_ci(a, b)  # seeded
+    assert compare.bootstrap_ratio_ci([1.0], b) is None and compare.bootstrap_ratio_ci(a, [2.0]) is None
+    assert compare.bootstrap_ratio_ci([1.0, 1.0], [3.0, 3.0]) == (3.0, 3.0)
+
+
+def test_mann_whitney_edge_cases():
+    assert compare.mann_whitney_p([], [1.0]) is None and compare.mann_whitney_p([1.0], []) is None
+    assert compare.mann_whitney_p([2.0, 2.0], [2.0, 2.0, 2.0]) == 1.0
+    assert compare.mann_whitney_p([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]) == pytest.approx(2 / 70)
+    assert compare.min_attainable_p(0, 5) == 1.0 and compare.min_attainable_p(1, 1) == 1.0
+
+
+def test_compare_pair_verdicts():
+    from bench.results import Run
+
+    def run(samples, correct=True, label="r"):
+        return Run.from_dict({"mode": "numpy", "label": label, "params": {}, "samples": {"response_s": samples},
+                              "stats": {}, "correct": correct})
+
+    fast, slow = [1.0, 1.01, 0.99, 1.02, 0.98], [2.0, 2.01, 1.99, 2.02, 1.98]
+    assert compare.compare_pair(run(fast), run(slow)).verdict == "real: B is slower"
+    assert compare.compare_pair(run(slow), run(fast)).verdict == "real: B is faster"
+    row = compare.compare_pair(run(fast), run(fast))
+    assert row.verdict == "no real difference" and not row.significant and row.testable and row.p_value == 1.0
+    row = compare.compare_pair(run(fast[:3]), run(slow[:3]))
+    assert row.verdict == "too few trials to tell (3 vs 3)" and not row.testable
+    row = compare.compare_pair(run(fast, correct=False), run(slow, correct=False))
+    assert row.verdict == "not compared: wrong answers in A and B" and not row.significant
+    assert compare.compare_pair(run(fast, correct=False), run(slow)).verdict == "not compared: wrong answers in A"
+    row = compare.compare_pair(run([]), run(slow))
+    assert row.verdict == "no samples" and row.ratio is None and row.median_a is None and row.n_a == 0
+    assert compare.compare_pair(run([None, 1.0, 1.0]), run([1.0, None])).n_a == 2
+
+
+def test_run_key_and_matching():
+    from bench.results import Run
+
+    def run(mode, label, **params):
+        return Run.from_dict({"mode": mode, "label": label, "params": params, "samples": {}, "stats": {},
+                              "correct": True})
+
+    assert compare.run_key(run("ray-naive", "x", tasks=10, window=5)) == ("ray-naive", 10)
+    assert compare.run_key(run("ray-batched", "x", batch_size=7, tasks=3)) == ("ray-batched", 7)
+    for mode in ("sequential", "numpy", "multiprocessing", "ray-auto"):
+        assert compare.run_key(run(mode, "anything", processes=4)) == (mode,)
+    assert compare.run_key(run("future-mode", "lbl")) == ("future-mode", "lbl")
+
+
+def test_compare_files_prints_both_sources_and_the_alpha(tmp_path):
+    out = io.StringIO()
+    compare.compare_files(str(BASE), str(SAME), alpha=0.01, out=out)
+    text = out.getvalue().splitlines()
+    assert text[0].startswith(f"A: {BASE} (suite ") and text[1].startswith(f"B: {SAME} (suite ")
+    assert "p < 0.01." in text[2] and text[3] == ""
+    assert text[4].startswith("run") and text[5].startswith("---")
+    for bad in (0, 1, True, "0.05"):
+        with pytest.raises(UsageError, match="--alpha"):
+            compare.compare_files(str(BASE), str(SAME), alpha=bad, out=io.StringIO())
+    for bad in (-0.1, True, "5"):
+        with pytest.raises(UsageError, match="--fail-above"):
+            compare.compare_files(str(BASE), str(SAME), fail_above=bad, out=io.StringIO())
+    compare.compare_files(str(BASE), str(SAME), fail_above=0, out=io.StringIO())  # 0 is a valid gate
+
+
+def test_describe_names_nodes_cpus_and_a_non_complete_status():
+    res = load(FIXTURES / "small.json")
+    alive = [n for n in res.cluster["nodes"] if n.get("alive", True)]
+    line = compare._describe(res, "p.json")
+    assert line.startswith("p.json (suite quick, ")
+    assert f"{len(alive)} node(s), {res.cluster['cluster_cpus']:g} CPUs" in line
+    assert line.endswith(f"{res.metadata['started_utc']})")
+    incomplete = res.with_status("incomplete", "stopped").with_cluster(nodes=[], cluster_cpus=None)
+    line = compare._describe(incomplete, "q.json")
+    assert f"{res.metadata['host']}, {res.metadata['cpu_count']} CPUs" in line and line.endswith(", INCOMPLETE)")
