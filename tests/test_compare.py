@@ -246,3 +246,32 @@ def test_describe_names_nodes_cpus_and_a_non_complete_status():
     incomplete = res.with_status("incomplete", "stopped").with_cluster(nodes=[], cluster_cpus=None)
     line = compare._describe(incomplete, "q.json")
     assert f"{res.metadata['host']}, {res.metadata['cpu_count']} CPUs" in line and line.endswith(", INCOMPLETE)")
+
+
+def test_regressions_look_at_every_row():
+    c = compare.Comparison
+    rows = [_row("wrong-a", ma=1.0, mb=9.0, ok_a=False), _row("ok", ma=1.0, mb=1.0),
+            _row("bad", ok_b=False), _row("none", ma=None, mb=None), _row("slow", ma=1.0, mb=2.0)]
+    assert compare.regressions(c(rows, [], []), 10) == ["bad (wrong answers)", "slow (+100.0%)"]
+    assert compare.regressions(c([_row(ma=1.0, mb=1.5)], [], []), 50.0) == []  # exactly at: not beyond
+
+
+def test_compare_results_names_the_sources_keeps_unmatched_and_uses_alpha():
+    a, b = load(FIXTURES / "small.json"), load(FIXTURES / "small-1cpu.json")
+    other = Results_with_seed(b, 99)
+    with pytest.raises(UsageError, match=r"^cannot compare A and B: "):
+        compare.compare_results(a, other)
+    with pytest.raises(UsageError, match=r"^cannot compare x\.json and y\.json: "):
+        compare.compare_results(a, other, source_a="x.json", source_b="y.json")
+    result = compare.compare_results(a, b)
+    assert result.only_b and isinstance(result.only_a, list)
+    assert compare.compare_results(b, a).only_a  # the same unmatched run, from the other side
+    base, slower = load(BASE), load(SLOWER)
+    strict = compare.compare_results(base, slower, alpha=1e-9)
+    assert not any(row.significant for row in strict.rows)  # alpha reaches the rank test
+
+
+def Results_with_seed(res, seed):
+    data = res.to_dict()
+    data["workload"]["seed"] = seed
+    return type(res).from_dict(data)
