@@ -75,6 +75,7 @@ def test_sequential_and_numpy_trials_answer_the_prefix_like_the_reference():
         assert out.answers.dtype == np.int64 and np.array_equal(out.answers, w.reference[:123])
         assert out.tasks == 1 and out.response_s > 0 and out.task_latencies_s == [out.response_s]
         assert out.submit_s is None
+        assert out.response_s < 60  # a duration, not a perf_counter reading plus one
 
 
 def test_numpy_first_index_chunks_and_edge_cases(monkeypatch):
@@ -91,6 +92,7 @@ def test_numpy_first_index_chunks_and_edge_cases(monkeypatch):
 def test_multiprocessing_chunks_cover_all_queries():
     w = Workload(10, array_size=5, seed=1)
     mode = modes.Multiprocessing(w, processes=2)
+    assert mode.workload is w and modes.Multiprocessing(w, 3, tag=1).params == {"processes": 3, "tag": 1}
     assert mode.processes == 2 and mode.pool is None and mode.params == {"processes": 2}
     # 4 chunks per process: 8 tasks when there are enough queries
     assert mode.chunk_for(80) == 10 and mode.tasks_for(80) == 8
@@ -106,7 +108,9 @@ def test_ray_modes_are_built_and_sized_without_ray():
     batched = modes.RayBatched(w, batch_size=100)
     assert batched.batch_size == 100 and batched.array_ref is None and batched.params == {"batch_size": 100}
     assert batched.tasks_for(1000) == 10 and batched.tasks_for(1001) == 11 and batched.tasks_for(1) == 1
+    assert naive.workload is w and batched.workload is w
     auto = modes.RayAuto(w, cluster_cpus=0)
+    assert auto.workload is w and modes.RayAuto(w, 2, x=1).params == {"batch_size": 1, "cluster_cpus": 2, "x": 1}
     assert auto.cluster_cpus == 1 and auto.batch_size == 1 and auto.probe == {}
     assert auto.params == {"batch_size": 1, "cluster_cpus": 0}
     assert modes.RayAuto(w, cluster_cpus=6).cluster_cpus == 6
