@@ -137,6 +137,12 @@ autorun() {
 
 role=${1:-head}
 [ $# -gt 0 ] && shift
+# The log monitor forwards worker output to drivers; the benchmark's tasks print nothing.
+case "${LOG_MONITOR:-0}" in
+    0) log_monitor=false ;;
+    1) log_monitor=true ;;
+    *) die "LOG_MONITOR must be 0 or 1, got '$LOG_MONITOR'" ;;
+esac
 head_address=${RAY_HEAD_ADDRESS:-ray-head:6379}
 store=${OBJECT_STORE_MEMORY:-}
 
@@ -159,13 +165,14 @@ case "$role" in
     head)
         positive_int HEAD_CPUS "${HEAD_CPUS:-0}"
         exec ray start --head --port=6379 --num-cpus="${HEAD_CPUS:-0}" \
-            --object-store-memory="$store" \
+            --object-store-memory="$store" --include-log-monitor="$log_monitor" \
             --include-dashboard=true --dashboard-host=0.0.0.0 --dashboard-port=8265 \
             --disable-usage-stats --block "$@"
         ;;
     worker)
         positive_int NUM_CPUS "${NUM_CPUS:-1}"
-        join_cluster --num-cpus="${NUM_CPUS:-1}" --object-store-memory="$store" --disable-usage-stats "$@"
+        join_cluster --num-cpus="${NUM_CPUS:-1}" --object-store-memory="$store" \
+            --include-log-monitor="$log_monitor" --disable-usage-stats "$@"
         trap 'leave_cluster' TERM INT
         watch_raylet
         ;;
@@ -174,7 +181,8 @@ case "$role" in
         positive_int EXPECT_NODES "${EXPECT_NODES:-0}"
         positive_int BENCH_STABLE_S "${BENCH_STABLE_S:-20}"
         # No CPUs: the driver's node must not take benchmark tasks.
-        join_cluster --num-cpus=0 --object-store-memory="$store" --disable-usage-stats "$@"
+        join_cluster --num-cpus=0 --object-store-memory="$store" \
+            --include-log-monitor="$log_monitor" --disable-usage-stats "$@"
         auto_pid=
         if [ "${BENCH_AUTORUN:-0}" = 1 ]; then
             autorun &

@@ -80,7 +80,7 @@ def test_init_refuses_a_broken_token_path_with_one_line(tmp_path, bad, message):
 
 
 @pytest.mark.parametrize("var, value", [("BENCH_AUTORUN", "yes"), ("EXPECT_NODES", "three"),
-                                        ("BENCH_STABLE_S", "-5")])
+                                        ("BENCH_STABLE_S", "-5"), ("LOG_MONITOR", "on")])
 def test_driver_refuses_bad_autorun_settings_with_one_line(tmp_path, var, value):
     proc = _entrypoint(tmp_path, "driver", OBJECT_STORE_MEMORY="100000000", **{var: value})
     assert proc.returncode == 1
