@@ -25,7 +25,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 override RESULTS_DIR := $(abspath $(RESULTS_DIR))
 override REPORTS_DIR := $(abspath $(REPORTS_DIR))
 
-export IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
+export APP_UID IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
 
 # Compose v2 when present (the `docker compose` plugin, else the project's own copy from
 # `make compose-v2`), v1 otherwise; the compose file suits both.

@@ -23,8 +23,10 @@ positive_int() {
 # The init service: runs as root with only CHOWN and FOWNER (see docker-compose.yml).
 init_deployment() {
     local p=${RAY_AUTH_TOKEN_PATH:?RAY_AUTH_TOKEN_PATH must be set}
-    local user=${APP_USER:-ray} uid token d
-    uid=$(id -u "$user") || die "no user '$user' in the image"
+    # The image's user is uid APP_UID (its name depends on the base: `ray` here and in rayproject/ray).
+    local uid=${APP_UID:-1000} gid token d
+    positive_int APP_UID "$uid"
+    gid=$(id -g "$uid" 2>/dev/null) || die "no user with uid $uid in the image (APP_UID must match the image's build argument)"
     [ ! -e "$p" ] || [ -f "$p" ] || die "token path $p exists but is not a file"
     [ ! -f "$p" ] || [ -s "$p" ] || die "token file $p is empty; remove the volume (docker compose down -v)"
     if [ ! -f "$p" ]; then
@@ -38,8 +40,8 @@ init_deployment() {
     else
         echo "init: keeping this deployment's token"
     fi
-    # Containers run as $user, so a root-owned 0600 file would be unreadable there.
-    chown "$uid:$(id -g "$user")" "$p"
+    # Containers run as that uid, so a root-owned 0600 file would be unreadable there.
+    chown "$uid:$gid" "$p"
     chmod 0600 "$p"
     # Bind-mounted output folders: hand a root-owned one (a fresh clone as root) to the
     # user; open another user's to all, as `make dirs` does, rather than take it over.
@@ -47,7 +49,7 @@ init_deployment() {
         [ -d "$d" ] || continue
         case "$(stat -c %u "$d")" in
             "$uid") ;;
-            0) chown "$uid:$(id -g "$user")" "$d" ;;
+            0) chown "$uid:$gid" "$d" ;;
             *) chmod a+rwx "$d" ;;
         esac
     done

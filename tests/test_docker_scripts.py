@@ -44,8 +44,8 @@ def test_entrypoint_refuses_an_empty_token(tmp_path):
 
 
 def _init(tmp_path, token):
-    import getpass
-    return _entrypoint(tmp_path, "init", RAY_AUTH_TOKEN_PATH=str(token), APP_USER=getpass.getuser())
+    import os
+    return _entrypoint(tmp_path, "init", RAY_AUTH_TOKEN_PATH=str(token), APP_UID=str(os.getuid()))
 
 
 def test_init_makes_a_private_random_token_once(tmp_path):
