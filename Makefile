@@ -67,6 +67,12 @@ help:
 	@echo "make test                everything, Docker included; make test-fast for unit tests"
 	@echo "make mutation            mutmut on the core modules vs the fast tests; score per module (slow, not CI)"
 	@echo "make clean               remove build outputs and the wheelhouse"
+	@echo ""
+	@echo "The CLI (ray-bench, or python -m bench) outside make, no cluster needed:"
+	@echo "  python -m bench export results/X.json --format csv    the summary table as CSV"
+	@echo "  python -m bench compare A.json B.json                 run by run, with a rank test"
+	@echo "  python -m bench repro A.json [B.json]                 re-run (or compare) and judge each row"
+	@echo "  python -m bench report A.json [B.json ...]            the HTML report (+ summary.txt)"
 
 # Checks use $(error): one clear line, no "make: *** Error" trailer.
 valid_workers = $(shell echo '$(WORKERS)' | grep -Ex '[1-9][0-9]{0,2}')
