@@ -249,6 +249,7 @@ class SuiteRunner:
         self.watchdog: cluster.HeadWatchdog | None = None
         self._save_lock = threading.Lock()
         self.order: list[list[str]] = []
+        self._counts_after_round: dict[int, dict | None] = {}  # alive nodes after each round
         self.progress = SuiteProgress(quiet=config.quiet)
 
     # -- helpers -------------------------------------------------------------
@@ -383,6 +384,7 @@ class SuiteRunner:
                 break
             round_index += 1
             self._play_round(due, round_index)
+            self._counts_after_round[round_index] = self._node_counts()
             self._checkpoint(rows)
         for row in rows:
             if row.active and row.cv() <= config.target_cv:
@@ -396,6 +398,7 @@ class SuiteRunner:
             self.progress.plan(sum(r.predicted_s() for r in extra))
             started = time.perf_counter()
             self._play_round(extra, round_index)
+            self._counts_after_round[round_index] = self._node_counts()
             spent += time.perf_counter() - started
             for row in extra:
                 if row.active and row.cv() <= config.target_cv:
@@ -408,7 +411,7 @@ class SuiteRunner:
 
     # -- record -----------------------------------------------------------------
 
-    def _record(self, row: Row, resources: dict, node_events: list, faults: list) -> Run:
+    def _record(self, row: Row, resources: dict, faults: list, node_events: list) -> Run:
         spec = row.spec
         stats = summarize(row.samples)
         reference = self.workload.reference[: spec.lookups]
@@ -442,7 +445,8 @@ class SuiteRunner:
             "trial_rounds": row.rounds,
             "trial_windows_unix": [list(w) for w in row.windows],
             "nodes_start": row.nodes_start,
-            "nodes_end": self._node_counts(),
+            # after the round of its last trial (one snapshot per round, none per trial)
+            "nodes_end": self._counts_after_round.get(max(row.rounds)) if row.rounds else self._node_counts(),
             "node_events": node_events,
             "faults": faults,
             "loss_detection_s": _detection_delays(node_events, faults),
@@ -560,7 +564,8 @@ class SuiteRunner:
                 self.watcher.poll()  # catch a loss that happened in the last interval
             node_events = self.watcher.events[events_before:] if self.watcher else []
             faults = fault_log(measured_from, time.time())
-            runs = tuple(self._record(r, resources, node_events, faults) for r in rows)
+            owned = attribute_to_runs(rows, faults, node_events)
+            runs = tuple(self._record(r, resources, *owned.get(id(r), ([], []))) for r in rows)
             self.results = self.results.with_runs(runs).with_config_extra(order=self.order)
             if config.needs_ray:
                 nodes_end = cluster.node_snapshot()
@@ -591,6 +596,32 @@ class SuiteRunner:
                 self.watcher.stop()
             if config.needs_ray:
                 cluster.shutdown()
+
+
+def attribute_to_runs(rows: list[Row], faults: list[dict], node_events: list[dict]) -> dict[int, tuple[list, list]]:
+    """Which run each injected fault and node event belongs to, now that runs interleave:
+    the run whose trial was in flight at that moment, else the next trial's run (the first
+    to run on the changed cluster). A node loss goes with the latest fault before it, so a
+    kill and the loss it caused stay in one run. Keyed by id(row): (faults, node_events)."""
+    windows = sorted((a, b, index) for index, row in enumerate(rows) for a, b in row.windows)
+    out: dict[int, tuple[list, list]] = {}
+    if not windows:
+        return out
+
+    def owner(unix: float) -> Row:
+        for a, b, index in windows:
+            if a <= unix <= b or unix < a:
+                return rows[index]
+        return rows[windows[-1][2]]
+
+    for fault in faults:
+        out.setdefault(id(owner(float(fault.get("unix", 0)))), ([], []))[0].append(fault)
+    for event in node_events:
+        when = float(event.get("detected_unix") or 0)
+        earlier = [float(f.get("unix", 0)) for f in faults if float(f.get("unix", 0)) <= when]
+        anchor = max(earlier) if earlier and event.get("event") == "node_lost" else when
+        out.setdefault(id(owner(anchor)), ([], []))[1].append(event)
+    return out
 
 
 def _within_windows(resources: dict, windows: list) -> dict:

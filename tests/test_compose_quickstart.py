@@ -65,6 +65,11 @@ def test_compose_up_alone_runs_the_suite_on_every_worker(flavour, tmp_path):
     clone = fresh_clone(tmp_path / "clone")
     assert not (clone / ".env").exists() and not (clone / "secrets").exists()
     project = f"rbquick{flavour}{secrets.token_hex(3)}"
+    # A new user's shell: none of what `make test` exports (RESULTS_DIR would otherwise point
+    # the clone's bench container at the checkout's results/).
+    for name in ("APP_UID", "IMAGE", "BASE_IMAGE", "RESULTS_DIR", "REPORTS_DIR", "HEAD_CPUS", "DASHBOARD_PORT",
+                 "COMPOSE_PROJECT_NAME", "DOCKER_BUILDKIT"):
+        env.pop(name, None)
     env.update(COMPOSE_PROJECT_NAME=project, DASHBOARD_PORT=str(free_port()), SUITE="quick")
 
     def dc(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

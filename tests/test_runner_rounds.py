@@ -77,3 +77,20 @@ def test_outliers_are_named_not_hidden():
     assert [(o["trial"], o["round"], o["kind"]) for o in found] == [(4, 5, "slow")]
     assert found[0]["vs_median"] == pytest.approx(2.5 / 1.005)
     assert outlier_trials([1.0, 1.1, 0.9]) == []  # too few trials to call anything an outlier
+
+
+def test_a_fault_belongs_to_the_run_whose_trial_was_in_flight():
+    from bench.runner import attribute_to_runs
+
+    a, b = _row("a", [1.0, 1.0]), _row("b", [1.0, 1.0])
+    a.windows, b.windows = [(0, 1), (2, 3)], [(1.1, 1.9), (3.1, 4)]
+    kill = {"event": "kill", "unix": 1.5}
+    lost = {"event": "node_lost", "detected_unix": 3.5}
+    joined = {"event": "node_joined", "detected_unix": 2.05}
+    between = {"event": "kill", "unix": 1.95}  # between trials: the next trial's run
+    owned = attribute_to_runs([a, b], [kill, between], [lost, joined])
+    assert owned[id(b)][0] == [kill]  # in flight in b's first trial
+    assert owned[id(a)][0] == [between]
+    assert lost in owned[id(a)][1]  # follows the latest fault before it (between, owned by a)
+    assert joined in owned[id(a)][1]  # during a's second trial
+    assert attribute_to_runs([a, b], [], []) == {}
