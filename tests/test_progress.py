@@ -1,0 +1,53 @@
+"""The suite bar counts predicted seconds: tasks move it inside a trial, never past the trial."""
+
+import io
+
+from bench.progress import SuiteProgress
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_tasks_move_the_bar_within_a_trial_and_never_past_it():
+    progress = SuiteProgress(stream=io.StringIO(), line_interval_s=0)
+    progress.plan(100.0)  # a 90 s naive trial and a 10 s one
+    progress.start_trial("naive", 90.0, tasks=1000)
+    progress.tasks_done(500)
+    assert progress.fraction() == 0.45
+    progress.tasks_done(5000)  # more tasks than planned cannot push past the trial's share
+    assert progress.fraction() == 0.9
+    progress.end_trial()
+    progress.start_trial("batched", 10.0, tasks=2)
+    progress.end_trial()
+    assert progress.fraction() == 1.0
+    assert progress.eta_s() == 0.0
+
+
+def test_without_a_terminal_it_prints_plain_lines_and_quiet_prints_nothing():
+    stream = io.StringIO()
+    progress = SuiteProgress(stream=stream, line_interval_s=0)
+    progress.phase("calibrating")
+    progress.plan(10.0)
+    progress.start_trial("round 1 · sequential", 10.0, tasks=1)
+    progress.close()
+    text = stream.getvalue()
+    assert "\r" not in text
+    assert "bench: calibrating" in text and "round 1 · sequential" in text and "ETA" in text
+    quiet = io.StringIO()
+    silent = SuiteProgress(quiet=True, stream=quiet, line_interval_s=0)
+    silent.phase("x")
+    silent.plan(1.0)
+    silent.start_trial("y", 1.0, tasks=1)
+    assert quiet.getvalue() == ""
+
+
+def test_on_a_terminal_the_bar_redraws_in_place():
+    stream = FakeTTY()
+    progress = SuiteProgress(stream=stream)
+    progress.plan(10.0)
+    progress.start_trial("round 1 · numpy", 5.0, tasks=1)
+    progress.end_trial()
+    progress.close()
+    assert "\r" in stream.getvalue() and "round 1 · numpy" in stream.getvalue()
