@@ -44,7 +44,7 @@ class SuiteProgress:
         self._bar = None
         if not quiet and self.tty:
             self._bar = tqdm(total=1, unit="s", file=self.stream, dynamic_ncols=True,
-                             bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+                             bar_format="bench {percentage:3.0f}%|{bar}| {desc}")
 
     # -- phases -----------------------------------------------------------------
 
@@ -106,8 +106,7 @@ class SuiteProgress:
             with self._lock:
                 self._bar.total = max(self.total_s, 1e-9)
                 self._bar.n = min(self.done_s + self._trial_done_s, self._bar.total)
-            self._bar.set_description_str("bench", refresh=False)
-            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.set_description_str(text, refresh=False)
             self._bar.refresh()
             return
         now = time.monotonic()
