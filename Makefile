@@ -310,8 +310,10 @@ test-fast: venv
 # Test strength (issue 12): mutmut 3 ([tool.mutmut] in pyproject.toml) mutates the modules
 # that decide correctness and figures and runs the fast tests against each mutant. The
 # Ray-remote parts of bench/modes.py (trial/prepare of the Ray modes, the remote functions,
-# the node query) are out of scope: the fast tests cannot run them. Incremental: mutants/
-# keeps results; `rm -rf mutants` for a fresh run. Niced: it takes every core for a while.
+# the node query) are out of scope: the fast tests cannot run them. Not incremental: mutmut
+# re-tests every mutant named on its command line, so each run re-tests the whole scope (about
+# 30 min on 2 niced cores); to re-test a few after a new test, `mutmut run NAME...` and
+# `mutmut results`. Niced: it takes every core for a while.
 MUTATION_SCOPE = 'bench.workload.*' 'bench.stats.*' 'bench.model.*' 'bench.compare.*' 'bench.results.*' \
   'bench.modes.x_tracking_stride*' 'bench.modes.xǁLatencyTrackerǁ*' 'bench.modes.xǁModeǁ*' \
   'bench.modes.xǁSequentialǁ*' 'bench.modes.x_numpy_first_index*' 'bench.modes.xǁNumpyǁ*' \

@@ -703,3 +703,320 @@ def test_load_says_why_a_file_cannot_be_read(tmp_path):
     bad.write_text("[]")
     with pytest.raises(UsageError, match=rf"^{bad}: not a results file \(top level"):
         results.load(bad)
+
+
+# ---- bench.modes.choose_batch_size: growing to whole waves, never past the cap ----------
+
+def test_choose_batch_size_grows_to_whole_waves_but_never_past_the_cap():
+    # 3 lookups of 1 s on 2 CPUs: 1 s tasks would be 3 tasks (a ragged second wave); one more
+    # lookup per task makes 2 tasks, one wave
+    assert modes.choose_batch_size(3, 2, 1e-9, 1.0, 0.05, 1.0) == 2
+    # the same with a cap of 1 lookup per task: the cap wins over whole waves
+    assert modes.choose_batch_size(3, 2, 1e-4, 1e-6, 0.05, 1.0, 1) == 1
+    # as many lookups as CPUs: one lookup per task
+    assert modes.choose_batch_size(4, 4, 1e-4, 1e-6, 0.05, 1.0) == 1
+
+
+def _relative_rms(predicted, measured):
+    return math.sqrt(sum((p / m - 1) ** 2 for p, m in zip(predicted, measured)) / len(measured))
+
+
+def test_fit_minimises_relative_error_and_reports_r_squared_on_the_linear_scale():
+    """On a sweep the model cannot fit exactly, the fitted (a, c) are the least-squares
+    optimum of the relative residuals (any nudge makes them worse), and R² is the usual
+    1 - SS_res/SS_tot of the measured and predicted times."""
+    from bench import model
+
+    n, p, w = 100_000, 4, 2e-6
+    sizes = (10, 100, 1000, 10_000, 25_000)
+    times = {b: 1e-4 * n / b + 0.05 + (0.3 if b >= 10_000 else 0.0) for b in sizes}  # a stall at large B
+    fitted = model.fit(_sweep(times, n, p, seq=n * w))
+    a, c = fitted["fixed_cost_s"], fitted["per_task_overhead_s"]
+    assert a > 0 and c > 0
+
+    def rms(a_, c_):
+        return _relative_rms([model.predict(a_, c_, w, n, p, b) for b in sizes], [times[b] for b in sizes])
+
+    best = rms(a, c)
+    assert best == pytest.approx(fitted["rms_relative_error"], rel=1e-9)
+    for da, dc in ((1.02, 1), (0.98, 1), (1, 1.02), (1, 0.98), (1.02, 0.98), (0.98, 1.02)):
+        assert rms(a * da, c * dc) > best
+    measured = np.array([pt["measured_s"] for pt in fitted["points"]])
+    predicted = np.array([pt["predicted_s"] for pt in fitted["points"]])
+    ss_res = float(np.sum((measured - predicted) ** 2))
+    ss_tot = float(np.sum((measured - measured.mean()) ** 2))
+    assert ss_tot < 1  # (small times: a "total > 1" slip would show)
+    assert fitted["r_squared"] == pytest.approx(1 - ss_res / ss_tot, rel=1e-12)
+    assert 0 < fitted["r_squared"] < 1
+    # the drawn curve: 60 log-spaced sizes from 1 to N, rounded to whole lookups, without repeats
+    assert [b for b, _ in fitted["curve"]] == list(np.unique(np.round(np.geomspace(1, n, 60))))
+
+
+def test_fit_without_a_sequential_run_recovers_all_three_parameters():
+    from bench import model
+
+    a, c, w, n, p = 0.02, 400e-6, 2e-6, 100_000, 4
+    times = {b: model.predict(a, c, w, n, p, b) for b in (10, 100, 1000, 2000, 10_000, 25_000, 50_000, 100_000)}
+    fitted = model.fit(_sweep(times, n, p))
+    assert fitted["per_lookup_work_source"] == "fitted"
+    assert fitted["fixed_cost_s"] == pytest.approx(a, rel=1e-6)
+    assert fitted["per_task_overhead_s"] == pytest.approx(c, rel=1e-6)
+    assert fitted["per_lookup_work_s"] == pytest.approx(w, rel=1e-6)
+
+
+def test_break_even_on_one_two_and_flat_clusters():
+    from bench import model
+
+    exact = {b: model.predict(0.01, 1e-3, 1e-6, 10_000, 2, b) for b in (10, 100, 1000, 5000)}
+    two = model.fit(_sweep(exact, 10_000, cpus=2, seq=10_000 * 1e-6))
+    assert two["break_even_work_per_task_s"] == pytest.approx(1e-3)  # c / (P - 1) with P = 2
+    assert two["break_even_lookups_per_task"] == pytest.approx(1e-3 / 1e-6)
+    flat = {100: 0.5, 1000: 0.5, 10_000: 0.5}  # no overhead visible at all: c = 0
+    one = model.fit(_sweep(flat, 10_000, cpus=None))
+    assert one["per_task_overhead_s"] == 0.0 and one["break_even_work_per_task_s"] == math.inf
+    flat2 = model.fit(_sweep(flat, 10_000, cpus=2))
+    assert flat2["per_lookup_work_s"] == 0.0  # no work fitted: no lookups-per-task figure
+    assert flat2["break_even_work_per_task_s"] == 0.0 and flat2["break_even_lookups_per_task"] is None
+
+
+def test_naive_fit_minimises_relative_error_and_refuses_a_flat_line():
+    from bench.model import naive_fit
+
+    points = [(1000, 1.5), (10_000, 10.0), (50_000, 52.0), (100_000, 98.0)]
+    line = naive_fit(points)
+
+    def rms(intercept, slope):
+        return _relative_rms([intercept + slope * x for x, _ in points], [y for _, y in points])
+
+    best = rms(line["intercept_s"], line["slope_s"])
+    assert best == pytest.approx(line["rms_relative_error"], rel=1e-9)
+    for di, ds in ((1.05, 1), (0.95, 1), (1, 1.01), (1, 0.99)):
+        assert rms(line["intercept_s"] * di, line["slope_s"] * ds) > best
+    assert naive_fit([(1000, 1.0), (2000, 1.0), (4000, 1.0)]) is None  # no slope: no rate
+
+
+def test_drift_uses_the_round_numbers_and_reads_past_unusable_runs():
+    from bench.model import drift
+
+    # each run ran in every other round (interleaved with others): 10% per 2 rounds
+    spaced = [_trials("ray-batched", [t * 1.1 ** k for k in range(4)], [1, 3, 5, 7], f"B={b}", batch_size=b)
+              for b, t in ((10, 1.0), (100, 0.5), (1000, 0.25))]
+    found = drift(_mres([_trials("numpy", [1.0, 1.0], [1, 2], "first, unusable")] + spaced))
+    assert [r["label"] for r in found["runs"]] == ["B=10", "B=100", "B=1000"]
+    assert found["median_relative_change_per_round"] == pytest.approx(1.1 ** 0.5 - 1, rel=1e-9)
+
+
+# ---- bench.compare: matching, the pair's row, the interval, the header ------------------
+
+def _crun(mode, label, samples=(1.0, 1.1, 0.9), correct=True, **params):
+    return Run.from_dict({"mode": mode, "label": label, "params": params, "samples": {"response_s": list(samples)},
+                          "stats": {}, "correct": correct})
+
+
+def test_match_runs_pairs_each_run_once_and_the_per_cpu_sizes_across_cluster_sizes():
+    from bench import compare
+
+    a = _mres([_crun("numpy", "numpy"), _crun("numpy", "numpy again"),
+               _crun("multiprocessing", "mp odd", per_cpu=True),
+               _crun("ray-batched", "B=10", batch_size=10),
+               _crun("ray-batched", "B=1,000 (1 task per CPU)", batch_size=1000, per_cpu=True)])
+    b = _mres([_crun("numpy", "numpy"),
+               _crun("ray-batched", "B=20", batch_size=20),
+               _crun("ray-batched", "B=2,000 (1 task per CPU)", batch_size=2000, per_cpu=True)])
+    pairs, only_a, only_b = compare.match_runs(a, b)
+    assert [(x.label, y.label) for x, y in pairs] == [
+        ("numpy", "numpy"), ("B=1,000 (1 task per CPU)", "B=2,000 (1 task per CPU)")]
+    # the second numpy run finds B's numpy taken; a per_cpu flag on another mode pairs nothing
+    assert [r.label for r in only_a] == ["numpy again", "mp odd", "B=10"]
+    assert [r.label for r in only_b] == ["B=20"]
+
+
+def test_min_attainable_p_of_one_trial_against_several():
+    from bench import compare
+
+    assert compare.min_attainable_p(1, 3) == 0.5 and compare.min_attainable_p(3, 1) == 0.5
+    assert compare.min_attainable_p(1, 1) == 1.0 and compare.min_attainable_p(2, 2) == pytest.approx(1 / 3)
+
+
+def test_bootstrap_ratio_ci_resamples_each_side_on_its_own():
+    from bench import compare
+
+    a = [0.5, 1.0, 1.5, 2.0, 1.0, 0.8, 1.2, 0.7]
+    b = [2.0, 2.1, 1.9, 2.05, 1.95, 2.2, 1.8, 2.0]
+    lo, hi = compare.bootstrap_ratio_ci(a, b)
+    assert (lo, hi) == compare.bootstrap_ratio_ci(a, b, seed=0, resamples=compare.BOOTSTRAP_RESAMPLES)
+    assert compare.bootstrap_ratio_ci(a, b, seed=1) != (lo, hi)
+    # the definition: 2.5th and 97.5th percentiles of median(b*)/median(a*) over resamples of each side
+    rng = np.random.default_rng(0)
+    ma = np.median(rng.choice(np.array(a), size=(5000, len(a))), axis=1)
+    mb = np.median(rng.choice(np.array(b), size=(5000, len(b))), axis=1)
+    assert lo == pytest.approx(np.percentile(mb / ma, 2.5), abs=0)
+    assert hi == pytest.approx(np.percentile(mb / ma, 97.5), abs=0)
+    lo80, hi80 = compare.bootstrap_ratio_ci(a, b, level=0.8)
+    assert lo80 == pytest.approx(np.percentile(mb / ma, 10), abs=0)
+    assert hi80 == pytest.approx(np.percentile(mb / ma, 90), abs=0)
+    # a noisy side widens the interval even when the other side never varies
+    steady = [2.0] * 8
+    lo_a, hi_a = compare.bootstrap_ratio_ci(a, steady)
+    lo_b, hi_b = compare.bootstrap_ratio_ci(steady, a)
+    assert lo_a < hi_a and lo_b < hi_b
+
+
+def test_compare_pair_row_carries_the_medians_and_the_strict_alpha():
+    from bench import compare
+
+    fast, slow = [1.0, 1.01, 0.99, 1.02, 0.98], [2.0, 2.01, 1.99, 2.02, 1.98]
+    row = compare.compare_pair(_crun("numpy", "a", fast), _crun("numpy", "b", slow))
+    assert row.median_a == 1.0 and row.median_b == 2.0 and row.ratio == 2.0
+    empty_b = compare.compare_pair(_crun("numpy", "a", fast), _crun("numpy", "b", []))
+    assert empty_b.median_b is None and empty_b.ratio is None and empty_b.verdict == "no samples"
+    assert empty_b.p_value is None and empty_b.n_b == 0
+    # p exactly at alpha is not below it
+    lo_side, hi_side = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5], [1.25, 1.35, 1.45, 1.55, 1.65, 1.75]
+    p = compare.mann_whitney_p(lo_side, hi_side)
+    assert compare.min_attainable_p(6, 6) < p < 1
+    at = compare.compare_pair(_crun("numpy", "a", lo_side), _crun("numpy", "b", hi_side), alpha=p)
+    assert at.p_value == p and at.significant is False and at.verdict == "no real difference"
+    # 4 vs 4 trials at alpha = their smallest possible p: a rank test still cannot get below it
+    four = compare.compare_pair(_crun("numpy", "a", fast[:4]), _crun("numpy", "b", slow[:4]),
+                                alpha=compare.min_attainable_p(4, 4))
+    assert four.testable is False and four.verdict == "too few trials to tell (4 vs 4)"
+    wrong = compare.compare_pair(_crun("numpy", "a", fast), _crun("numpy", "b", slow, correct=False))
+    assert wrong.significant is False
+    # equal medians, B's trials lower all the same: real, and B is the faster
+    a_side = [1.0] * 6 + [5.0] * 5
+    b_side = [0.1] * 5 + [1.0] * 6
+    tie = compare.compare_pair(_crun("numpy", "a", a_side), _crun("numpy", "b", b_side))
+    assert tie.ratio == 1.0 and tie.significant and tie.verdict == "real: B is faster"
+
+
+def test_fmt_time_scales_exactly():
+    from bench import compare
+
+    assert compare._fmt_time(0.0999499) == "99.9 ms"    # not 100: the factor is exactly 1e3
+    assert compare._fmt_time(9.994995e-5) == "99.9 µs"  # not 100: the factor is exactly 1e6
+
+
+def test_describe_counts_alive_nodes_prefers_the_cluster_cpus_and_marks_unknown_start():
+    from bench import compare
+
+    res = Results(metadata={"host": "h", "cpu_count": 64}, workload={}, runs=(), suite="quick",
+                  cluster={"nodes": [{"id": 1}, {"id": 2, "alive": True}, {"id": 3, "alive": False}],
+                           "cluster_cpus": 6})
+    assert compare._describe(res, "f.json") == "f.json (suite quick, 2 node(s), 6 CPUs, ?)"
+
+
+def test_multiprocessing_trial_submit_time_is_part_of_the_response_time():
+    w = Workload(400, array_size=20, value_range=60, seed=3)
+    mode = modes.Multiprocessing(w, processes=2)
+    try:
+        mode.prepare()
+        out = mode.trial(300)
+    finally:
+        mode.close()
+    assert out.tasks == mode.tasks_for(300) and np.array_equal(out.answers, w.reference[:300])
+    assert out.answers.dtype == np.int64
+    assert 0 <= out.submit_s <= out.response_s < 60 and len(out.task_latencies_s) == out.tasks
+    assert all(0 <= v <= out.response_s for v in out.task_latencies_s)  # per-task latencies are durations
+
+
+# ---- bench.results: where the temporary files go, the errors they raise ----------------
+
+def test_temporary_files_live_beside_the_target_with_its_name(tmp_path, monkeypatch):
+    """Atomic rename needs the temp file on the target's filesystem: in its directory,
+    named .<target>.*.tmp (and the writability probe .<target>.*.probe)."""
+    from bench import results
+
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not the target's directory
+    target_dir = tmp_path / "out"
+    target_dir.mkdir()
+    seen = []
+    real_replace, real_unlink = results.os.replace, results.os.unlink
+    monkeypatch.setattr(results.os, "replace", lambda src, dst: (seen.append(("replace", src)), real_replace(src, dst)))
+    monkeypatch.setattr(results.os, "unlink", lambda p: (seen.append(("unlink", p)), real_unlink(p)))
+    results.check_output_path(target_dir / "r.json", force=False)
+    results.write_atomic(target_dir / "r.json", "x")
+    (probe_kind, probe), (tmp_kind, tmp) = seen[0], seen[1]
+    assert probe_kind == "unlink" and tmp_kind == "replace"
+    probe, tmp = results.Path(probe), results.Path(tmp)
+    assert probe.parent == target_dir and probe.name.startswith(".r.json.") and probe.name.endswith(".probe")
+    assert tmp.parent == target_dir and tmp.name.startswith(".r.json.") and tmp.name.endswith(".tmp")
+    assert sorted(p.name for p in target_dir.iterdir()) == ["r.json"] and list(elsewhere.iterdir()) == []
+
+
+def test_no_hard_link_fallback_raises_a_file_exists_error_naming_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from bench import results
+
+    def no_links(*_):
+        raise OSError(errno.EXDEV, "cross-device")
+
+    monkeypatch.setattr(results.os, "link", no_links)
+    target = tmp_path / "r.json"
+    target.write_text("first")
+    with pytest.raises(FileExistsError) as exc:
+        results.write_atomic(target, "second", overwrite=False)
+    assert (exc.value.errno, exc.value.strerror, exc.value.filename) == (errno.EEXIST, "File exists", str(target))
+
+
+def test_save_overwrites_by_default_and_never_writes_invalid_json(tmp_path):
+    from bench import results
+
+    res = Results.from_dict(_valid())
+    path = tmp_path / "r.json"
+    assert results.save(res, path) == path
+    assert results.save(res.with_status("incomplete", "again"), path) == path  # default: overwrite
+    assert results.load(path).status == "incomplete" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    # a non-finite number that is not under a frozen mapping is refused, not written as NaN
+    leaky = Results(metadata={"x": [float("nan")]}, workload={}, cluster={}, runs=())
+    with pytest.raises(ValueError):
+        results.save(leaky, tmp_path / "nan.json")
+    assert not (tmp_path / "nan.json").exists()
+
+
+def test_mann_whitney_p_tests_single_trials_and_short_cuts_only_identical_constant_sides():
+    from bench import compare
+
+    assert compare.mann_whitney_p([1.0], [2.0, 3.0, 4.0]) == pytest.approx(0.5)
+    assert compare.mann_whitney_p([2.0, 3.0, 4.0], [1.0]) == pytest.approx(0.5)
+    assert compare.mann_whitney_p([1.0, 1.0, 1.0], [2.0, 3.0, 4.0]) < 0.1  # constant A, different B: tested
+    # the same two values on both sides, in other proportions: tested, not short-cut to 1
+    assert compare.mann_whitney_p([1.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 2.0]) < 0.5
+
+
+def test_workload_difference_lists_every_differing_key():
+    from bench import compare
+
+    a = Results(metadata={}, workload={"queries": 2000, "seed": 42, "array_size": 100}, cluster={}, runs=())
+    b = Results(metadata={}, workload={"queries": 1000, "seed": 7, "array_size": 100}, cluster={}, runs=())
+    assert compare.workload_difference(a, b) == "queries 2000 vs 1000, seed 42 vs 7"
+    assert compare.workload_difference(a, a) is None
+
+
+def test_multiprocessing_submit_time_adds_up_every_chunk(monkeypatch):
+    """With a clock that ticks 1 s per reading in the driver thread, each submission is
+    bracketed by two readings 1 s apart: the submit time is one second per chunk."""
+    import threading
+
+    w = Workload(400, array_size=20, value_range=60, seed=3)
+    mode = modes.Multiprocessing(w, processes=2)
+    now = [0.0]
+
+    def ticking():
+        if threading.current_thread() is threading.main_thread():
+            now[0] += 1.0
+        return now[0]
+
+    try:
+        mode.prepare()
+        monkeypatch.setattr(modes.time, "perf_counter", ticking)
+        out = mode.trial(300)
+    finally:
+        monkeypatch.undo()
+        mode.close()
+    assert out.tasks == mode.tasks_for(300) > 1
+    assert out.submit_s == float(out.tasks)
+    assert out.response_s == 2 * out.tasks + 1  # start, two readings per chunk, end
