@@ -18,6 +18,7 @@ import time
 from tqdm import tqdm
 
 LINE_INTERVAL_S = 5.0
+TRUST_AFTER = 0.2  # scale the ETA by how predictions came true only after this share is done
 
 
 def _clock(seconds: float) -> str:
@@ -89,8 +90,8 @@ class SuiteProgress:
             done = self.done_s + self._trial_done_s
             remaining = max(0.0, self.total_s - done)
         elapsed = time.monotonic() - self._started
-        if done <= 0 or elapsed <= 0:
-            return remaining
+        if done < TRUST_AFTER * self.total_s or elapsed <= 0:
+            return remaining  # the prediction alone: early ratios are mostly start-up noise
         return remaining * (elapsed / done)
 
     def fraction(self) -> float:

@@ -51,3 +51,11 @@ def test_on_a_terminal_the_bar_redraws_in_place():
     progress.end_trial()
     progress.close()
     assert "\r" in stream.getvalue() and "round 1 · numpy" in stream.getvalue()
+
+
+def test_early_eta_is_the_prediction_not_a_ratio_of_start_up_noise():
+    progress = SuiteProgress(stream=io.StringIO(), line_interval_s=0)
+    progress.plan(1000.0)
+    progress.start_trial("first", 10.0, tasks=100)
+    progress.tasks_done(1)  # 0.01% done after some start-up time
+    assert progress.eta_s() == 1000.0 - 0.1
