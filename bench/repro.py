@@ -41,7 +41,7 @@ TOLERANCE_MODES = ("sequential", "numpy", "multiprocessing", "ray-naive", "ray-b
 RULE = ("a row reproduces when new/original median response time is within ±tolerance; "
         "p (Mann-Whitney U) and the 95% bootstrap CI are shown, not used to decide")
 # describe() keys that are outcomes the runner records, not options to set again.
-RECORDED_NOT_OPTIONS = {"order", "gc"}
+RECORDED_NOT_OPTIONS = {"order", "gc", "measuring_since_unix"}
 # describe() keys whose `bench run` option has another name.
 OPTION_NAMES = {"extra_budget_s": "budget"}
 ENVIRONMENT_KEYS = ("image", "image_id", "ray_version", "python_version", "numpy_version", "bench_version",

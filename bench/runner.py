@@ -553,6 +553,9 @@ class SuiteRunner:
             self.progress.plan(sum(r.predicted_s() * r.spec.trials for r in rows if r.active))
             events_before = len(self.watcher.events) if self.watcher else 0
             measured_from = time.time()
+            # marks the start of the measured rounds for watchers (scripts/chaos.py)
+            self.results = self.results.with_config_extra(measuring_since_unix=measured_from)
+            self._save()
             if self.samplers:  # one sampling session over all measured rounds
                 self.samplers.start()
             try:

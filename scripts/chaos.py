@@ -58,7 +58,10 @@ def wait_for_runs(path: Path, runs: int, timeout_s: float, proc: subprocess.Pope
             return False
         try:
             data = json.loads(path.read_text())
-            if len(data.get("runs", [])) >= runs:
+            # Trials run in interleaved rounds after every configuration's warm-up: the
+            # runner marks the start of the measured rounds in the file (older files: none).
+            measuring = (data.get("config") or {}).get("measuring_since_unix") or "order" not in (data.get("config") or {})
+            if len(data.get("runs", [])) >= runs and measuring:
                 return True
         except (OSError, ValueError):
             pass
@@ -96,8 +99,8 @@ def main() -> int:
     started = time.monotonic()
     env = {**os.environ, "COMPOSE_PROJECT_NAME": args.project}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    # Calibration is done once the file appears; the first run is ray-naive: wait for its
-    # warm-up to pass, then kill mid-trial.
+    # Wait for the measured rounds to start (after calibration and every warm-up), then
+    # kill mid-trial.
     if not wait_for_runs(host_results, 0, 300, proc):
         out, err = proc.communicate()
         die(f"the bench never started its runs (exit {proc.returncode}): {(err or out).strip()[-500:]}", 1)
