@@ -223,10 +223,16 @@ def format_table(comparison: Comparison, alpha: float = ALPHA) -> list[str]:
             "-" if row.ci is None else f"[{row.ci[0]:.3f}, {row.ci[1]:.3f}]",
             row.verdict,
         ))
+    return align_table(header, body)
+
+
+def align_table(header: tuple, body: list[tuple]) -> list[str]:
+    """Columns padded to their widest cell, the first and last left-aligned, a rule under the header."""
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    last = len(header) - 1
     lines = []
     for i, r in enumerate([header, *body]):
-        cells = [str(c).ljust(w) if j in (0, 7) else str(c).rjust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        cells = [str(c).ljust(w) if j in (0, last) else str(c).rjust(w) for j, (c, w) in enumerate(zip(r, widths))]
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))

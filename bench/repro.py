@@ -57,13 +57,9 @@ class NotReproduced(BenchError):
 def check_tolerance(tolerance) -> float | None:
     if tolerance is None:
         return None
-    try:
-        value = float(tolerance)
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(tolerance, bool) or not 0 < value < 1:
-        raise UsageError(f"--tolerance is a fraction between 0 and 1 (0.10 = ±10%), got {tolerance!r}")
-    return value
+    from bench.suites import _fraction
+
+    return _fraction("tolerance", tolerance)
 
 
 def _on_cluster(res: Results) -> bool:
@@ -259,14 +255,7 @@ def format_table(rep: Reproduction) -> list[str]:
             "-" if row.ci is None else f"[{row.ci[0]:.3f}, {row.ci[1]:.3f}]",
             row.verdict,
         ))
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
-    lines = []
-    for i, r in enumerate([header, *body]):
-        cells = [str(c).ljust(w) if j in (0, 7) else str(c).rjust(w) for j, (c, w) in enumerate(zip(r, widths))]
-        lines.append("  ".join(cells).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return lines
+    return compare.align_table(header, body)
 
 
 def tolerance_line(tolerances: Mapping[str, float]) -> str:
