@@ -1378,7 +1378,9 @@ def _environment():
     return env
 
 
-def render(sources: Sequence[Source], with_charts: bool = True) -> str:
+def render(sources: Sequence[Source], with_charts: bool = True, generated_utc: str | None = None,
+           bench_version: str | None = None) -> str:
+    """The page. generated_utc and bench_version default to now and this version; tests pass fixed ones."""
     from bench import __version__
     from bench.metadata import utc_now
 
@@ -1394,8 +1396,8 @@ def render(sources: Sequence[Source], with_charts: bool = True) -> str:
         title=title,
         sections=sections,
         comparison=comparison,
-        generated_utc=utc_now(),
-        bench_version=__version__,
+        generated_utc=generated_utc or utc_now(),
+        bench_version=bench_version or __version__,
         high_cv=HIGH_CV,
     )
 
