@@ -32,13 +32,12 @@ export APP_UID IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RESULTS_DIR REPORTS_DIR HEA
 COMPOSE_V2_BIN := $(CURDIR)/build/compose/docker-compose
 COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
   elif [ -x "$(COMPOSE_V2_BIN)" ]; then echo "$(COMPOSE_V2_BIN)"; else echo docker-compose; fi)
-# v2 can wait for health itself (`up --wait`); v1 needs scripts/wait-healthy.sh.
-COMPOSE_IS_V2 = $(shell $(COMPOSE) version --short 2>/dev/null | grep -q '^v\?2' && echo 1)
 # The legacy builder when buildx is missing (Docker 23+ would otherwise refuse).
 DOCKER_BUILDKIT ?= $(shell docker buildx version >/dev/null 2>&1 && echo 1 || echo 0)
 export DOCKER_BUILDKIT
-# No TTY for exec when stdin is not a terminal (CI, pipes).
-EXEC_T := $(shell [ -t 0 ] || echo -T)
+# The targets' programs (scripts/appliance.py, standard library only); RUN hands them the compose command.
+APPLIANCE := python3 scripts/appliance.py
+RUN = COMPOSE="$(COMPOSE)" $(APPLIANCE)
 
 # Nodes that can run tasks: the workers, plus the head when it has CPUs.
 EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKERS) + 1)) || echo $(WORKERS))
@@ -89,167 +88,68 @@ token: dirs ensure-image
 
 # The bench container writes results as APP_UID.
 dirs:
-	@mkdir -p "$(RESULTS_DIR)" "$(REPORTS_DIR)"
-	@for d in "$(RESULTS_DIR)" "$(REPORTS_DIR)"; do \
-	   [ "$$(stat -c %u "$$d")" = "$(APP_UID)" ] && continue; \
-	   if [ "$$(id -u)" = 0 ]; then chown "$(APP_UID)" "$$d"; else chmod a+rwx "$$d"; fi; \
-	 done
+	@$(APPLIANCE) dirs "$(RESULTS_DIR)" "$(REPORTS_DIR)"
 
-# What goes into the image (as .dockerignore lets in, wheels aside): a changed file means a stale image.
-IMAGE_SOURCES = Dockerfile requirements/runtime.lock pyproject.toml bench templates \
-  docker/entrypoint.sh docker/healthcheck.sh docker/wait_nodes.py docker/summary_page.py
-SHA256 = $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo "shasum -a 256")
-SOURCE_HASH = $(shell set -o pipefail; h=$$(find $(IMAGE_SOURCES) -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
-  | LC_ALL=C sort -z | xargs -0 $(SHA256) | $(SHA256) | cut -c1-16) && echo "$$h")
-
-# `set -- $$(docker inspect -f '$(LABELS_FMT)' X)`, then `$(IS_STALE)`: X is an image (or a
-# container of one) this Dockerfile built from other sources than this checkout's.
-LABELS_FMT = {{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} {{index . "bench.source-hash"}}{{end}}
-IS_STALE = [ "$${1:-}" = ray-granularity-bench ] && [ "$${2:-}" != "$(SOURCE_HASH)" ]
+# The hash of what goes into the image labels it (image-build) and finds stale ones.
+SOURCE_HASH = $(shell $(APPLIANCE) source-hash)
 
 # Build when the image is missing; rebuild (layer cache: about a minute) one this Makefile
 # built from other sources, so `make up`/`make report` never run yesterday's code. Images
 # built elsewhere from this Dockerfile are rebuilt too; any other image is used as it is.
 ensure-image:
-	@[ -n "$(SOURCE_HASH)" ] || { echo "error: cannot hash the image's sources (need sha256sum or shasum)" >&2; exit 2; }
-	@labels=$$(docker image inspect -f '$(LABELS_FMT)' "$(IMAGE)" 2>/dev/null) \
-	   || { $(MAKE) --no-print-directory image; exit $$?; }; \
-	 set -- $$labels; \
-	 if $(IS_STALE); then \
-	   echo "image: $(IMAGE) was built from other sources than this checkout; rebuilding"; \
-	   $(MAKE) --no-print-directory image; \
-	 fi
+	@$(APPLIANCE) ensure-image
 
 # make's own runs (bench, report, chaos, scaling) must not race the bench container's
-# automatic first run, so `up` turns it off.
+# automatic first run, so `up` turns it off. Compose v2 waits for health itself (`up --wait`).
 up: export BENCH_AUTORUN := 0
 up: check-workers dirs ensure-image
-	@start=$$(date +%s.%N); \
-	 if [ -n "$(COMPOSE_IS_V2)" ]; then \
-	   $(COMPOSE) up -d --wait --wait-timeout $(UP_TIMEOUT) --scale ray-worker=$(WORKERS) || exit 1; \
-	 else \
-	   $(COMPOSE) up -d --scale ray-worker=$(WORKERS) || exit 1; \
-	   scripts/wait-healthy.sh "$(COMPOSE_PROJECT_NAME)" bench $(UP_TIMEOUT) || exit 1; \
-	 fi; \
-	 $(COMPOSE) exec -T bench python /usr/local/lib/bench-docker/wait_nodes.py $(EXPECT_NODES) --timeout $(UP_TIMEOUT) || \
-	   { echo "error: cluster did not reach $(EXPECT_NODES) CPU nodes; see 'make logs'" >&2; exit 1; }; \
-	 echo "up: $(EXPECT_NODES) CPU nodes alive after $$(awk "BEGIN{printf \"%.1f\", $$(date +%s.%N) - $$start}") s"; \
-	 echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)"
+	@$(RUN) up --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --timeout $(UP_TIMEOUT)
 
-BENCH_CONTAINER = $(shell docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
-	--filter "label=com.docker.compose.service=bench" --filter status=running | head -n1)
+BENCH_CONTAINER = $(firstword $(shell $(APPLIANCE) containers bench))
 
 # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
 bench: check-suite
 	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' first))
-	@docker exec $(BENCH_CONTAINER) sh -c 'f=/tmp/bench-autorun.running; [ -e $$f ] || exit 0; \
-	   echo "bench: waiting for the automatic run to finish (docker compose logs -f bench)"; \
-	   while [ -e $$f ]; do sleep 2; done'
-	$(COMPOSE) exec $(EXEC_T) -e BENCH_IMAGE_ID=$$(docker inspect -f '{{.Image}}' $(BENCH_CONTAINER)) \
-	   bench python -m bench run --suite $(SUITE) --address auto \
-	   --expect-nodes $(EXPECT_NODES) --out results/$(RUN_NAME).json
+	@$(RUN) bench --container $(BENCH_CONTAINER) --suite $(SUITE) --expect-nodes $(EXPECT_NODES) --name $(RUN_NAME)
 
-# THE one command: reuse a running cluster (counting its workers), else start one.
-# The standard suite unless SUITE is given on the command line.
+# THE one command: reuse a running cluster (counting its workers; recreated when its image
+# is stale), else start one; the standard suite (plus heavy) unless SUITE is given.
 report: SUITE = standard
 report: check-suite
-	@running=$$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
-	   --filter "label=com.docker.compose.service=ray-worker" --filter status=running | wc -l); \
-	 bench=$$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
-	   --filter "label=com.docker.compose.service=bench" --filter status=running | wc -l); \
-	 if [ "$$running" -gt 0 ] && [ "$$bench" -gt 0 ]; then \
-	   workers=$$running; \
-	   labels=$$(docker inspect -f '$(LABELS_FMT)' \
-	     $$(docker ps -q --filter "label=com.docker.compose.project=$(COMPOSE_PROJECT_NAME)" \
-	       --filter "label=com.docker.compose.service=bench" --filter status=running | head -n1) 2>/dev/null) \
-	     || labels="ray-granularity-bench unknown"; \
-	   set -- $$labels; \
-	   if $(IS_STALE); then \
-	     echo "report: the running cluster's image was built from other sources; recreating it ($$running workers)"; \
-	     $(MAKE) --no-print-directory up WORKERS=$$running || exit 1; \
-	   else \
-	     echo "report: reusing the running cluster ($$running workers)"; \
-	   fi; \
-	 else \
-	   $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1; workers=$(WORKERS); \
-	 fi; \
-	 $(MAKE) --no-print-directory bench SUITE=$(SUITE) WORKERS=$$workers NAME=$(RUN_NAME) || exit 1; \
-	 extra=; if [ "$(SUITE)" = standard ] && [ -z "$(NO_HEAVY)" ]; then \
-	   $(MAKE) --no-print-directory bench SUITE=heavy WORKERS=$$workers NAME=$(RUN_NAME)-heavy || exit 1; \
-	   extra=results/$(RUN_NAME)-heavy.json; \
-	 fi; \
-	 if $(COMPOSE) exec -T bench python -m bench report --help >/dev/null 2>&1; then \
-	   $(COMPOSE) exec -T bench python -m bench report results/$(RUN_NAME).json $$extra --out reports/index.html || exit 1; \
-	 else \
-	   echo "report: 'python -m bench report' not available; writing a plain summary page"; \
-	   $(COMPOSE) exec -T bench python /usr/local/lib/bench-docker/summary_page.py \
-	     results/$(RUN_NAME).json --out reports/index.html || exit 1; \
-	 fi; \
-	 echo "report: $(REPORTS_DIR)/index.html (results: $(RESULTS_DIR)/$(RUN_NAME).json)"
+	@$(RUN) report --suite $(SUITE) --workers $(WORKERS) --name $(RUN_NAME) $(if $(NO_HEAVY),--no-heavy)
 
 # Re-run what a results file records (suite, parameters, seed, node count) on the running
 # cluster and judge each row against it: bench repro, exit 1 if a row differs beyond its
 # tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
 # file; its NAME-heavy.json partner from `make report` is re-run after it when present.
 # The new files are NAME-repro-<utc>.json; reports/repro/index.html sets each beside its original.
-REPRO_FILE = $(or $(FILE),$(shell ls -t "$(RESULTS_DIR)"/*.json 2>/dev/null \
-  | grep -v -e '-heavy' -e '/heavy-' -e '/chaos-' -e '-repro-' | head -n1))
+REPRO_FILE = $(or $(FILE),$(shell $(APPLIANCE) latest-results "$(RESULTS_DIR)"))
 .PHONY: repro
 repro:
 	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' or 'make report' first))
 	$(if $(REPRO_FILE),,$(error no results file to reproduce in $(RESULTS_DIR); run 'make report' first or give FILE=results/NAME.json))
-	@file='$(notdir $(REPRO_FILE))'; \
-	 [ -f "$(RESULTS_DIR)/$$file" ] || { echo "error: $(REPRO_FILE): no such file in $(RESULTS_DIR) (the bench container sees only that directory)" >&2; exit 2; }; \
-	 heavy="$${file%.json}-heavy.json"; [ -f "$(RESULTS_DIR)/$$heavy" ] || heavy=; \
-	 stamp=$$(date -u +%Y%m%dT%H%M%SZ); status=0; pairs=; \
-	 for f in "$$file" $$heavy; do \
-	   new="$${f%.json}-repro-$$stamp.json"; \
-	   echo "repro: results/$$f -> results/$$new"; \
-	   $(COMPOSE) exec $(EXEC_T) -e BENCH_IMAGE_ID=$$(docker inspect -f '{{.Image}}' $(BENCH_CONTAINER)) \
-	     bench python -m bench repro "results/$$f" --out "results/$$new" --address auto $(if $(TOLERANCE),--tolerance $(TOLERANCE)); \
-	   rc=$$?; [ $$rc -gt $$status ] && status=$$rc; \
-	   [ -f "$(RESULTS_DIR)/$$new" ] && pairs="$$pairs results/$$f results/$$new"; \
-	 done; \
-	 if [ -n "$$pairs" ] && $(COMPOSE) exec -T bench python -m bench report $$pairs --out reports/repro/index.html >/dev/null; then \
-	   echo "repro: $(REPORTS_DIR)/repro/index.html (the reproduction table per workload)"; \
-	 fi; exit $$status
+	@$(RUN) repro --container $(BENCH_CONTAINER) --file '$(REPRO_FILE)' $(if $(TOLERANCE),--tolerance '$(TOLERANCE)')
 
 # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
 # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).
 CHAOS_NAME ?= chaos-$(shell date -u +%Y%m%dT%H%M%SZ)
 chaos: check-workers
-	@[ -n "$(BENCH_CONTAINER)" ] || $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1
-	COMPOSE="$(COMPOSE)" python3 scripts/chaos.py worker --project "$(COMPOSE_PROJECT_NAME)" \
-	  --results-dir "$(RESULTS_DIR)" --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)
-	$(COMPOSE) exec -T bench python -m bench report results/$(CHAOS_NAME).json --out reports/chaos/index.html
-	@echo "chaos: $(REPORTS_DIR)/chaos/index.html (results: $(RESULTS_DIR)/$(CHAOS_NAME).json)"
+	@$(RUN) chaos worker --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)
 
 chaos-head: check-workers
-	@[ -n "$(BENCH_CONTAINER)" ] || $(MAKE) --no-print-directory up WORKERS=$(WORKERS) || exit 1
-	COMPOSE="$(COMPOSE)" python3 scripts/chaos.py head --project "$(COMPOSE_PROJECT_NAME)" \
-	  --results-dir "$(RESULTS_DIR)" --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)-head
+	@$(RUN) chaos head --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)-head
 
 # One report across cluster sizes: the quick (overhead-bound) and heavy (work-bound)
 # suites at each worker count, then speed-up and efficiency against total CPUs.
 SCALING_NAME ?= scaling-$(shell date -u +%Y%m%dT%H%M%SZ)
 scaling:
-	@for n in $(WORKERS); do \
-	   $(MAKE) --no-print-directory check-workers WORKERS=$$n || exit 1; \
-	 done; \
-	 files=; for n in $(WORKERS); do \
-	   $(MAKE) --no-print-directory up WORKERS=$$n || exit 1; \
-	   for s in quick heavy; do \
-	     $(MAKE) --no-print-directory bench SUITE=$$s WORKERS=$$n NAME=$(SCALING_NAME)-w$$n-$$s || exit 1; \
-	     files="$$files results/$(SCALING_NAME)-w$$n-$$s.json"; \
-	   done; \
-	 done; \
-	 $(COMPOSE) exec -T bench python -m bench report $$files --out reports/scaling/index.html || exit 1; \
-	 echo "scaling: $(REPORTS_DIR)/scaling/index.html"
+	@$(RUN) scaling --workers "$(WORKERS)" --name $(SCALING_NAME)
 
 # The product's own speed: up -> all nodes alive, suite wall time, report render time,
-# and the harness overhead (ray-naive tasks/s over the calibration no-op rate).
+# and the harness overhead (ray-naive tasks/s over the calibration no-op rate); replaces a
+# running cluster. SPEED_SUITE=quick by default.
 speed:
-	@COMPOSE="$(COMPOSE)" scripts/product-speed.sh
+	@$(RUN) speed --workers $(WORKERS) --suite $(or $(SPEED_SUITE),quick)
 
 # --volumes: a new deployment gets a new token (it lives in the `ray-secrets` volume).
 down:
@@ -258,13 +158,9 @@ down:
 logs:
 	$(COMPOSE) logs --tail=$(or $(TAIL),200) $(if $(FOLLOW),-f)
 
+# From BASE_IMAGE, or the offline path when it cannot be pulled (no registry).
 image:
-	@if docker image inspect "$(BASE_IMAGE)" >/dev/null 2>&1 || timeout 120 docker pull "$(BASE_IMAGE)" >/dev/null 2>&1; then \
-	   $(MAKE) --no-print-directory image-build BUILD_BASE="$(BASE_IMAGE)"; \
-	 else \
-	   echo "image: $(BASE_IMAGE) cannot be pulled (no registry?); using the offline path"; \
-	   $(MAKE) --no-print-directory image-offline; \
-	 fi
+	@$(APPLIANCE) image
 
 image-offline: base wheels
 	@$(MAKE) --no-print-directory image-build BUILD_BASE="$(OFFLINE_BASE)"

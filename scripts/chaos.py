@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from appliance import Fail, containers  # noqa: E402  (the one listing of the project's containers)
+
 # Big enough that the kill lands inside ray-naive on a 2-core host, small enough for CI.
 SCENARIO_ARGS = {
     "worker": ["--suite", "quick", "--modes", "ray-naive,ray-batched", "--queries", "20000",
@@ -35,14 +38,6 @@ HEAD_EXIT_DEADLINE_S = 60
 def die(message: str, code: int = 2) -> None:
     print(f"chaos: {message}", file=sys.stderr)
     sys.exit(code)
-
-
-def containers(project: str, service: str) -> list[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
-         "--filter", f"label=com.docker.compose.service={service}", "--filter", "status=running"],
-        capture_output=True, text=True, check=True).stdout
-    return out.split()
 
 
 def container_name(container_id: str) -> str:
@@ -70,6 +65,16 @@ def wait_for_runs(path: Path, runs: int, timeout_s: float, proc: subprocess.Pope
 
 
 def main() -> int:
+    try:
+        return scenario()
+    except Fail as exc:  # docker itself failed: one line, no traceback
+        die(str(exc).removeprefix("error: "))
+    except subprocess.CalledProcessError as exc:
+        die(f"{' '.join(exc.cmd[:3])} failed: {(exc.stderr or '').strip()[-300:] or f'exit {exc.returncode}'}")
+    return 2
+
+
+def scenario() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", choices=sorted(SCENARIO_ARGS))
     parser.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME", "raybench"))
@@ -87,9 +92,9 @@ def main() -> int:
     fault_log = results_dir / f"{name}.faults.jsonl"
     if host_results.exists():
         die(f"{host_results} already exists")
-    if not containers(args.project, "bench"):
+    if not containers("bench", args.project):
         die(f"no running bench container in project '{args.project}'; run 'make up' first")
-    victims = containers(args.project, "ray-worker" if args.scenario == "worker" else "ray-head")
+    victims = containers("ray-worker" if args.scenario == "worker" else "ray-head", args.project)
     if args.scenario == "worker" and len(victims) < 2:
         die("the worker scenario needs at least 2 workers (make up WORKERS=2 or more)")
 

@@ -40,14 +40,39 @@ def test_bench_refuses_an_unknown_suite():
         l for l in proc.stderr.splitlines() if "SUITE must be quick, standard, full, heavy or stress" in l]
 
 
-def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off():
+FAKE_UP_DOCKER = """#!/bin/sh
+# No image yet (`image inspect` of $FAKE_IMAGE fails); one bench container, healthy.
+echo "docker $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "image inspect") for last; do :; done; [ "$last" = "$FAKE_IMAGE" ] && exit 1 ;;
+  "ps -aq") echo bench0 ;;
+  "inspect -f") echo "running healthy" ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize("version", ["2.40.3", "1.29.2"])
+def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off(version, tmp_path):
     # `make up` once ran the token step (a `docker run IMAGE`) before the image existed.
-    proc = make("-n", "up", "WORKERS=2", "COMPOSE=compose-x", timeout=60,
-                env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
+    docker, log = _fake(tmp_path, "docker", FAKE_UP_DOCKER)
+    compose, _ = _fake(tmp_path, "compose", FAKE_COMPOSE.replace("2.40.3", version))
+    # Both fakes log to one file, in call order.
+    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", COMPOSE_PROJECT_NAME="raybenchnever",
+                    FAKE_LOG=str(log), FAKE_IMAGE="bench-test:x")
+    proc = make("up", "WORKERS=2", "IMAGE=bench-test:x", f"COMPOSE={compose}", f"RESULTS_DIR={tmp_path / 'res'}",
+                f"REPORTS_DIR={tmp_path / 'rep'}", timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert out.index("docker image inspect") < out.index("compose-x up -d")
-    assert "docker run" not in out
+    calls = log.read_text().splitlines()
+    build = next(i for i, c in enumerate(calls) if c.startswith("docker build "))
+    ups = [i for i, c in enumerate(calls) if " up -d " in c]
+    assert len(ups) == 1 and build < ups[0] and "--scale ray-worker=2" in calls[ups[0]]
+    assert calls[ups[0]].startswith("BENCH_AUTORUN=0 ")
+    assert ("--wait" in calls[ups[0]]) == version.startswith("2.")
+    if not version.startswith("2."):  # Compose v1 cannot wait: the bench container's health is polled
+        assert any(c.startswith("docker ps -aq") for c in calls[ups[0]:])
+    assert not [c for c in calls if c.startswith("docker run") or " run " in c]
+    assert "up: 2 CPU nodes alive after" in proc.stdout
     makefile = (REPO / "Makefile").read_text()
     assert "up: export BENCH_AUTORUN := 0" in makefile
 
@@ -57,7 +82,7 @@ def test_bare_relative_paths_reach_compose_as_absolute_paths():
     proc = make("-n", "dirs", "RESULTS_DIR=out/res", timeout=60,
                 env=clean_env(COMPOSE_PROJECT_NAME="raybenchnever"))
     assert proc.returncode == 0, proc.stderr
-    assert f'mkdir -p "{REPO}/out/res"' in proc.stdout
+    assert f'dirs "{REPO}/out/res" ' in proc.stdout
 
 
 FAKE_DOCKER = """#!/bin/sh
@@ -91,10 +116,10 @@ def _image_sources_copy(tmp_path):
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("bench", "templates"):
         shutil.copytree(REPO / name, work / name, ignore=ignore)
-    (work / "docker").mkdir(parents=True)
-    (work / "requirements").mkdir()
-    for name in ("Makefile", "Dockerfile", "pyproject.toml", "requirements/runtime.lock", "docker/entrypoint.sh",
-                 "docker/healthcheck.sh", "docker/wait_nodes.py", "docker/summary_page.py"):
+    for folder in ("docker", "requirements", "scripts"):
+        (work / folder).mkdir(parents=True)
+    for name in ("Makefile", "scripts/appliance.py", "Dockerfile", "pyproject.toml", "requirements/runtime.lock",
+                 "docker/entrypoint.sh", "docker/healthcheck.sh", "docker/wait_nodes.py", "docker/summary_page.py"):
         shutil.copy2(REPO / name, work / name)
     return work
 

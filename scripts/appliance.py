@@ -1,0 +1,463 @@
+#!/usr/bin/env python3
+"""The Makefile's programs, host side, standard library only. `make` calls one subcommand per
+target; the settings arrive in the environment the Makefile exports (COMPOSE_PROJECT_NAME,
+RESULTS_DIR, REPORTS_DIR, IMAGE, BASE_IMAGE, DASHBOARD_PORT, APP_UID) plus COMPOSE.
+
+  containers SERVICE [--all]        ids of the project's running (--all: any) SERVICE containers
+  latest-results DIR                the newest results file `make repro` re-runs by default
+  source-hash                       hash of what goes into the image (labels it, finds stale ones)
+  ensure-image                      build the image when missing or built from other sources
+  image                             build from BASE_IMAGE, or the offline path when it cannot be pulled
+  dirs DIR...                       results/reports folders the container user can write
+  wait-healthy SERVICE [TIMEOUT]    every SERVICE container healthy (Compose v1 has no `up --wait`)
+  up | bench | report | repro | chaos | scaling | speed    the make targets of those names
+
+Errors are one line on stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# What goes into the image (as .dockerignore lets in, wheels aside): a changed file means a stale image.
+IMAGE_SOURCES = ("Dockerfile", "requirements/runtime.lock", "pyproject.toml", "bench", "templates",
+                 "docker/entrypoint.sh", "docker/healthcheck.sh", "docker/wait_nodes.py", "docker/summary_page.py")
+IMAGE_TITLE = "ray-granularity-bench"
+LABELS_FMT = ('{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} '
+              '{{index . "bench.source-hash"}}{{end}}')
+AUTORUN_WAIT = ('f=/tmp/bench-autorun.running; [ -e $f ] || exit 0; '
+                'echo "bench: waiting for the automatic run to finish (docker compose logs -f bench)"; '
+                'while [ -e $f ]; do sleep 2; done')
+
+
+class Fail(Exception):
+    """One line for stderr, and the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name) or default
+
+
+def project() -> str:
+    return env("COMPOSE_PROJECT_NAME", "raybench")
+
+
+def compose() -> list[str]:
+    return shlex.split(env("COMPOSE", "docker-compose"))
+
+
+def capture(cmd: list[str], what: str | None = None) -> str:
+    """stdout of cmd; Fail with its first stderr line when it fails and `what` names it."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        raise Fail(f"error: cannot run {cmd[0]}: {exc.strerror or exc}") from None
+    if proc.returncode != 0 and what:
+        first = next((l for l in proc.stderr.splitlines() if l.strip()), f"exit {proc.returncode}")
+        raise Fail(f"error: {what} failed: {first.strip()}")
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def call(cmd: list[str], *, quiet: bool = False, extra_env: dict[str, str] | None = None) -> int:
+    """Run cmd with the terminal (or nothing, quiet); its exit status."""
+    out = subprocess.DEVNULL if quiet else None
+    try:
+        return subprocess.run(cmd, stdout=out, stderr=out,
+                              env={**os.environ, **extra_env} if extra_env else None).returncode
+    except OSError as exc:
+        raise Fail(f"error: cannot run {cmd[0]}: {exc.strerror or exc}") from None
+
+
+def make(*args: str, quiet: bool = False, **variables: object) -> int:
+    """A sub-make of this Makefile, as `$(MAKE) --no-print-directory TARGET VAR=...` did."""
+    return call(["make", "--no-print-directory", *args, *(f"{k}={v}" for k, v in variables.items())], quiet=quiet)
+
+
+def check(rc: int) -> None:
+    """Stop with rc (the failing command has said why)."""
+    if rc != 0:
+        raise SystemExit(rc)
+
+
+# --- the project's containers: the one place that knows Compose's labels ------------------
+
+def containers(service: str, project_name: str | None = None, running: bool = True) -> list[str]:
+    """Ids of the compose project's SERVICE containers (running ones unless running=False)."""
+    labels = {"project": project_name or project(), "service": service}
+    cmd = ["docker", "ps", "-q" if running else "-aq"]
+    for key, value in labels.items():
+        cmd += ["--filter", f"label=com.docker.compose.{key}={value}"]
+    if running:
+        cmd += ["--filter", "status=running"]
+    return capture(cmd, "docker ps").split()
+
+
+def image_id(container: str) -> str:
+    return capture(["docker", "inspect", "-f", "{{.Image}}", container]).strip()
+
+
+def exec_t() -> list[str]:
+    """No TTY for exec when stdin is not a terminal (CI, pipes)."""
+    return [] if sys.stdin.isatty() else ["-T"]
+
+
+# --- the image ------------------------------------------------------------------------
+
+def source_hash() -> str:
+    """sha256 of the sha256sum listing of the image's sources, sorted by path: the same value
+    as `find SOURCES -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16`."""
+    files = []
+    for source in IMAGE_SOURCES:
+        path = ROOT / source
+        if path.is_dir() and not path.is_symlink():
+            for folder, dirs, names in os.walk(path):
+                rel = Path(folder).relative_to(ROOT).as_posix()
+                files += [f"{rel}/{n}" for n in names if os.path.isfile(os.path.join(folder, n))
+                          and not os.path.islink(os.path.join(folder, n))]
+        elif path.is_file() and not path.is_symlink():
+            files.append(source)
+        else:
+            raise Fail(f"error: cannot hash the image's sources ({source}: no such file or directory)", 2)
+    files = [f for f in files if "/__pycache__/" not in f"/{f}" and not f.endswith(".pyc")]
+    listing = "".join(f"{hashlib.sha256((ROOT / f).read_bytes()).hexdigest()}  {f}\n"
+                      for f in sorted(files, key=os.fsencode))
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def is_stale(labels: str, current: str) -> bool:
+    """An image (or a container of one) this Dockerfile built from other sources than this checkout's."""
+    title, _, recorded = labels.strip().partition(" ")
+    return title == IMAGE_TITLE and recorded.strip() != current
+
+
+def ensure_image(_args) -> int:
+    # Build when missing; rebuild (layer cache: about a minute) one this Makefile built from
+    # other sources, so `make up`/`make report` never run yesterday's code. Images built
+    # elsewhere from this Dockerfile are rebuilt too; any other image is used as it is.
+    current = source_hash()
+    image = env("IMAGE", "ray-granularity-bench:local")
+    try:
+        proc = subprocess.run(["docker", "image", "inspect", "-f", LABELS_FMT, image],
+                              capture_output=True, text=True)
+    except OSError as exc:
+        raise Fail(f"error: cannot run docker: {exc.strerror or exc}") from None
+    if proc.returncode != 0:
+        return make("image")
+    if is_stale(proc.stdout, current):
+        print(f"image: {image} was built from other sources than this checkout; rebuilding")
+        return make("image")
+    return 0
+
+
+def image(_args) -> int:
+    base = env("BASE_IMAGE", "python:3.11-slim-bookworm")
+    if call(["docker", "image", "inspect", base], quiet=True) == 0 or \
+            call(["timeout", "120", "docker", "pull", base], quiet=True) == 0:
+        return make("image-build", BUILD_BASE=base)
+    print(f"image: {base} cannot be pulled (no registry?); using the offline path")
+    return make("image-offline")
+
+
+# --- the cluster ----------------------------------------------------------------------
+
+def dirs(args) -> int:
+    """The bench container writes results as APP_UID."""
+    uid = int(env("APP_UID", "1000"))
+    for d in args.dirs:
+        path = Path(d)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if path.stat().st_uid == uid:
+                continue
+            if os.geteuid() == 0:
+                os.chown(path, uid, -1)
+            else:
+                path.chmod(0o777)
+        except OSError as exc:
+            raise Fail(f"error: {d}: {exc.strerror or exc}") from None
+    return 0
+
+
+def wait_healthy(service: str, timeout_s: float) -> None:
+    """Every container of SERVICE running and healthy (`docker-compose up -d`, v1, returns before)."""
+    deadline = time.monotonic() + timeout_s
+    fmt = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    while True:
+        ids = containers(service, running=False)
+        if not ids:
+            raise Fail(f"error: no '{service}' container in project '{project()}'")
+        pending = False
+        for cid in ids:
+            state = capture(["docker", "inspect", "-f", fmt, cid]).strip()
+            if state == "running healthy":
+                continue
+            if state.startswith("running"):
+                pending = True
+            else:
+                raise Fail(f"error: {service} container {cid[:12]} is '{state}'; see 'make logs'")
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise Fail(f"error: {service} not healthy after {timeout_s:g} s; see 'make logs'")
+        time.sleep(1)
+
+
+def compose_is_v2() -> bool:
+    """v2 can wait for health itself (`up --wait`); v1 cannot."""
+    try:
+        out = subprocess.run([*compose(), "version", "--short"], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return re.match(r"v?2", out.strip()) is not None
+
+
+def up(args) -> int:
+    start = time.monotonic()
+    scale = ["--scale", f"ray-worker={args.workers}"]
+    if compose_is_v2():
+        check(call([*compose(), "up", "-d", "--wait", "--wait-timeout", str(args.timeout), *scale]) and 1)
+    else:
+        check(call([*compose(), "up", "-d", *scale]) and 1)
+        wait_healthy("bench", args.timeout)
+    if call([*compose(), "exec", "-T", "bench", "python", "/usr/local/lib/bench-docker/wait_nodes.py",
+             str(args.expect_nodes), "--timeout", str(args.timeout)]) != 0:
+        raise Fail(f"error: cluster did not reach {args.expect_nodes} CPU nodes; see 'make logs'")
+    print(f"up: {args.expect_nodes} CPU nodes alive after {time.monotonic() - start:.1f} s")
+    print(f"dashboard: http://127.0.0.1:{env('DASHBOARD_PORT', '8265')}")
+    return 0
+
+
+def bench(args) -> int:
+    # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
+    check(call(["docker", "exec", args.container, "sh", "-c", AUTORUN_WAIT]))
+    cmd = [*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(args.container)}",
+           "bench", "python", "-m", "bench", "run", "--suite", args.suite, "--address", "auto",
+           "--expect-nodes", str(args.expect_nodes), "--out", f"results/{args.name}.json"]
+    print(shlex.join(cmd))
+    return call(cmd)
+
+
+def report(args) -> int:
+    # THE one command: reuse a running cluster (counting its workers), else start one.
+    workers_running = containers("ray-worker")
+    bench_running = containers("bench")
+    if workers_running and bench_running:
+        workers = len(workers_running)
+        labels = capture(["docker", "inspect", "-f", LABELS_FMT, bench_running[0]]) or f"{IMAGE_TITLE} unknown"
+        if is_stale(labels, source_hash()):
+            print(f"report: the running cluster's image was built from other sources; recreating it ({workers} workers)")
+            check(make("up", WORKERS=workers) and 1)
+        else:
+            print(f"report: reusing the running cluster ({workers} workers)")
+    else:
+        workers = args.workers
+        check(make("up", WORKERS=workers) and 1)
+    check(make("bench", SUITE=args.suite, WORKERS=workers, NAME=args.name) and 1)
+    files = [f"results/{args.name}.json"]
+    if args.suite == "standard" and not args.no_heavy:
+        check(make("bench", SUITE="heavy", WORKERS=workers, NAME=f"{args.name}-heavy") and 1)
+        files.append(f"results/{args.name}-heavy.json")
+    check(call([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
+                "--out", "reports/index.html"]) and 1)
+    print(f"report: {env('REPORTS_DIR')}/index.html (results: {env('RESULTS_DIR')}/{args.name}.json)")
+    return 0
+
+
+def latest_results(args) -> int:
+    """The newest results file that is not a heavy, chaos or re-run file."""
+    try:
+        files = sorted(Path(args.dir).glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        files = []
+    for path in files:
+        name = path.name
+        if "-heavy" in name or name.startswith(("heavy-", "chaos-")) or "-repro-" in name:
+            continue
+        print(path)
+        break
+    return 0
+
+
+def repro(args) -> int:
+    # Re-run what a results file records on the running cluster and judge each row against it
+    # (bench repro, exit 1 if a row differs beyond its tolerance); its NAME-heavy.json partner
+    # from `make report` after it when present. reports/repro/index.html sets each beside its original.
+    results_dir = Path(env("RESULTS_DIR", "results"))
+    name = Path(args.file).name
+    if not (results_dir / name).is_file():
+        raise Fail(f"error: {args.file}: no such file in {results_dir} "
+                   "(the bench container sees only that directory)", 2)
+    heavy = name[:-len(".json")] + "-heavy.json" if name.endswith(".json") else name + "-heavy.json"
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    status, pairs = 0, []
+    for f in [name] + ([heavy] if (results_dir / heavy).is_file() else []):
+        new = f"{f[:-len('.json')] if f.endswith('.json') else f}-repro-{stamp}.json"
+        print(f"repro: results/{f} -> results/{new}")
+        tolerance = ["--tolerance", args.tolerance] if args.tolerance else []
+        rc = call([*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(args.container)}",
+                   "bench", "python", "-m", "bench", "repro", f"results/{f}", "--out", f"results/{new}",
+                   "--address", "auto", *tolerance])
+        status = max(status, rc)
+        if (results_dir / new).is_file():
+            pairs += [f"results/{f}", f"results/{new}"]
+    if pairs:
+        rendered = subprocess.run([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *pairs,
+                                   "--out", "reports/repro/index.html"], stdout=subprocess.DEVNULL).returncode
+        if rendered == 0:
+            print(f"repro: {env('REPORTS_DIR')}/repro/index.html (the reproduction table per workload)")
+    return status
+
+
+def chaos(args) -> int:
+    # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
+    # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).
+    if not containers("bench"):
+        check(make("up", WORKERS=args.workers) and 1)
+    cmd = [sys.executable, str(ROOT / "scripts" / "chaos.py"), args.scenario, "--project", project(),
+           "--results-dir", env("RESULTS_DIR", "./results"), "--expect-nodes", str(args.expect_nodes),
+           "--name", args.name]
+    print(shlex.join(cmd))
+    check(call(cmd))
+    if args.scenario == "worker":
+        cmd = [*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", f"results/{args.name}.json",
+               "--out", "reports/chaos/index.html"]
+        print(shlex.join(cmd))
+        check(call(cmd))
+        print(f"chaos: {env('REPORTS_DIR')}/chaos/index.html (results: {env('RESULTS_DIR')}/{args.name}.json)")
+    return 0
+
+
+def scaling(args) -> int:
+    # The quick (overhead-bound) and heavy (work-bound) suites at each worker count, one report.
+    counts = args.workers.split()
+    for n in counts:
+        check(make("check-workers", WORKERS=n))
+    files = []
+    for n in counts:
+        check(make("up", WORKERS=n) and 1)
+        for suite in ("quick", "heavy"):
+            check(make("bench", SUITE=suite, WORKERS=n, NAME=f"{args.name}-w{n}-{suite}") and 1)
+            files.append(f"results/{args.name}-w{n}-{suite}.json")
+    check(call([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
+                "--out", "reports/scaling/index.html"]) and 1)
+    print(f"scaling: {env('REPORTS_DIR')}/scaling/index.html")
+    return 0
+
+
+RENDER_TIMER = """import subprocess, sys, time
+t = time.perf_counter()
+subprocess.run([sys.executable, '-m', 'bench', 'report', sys.argv[1], '--out', 'reports/speed/index.html'],
+               check=True, capture_output=True)
+print(f'{time.perf_counter() - t:.2f}')"""
+
+
+def speed(args) -> int:
+    # The appliance's own speed, a documented benchmark (not a timed test): up -> all nodes
+    # alive, suite wall time, report render time, and the harness overhead (ray-naive tasks/s
+    # over the calibration no-op rate; >= 0.9: the harness costs little). Starts from `make
+    # down`, so it replaces a running cluster.
+    name = f"speed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    make("down", quiet=True)
+    t = time.monotonic()
+    check(make("up", quiet=True, WORKERS=args.workers) and 1)
+    up_s = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    check(make("bench", quiet=True, SUITE=args.suite, WORKERS=args.workers, NAME=name) and 1)
+    suite_s = round(time.monotonic() - t, 1)
+    render = subprocess.run([*compose(), "exec", "-T", "bench", "python", "-c", RENDER_TIMER, f"results/{name}.json"],
+                            capture_output=True, text=True)
+    if render.returncode != 0:
+        raise Fail(f"error: the report did not render: {(render.stderr.strip().splitlines() or ['?'])[-1]}")
+    path = Path(env("RESULTS_DIR", "./results")) / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise Fail(f"error: {path}: {exc}") from None
+    harness = (data.get("analysis") or {}).get("harness") or {}
+    summary = {"workers": int(args.workers), "suite": args.suite, "up_to_all_alive_s": up_s,
+               "suite_wall_s": suite_s, "report_render_s": float(render.stdout.strip()),
+               "harness_ratio": harness.get("ratio"), "naive_tasks_per_s": harness.get("naive_tasks_per_s"),
+               "calibration_tasks_per_s": harness.get("calibration_tasks_per_s"), "results": str(path)}
+    path.with_suffix(".speed.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)
+    parser = argparse.ArgumentParser(prog="appliance.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("containers")
+    p.add_argument("service")
+    p.add_argument("--all", action="store_true", help="stopped ones too")
+    p.set_defaults(func=lambda a: print("\n".join(containers(a.service, running=not a.all))) or 0)
+    p = sub.add_parser("latest-results")
+    p.add_argument("dir")
+    p.set_defaults(func=latest_results)
+    sub.add_parser("source-hash").set_defaults(func=lambda a: print(source_hash()) or 0)
+    sub.add_parser("ensure-image").set_defaults(func=ensure_image)
+    sub.add_parser("image").set_defaults(func=image)
+    p = sub.add_parser("dirs")
+    p.add_argument("dirs", nargs="+")
+    p.set_defaults(func=dirs)
+    p = sub.add_parser("wait-healthy")
+    p.add_argument("service")
+    p.add_argument("timeout", type=int, nargs="?", default=180)
+    p.set_defaults(func=lambda a: wait_healthy(a.service, a.timeout) or 0)
+    p = sub.add_parser("up")
+    p.add_argument("--workers", required=True)
+    p.add_argument("--expect-nodes", required=True)
+    p.add_argument("--timeout", type=int, required=True)
+    p.set_defaults(func=up)
+    p = sub.add_parser("bench")
+    for opt in ("--container", "--suite", "--expect-nodes", "--name"):
+        p.add_argument(opt, required=True)
+    p.set_defaults(func=bench)
+    p = sub.add_parser("report")
+    for opt in ("--suite", "--workers", "--name"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--no-heavy", action="store_true")
+    p.set_defaults(func=report)
+    p = sub.add_parser("repro")
+    p.add_argument("--container", required=True)
+    p.add_argument("--file", required=True)
+    p.add_argument("--tolerance")
+    p.set_defaults(func=repro)
+    p = sub.add_parser("chaos")
+    p.add_argument("scenario", choices=["worker", "head"])
+    for opt in ("--workers", "--expect-nodes", "--name"):
+        p.add_argument(opt, required=True)
+    p.set_defaults(func=chaos)
+    p = sub.add_parser("scaling")
+    p.add_argument("--workers", required=True, help="worker counts, space-separated")
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=scaling)
+    p = sub.add_parser("speed")
+    p.add_argument("--workers", required=True)
+    p.add_argument("--suite", default="quick")
+    p.set_defaults(func=speed)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except Fail as exc:
+        print(exc, file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
