@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from bench import options
 from bench.errors import BenchError, UsageError
 
 
@@ -16,61 +17,15 @@ class BenchCLI:
     """Ray task-granularity benchmark (ray-bench, or python -m bench). Commands: run, env, export,
     report, compare, repro. --version prints the version."""
 
-    def run(
-        self,
-        suite="standard",
-        modes=None,
-        queries=None,
-        array_size=None,
-        value_range=None,
-        seed=42,
-        trials=None,
-        batch_sizes=None,
-        naive_tasks=None,
-        address=None,
-        expect_nodes=None,
-        expect_timeout=120,
-        num_cpus=None,
-        window=None,
-        target_cv=None,
-        budget=None,
-        out=None,
-        force=False,
-        quiet=False,
-    ):
-        """Run a benchmark suite and write one results JSON file.
+    def run(self, *args, **kwargs):
+        from bench.runner import run_command
 
-        Args:
-          suite: quick | standard (default) | full | heavy (work-bound) | stress (1M naive tasks).
-          modes: comma list of sequential,numpy,multiprocessing,ray-naive,ray-batched,ray-auto (default: the suite's).
-          queries: number of lookups (suite default: quick 20000, standard 100000).
-          array_size: elements in the searched array (suite default: 100; heavy 10000).
-          value_range: values are drawn from 0..value_range (default 10 x array size: 1000 for the seed's 100).
-          seed: workload seed (default 42).
-          trials: measured trials per run (suite default; warm-up is extra; unless given, 100k-task naive runs get 3).
-          batch_sizes: comma list for the ray-batched sweep (default 10,100,1000,10000 + one task per CPU).
-          naive_tasks: comma list of task counts for ray-naive (standard: 1000,10000,100000).
-          address: omit for an embedded local Ray; 'auto' or HOST:PORT joins a cluster.
-          expect_nodes: wait until this many alive nodes with CPUs exist.
-          expect_timeout: seconds to wait for --expect-nodes (default 120).
-          num_cpus: CPUs for the embedded Ray (default: all).
-          window: submit ray-naive tasks in windows of this many outstanding refs.
-          target_cv: rows whose response-time CV is above this get extra trials (default 0.05).
-          budget: seconds of extra trials per suite for those rows (suite default; 0: none).
-          out: results path (default results/<suite>-<utc>.json); never overwritten without --force.
-          force: overwrite an existing --out file.
-          quiet: no progress bar.
-        """
-        from bench.runner import run_benchmark
-        from bench.suites import build_config
+        given = options.signature().bind(*args, **kwargs).arguments  # Fire passes them by position
+        run_command(given, argv=sys.argv[1:])
 
-        config = build_config(
-            suite=suite, modes=modes, queries=queries, array_size=array_size, value_range=value_range,
-            seed=seed, trials=trials, batch_sizes=batch_sizes, naive_tasks=naive_tasks, address=address,
-            expect_nodes=expect_nodes, expect_timeout=expect_timeout, num_cpus=num_cpus, window=window,
-            quiet=quiet, target_cv=target_cv, budget=budget,
-        )
-        run_benchmark(config, out=out, force=force, argv=sys.argv[1:])
+    # The parameters, their defaults and their help come from the one option table.
+    run.__signature__ = options.signature(self_param=True)
+    run.__doc__ = "Run a benchmark suite and write one results JSON file.\n\n" + options.args_doc()
 
     def env(self):
         """Print, as JSON, the metadata a run would record about this machine."""

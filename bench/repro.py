@@ -20,7 +20,6 @@ and recorded in the new results file (metadata.repro).
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
@@ -30,7 +29,9 @@ from pathlib import Path
 from typing import Mapping
 
 from bench import compare
+from bench import options as option_table
 from bench.errors import BenchError, UsageError
+from bench.format import fmt_time
 from bench.results import Results, Run
 
 DEFAULT_TOLERANCE = 0.10
@@ -40,10 +41,10 @@ CALIBRATION = "calibration"
 TOLERANCE_MODES = ("sequential", "numpy", "multiprocessing", "ray-naive", "ray-batched", "ray-auto", CALIBRATION)
 RULE = ("a row reproduces when new/original median response time is within ±tolerance; "
         "p (Mann-Whitney U) and the 95% bootstrap CI are shown, not used to decide")
-# describe() keys that are outcomes the runner records, not options to set again.
-RECORDED_NOT_OPTIONS = {"order", "gc", "measuring_since_unix"}
-# describe() keys whose `bench run` option has another name.
-OPTION_NAMES = {"extra_budget_s": "budget"}
+# The recorded config's keys -> `bench run` options, and the keys that are outcomes the runner
+# records, not options to set again: both from the one option table (bench.options).
+RECORDED_NOT_OPTIONS = option_table.RECORDED_NOT_OPTIONS
+OPTION_NAMES = option_table.OPTION_NAMES
 ENVIRONMENT_KEYS = ("image", "image_id", "ray_version", "python_version", "numpy_version", "bench_version",
                     "git_commit", "cpu_model", "cpu_count")
 
@@ -57,9 +58,7 @@ class NotReproduced(BenchError):
 def check_tolerance(tolerance) -> float | None:
     if tolerance is None:
         return None
-    from bench.suites import _fraction
-
-    return _fraction("tolerance", tolerance)
+    return option_table.fraction("tolerance", tolerance)
 
 
 def _on_cluster(res: Results) -> bool:
@@ -247,8 +246,8 @@ def format_table(rep: Reproduction) -> list[str]:
     for row in rep.rows:
         body.append((
             row.label,
-            compare._fmt_time(row.median_a),
-            compare._fmt_time(row.median_b),
+            fmt_time(row.median_a, missing="-"),
+            fmt_time(row.median_b, missing="-"),
             "-" if row.ratio is None else f"{row.ratio:.3f}×",
             f"±{row.tolerance:.0%}",
             "-" if row.p_value is None else f"{row.p_value:.3g}",
@@ -337,13 +336,12 @@ def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict
     """build_config keyword arguments that repeat res's recorded run on the cluster at hand,
     and notes on what could not be repeated as recorded."""
     from bench.cluster import parse_address
-    from bench.suites import build_config
 
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in res.config.items()}
-    if not config:
+    if not config or config.get("reconstructed_from"):
         raise UsageError("the results file records no run configuration (written before bench recorded one); "
                          "it cannot be re-run exactly: run the suite again and compare with 'bench repro A.json B.json'")
-    accepted = set(inspect.signature(build_config).parameters)
+    accepted = {opt.name for opt in option_table.CONFIG_OPTIONS}
     options, notes = {}, []
     for key, value in config.items():
         name = OPTION_NAMES.get(key, key)

@@ -22,6 +22,7 @@ import numpy as np
 
 from bench import cluster, metadata, model, results
 from bench.modes import MODES, Mode, TrialOutcome
+from bench.options import OPTIONS
 from bench.progress import SuiteProgress
 from bench.results import Results, Run
 from bench.samplers import PeakRSS, available_cpus, host_busy_cores, system_check
@@ -669,3 +670,13 @@ def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False
     if bad:
         raise RuntimeFailure(f"{len(bad)} run(s) failed or gave wrong answers ({', '.join(bad)}); results kept in {target}")
     return res, target
+
+
+def run_command(given: dict, argv: list[str] | None = None) -> tuple[Results, Path]:
+    """`bench run`: the options as given on the command line (bench.options.OPTIONS), checked, then run."""
+    from bench.options import with_defaults
+    from bench.suites import build_config
+
+    values = with_defaults(given, options=OPTIONS)
+    out, force = values.pop("out"), values.pop("force")
+    return run_benchmark(build_config(**values), out=out, force=force, argv=argv)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
+from bench import options
 from bench.errors import UsageError
 
 RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
@@ -69,57 +68,15 @@ SUITES = {
 }
 
 
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, str) and value.strip().lstrip("+").isdigit():
-            value = int(value)
-        else:
-            raise UsageError(f"--{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise UsageError(f"--{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _fraction(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not 0 < number < 1:
-        raise UsageError(f"--{name} must be a fraction between 0 and 1 (e.g. 0.05), got {value!r}")
-    return number
-
-
-def _seconds(name: str, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not 0 <= number < math.inf:
-        raise UsageError(f"--{name} must be a number of seconds >= 0, got {value!r}")
-    return number
-
-
-def _int_list(name: str, value) -> tuple[int, ...]:
-    """Accepts 10,100 (Fire gives a tuple), '10,100', [10, 100] or a single int."""
-    if isinstance(value, str):
-        items = [item.strip() for item in value.split(",") if item.strip()]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        items = [value]
-    if not items:
-        raise UsageError(f"--{name} needs at least one value")
-    return tuple(_positive_int(name, item) for item in items)
+# The per-option checks live with the option table (bench.options); the old names stay.
+_positive_int = options.positive_int
+_fraction = options.fraction
+_seconds = options.seconds
+_int_list = options.int_list
 
 
 def _mode_list(value) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    modes = tuple(str(item).strip() for item in items if str(item).strip())
-    unknown = [m for m in modes if m not in ALL_MODES]
-    if unknown or not modes:
-        raise UsageError(f"unknown mode {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_MODES)}")
-    return tuple(dict.fromkeys(modes))
+    return options.mode_list("modes", value)
 
 
 @dataclass(frozen=True)
@@ -152,14 +109,9 @@ class RunConfig:
         return any(m in RAY_MODES for m in self.modes)
 
     def describe(self) -> dict:
-        """The validated parameters, recorded in results so a run can be repeated exactly."""
-        return {
-            "suite": self.suite.name, "modes": list(self.modes), "queries": self.queries,
-            "array_size": self.array_size, "value_range": self.value_range, "seed": self.seed,
-            "trials": self.trials, "batch_sizes": list(self.batch_sizes), "naive_tasks": list(self.naive_tasks),
-            "address": self.address, "expect_nodes": self.expect_nodes, "num_cpus": self.num_cpus,
-            "window": self.window, "target_cv": self.target_cv, "extra_budget_s": self.extra_budget_s,
-        }
+        """The validated parameters, recorded in results so a run can be repeated exactly:
+        every option of bench.options.OPTIONS that is part of the same experiment."""
+        return options.describe(self)
 
     def trials_for_naive(self, tasks: int) -> int:
         if tasks >= self.suite.large_naive_tasks and not self.trials_given:
@@ -167,78 +119,68 @@ class RunConfig:
         return self.trials
 
 
-def build_config(
-    suite="standard",
-    modes=None,
-    queries=None,
-    array_size=None,
-    value_range=None,
-    seed=42,
-    trials=None,
-    batch_sizes=None,
-    naive_tasks=None,
-    address=None,
-    expect_nodes=None,
-    expect_timeout=120,
-    num_cpus=None,
-    window=None,
-    quiet=False,
-    target_cv=None,
-    budget=None,
-) -> RunConfig:
-    """Validate every parameter up front, so bad input costs nothing and writes nothing."""
-    if suite not in SUITES:
-        raise UsageError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
-    preset = SUITES[suite]
-    queries = _positive_int("queries", preset.queries if queries is None else queries)
-    array_size = _positive_int("array-size", preset.array_size if array_size is None else array_size)
-    value_range = _positive_int(
-        "value-range", array_size * VALUE_RANGE_PER_ELEMENT if value_range is None else value_range)
-    seed = _positive_int("seed", seed, minimum=0)
-    trials_given = trials is not None
-    trials = _positive_int("trials", preset.trials if trials is None else trials)
-    chosen_modes = preset.modes if modes is None else _mode_list(modes)
-
-    if batch_sizes is None:
-        sizes = tuple(b for b in preset.batch_sizes if b <= queries)
-    else:
-        sizes = _int_list("batch-sizes", batch_sizes)
-        too_big = [b for b in sizes if b > queries]
-        if too_big:
-            raise UsageError(f"--batch-sizes {too_big[0]} is larger than --queries {queries}")
-    if naive_tasks is None:
-        tasks = tuple(sorted({min(t, queries) for t in preset.naive_tasks}))
-    else:
-        tasks = _int_list("naive-tasks", naive_tasks)
-        too_many = [t for t in tasks if t > queries]
-        if too_many:
-            raise UsageError(f"--naive-tasks {too_many[0]} is larger than --queries {queries}")
-
-    from bench.cluster import effective_address, parse_address
-
-    address = parse_address(address)
-    if expect_nodes is not None:
-        expect_nodes = _positive_int("expect-nodes", expect_nodes)
-    if isinstance(expect_timeout, bool) or not isinstance(expect_timeout, numbers.Real) or expect_timeout <= 0:
-        raise UsageError(f"--expect-timeout must be a positive number of seconds, got {expect_timeout!r}")
-    if num_cpus is not None:
-        num_cpus = _positive_int("num-cpus", num_cpus)
-        if address is not None:
-            raise UsageError("--num-cpus applies only to the embedded Ray (no --address)")
-    joins = effective_address(address) if any(m in RAY_MODES for m in chosen_modes) else address
-    if num_cpus is not None and joins is not None:  # ray job submit / RayJob: RAY_ADDRESS names the cluster
-        raise UsageError("--num-cpus applies only to the embedded Ray, and RAY_ADDRESS is set "
-                         "(this run joins that cluster): drop --num-cpus or unset RAY_ADDRESS")
-    window = preset.window if window is None else _positive_int("window", window)
-    target_cv = _fraction("target-cv", preset.target_cv if target_cv is None else target_cv)
-    budget = _seconds("budget", preset.extra_budget_s if budget is None else budget)
+def build_config(**given) -> RunConfig:
+    """Validate every parameter up front, so bad input costs nothing and writes nothing.
+    The keywords and their defaults are bench.options.OPTIONS (those with in_config)."""
+    value = options.with_defaults(given)
+    check = {opt.name: opt.check for opt in options.CONFIG_OPTIONS}
+    preset = SUITES[check["suite"](value["suite"])]
+    queries = check["queries"](_or(value["queries"], preset.queries))
+    array_size = check["array_size"](_or(value["array_size"], preset.array_size))
+    value_range = check["value_range"](_or(value["value_range"], array_size * VALUE_RANGE_PER_ELEMENT))
+    seed = check["seed"](value["seed"])
+    trials_given = value["trials"] is not None
+    trials = check["trials"](_or(value["trials"], preset.trials))
+    chosen_modes = preset.modes if value["modes"] is None else check["modes"](value["modes"])
+    sizes = _sized("batch_sizes", value["batch_sizes"], queries,
+                   lambda: tuple(b for b in preset.batch_sizes if b <= queries))
+    tasks = _sized("naive_tasks", value["naive_tasks"], queries,
+                   lambda: tuple(sorted({min(t, queries) for t in preset.naive_tasks})))
+    address = check["address"](value["address"])
+    expect_nodes = check["expect_nodes"](value["expect_nodes"])
+    expect_timeout = check["expect_timeout"](value["expect_timeout"])
+    num_cpus = check["num_cpus"](value["num_cpus"])
+    _check_embedded_only(num_cpus, address, chosen_modes)
     return RunConfig(
         suite=preset, queries=queries, array_size=array_size, value_range=value_range, seed=seed,
         trials=trials, modes=chosen_modes, batch_sizes=sizes, naive_tasks=tasks, address=address,
-        expect_nodes=expect_nodes, expect_timeout_s=float(expect_timeout), num_cpus=num_cpus,
-        window=window, quiet=bool(quiet), trials_given=trials_given, target_cv=target_cv,
-        extra_budget_s=budget,
+        expect_nodes=expect_nodes, expect_timeout_s=expect_timeout, num_cpus=num_cpus,
+        window=check["window"](_or(value["window"], preset.window)), quiet=check["quiet"](value["quiet"]),
+        trials_given=trials_given, target_cv=check["target_cv"](_or(value["target_cv"], preset.target_cv)),
+        extra_budget_s=check["budget"](_or(value["budget"], preset.extra_budget_s)),
     )
+
+
+build_config.__signature__ = options.signature(options.CONFIG_OPTIONS)
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def _sized(name: str, value, queries: int, default) -> tuple[int, ...]:
+    """A list option whose items cannot exceed --queries (batch sizes, naive task counts)."""
+    if value is None:
+        return default()
+    opt = options.BY_NAME[name]
+    items = opt.check(value)
+    too_big = [item for item in items if item > queries]
+    if too_big:
+        raise UsageError(f"{opt.flag} {too_big[0]} is larger than --queries {queries}")
+    return items
+
+
+def _check_embedded_only(num_cpus, address, modes) -> None:
+    from bench.cluster import effective_address
+
+    if num_cpus is None:
+        return
+    if address is not None:
+        raise UsageError("--num-cpus applies only to the embedded Ray (no --address)")
+    joins = effective_address(address) if any(m in RAY_MODES for m in modes) else address
+    if joins is not None:  # ray job submit / RayJob: RAY_ADDRESS names the cluster
+        raise UsageError("--num-cpus applies only to the embedded Ray, and RAY_ADDRESS is set "
+                         "(this run joins that cluster): drop --num-cpus or unset RAY_ADDRESS")
 
 
 __all__ = ["SUITES", "ALL_MODES", "RAY_MODES", "RunConfig", "build_config"]
