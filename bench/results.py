@@ -1,7 +1,18 @@
 """The results model and its versioned JSON file.
 
-Format changelog (bump SCHEMA_VERSION on any incompatible change):
+Format changelog (bump SCHEMA_VERSION on any incompatible change, and add an upgrade):
   1  first version: metadata, cluster (nodes, calibration), runs with raw samples.
+  2  every file has every top-level key, and a config holding every option of the same
+     experiment (bench.options); analysis.model, where present, carries its relative fit
+     quality (rms_relative_error, ...). v1 files are upgraded once, on load
+     (upgrade_v1_to_v2), so readers see one shape; files are always written as v2.
+
+The JSON Schema of the current version is generated from this module (json_schema) and
+committed as schema/results-v2.json; regenerate it with
+
+    python -m bench.results --schema > schema/results-v2.json
+
+(tests/test_schema.py fails while the committed file differs from the generated one).
 
 A results file is written atomically (temp file + fsync + rename), so a reader
 never sees a truncated file, and it is never overwritten without `force`.
@@ -20,13 +31,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from bench import options
 from bench.errors import RuntimeFailure, UsageError
 
-SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 REQUIRED_TOP_LEVEL = ("schema_version", "metadata", "cluster", "runs", "workload")
 REQUIRED_RUN_KEYS = ("mode", "params", "samples", "stats", "correct")
+STATUSES = ("complete", "incomplete")
 
 
 def _freeze(value):
@@ -138,45 +151,56 @@ class Results:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "results") -> "Results":
-        if not isinstance(data, dict):
-            raise UsageError(f"{source}: not a results file (top level is not a JSON object)")
-        if "schema_version" not in data:
-            raise UsageError(f"{source}: not a results file (no schema_version)")
-        version = data["schema_version"]
-        if version not in SUPPORTED_VERSIONS:
-            raise UsageError(
-                f"{source}: unsupported schema_version {version!r} "
-                f"(this bench reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
-            )
-        missing = [key for key in REQUIRED_TOP_LEVEL if key not in data]
-        if missing:
-            raise UsageError(f"{source}: not a results file (missing {', '.join(missing)})")
-        for key in ("metadata", "cluster", "workload"):
-            if not isinstance(data[key], dict):
-                raise UsageError(f"{source}: not a results file ({key} is not an object)")
-        if not isinstance(data["runs"], list):
-            raise UsageError(f"{source}: not a results file (runs is not a list)")
-        runs = []
-        for index, run in enumerate(data["runs"]):
-            absent = [key for key in REQUIRED_RUN_KEYS if not isinstance(run, dict) or key not in run]
-            if absent:
-                raise UsageError(f"{source}: run {index} is missing {', '.join(absent)}")
-            wrong = [key for key in ("params", "samples", "stats") if not isinstance(run[key], dict)]
-            if wrong:
-                raise UsageError(f"{source}: run {index} has a malformed {', '.join(wrong)} (not an object)")
-            runs.append(Run.from_dict(run))
+        """The results in data, checked (check_shape) but not upgraded: load() upgrades first."""
+        check_shape(data, source)
         return cls(
             metadata=_freeze(data["metadata"]),
             workload=_freeze(data["workload"]),
             cluster=_freeze(data["cluster"]),
-            runs=tuple(runs),
+            runs=tuple(Run.from_dict(run) for run in data["runs"]),
             status=data.get("status", "complete"),
             incomplete_reason=data.get("incomplete_reason"),
             suite=data.get("suite"),
             analysis=_freeze(data.get("analysis") or {}),
             config=_freeze(data.get("config") or {}),
-            schema_version=version,
+            schema_version=data["schema_version"],
         )
+
+
+def _check_version(data: dict, source: str) -> None:
+    if "schema_version" not in data:
+        raise UsageError(f"{source}: not a results file (no schema_version)")
+    version = data["schema_version"]
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise UsageError(f"{source}: unsupported schema_version {version} (written by a newer bench; this one reads "
+                         f"{', '.join(map(str, SUPPORTED_VERSIONS))}): upgrade bench to read it")
+    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+        raise UsageError(
+            f"{source}: unsupported schema_version {version!r} "
+            f"(this bench reads {', '.join(map(str, SUPPORTED_VERSIONS))})"
+        )
+
+
+def check_shape(data, source: str = "results") -> None:
+    """Reject, in one line naming what is wrong, anything that is not a results file of a known version."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: not a results file (top level is not a JSON object)")
+    _check_version(data, source)
+    missing = [key for key in REQUIRED_TOP_LEVEL if key not in data]
+    if missing:
+        raise UsageError(f"{source}: not a results file (missing {', '.join(missing)})")
+    for key in ("metadata", "cluster", "workload"):
+        if not isinstance(data[key], dict):
+            raise UsageError(f"{source}: not a results file ({key} is not an object)")
+    if not isinstance(data["runs"], list):
+        raise UsageError(f"{source}: not a results file (runs is not a list)")
+    for index, run in enumerate(data["runs"]):
+        absent = [key for key in REQUIRED_RUN_KEYS if not isinstance(run, dict) or key not in run]
+        if absent:
+            raise UsageError(f"{source}: run {index} is missing {', '.join(absent)}")
+        wrong = [key for key in ("params", "samples", "stats") if not isinstance(run[key], dict)]
+        if wrong:
+            raise UsageError(f"{source}: run {index} has a malformed {', '.join(wrong)} (not an object)")
 
 
 def check_output_path(path: str | os.PathLike, force: bool) -> Path:
@@ -247,8 +271,10 @@ def next_free_name(path: Path) -> Path:
 
 
 def save(results: Results, path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """Write results; with overwrite=False, a name taken meanwhile by another run moves this
-    one to the next free name. Returns the path written."""
+    """Write results, always as the current schema version; with overwrite=False, a name taken
+    meanwhile by another run moves this one to the next free name. Returns the path written."""
+    if results.schema_version != SCHEMA_VERSION:
+        results = Results.from_dict(upgrade(results.to_dict()))
     wanted = target = Path(path)
     text = json.dumps(results.to_dict(), indent=1, allow_nan=False) + "\n"
     while True:
@@ -277,4 +303,167 @@ def load(path: str | os.PathLike) -> Results:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}: not valid JSON (truncated or corrupt?): {exc.msg} at line {exc.lineno}") from None
-    return Results.from_dict(data, source=source)
+    check_shape(data, source)
+    return Results.from_dict(upgrade(data), source=source)
+
+
+# --- upgrades: each turns a checked file of version N into version N + 1 (asv's update_to_N style) ---
+
+
+def _config_from_runs(data: dict) -> dict:
+    """A v1 file without a recorded config: the options its runs and workload show, as the
+    report's reproduce command used to rebuild them. Marked reconstructed_from: not exact
+    (e.g. whether --trials was given), so `bench repro` still refuses to re-run it."""
+    workload, cluster, meta, runs = data["workload"], data["cluster"], data["metadata"], data["runs"]
+
+    def swept(mode: str, key: str) -> list[int]:
+        return sorted({int(r["params"][key]) for r in runs if r["mode"] == mode and r["params"].get(key)})
+
+    address = cluster.get("address") or None
+    cpus, host_cpus = cluster.get("cluster_cpus"), meta.get("cpu_count")
+    embedded_subset = cluster.get("mode") == "embedded" and cpus and host_cpus and cpus < host_cpus
+    found = {
+        "suite": data.get("suite"), "modes": list(dict.fromkeys(r["mode"] for r in runs)),
+        **{key: workload.get(key) for key in ("queries", "array_size", "value_range", "seed")},
+        "trials": max((r["params"].get("trials") or 0 for r in runs), default=0) or None,
+        "batch_sizes": swept("ray-batched", "batch_size"), "naive_tasks": swept("ray-naive", "tasks"),
+        "window": next((r["params"]["window"] for r in runs if r["params"].get("window")), None),
+        "address": address, "expect_nodes": cluster.get("expected_nodes") or None,
+        "num_cpus": int(cpus) if embedded_subset and not address else None,
+    }
+    config = {opt.key: found.get(opt.key) for opt in options.EXPERIMENT_OPTIONS}
+    config["reconstructed_from"] = "runs (a schema v1 file that recorded no config)"
+    return config
+
+
+def _model_fit_quality(model: dict) -> dict:
+    """A v1 model recorded only R²: add its relative fit quality, from its own points."""
+    from bench.model import MISFIT
+
+    points = [dict(p) for p in model.get("points") or ()]
+    if model.get("rms_relative_error") is not None or not points \
+            or not all(p.get("measured_s") and p.get("predicted_s") is not None for p in points):
+        return model
+    residuals = [p["predicted_s"] / p["measured_s"] - 1.0 for p in points]
+    worst = max(range(len(residuals)), key=lambda i: abs(residuals[i]))
+    for point, residual in zip(points, residuals):
+        point.setdefault("relative_residual", residual)
+    return {
+        **model,
+        "fitted_on": model.get("fitted_on") or "not recorded (schema v1); relative errors computed from its points",
+        "rms_relative_error": math.sqrt(sum(r * r for r in residuals) / len(residuals)),
+        "max_relative_residual": residuals[worst],
+        "max_relative_residual_index": worst,
+        "misfit": abs(residuals[worst]) > MISFIT,
+        "worst_point_batch_size": points[worst].get("batch_size"),
+        "points": points,
+    }
+
+
+def upgrade_v1_to_v2(data: dict) -> dict:
+    """A checked v1 file's data as v2 (a new dict; data is not changed): every top-level key
+    present, a config (reconstructed from the runs where the file recorded none), and the
+    model's relative fit quality. What the report used to rebuild for older files, done once."""
+    out = json.loads(json.dumps(data))  # a deep copy of JSON data
+    out.setdefault("status", "complete")
+    out.setdefault("incomplete_reason", None)
+    out.setdefault("suite", None)
+    recorded = out.get("config") or {}
+    # a recorded config lacks the options added since it was written: null, as for "not given"
+    out["config"] = {**{opt.key: None for opt in options.EXPERIMENT_OPTIONS}, **recorded} if recorded \
+        else _config_from_runs(out)
+    out["analysis"] = out.get("analysis") or {}
+    if isinstance(out["analysis"].get("model"), dict):
+        out["analysis"]["model"] = _model_fit_quality(out["analysis"]["model"])
+    out["schema_version"] = 2
+    return out
+
+
+UPGRADES = {1: upgrade_v1_to_v2}
+
+
+def upgrade(data: dict) -> dict:
+    """A checked file's data in the current schema version, applying each upgrade in turn."""
+    while data["schema_version"] < SCHEMA_VERSION:
+        data = UPGRADES[data["schema_version"]](data)
+    return data
+
+
+# --- the JSON Schema of the current version, generated from the model above ----------------
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_NUMBERS = {"type": "array", "items": {"type": ["number", "null"]}}
+
+
+def _option_schema(opt: options.Option) -> dict:
+    """An experiment option's value in the recorded config, from its parser (null: not given)."""
+    from bench.suites import ALL_MODES
+
+    by_parser = {
+        options.positive_int: {"type": ["integer", "null"]},
+        options.non_negative_int: {"type": ["integer", "null"]},
+        options.fraction: {"type": ["number", "null"]},
+        options.seconds: {"type": ["number", "null"]},
+        options.int_list: {"type": ["array", "null"], "items": {"type": "integer"}},
+        options.mode_list: {"type": ["array", "null"], "items": {"type": "string", "enum": list(ALL_MODES)}},
+    }
+    return dict(by_parser.get(opt.parse, _NULLABLE_STRING), description=opt.help)
+
+
+def _run_schema() -> dict:
+    return {
+        "type": "object",
+        "description": Run.__doc__,
+        "required": [*REQUIRED_RUN_KEYS[:1], "label", *REQUIRED_RUN_KEYS[1:]],
+        "properties": {
+            "mode": {"type": "string"},
+            "label": {"type": "string"},
+            "params": {"type": "object"},
+            "samples": {"type": "object", "additionalProperties": _NUMBERS},
+            "stats": {"type": "object", "additionalProperties": {"type": "object"}},
+            "correct": {"type": "boolean"},
+        },
+        "additionalProperties": True,  # Run.extra: what the runner records beside the samples
+    }
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a results file as save() writes it (Results.to_dict):
+    the required keys and types above, the config's options from bench.options. Fields not
+    named here are allowed: later versions add them, and readers show what they do not model."""
+    config = {opt.key: _option_schema(opt) for opt in options.EXPERIMENT_OPTIONS}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"ray-bench results file, schema_version {SCHEMA_VERSION}",
+        "type": "object",
+        "required": ["schema_version", "status", "incomplete_reason", "suite", "config", "workload",
+                     "metadata", "cluster", "runs", "analysis"],
+        "properties": {
+            "schema_version": {"type": "integer", "enum": [SCHEMA_VERSION]},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "incomplete_reason": _NULLABLE_STRING,
+            "suite": _NULLABLE_STRING,
+            "config": {"type": "object", "required": list(config), "properties": config,
+                       "description": "the run's options (bench.options) and what the runner adds: order, gc, "
+                                      "measuring_since_unix; reconstructed_from on a config rebuilt from a v1 file"},
+            "workload": {"type": "object"},
+            "metadata": {"type": "object"},
+            "cluster": {"type": "object"},
+            "runs": {"type": "array", "items": _run_schema()},
+            "analysis": {"type": "object"},
+        },
+        "additionalProperties": True,
+    }
+
+
+def schema_text() -> str:
+    """json_schema() as committed in schema/results-v<N>.json."""
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+if __name__ == "__main__":  # python -m bench.results --schema > schema/results-v2.json
+    import sys
+
+    if sys.argv[1:] != ["--schema"]:
+        sys.exit("usage: python -m bench.results --schema  (prints the results file's JSON Schema)")
+    sys.stdout.write(schema_text())

@@ -137,3 +137,71 @@ def test_losing_the_race_for_the_second_name_moves_to_the_third(tmp_path, monkey
     monkeypatch.setattr(results, "write_atomic", racing_write)
     assert results.save(make_results(), path, overwrite=False) == tmp_path / "r-3.json"
     assert path.read_text() == "first run" and (tmp_path / "r-2.json").read_text() == "second run"
+
+
+# --- schema v2: v1 files are upgraded once, on load -----------------------------------------
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parent / "fixtures"
+
+
+def _v1(tmp_path, data: dict):
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps({**data, "schema_version": 1}))
+    return path
+
+
+def test_a_newer_schema_is_one_clear_line(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**make_results().to_dict(), "schema_version": results.SCHEMA_VERSION + 1}))
+    with pytest.raises(UsageError) as exc:
+        results.load(path)
+    message = str(exc.value)
+    assert "\n" not in message and "written by a newer bench" in message and "upgrade bench" in message
+
+
+def test_v1_without_config_gets_one_reconstructed_from_its_runs(tmp_path):
+    from bench.options import argv_from_config
+
+    res = results.load(FIXTURES / "node-lost.json")
+    assert res.schema_version == 2 and res.config["reconstructed_from"]
+    assert res.config["expect_nodes"] == 2 and res.config["suite"] == "quick"
+    assert list(res.config["batch_sizes"]) == [10, 100, 1000] and list(res.config["naive_tasks"]) == [200, 500]
+    argv = argv_from_config(res.config)
+    assert argv[argv.index("--trials") + 1] == "3" and argv[argv.index("--expect-nodes") + 1] == "2"
+    embedded = results.load(FIXTURES / "small-1cpu.json").config  # an embedded Ray with fewer CPUs than the host
+    assert embedded["num_cpus"] == 1 and embedded["address"] is None
+
+
+def test_v1_recorded_config_is_kept_and_completed(tmp_path):
+    raw = json.loads((FIXTURES / "heavy-1cpu.json").read_text())
+    res = results.load(FIXTURES / "heavy-1cpu.json")
+    assert {k: res.config[k] for k in raw["config"]} == {k: results._freeze(v) for k, v in raw["config"].items()}
+    assert res.config["target_cv"] is None and res.config["extra_budget_s"] is None
+    assert "reconstructed_from" not in res.config
+
+
+def test_v1_model_gets_its_relative_fit_quality_from_its_points():
+    model = results.load(FIXTURES / "small.json").analysis["model"]
+    residuals = [p["predicted_s"] / p["measured_s"] - 1 for p in model["points"]]
+    assert model["rms_relative_error"] == pytest.approx((sum(r * r for r in residuals) / len(residuals)) ** 0.5)
+    worst = max(residuals, key=abs)
+    assert model["max_relative_residual"] == pytest.approx(worst)
+    assert model["worst_point_batch_size"] == model["points"][residuals.index(worst)]["batch_size"]
+    assert model["misfit"] == (abs(worst) > 0.25)
+
+
+def test_upgrade_does_not_touch_its_input_and_writes_v2(tmp_path):
+    data = {**make_results().to_dict(), "schema_version": 1}
+    del data["status"], data["config"], data["analysis"]
+    before = json.dumps(data, sort_keys=True)
+    upgraded = results.upgrade_v1_to_v2(data)
+    assert json.dumps(data, sort_keys=True) == before
+    assert upgraded["schema_version"] == 2 and upgraded["status"] == "complete" and upgraded["analysis"] == {}
+    assert upgraded["config"]["trials"] is None and upgraded["config"]["modes"] == ["sequential"]
+    res = results.load(_v1(tmp_path, data))
+    written = json.loads(results.save(res, tmp_path / "again.json").read_text())
+    assert written["schema_version"] == 2 and written["config"] == upgraded["config"]
+    # an object still carrying v1 (Results.from_dict does not upgrade) is written as v2 too
+    old = results.Results.from_dict(data)
+    assert old.schema_version == 1
+    assert json.loads(results.save(old, tmp_path / "old.json").read_text())["schema_version"] == 2
