@@ -105,7 +105,8 @@ up: export BENCH_AUTORUN := 0
 up: check-workers dirs ensure-image
 	@$(RUN) up --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --timeout $(UP_TIMEOUT)
 
-BENCH_CONTAINER = $(firstword $(shell $(APPLIANCE) containers bench))
+# $(shell) does not see what make exports (before GNU make 4.4): the project goes as an argument.
+BENCH_CONTAINER = $(firstword $(shell $(APPLIANCE) containers bench --project "$(COMPOSE_PROJECT_NAME)"))
 
 # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
 bench: check-suite

@@ -222,3 +222,30 @@ def test_report_reuses_a_running_cluster_built_from_these_sources(tmp_path):
     assert "reusing the running cluster (2 workers)" in proc.stdout
     assert not [c for c in calls if " up -d" in c]
     assert any("bench run --suite standard" in c and "--expect-nodes 2" in c for c in calls)
+
+
+FAKE_PROJECT_DOCKER = """#!/bin/sh
+# A running bench container, in project $FAKE_PROJECT only.
+echo "docker $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "ps -q") case "$*" in *"label=com.docker.compose.project=$FAKE_PROJECT "*service=bench*) echo bench0 ;; esac ;;
+  "inspect -f") echo sha256:fake ;;
+esac
+exit 0
+"""
+
+
+def test_a_project_named_on_the_command_line_finds_its_bench_container(tmp_path):
+    # $(shell) does not see make's exports (GNU make < 4.4): the project must reach it as text.
+    docker, log = _fake(tmp_path, "docker", FAKE_PROJECT_DOCKER)
+    compose, _ = _fake(tmp_path, "compose", FAKE_COMPOSE)
+    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", COMPOSE_PROJECT_NAME="raybenchnever",
+                    FAKE_LOG=str(log), FAKE_PROJECT="rbcmdline")
+    proc = make("bench", "SUITE=quick", "NAME=t", "WORKERS=2", "COMPOSE_PROJECT_NAME=rbcmdline", f"COMPOSE={compose}",
+                timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    runs = [c for c in log.read_text().splitlines() if " bench run " in c]
+    assert len(runs) == 1 and "BENCH_IMAGE_ID=sha256:fake" in runs[0] and "--suite quick" in runs[0]
+    assert "--expect-nodes 2" in runs[0] and "--out results/t.json" in runs[0]
+    proc = make("bench", "SUITE=quick", "COMPOSE_PROJECT_NAME=rbother", f"COMPOSE={compose}", timeout=60, env=env)
+    assert proc.returncode != 0 and "no running bench container in project 'rbother'" in proc.stderr
