@@ -36,6 +36,13 @@ def table_lines(res: Results) -> list[str]:
     return lines
 
 
+def print_summary(res: Results, path, out=None) -> None:
+    """What `bench run` prints at the end: the per-run table, the verdict, where the file is."""
+    for line in table_lines(res) + [""] + list((res.analysis or {}).get("verdict_text") or ()):
+        print(line, file=out)
+    print(f"results: {path}", file=out)
+
+
 def _valid(res: Results, mode: str) -> list[Run]:
     return [r for r in res.runs if r.mode == mode and r.correct and _median(r)]
 

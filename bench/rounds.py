@@ -1,0 +1,194 @@
+"""The interleaved rounds: what runs (plan_runs), each row's state while the rounds go on
+(Row), the seeded order of each round, the extra rounds for noisy rows within the budget,
+and which run an injected fault or a node event belongs to once runs interleave.
+
+Round k plays trial k of every configuration, in a seeded random order (round_order), so
+slow drift (a warming machine, a filling object store) and order effects spread over every
+configuration instead of biasing the ones that ran late. measure_rounds is that schedule;
+how one trial is played is the caller's (bench.runner.SuiteRunner).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from bench.modes import Mode
+from bench.suites import RunConfig
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    mode: str
+    label: str
+    lookups: int
+    trials: int
+    params: dict = field(default_factory=dict)
+
+
+def plan_runs(config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
+    specs: list[RunSpec] = []
+    n = config.queries
+    for mode in config.modes:
+        if mode in ("sequential", "numpy"):
+            specs.append(RunSpec(mode, mode, n, config.trials))
+        elif mode == "multiprocessing":
+            specs.append(RunSpec(mode, f"multiprocessing P={driver_cpus}", n, config.trials, {"processes": driver_cpus}))
+        elif mode == "ray-naive":
+            for tasks in config.naive_tasks:
+                params = {"window": config.window} if config.window else {}
+                specs.append(RunSpec(mode, f"ray-naive {tasks:,} tasks", tasks, config.trials_for_naive(tasks), params))
+        elif mode == "ray-batched":
+            per_cpu = math.ceil(n / max(1, cluster_cpus))
+            sizes = sorted(set(config.batch_sizes) | {per_cpu})
+            for size in sizes:
+                tag = " (1 task per CPU)" if size == per_cpu else ""
+                specs.append(
+                    RunSpec(mode, f"ray-batched B={size:,}{tag}", n, config.trials,
+                            {"batch_size": size, "per_cpu": size == per_cpu})
+                )
+        elif mode == "ray-auto":
+            specs.append(RunSpec(mode, "ray-auto", n, config.trials, {"cluster_cpus": cluster_cpus}))
+    return specs
+
+
+def _cv(values: list[float]) -> float:
+    if len(values) < 2:
+        return math.nan
+    mean = float(np.mean(values))
+    return float(np.std(values, ddof=1)) / mean if mean else math.nan
+
+
+@dataclass
+class Row:
+    """One run while the rounds are in progress: its mode and everything measured so far."""
+
+    spec: RunSpec
+    mode: Mode
+    samples: dict = field(default_factory=dict)
+    warmup: dict = field(default_factory=dict)
+    latencies: list = field(default_factory=list)
+    windows: list = field(default_factory=list)  # (start, end) unix time of each measured trial
+    rounds: list = field(default_factory=list)  # the round each measured trial ran in
+    correct_trials: list = field(default_factory=list)
+    mismatches: int = 0
+    checksum: str | None = None
+    error: str | None = None
+    stop_reason: str | None = None
+    nodes_start: dict | None = None
+    started_unix: float = 0.0
+    ended_unix: float | None = None
+    peak_rss: int = 0
+    estimate_s: float = 0.0  # predicted trial time before the row has a median of its own
+
+    @property
+    def measured(self) -> int:
+        return len(self.samples.get("response_s", []))
+
+    @property
+    def active(self) -> bool:
+        return self.error is None and self.stop_reason is None
+
+    def cv(self) -> float:
+        return _cv(self.samples.get("response_s", []))
+
+    def median_s(self) -> float:
+        times = self.samples.get("response_s") or [0.0]
+        return float(np.median(times))
+
+    def predicted_s(self) -> float:
+        return self.median_s() if self.measured else self.estimate_s
+
+
+def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int, budget_left_s: float) -> list[Row]:
+    """Rows that get one more trial: still above the CV target, under the trial cap, and
+    whose next trial (its median so far) fits in what is left of the extra-trial budget.
+    Cheapest first, so a small budget tightens as many rows as it can."""
+    chosen, left = [], budget_left_s
+    for row in sorted((r for r in rows if r.active), key=Row.median_s):
+        cost = row.median_s()
+        if row.cv() > target_cv and row.measured < max_trials and cost <= left:
+            chosen.append(row)
+            left -= cost
+    return chosen
+
+
+def round_order(labels: list[str], seed: int, round_index: int) -> list[int]:
+    """A seeded random order of the rows for one round (recorded in the results), so
+    no configuration always runs first or last in a round."""
+    import random
+
+    order = list(range(len(labels)))
+    random.Random(f"{seed}:{round_index}").shuffle(order)
+    return order
+
+
+def attribute_to_runs(rows: list[Row], faults: list[dict], node_events: list[dict]) -> dict[int, tuple[list, list]]:
+    """Which run each injected fault and node event belongs to, now that runs interleave:
+    the run whose trial was in flight at that moment, else the next trial's run (the first
+    to run on the changed cluster). A node loss goes with the latest fault before it, so a
+    kill and the loss it caused stay in one run. Keyed by id(row): (faults, node_events)."""
+    windows = sorted((a, b, index) for index, row in enumerate(rows) for a, b in row.windows)
+    out: dict[int, tuple[list, list]] = {}
+    if not windows:
+        return out
+
+    def owner(unix: float) -> Row:
+        for a, b, index in windows:
+            if a <= unix <= b or unix < a:
+                return rows[index]
+        return rows[windows[-1][2]]
+
+    for fault in faults:
+        out.setdefault(id(owner(float(fault.get("unix", 0)))), ([], []))[0].append(fault)
+    for event in node_events:
+        when = float(event.get("detected_unix") or 0)
+        earlier = [float(f.get("unix", 0)) for f in faults if float(f.get("unix", 0)) <= when]
+        anchor = max(earlier) if earlier and event.get("event") == "node_lost" else when
+        out.setdefault(id(owner(anchor)), ([], []))[1].append(event)
+    return out
+
+
+def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row], int], None],
+                   checkpoint: Callable[[], None], plan: Callable[[float], None]) -> None:
+    """The planned trials, every active row each round; then extra rounds for the rows whose
+    CV is above the target, within the extra-trial budget; then each row's stop reason.
+    play(rows, k) plays round k (its time counts against the budget); checkpoint() follows
+    every round; plan(s) announces the predicted seconds of an extra round."""
+    round_index = _planned_rounds(rows, play, checkpoint)
+    for row in rows:
+        if row.active and row.cv() <= config.target_cv:
+            row.stop_reason = "stable"
+    spent, budget = 0.0, config.extra_budget_s
+    while True:  # extra rounds where the noise is, within the budget
+        extra = extra_round_rows(rows, config.target_cv, config.max_trials, budget - spent)
+        if not extra:
+            break
+        round_index += 1
+        plan(sum(r.predicted_s() for r in extra))
+        started = time.perf_counter()
+        play(extra, round_index)
+        spent += time.perf_counter() - started
+        for row in extra:
+            if row.active and row.cv() <= config.target_cv:
+                row.stop_reason = "stable after extra trials"
+        checkpoint()
+    for row in rows:
+        if row.active:
+            row.stop_reason = ("max trials" if row.measured >= config.max_trials
+                               else "budget" if config.extra_budget_s > 0 else "planned trials")
+
+
+def _planned_rounds(rows: list[Row], play, checkpoint) -> int:
+    round_index = 0
+    while True:
+        due = [r for r in rows if r.active and r.measured < r.spec.trials]
+        if not due:
+            return round_index
+        round_index += 1
+        play(due, round_index)
+        checkpoint()
