@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from bench.errors import RuntimeFailure, UsageError
-from bench.results import Results, Run
+from bench.format import fmt_time
+from bench.results import Results, Run, load
 
 ALPHA = 0.05
 WORKLOAD_KEYS = ("queries", "array_size", "value_range", "seed")
@@ -191,13 +192,8 @@ def regressions(comparison: Comparison, fail_above_pct: float) -> list[str]:
 
 
 def _fmt_time(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} µs"
+    """A median in the table: bench.format's seconds, "-" when missing like the table's other cells."""
+    return fmt_time(value, missing="-")
 
 
 def _describe(res: Results, path: str) -> str:
@@ -242,16 +238,14 @@ def align_table(header: tuple, body: list[tuple]) -> list[str]:
 def compare_files(path_a: str, path_b: str, fail_above: float | None = None, alpha: float = ALPHA,
                   out=None) -> Comparison:
     """The `bench compare` command: print the table; raise on a regression beyond fail_above %."""
-    from bench import results as results_io
-
     out = out or sys.stdout
     if fail_above is not None:
         if isinstance(fail_above, bool) or not isinstance(fail_above, (int, float)) or fail_above < 0:
             raise UsageError(f"--fail-above must be a percentage >= 0, got {fail_above!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise UsageError(f"--alpha must be between 0 and 1, got {alpha!r}")
-    a = results_io.load(str(path_a))
-    b = results_io.load(str(path_b))
+    a = load(str(path_a))
+    b = load(str(path_b))
     comparison = compare_results(a, b, alpha, str(path_a), str(path_b))
     print(f"A: {_describe(a, str(path_a))}", file=out)
     print(f"B: {_describe(b, str(path_b))}", file=out)

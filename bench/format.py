@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 
-def fmt_time(value: float | None) -> str:
-    """Seconds, three significant figures, in s / ms / µs."""
+def fmt_time(value: float | None, missing: str = "–") -> str:
+    """Seconds, three significant figures, in s / ms / µs; `missing` for no value (compare's table uses "-")."""
     if value is None or not math.isfinite(value):
-        return "–"
+        return missing
     magnitude = abs(value)
     if magnitude >= 1 or magnitude == 0:
         return f"{value:.3g} s" if magnitude < 1000 else f"{value:,.0f} s"
@@ -25,6 +25,27 @@ def fmt_rate(value: float | None) -> str:
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+def fmt_seconds_tick(value: float) -> str:
+    """A chart axis tick in seconds: as fmt_time, but all of the tick's digits and "0" at or below zero."""
+    if value <= 0 or not math.isfinite(value):
+        return "0"
+    if value >= 1:
+        return f"{value:g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:g} ms"
+    return f"{value * 1e6:g} µs"
+
+
+def fmt_compact(value: Any) -> str:
+    """A count in few characters for labels and axis ticks: 500, 2k, 1.5M; non-numbers as they are."""
+    if not isinstance(value, (int, float)):
+        return str(value)
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= div:
+            return f"{value / div:g}{suffix}"
+    return f"{value:g}"
 
 
 def fmt_ratio(value: float | None) -> str:

@@ -17,6 +17,7 @@ import pytest
 from bench import compare
 from bench.cli import main
 from bench.errors import RuntimeFailure, UsageError
+from bench.format import fmt_time
 from bench.results import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -136,13 +137,14 @@ def test_format_table_columns_units_and_alignment():
 
 
 def test_fmt_time_picks_the_unit():
-    assert compare._fmt_time(None) == "-"
-    assert compare._fmt_time(1.0) == "1 s"
-    assert compare._fmt_time(12.34) == "12.3 s"
-    assert compare._fmt_time(0.5) == "500 ms"
-    assert compare._fmt_time(1e-3) == "1 ms"
-    assert compare._fmt_time(0.000999) == "999 µs"
-    assert compare._fmt_time(2.5e-6) == "2.5 µs"
+    # compare's table prints bench.format.fmt_time, with "-" for a missing median like its other columns
+    assert fmt_time(None, missing="-") == "-"
+    assert fmt_time(1.0) == "1 s"
+    assert fmt_time(12.34) == "12.3 s"
+    assert fmt_time(0.5) == "500 ms"
+    assert fmt_time(1e-3) == "1 ms"
+    assert fmt_time(0.000999) == "999 µs"
+    assert fmt_time(2.5e-6) == "2.5 µs"
 
 
 def test_regressions_threshold_and_noise_rule():
