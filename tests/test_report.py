@@ -422,7 +422,7 @@ def test_node_lost_run_is_marked_with_when_where_and_detection_delay():
     # a faulted run that answered wrongly says so
     run["correct"], run["mismatches"] = False, 3
     view = report.run_view(Run.from_dict(run), data["workload"])
-    assert view["faults"]["answers"].startswith("no: 3 answers differed")
+    assert view.faults.answers.startswith("no: 3 answers differed")
 
 
 def test_resource_chart_ends_the_lost_nodes_series():

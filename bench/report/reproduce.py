@@ -1,0 +1,123 @@
+"""Commands that rerun the same suite with the same parameters and seed, for the page's "Reproduce this".
+
+The flags come from the recorded config through bench.options (one table of run options).
+Files without a config get them rebuilt from the runs (_argv_from_runs): a fallback for old
+result shapes, kept here apart from the rest (bench.results now reconstructs a config when it
+upgrades a v1 file, so it is only reached by results built without one).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import options
+from bench.report.view import nodes_of
+from bench.results import Results
+
+
+@dataclass(frozen=True)
+class CommandBlock:
+    title: str
+    lines: tuple[str, ...]  # lines starting with '#' are comments
+
+
+@dataclass(frozen=True)
+class Reproduce:
+    blocks: tuple[CommandBlock, ...]
+    explicit: str  # the run command with every parameter spelled out
+
+
+def reproduce(results: Results, path: str | None = None) -> Reproduce:
+    """Commands that rerun the same suite with the same parameters and seed; with the file's path, `bench repro`."""
+    argv = options.argv_from_config(results.config) if results.config else _argv_from_runs(results)
+    blocks = _blocks(results, argv)
+    if path:
+        blocks.append(_repro_block(results, path))
+    return Reproduce(tuple(blocks), shlex.join(argv))
+
+
+def _repro_block(results: Results, path: str) -> CommandBlock:
+    """`bench repro`: the same re-run, then a verdict per row against this file."""
+    name = Path(path).name
+    if results.config:
+        lines = [shlex.join(["python", "-m", "bench", "repro", path]),
+                 "# in the Docker appliance (the file in results/):",
+                 shlex.join(["make", "repro", f"FILE=results/{name}"])]
+    else:  # written before the run configuration was recorded: re-run by hand, then compare the two
+        lines = ["# this file predates the recorded run configuration: re-run with the command above, then",
+                 shlex.join(["python", "-m", "bench", "repro", path, "NEW.json"])]
+    return CommandBlock("Re-run and check each row against this file (exit 1 if a row differs beyond tolerance)",
+                        tuple(lines))
+
+
+def _joined_params(results: Results, mode: str, key: str) -> str:
+    return ",".join(map(str, sorted({int(r.params[key]) for r in results.runs if r.mode == mode and r.params.get(key)})))
+
+
+def _argv_from_runs(results: Results) -> list[str]:
+    """Files written before results.config existed: rebuild the flags from the runs."""
+    meta, workload, cluster, runs = results.metadata, results.workload, results.cluster, results.runs
+    argv = ["python", "-m", "bench", "run", "--suite", str(results.suite or "standard")]
+    for flag, key in (("--queries", "queries"), ("--array-size", "array_size"), ("--value-range", "value_range"), ("--seed", "seed")):
+        if workload.get(key) is not None:
+            argv += [flag, str(workload[key])]
+    trials = max((r.params.get("trials") or 0 for r in runs), default=0)
+    if trials:
+        argv += ["--trials", str(trials)]
+    modes = list(dict.fromkeys(r.mode for r in runs))
+    if modes:
+        argv += ["--modes", ",".join(modes)]
+    for flag, mode, key in (("--batch-sizes", "ray-batched", "batch_size"), ("--naive-tasks", "ray-naive", "tasks")):
+        values = _joined_params(results, mode, key)
+        if values:
+            argv += [flag, values]
+    window = next((r.params.get("window") for r in runs if r.params.get("window")), None)
+    if window:
+        argv += ["--window", str(window)]
+    if cluster.get("address"):
+        argv += ["--address", str(cluster["address"])]
+    elif cluster.get("mode") == "embedded" and cluster.get("cluster_cpus") and meta.get("cpu_count") \
+            and cluster["cluster_cpus"] < meta["cpu_count"]:
+        argv += ["--num-cpus", str(int(cluster["cluster_cpus"]))]
+    if cluster.get("expected_nodes"):
+        argv += ["--expect-nodes", str(cluster["expected_nodes"])]
+    return argv
+
+
+def _compose_lines(results: Results, argv: list[str]) -> list[str]:
+    """The same run inside the Docker appliance: against its cluster, with as many workers."""
+    meta = results.metadata
+    # Nodes that ran tasks: in the appliance these are the workers (the head has 0 CPUs).
+    workers = len([n for n in nodes_of(results) if n.get("alive", True) and (n.get("cpus") or 0) > 0])
+    docker_run = list(argv)
+    if "--address" not in docker_run:
+        docker_run += ["--address", "auto"]
+    if "--num-cpus" in docker_run:  # embedded-only flag
+        index = docker_run.index("--num-cpus")
+        del docker_run[index:index + 2]
+    if "--expect-nodes" not in docker_run and workers:
+        docker_run += ["--expect-nodes", str(workers)]
+    lines = []
+    if meta.get("image"):
+        lines.append(f"# image used: {meta.get('image')}" + (f" ({meta.get('image_id')})" if meta.get("image_id") else ""))
+    return lines + [
+        f"docker compose up -d --scale ray-worker={workers or 1}",
+        "docker compose exec bench " + shlex.join(docker_run),
+        "# or, for the whole appliance flow (cluster, suite, this report):",
+        "make report",
+    ]
+
+
+def _blocks(results: Results, argv: list[str]) -> list[CommandBlock]:
+    meta = results.metadata
+    commit = meta.get("git_commit")
+    return [
+        CommandBlock("Same code", (f"git checkout {commit}",) if commit
+                     else ("# the git commit was not recorded; use bench " + str(meta.get("bench_version", "?")),)),
+        CommandBlock("As it was run", (str(meta.get("command_line") or "# not recorded"),)),
+        CommandBlock("Same suite, every parameter spelled out (defaults can change between versions)",
+                     (shlex.join(argv),)),
+        CommandBlock("In the Docker appliance", tuple(_compose_lines(results, argv))),
+    ]
