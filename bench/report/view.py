@@ -8,17 +8,18 @@ own arithmetic agree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Mapping
 
 from bench.format import fmt_compact, fmt_int
 from bench.results import Results, Run
 from bench.stats import HIGH_CV, Stats
 
-METRICS = (
-    "response_s", "lookups_per_s", "tasks_per_s", "submit_s", "submit_per_task_s",
-    "task_latency_p50_s", "task_latency_p95_s", "task_latency_p99_s",
-)
+if TYPE_CHECKING:  # these modules import this one: names for the annotations only
+    from bench.report.notes import FaultRow, NodeRow
+    from bench.report.reproduce import Reproduce
+    from bench.report.verdict import Verdict
+
 WORK_BOUND_ARRAY = 1000  # array_size from which the work per lookup, not Ray's per-task cost, sets the time
 
 
@@ -39,7 +40,7 @@ class Summary:
     @classmethod
     def of_stored(cls, stat: Mapping | None) -> "Summary | None":
         """An older file's stored statistics, when it has no raw samples."""
-        if not stat or not stat.get("median"):
+        if not stat or stat.get("median") is None:
             return None
         median = stat["median"]
         return cls(median, stat.get("q1", median), stat.get("q3", median), stat.get("cv"), int(stat.get("n", 0)), ())
@@ -48,18 +49,12 @@ class Summary:
     def of(cls, run: Run, metric: str) -> "Summary | None":
         series = [float(v) for v in (run.samples.get(metric) or ())
                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if series:
-            return cls.of_series(series)
-        stat = run.stats.get(metric)
-        if stat and stat.get("median") is not None:
-            median = stat["median"]  # a zero median is a value here, unlike in of_stored
-            return cls(median, stat.get("q1", median), stat.get("q3", median), stat.get("cv"), int(stat.get("n", 0)), ())
-        return None
+        return cls.of_series(series) if series else cls.of_stored(run.stats.get(metric))
 
 
 @dataclass(frozen=True)
 class MetricSummaries:
-    """One Summary (or None) per metric in METRICS."""
+    """One Summary (or None) per metric the page shows; METRICS lists their names."""
     response_s: Summary | None
     lookups_per_s: Summary | None
     tasks_per_s: Summary | None
@@ -72,6 +67,9 @@ class MetricSummaries:
     @classmethod
     def of(cls, run: Run) -> "MetricSummaries":
         return cls(**{metric: Summary.of(run, metric) for metric in METRICS})
+
+
+METRICS = tuple(f.name for f in fields(MetricSummaries))
 
 
 @dataclass(frozen=True)
@@ -245,7 +243,8 @@ def calibration_summary(results: Results) -> Summary | None:
     series = (calibration.get("samples") or {}).get("tasks_per_s")
     if series:
         return Summary.of_series(list(series))
-    return Summary.of_stored((calibration.get("stats") or {}).get("tasks_per_s"))
+    stat = (calibration.get("stats") or {}).get("tasks_per_s")
+    return Summary.of_stored(stat) if stat and stat.get("median") else None  # a zero rate is no calibration
 
 
 def where(results: Results) -> str:
@@ -324,16 +323,16 @@ class SectionView:
     where: str
     workload_title: str
     views: tuple[RunView, ...]
-    verdict: Any  # verdict.Verdict
+    verdict: Verdict
     fit: dict | None
     calibration: Summary | None
     charts: tuple[Figure, ...]
     preflight: tuple[Note, ...]
     stability: tuple[Note, ...]
     environment: tuple[tuple[str, str], ...]
-    nodes: tuple = ()  # notes.NodeRow
-    reproduce: Any = None  # reproduce.Reproduce
-    extras: dict = field(default_factory=dict)
-    analysis_rows: tuple[tuple[str, str], ...] = ()
-    faults: tuple = ()  # notes.FaultRow
-    finished: tuple[str, ...] = ()
+    nodes: tuple[NodeRow, ...]
+    reproduce: Reproduce
+    extras: dict  # the file's other top-level objects, shown as they are
+    analysis_rows: tuple[tuple[str, str], ...]
+    faults: tuple[FaultRow, ...]
+    finished: tuple[str, ...]
