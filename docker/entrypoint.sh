@@ -94,11 +94,15 @@ raylet_pid() {
 }
 
 # What `ray start --block` did: keep the container up while the node lives, and end it
-# (exit 1) when the raylet dies. A `sleep` every 2 s costs next to nothing.
+# (exit 1) when the raylet dies. `tail --pid` checks with kill(0) every 2 s and forks
+# nothing (a `sleep` loop started a process every 2 s on every node, during every trial).
+# In the background, so that the TERM trap runs at once.
 watch_raylet() {
     local pid
     pid=$(raylet_pid) || die "no raylet process after ray start"
-    while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+    tail --pid="$pid" -s 2 -f /dev/null &
+    wait $! || true
+    kill -0 "$pid" 2>/dev/null && die "the raylet watcher ended while the raylet (pid $pid) lives"
     die "the raylet (pid $pid) exited; this node is gone"
 }
 
@@ -145,6 +149,13 @@ case "${LOG_MONITOR:-0}" in
     1) log_monitor=true ;;
     *) die "LOG_MONITOR must be 0 or 1, got '$LOG_MONITOR'" ;;
 esac
+# The dashboard (web UI, state API, job submission) and its module processes are the
+# head's largest idle load; DASHBOARD=1 turns them on (see .env.example).
+case "${DASHBOARD:-0}" in
+    0) dashboard=false ;;
+    1) dashboard=true ;;
+    *) die "DASHBOARD must be 0 or 1, got '$DASHBOARD'" ;;
+esac
 head_address=${RAY_HEAD_ADDRESS:-ray-head:6379}
 store=${OBJECT_STORE_MEMORY:-}
 
@@ -162,14 +173,18 @@ case "$role" in
         ;;
 esac
 
-# --block keeps `ray start` in the foreground; without it the container would exit.
+# `ray start` returns once the node is up; watch_raylet keeps the container alive with it.
 case "$role" in
     head)
         positive_int HEAD_CPUS "${HEAD_CPUS:-0}"
-        exec ray start --head --port=6379 --num-cpus="${HEAD_CPUS:-0}" \
+        # No --block: its Python loop polled every Ray process each second; the raylet
+        # watcher below is enough (the raylet exits when the GCS goes).
+        ray start --head --port=6379 --num-cpus="${HEAD_CPUS:-0}" \
             --object-store-memory="$store" --include-log-monitor="$log_monitor" \
-            --include-dashboard=true --dashboard-host=0.0.0.0 --dashboard-port=8265 \
-            --disable-usage-stats --block "$@"
+            --include-dashboard="$dashboard" --dashboard-host=0.0.0.0 --dashboard-port=8265 \
+            --disable-usage-stats "$@"
+        trap 'leave_cluster' TERM INT
+        watch_raylet
         ;;
     worker)
         positive_int NUM_CPUS "${NUM_CPUS:-1}"

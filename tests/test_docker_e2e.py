@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.results import SCHEMA_VERSION
 from docker_helpers import (REPO, clean_env, compose_v2, containers, owned_dir, dexec, docker_unavailable_reason,
                             free_port, inspect, make, networks, run, size_bytes, volumes)
 
@@ -50,6 +51,7 @@ def appliance(tmp_path_factory):
         f"RESULTS_DIR={ctx['results']}",
         f"REPORTS_DIR={ctx['reports']}",
         f"DASHBOARD_PORT={port}",
+        "DASHBOARD=1",  # the full dashboard, so that its loopback-only page can be fetched
         f"OBJECT_STORE_MEMORY={OBJECT_STORE}",
         f"SHM_SIZE={SHM}",
         "HEAD_CPUS=0",
@@ -87,7 +89,7 @@ def test_quick_suite_runs_correct_on_all_worker_nodes(appliance):
                 env=appliance["env"])
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     results = json.loads((appliance["results"] / "e2e.json").read_text())
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == SCHEMA_VERSION
     nodes = [n for n in results["cluster"]["nodes"] if n["alive"]]
     cpu_nodes = [n for n in nodes if n["cpus"] > 0]
     assert len(cpu_nodes) == WORKERS

@@ -537,7 +537,7 @@ def _valid():
 @pytest.mark.parametrize("edit, message", [
     (lambda d: [1], "results: not a results file (top level is not a JSON object)"),
     (lambda d: {k: v for k, v in d.items() if k != "schema_version"}, "results: not a results file (no schema_version)"),
-    (lambda d: {**d, "schema_version": "1"}, "results: unsupported schema_version '1' (this bench reads 1)"),
+    (lambda d: {**d, "schema_version": "1"}, "results: unsupported schema_version '1' (this bench reads 1, 2)"),
     (lambda d: {"schema_version": 1, "metadata": {}}, "results: not a results file (missing cluster, runs, workload)"),
     (lambda d: {**d, "cluster": []}, "results: not a results file (cluster is not an object)"),
     (lambda d: {**d, "workload": None}, "results: not a results file (workload is not an object)"),
@@ -674,7 +674,8 @@ def test_save_writes_indented_json_with_a_final_newline_and_next_free_name_count
     res = Results.from_dict(_valid())
     path = results.save(res, tmp_path / "r.json")
     text = path.read_text()
-    assert text == json.dumps(res.to_dict(), indent=1) + "\n"
+    assert text == json.dumps(results.upgrade(res.to_dict()), indent=1) + "\n"
+    assert json.loads(text)["schema_version"] == results.SCHEMA_VERSION
     assert results.next_free_name(tmp_path / "r.json") == tmp_path / "r-2.json"
     (tmp_path / "r-2.json").write_text("")
     (tmp_path / "r-3.json").write_text("")

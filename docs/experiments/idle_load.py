@@ -1,0 +1,122 @@
+"""Where an idle compose cluster's CPU goes: per container (cgroup cpuacct), per process
+and per thread (/proc), plus dockerd/containerd and the shims, over one window.
+
+    python3 docs/experiments/idle_load.py PROJECT [--window 60] [--top 25]
+
+PROJECT is the compose project name (the containers' com.docker.compose.project label).
+Standard library only; reads cgroup v1 (cpuacct) or v2 (cpu.stat) as the host has.
+"""
+import argparse
+import os
+import subprocess
+import time
+from collections import defaultdict
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def containers(project):
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    out = {}
+    for cid in ids:
+        name, pid = subprocess.run(["docker", "inspect", "-f", "{{.Name}} {{.State.Pid}}", cid],
+                                   capture_output=True, text=True, check=True).stdout.split()
+        out[cid] = (name.lstrip("/"), int(pid))
+    return out
+
+
+def cgroup_usage_s(pid):
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, ctrl, path = line.strip().split(":", 2)
+        if "cpuacct" in ctrl.split(","):
+            return int(open(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage").read()) / 1e9
+        if ctrl == "" and os.path.exists(f"/sys/fs/cgroup{path}/cpu.stat"):
+            for stat in open(f"/sys/fs/cgroup{path}/cpu.stat"):
+                if stat.startswith("usage_usec"):
+                    return int(stat.split()[1]) / 1e6
+    return None
+
+
+def cgroup_of(pid):
+    try:
+        for line in open(f"/proc/{pid}/cgroup"):
+            _, ctrl, path = line.strip().split(":", 2)
+            if "cpuacct" in ctrl.split(",") or ctrl == "":
+                return path
+    except OSError:
+        return None
+
+
+def thread_times():
+    """(pid, tid) -> (cpu seconds, command, thread name, cgroup) for every thread."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()[:90]
+            tids = os.listdir(f"/proc/{pid}/task")
+            group = cgroup_of(pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+                comm = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                out[(int(pid), int(tid))] = ((int(fields[11]) + int(fields[12])) / TICK, cmd, comm, group)
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("project")
+    ap.add_argument("--window", type=float, default=60)
+    ap.add_argument("--top", type=int, default=25)
+    args = ap.parse_args()
+    boxes = containers(args.project)
+    cg = {cid: cgroup_of(pid) for cid, (_, pid) in boxes.items()}
+    before_cg = {cid: cgroup_usage_s(pid) for cid, (_, pid) in boxes.items()}
+    before = thread_times()
+    t0 = time.monotonic()
+    time.sleep(args.window)
+    dt = time.monotonic() - t0
+    after_cg = {cid: cgroup_usage_s(pid) for cid, (_, pid) in boxes.items()}
+    after = thread_times()
+    total = 0.0
+    print(f"window {dt:.1f} s; % of one core")
+    for cid, (name, pid) in sorted(boxes.items(), key=lambda kv: kv[1][0]):
+        pct = 100 * (after_cg[cid] - before_cg[cid]) / dt
+        total += pct
+        print(f"  container {name:40s} {pct:6.2f}")
+    print(f"  containers total {total:6.2f}")
+    per_proc = defaultdict(float)
+    per_thread = []
+    daemons = 0.0
+    ours = {path: boxes[cid][0] for cid, path in cg.items()}
+    for key, (cpu, cmd, comm, group) in after.items():
+        if key not in before:
+            continue
+        d = 100 * (cpu - before[key][0]) / dt
+        if cmd.startswith(("/usr/bin/dockerd", "dockerd", "/usr/bin/containerd", "containerd")):
+            daemons += d  # shared with anything else the engine runs
+        if group not in ours:
+            continue
+        where = ours[group].split("_")[-2] if "_" in ours[group] else ours[group]
+        per_proc[(key[0], f"[{where}] {cmd}")] += d
+        per_thread.append((d, key[0], comm, f"[{where}] {cmd}"))
+    print(f"  dockerd + containerd + shims (whole engine) {daemons:6.2f}")
+    print(f"  total {total + daemons:6.2f}")
+    print("top processes in these containers:")
+    for (pid, cmd), d in sorted(per_proc.items(), key=lambda kv: -kv[1])[:args.top]:
+        print(f"  {d:6.2f}  {pid:7d}  {cmd}")
+    print("top threads in these containers:")
+    for d, pid, comm, cmd in sorted(per_thread, reverse=True)[:args.top]:
+        print(f"  {d:6.2f}  {pid:7d}  {comm:18s} {cmd[:60]}")
+
+
+if __name__ == "__main__":
+    main()
