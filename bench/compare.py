@@ -132,6 +132,22 @@ class Row:
         return None if self.ratio is None else (self.ratio - 1.0) * 100.0
 
 
+def _direction(a: Sequence[float], b: Sequence[float], ratio: float) -> str:
+    """Which side is slower: by the medians, else by the Hodges-Lehmann shift (the median
+    of all b - a differences), which the rank test's significance is about."""
+    if ratio != 1.0:
+        return f"B is {'slower' if ratio > 1 else 'faster'}"
+    shift = float(np.median(np.subtract.outer(np.asarray(b, float), np.asarray(a, float))))
+    if shift == 0.0:
+        return "the distributions differ (equal medians, no shift)"
+    return f"B is {'slower' if shift > 0 else 'faster'} (equal medians; rank shift)"
+
+
+def trials_for_alpha(alpha: float, limit: int = 1000) -> int | None:
+    """The fewest trials a side for which an exact rank test can reach p < alpha."""
+    return next((n for n in range(2, limit) if min_attainable_p(n, n) < alpha), None)
+
+
 def compare_pair(run_a: Run, run_b: Run, alpha: float = ALPHA) -> Row:
     sa, sb = response_samples(run_a), response_samples(run_b)
     ma = float(np.median(sa)) if sa else None
@@ -148,7 +164,7 @@ def compare_pair(run_a: Run, run_b: Run, alpha: float = ALPHA) -> Row:
     elif ratio is None:
         verdict = "no samples"
     elif significant:
-        verdict = f"real: B is {'slower' if ratio > 1 else 'faster'}"
+        verdict = f"real: {_direction(sa, sb, ratio)}"
     elif not testable:
         verdict = f"too few trials to tell ({len(sa)} vs {len(sb)})"
     else:
@@ -259,10 +275,11 @@ def compare_files(path_a: str, path_b: str, fail_above: float | None = None, alp
             print(f"only in {name}: {', '.join(r.label for r in runs)}", file=out)
     untestable = [row for row in comparison.rows if not row.testable]
     if untestable:
-        need = next(n for n in range(2, 100) if min_attainable_p(n, n) < alpha)
+        need = trials_for_alpha(alpha)
         fewest = min(min(row.n_a, row.n_b) for row in untestable)
-        print(f"note: with {fewest} trial(s) a side a rank test cannot reach p < {alpha:g}; rerun both with "
-              f"--trials {need} or more to tell real differences from noise", file=out)
+        advice = (f"rerun both with --trials {need} or more to tell real differences from noise" if need
+                  else "choose a larger --alpha")
+        print(f"note: with {fewest} trial(s) a side a rank test cannot reach p < {alpha:g}; {advice}", file=out)
     if fail_above is not None:
         bad = regressions(comparison, float(fail_above))
         if bad:

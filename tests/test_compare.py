@@ -277,3 +277,23 @@ def Results_with_seed(res, seed):
     data = res.to_dict()
     data["workload"]["seed"] = seed
     return type(res).from_dict(data)
+
+
+def test_equal_medians_with_a_significant_rank_test_name_the_shift_not_the_median():
+    from bench.compare import _direction
+
+    a = [1.0] * 6 + [0.5] * 5
+    b = [1.0] * 6 + [2.0] * 5
+    assert statistics.median(a) == statistics.median(b) == 1.0
+    assert _direction(a, b, 1.0) == "B is slower (equal medians; rank shift)"
+    assert _direction(b, a, 1.0) == "B is faster (equal medians; rank shift)"
+    assert _direction([1.0, 2.0], [1.0, 2.0], 1.0).startswith("the distributions differ")
+    assert _direction([1.0], [2.0], 2.0) == "B is slower"
+
+
+def test_an_alpha_no_trial_count_can_reach_gives_advice_instead_of_a_crash():
+    from bench.compare import min_attainable_p, trials_for_alpha
+
+    need = trials_for_alpha(0.05)
+    assert min_attainable_p(need, need) < 0.05 <= min_attainable_p(need - 1, need - 1)
+    assert trials_for_alpha(1e-300, limit=50) is None

@@ -229,9 +229,9 @@ def environment_rows(results: Results) -> list[tuple[str, str]]:
 
 
 def fit_words(model: dict) -> str:
-    """The model's fit on the relative scale it was fitted on; older files have only R²."""
+    """The model's fit on the relative scale it was fitted on (v1 files get it on load)."""
     if model.get("rms_relative_error") is None:
-        return f"R² = {model['r_squared']:.3f}" if model.get("r_squared") is not None else "fit quality unknown"
+        return "fit quality unknown"
     text = (f"RMS relative error {fmt_pct(model['rms_relative_error'])}, worst point "
             f"{model['max_relative_residual']:+.0%} at B = {fmt_int(model.get('worst_point_batch_size'))}")
     return text + (" — a misfit: read c and the break-even as rough" if model.get("misfit") else "")

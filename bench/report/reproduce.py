@@ -1,9 +1,7 @@
 """Commands that rerun the same suite with the same parameters and seed, for the page's "Reproduce this".
 
-The flags come from the recorded config through bench.options (one table of run options).
-Files without a config get them rebuilt from the runs (_argv_from_runs): a fallback for old
-result shapes, kept here apart from the rest (bench.results now reconstructs a config when it
-upgrades a v1 file, so it is only reached by results built without one).
+The flags come from the recorded config through bench.options (one table of run options);
+a v1 file gets a config rebuilt from its runs when bench.results upgrades it on load.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ class Reproduce:
 
 def reproduce(results: Results, path: str | None = None) -> Reproduce:
     """Commands that rerun the same suite with the same parameters and seed; with the file's path, `bench repro`."""
-    argv = options.argv_from_config(results.config) if results.config else _argv_from_runs(results)
+    argv = options.argv_from_config(results.config)
     blocks = _blocks(results, argv)
     if path:
         blocks.append(_repro_block(results, path))
@@ -51,40 +49,6 @@ def _repro_block(results: Results, path: str) -> CommandBlock:
                  shlex.join(["python", "-m", "bench", "repro", path, "NEW.json"])]
     return CommandBlock("Re-run and check each row against this file (exit 1 if a row differs beyond tolerance)",
                         tuple(lines))
-
-
-def _joined_params(results: Results, mode: str, key: str) -> str:
-    return ",".join(map(str, sorted({int(r.params[key]) for r in results.runs if r.mode == mode and r.params.get(key)})))
-
-
-def _argv_from_runs(results: Results) -> list[str]:
-    """Files written before results.config existed: rebuild the flags from the runs."""
-    meta, workload, cluster, runs = results.metadata, results.workload, results.cluster, results.runs
-    argv = ["python", "-m", "bench", "run", "--suite", str(results.suite or "standard")]
-    for flag, key in (("--queries", "queries"), ("--array-size", "array_size"), ("--value-range", "value_range"), ("--seed", "seed")):
-        if workload.get(key) is not None:
-            argv += [flag, str(workload[key])]
-    trials = max((r.params.get("trials") or 0 for r in runs), default=0)
-    if trials:
-        argv += ["--trials", str(trials)]
-    modes = list(dict.fromkeys(r.mode for r in runs))
-    if modes:
-        argv += ["--modes", ",".join(modes)]
-    for flag, mode, key in (("--batch-sizes", "ray-batched", "batch_size"), ("--naive-tasks", "ray-naive", "tasks")):
-        values = _joined_params(results, mode, key)
-        if values:
-            argv += [flag, values]
-    window = next((r.params.get("window") for r in runs if r.params.get("window")), None)
-    if window:
-        argv += ["--window", str(window)]
-    if cluster.get("address"):
-        argv += ["--address", str(cluster["address"])]
-    elif cluster.get("mode") == "embedded" and cluster.get("cluster_cpus") and meta.get("cpu_count") \
-            and cluster["cluster_cpus"] < meta["cpu_count"]:
-        argv += ["--num-cpus", str(int(cluster["cluster_cpus"]))]
-    if cluster.get("expected_nodes"):
-        argv += ["--expect-nodes", str(cluster["expected_nodes"])]
-    return argv
 
 
 def _compose_lines(results: Results, argv: list[str]) -> list[str]:

@@ -1,8 +1,7 @@
 """Typed views of one results file: what the page shows of each run, read once from Results.
 
-Every figure is computed from the raw per-trial samples with bench.stats (the stored
-summary statistics only for older files without samples), so the page and a reader's
-own arithmetic agree.
+Every figure is computed from the raw per-trial samples with bench.stats, so the page
+and a reader's own arithmetic agree (bench.results upgrades older files on load).
 """
 
 from __future__ import annotations
@@ -38,18 +37,10 @@ class Summary:
         return cls(stats.median, stats.q1, stats.q3, stats.cv if math.isfinite(stats.cv) else None, stats.n, tuple(series))
 
     @classmethod
-    def of_stored(cls, stat: Mapping | None) -> "Summary | None":
-        """An older file's stored statistics, when it has no raw samples."""
-        if not stat or stat.get("median") is None:
-            return None
-        median = stat["median"]
-        return cls(median, stat.get("q1", median), stat.get("q3", median), stat.get("cv"), int(stat.get("n", 0)), ())
-
-    @classmethod
     def of(cls, run: Run, metric: str) -> "Summary | None":
         series = [float(v) for v in (run.samples.get(metric) or ())
                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return cls.of_series(series) if series else cls.of_stored(run.stats.get(metric))
+        return cls.of_series(series) if series else None
 
 
 @dataclass(frozen=True)
