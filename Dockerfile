@@ -47,7 +47,7 @@ RUN set -eu; \
 
 COPY --from=deps /opt/venv /opt/venv
 COPY docker/entrypoint.sh docker/healthcheck.sh /usr/local/bin/
-COPY docker/wait_nodes.py docker/summary_page.py /usr/local/lib/bench-docker/
+COPY docker/wait_nodes.py /usr/local/lib/bench-docker/
 COPY pyproject.toml /app/
 COPY templates/ /app/templates/
 COPY bench/ /app/bench/

@@ -130,11 +130,7 @@ autorun() {
     python -m bench run --suite "$suite" --address auto --expect-nodes "$nodes" \
         --out "results/$name.json" || rc=$?
     if [ -f "results/$name.json" ]; then
-        if python -m bench report --help >/dev/null 2>&1; then
-            python -m bench report "results/$name.json" --out reports/index.html || rc=1
-        else
-            python "$lib/summary_page.py" "results/$name.json" --out reports/index.html || rc=1
-        fi
+        python -m bench report "results/$name.json" --out reports/index.html || rc=1
     fi
     echo "autorun: finished (exit $rc): results/$name.json, reports/index.html;" \
          "this container stays up as the driver for more runs (make bench)"

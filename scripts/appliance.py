@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What goes into the image (as .dockerignore lets in, wheels aside): a changed file means a stale image.
 IMAGE_SOURCES = ("Dockerfile", "requirements/runtime.lock", "pyproject.toml", "bench", "templates",
-                 "docker/entrypoint.sh", "docker/healthcheck.sh", "docker/wait_nodes.py", "docker/summary_page.py")
+                 "docker/entrypoint.sh", "docker/healthcheck.sh", "docker/wait_nodes.py")
 IMAGE_TITLE = "ray-granularity-bench"
 LABELS_FMT = ('{{with .Config.Labels}}{{index . "org.opencontainers.image.title"}} '
               '{{index . "bench.source-hash"}}{{end}}')
@@ -94,12 +94,15 @@ def check(rc: int) -> None:
 
 # --- the project's containers: the one place that knows Compose's labels ------------------
 
+def compose_filters(project_name: str, service: str | None = None) -> list[str]:
+    """`docker ps|network ls|volume ls` filters for a compose project's objects (and one service)."""
+    labels = {"project": project_name, **({"service": service} if service else {})}
+    return [arg for key, value in labels.items() for arg in ("--filter", f"label=com.docker.compose.{key}={value}")]
+
+
 def containers(service: str, project_name: str | None = None, running: bool = True) -> list[str]:
     """Ids of the compose project's SERVICE containers (running ones unless running=False)."""
-    labels = {"project": project_name or project(), "service": service}
-    cmd = ["docker", "ps", "-q" if running else "-aq"]
-    for key, value in labels.items():
-        cmd += ["--filter", f"label=com.docker.compose.{key}={value}"]
+    cmd = ["docker", "ps", "-q" if running else "-aq", *compose_filters(project_name or project(), service)]
     if running:
         cmd += ["--filter", "status=running"]
     return capture(cmd, "docker ps").split()

@@ -6,9 +6,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from appliance import compose_filters  # noqa: E402  (scripts/ is not a package)
+from appliance import containers as _appliance_containers  # noqa: E402
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -70,9 +74,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ids(kind: str, project: str, *extra: str) -> list[str]:
-    cmd = ["docker", kind, "ls" if kind != "container" else "ps", "-q",
-           "--filter", f"label=com.docker.compose.project={project}", *extra]
+def _ids(kind: str, project: str, service: str | None = None) -> list[str]:
+    # The label filter is the appliance's own (scripts/appliance.py), not a copy.
+    cmd = ["docker", kind, "ls" if kind != "container" else "ps", "-q", *compose_filters(project, service)]
     if kind == "container":
         cmd.insert(3, "-a")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
@@ -80,8 +84,12 @@ def _ids(kind: str, project: str, *extra: str) -> list[str]:
 
 
 def containers(project: str, service: str | None = None) -> list[str]:
-    extra = ["--filter", f"label=com.docker.compose.service={service}"] if service else []
-    return _ids("container", project, *extra)
+    return _ids("container", project, service)
+
+
+def running_containers(project: str, service: str) -> list[str]:
+    """What the Makefile and chaos.py see: the service's running containers."""
+    return _appliance_containers(service, project)
 
 
 def networks(project: str) -> list[str]:

@@ -11,7 +11,8 @@ import secrets
 
 import pytest
 
-from docker_helpers import REPO, clean_env, compose_v2, docker_unavailable_reason, free_port, make, owned_dir, run
+from docker_helpers import (REPO, clean_env, compose_v2, docker_unavailable_reason, free_port, make, owned_dir, run,
+                            running_containers)
 
 WORKERS = 3
 DETECTION_BUDGET_S = 15
@@ -66,9 +67,7 @@ def test_killed_worker_loses_no_answer(cluster):
 @pytest.mark.docker
 def test_killed_head_fails_in_one_line_and_keeps_results(cluster):
     env = {**cluster["env"], "COMPOSE": _compose()}
-    running = run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={cluster['project']}",
-                   "--filter", "label=com.docker.compose.service=ray-worker", "--filter", "status=running"], timeout=60)
-    workers_left = len(running.stdout.split())
+    workers_left = len(running_containers(cluster["project"], "ray-worker"))
     proc = run(["python3", "scripts/chaos.py", "head", "--project", cluster["project"], "--compose", env["COMPOSE"],
                 "--results-dir", str(cluster["results"]), "--name", "head-kill",
                 "--expect-nodes", str(workers_left)], timeout=600, env=env)

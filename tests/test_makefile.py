@@ -119,7 +119,7 @@ def _image_sources_copy(tmp_path):
     for folder in ("docker", "requirements", "scripts"):
         (work / folder).mkdir(parents=True)
     for name in ("Makefile", "scripts/appliance.py", "Dockerfile", "pyproject.toml", "requirements/runtime.lock",
-                 "docker/entrypoint.sh", "docker/healthcheck.sh", "docker/wait_nodes.py", "docker/summary_page.py"):
+                 "docker/entrypoint.sh", "docker/healthcheck.sh", "docker/wait_nodes.py"):
         shutil.copy2(REPO / name, work / name)
     return work
 
