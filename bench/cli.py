@@ -15,7 +15,7 @@ from bench.errors import BenchError, UsageError
 
 class BenchCLI:
     """Ray task-granularity benchmark (ray-bench, or python -m bench). Commands: run, env, export,
-    report, compare, repro. --version prints the version."""
+    report, compare, repro, advise. --version prints the version."""
 
     def run(self, *args, **kwargs):
         from bench.runner import run_command
@@ -72,6 +72,22 @@ class BenchCLI:
         from bench.compare import compare_files
 
         compare_files(a, b, fail_above=fail_above, alpha=alpha)
+
+    def advise(self, results, work_per_item, items):
+        """Recommend a batch size for your own per-item work on the cluster a results file measured (no Ray needed).
+
+        Uses the file's fitted overhead model (per-run and per-task cost, CPUs) and the inline-object
+        limit; prints the batch size, the predicted time with an interval, the break-even point and
+        the assumptions.
+
+        Args:
+          results: a results JSON with a ray-batched sweep (its overhead model).
+          work_per_item: the time one item takes in your function, with a unit: 50us, 0.2ms, 1e-5s.
+          items: how many items: 1e6, 1_000_000, 20000.
+        """
+        from bench.advise import advise_command
+
+        advise_command(results, work_per_item, items)
 
     def repro(self, results, other=None, out=None, tolerance=None, address=None, force=False, quiet=False):
         """Re-run what a results file records, then say row by row whether its figures reproduced.

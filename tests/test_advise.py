@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -206,3 +208,17 @@ def test_advise_never_imports_ray():
             "assert 'ray' not in sys.modules, 'ray imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_advise_through_the_cli(capsys):
+    from bench.cli import main
+
+    fixture = str(Path(__file__).parent / "fixtures" / "heavy-2cpu.json")
+    main(["advise", fixture, "--work-per-item", "50us", "--items", "1e6"])
+    out = capsys.readouterr().out
+    assert out.startswith("recommended batch size: B = ") and "break-even" in out and "assumptions:" in out
+    with pytest.raises(SystemExit) as exit_:
+        main(["advise", fixture, "--work-per-item", "50", "--items", "1e6"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == ("bench: error: --work-per-item 50 has no unit: "
+                                              "write e.g. 50us, 0.2ms, 1e-5s or 3s")
