@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from bench import results as results_io
+from bench.errors import UsageError
 from bench.results import Results
 
 COLUMNS = (
@@ -53,9 +55,6 @@ FORMATS = {"csv": to_csv}
 
 
 def export_file(results_path: str, format: str = "csv", out: str | None = None, force: bool = False) -> None:
-    from bench import results as results_io
-    from bench.errors import UsageError
-
     if format not in FORMATS:
         raise UsageError(f"unknown --format {format!r}; choose from {', '.join(FORMATS)}")
     target = None if out is None else results_io.check_output_path(out, force)

@@ -26,9 +26,9 @@ import numpy as np
 from scipy.optimize import nnls
 
 from bench.results import Results
+from bench.stats import MISFIT
 
 WITHIN = 0.05  # "near the best" means within 5% of its time
-MISFIT = 0.25  # a point further than this from the model (relatively) flags the fit
 FORMULA = "T(B) = a + max(ceil(N/B), P)*c/P + N*w/min(P, ceil(N/B))"
 
 

@@ -28,11 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from bench import compare
+from bench import compare, metadata
 from bench import options as option_table
-from bench.errors import BenchError, UsageError
+from bench import results as results_io
+from bench.cluster import parse_address
+from bench.errors import BenchError, RuntimeFailure, UsageError
 from bench.format import fmt_time
-from bench.results import Results, Run
+from bench.results import Results, Run, write_atomic
+from bench.runner import run_benchmark
+from bench.suites import SUITES, build_config
 
 DEFAULT_TOLERANCE = 0.10
 # Tasks that cross nodes in the compose cluster are noisier (issue 10: ±15% there).
@@ -289,8 +293,6 @@ def _raise_unless_reproduced(rep: Reproduction) -> None:
 
 def repro_files(path_a: str, path_b: str, tolerance=None, out=None) -> Reproduction:
     """`bench repro A.json B.json`: compare only, nothing is run."""
-    from bench import results as results_io
-
     tolerance = check_tolerance(tolerance)
     a, b = results_io.load(str(path_a)), results_io.load(str(path_b))
     rep = reproduction_table(a, b, tolerance)
@@ -320,8 +322,6 @@ def _flag_given(command_line, name: str) -> bool | None:
 def _recorded_trials(config: Mapping, res: Results):
     """The --trials to pass: None when the original left it to the suite (100k-task naive runs
     then get fewer), the number when it was given or the suite's default has changed since."""
-    from bench.suites import SUITES
-
     trials = config.get("trials")
     earlier = (res.metadata.get("repro") or {}).get("options") or {}
     if "trials" in earlier:  # a re-run itself: repeat what it was given
@@ -335,8 +335,6 @@ def _recorded_trials(config: Mapping, res: Results):
 def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict, list[str]]:
     """build_config keyword arguments that repeat res's recorded run on the cluster at hand,
     and notes on what could not be repeated as recorded."""
-    from bench.cluster import parse_address
-
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in res.config.items()}
     if not config or config.get("reconstructed_from"):
         raise UsageError("the results file records no run configuration (written before bench recorded one); "
@@ -377,8 +375,6 @@ def default_out(path: Path) -> Path:
 def _record(path: Path, rep: Reproduction, original: str, options: dict, notes: list[str]) -> None:
     """Add metadata.repro to the new file, editing its JSON as written (fields this code does not
     model survive), atomically."""
-    from bench.results import write_atomic
-
     data = json.loads(path.read_text(encoding="utf-8"))
     data["metadata"]["repro"] = {"original": original, "options": options, **rep.to_dict(), "notes": notes}
     write_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
@@ -387,12 +383,6 @@ def _record(path: Path, rep: Reproduction, original: str, options: dict, notes: 
 def repro_run(path: str, out=None, tolerance=None, address=None, force: bool = False, quiet: bool = False,
               argv: list[str] | None = None, stream=None) -> Reproduction:
     """`bench repro RESULTS.json`: run the recorded suite again, write the new file, judge each row."""
-    from bench import metadata
-    from bench import results as results_io
-    from bench.errors import RuntimeFailure
-    from bench.runner import run_benchmark
-    from bench.suites import build_config
-
     stream = stream or sys.stdout
     tolerance = check_tolerance(tolerance)
     source = Path(str(path))

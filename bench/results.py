@@ -33,6 +33,8 @@ from typing import Any, Mapping
 
 from bench import options
 from bench.errors import RuntimeFailure, UsageError
+from bench.stats import MISFIT
+from bench.suites import ALL_MODES
 
 SCHEMA_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
@@ -338,8 +340,6 @@ def _config_from_runs(data: dict) -> dict:
 
 def _model_fit_quality(model: dict) -> dict:
     """A v1 model recorded only R²: add its relative fit quality, from its own points."""
-    from bench.model import MISFIT
-
     points = [dict(p) for p in model.get("points") or ()]
     if model.get("rms_relative_error") is not None or not points \
             or not all(p.get("measured_s") and p.get("predicted_s") is not None for p in points):
@@ -397,8 +397,6 @@ _NUMBERS = {"type": "array", "items": {"type": ["number", "null"]}}
 
 def _option_schema(opt: options.Option) -> dict:
     """An experiment option's value in the recorded config, from its parser (null: not given)."""
-    from bench.suites import ALL_MODES
-
     by_parser = {
         options.positive_int: {"type": ["integer", "null"]},
         options.non_negative_int: {"type": ["integer", "null"]},

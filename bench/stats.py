@@ -14,6 +14,8 @@ import numpy as np
 
 # Above this coefficient of variation a metric is flagged as unstable.
 HIGH_CV = 0.10
+# A model point further than this from its fit (relative residual) flags the fit as a misfit.
+MISFIT = 0.25
 
 
 class Stats:
