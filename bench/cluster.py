@@ -91,8 +91,14 @@ def driver_settings() -> dict:
             "source": "user environment" if user_value is not None else "bench default"}
 
 
-def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True) -> dict:
-    """Start an embedded Ray (no address, no RAY_ADDRESS) or join an existing cluster."""
+def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True,
+            worker_paths: tuple[str, ...] = ()) -> dict:
+    """Start an embedded Ray (no address, no RAY_ADDRESS) or join an existing cluster.
+
+    worker_paths (a --workload module's directory, the CWD) go on the embedded workers'
+    PYTHONPATH. An existing cluster's workers import what their own nodes have: a user's
+    module must be importable on every node there (installed, or shipped with
+    `ray job submit --working-dir DIR`)."""
     import ray
 
     given = address
@@ -107,7 +113,8 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
     if address is None:
         # Workers must import `bench` even when it is not pip-installed.
         package_root = str(Path(__file__).resolve().parent.parent)
-        pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        paths = (package_root, *worker_paths, os.environ.get("PYTHONPATH"))
+        pythonpath = os.pathsep.join(dict.fromkeys(p for p in paths if p))
         kwargs.update(
             num_cpus=num_cpus,
             include_dashboard=False,

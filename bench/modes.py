@@ -1,7 +1,10 @@
-"""Strategies (modes): the different ways of answering the same seeded lookups.
+"""Strategies (modes): the different ways of answering the same workload's items.
 
-Each mode is prepared once per run (pool started, array put in the object
-store), then answers a prefix of the workload's queries once per trial. The
+Each mode is prepared once per run (pool started, the workload's state put in the
+object store), then answers a prefix of the workload's items once per trial. Modes
+use only the workload protocol (bench.workload.WorkloadLike), so the seeded lookups
+and a user's per-item function (--workload) run through the same code; numpy alone
+is lookup-only (its vectorised search has no counterpart for a user function). The
 runner times nothing itself that a mode can time more precisely, so a mode
 returns its own response time, submission time and sampled per-task latencies.
 """
@@ -18,7 +21,7 @@ from functools import cache
 
 import numpy as np
 
-from bench.workload import Workload, first_index, lookup_many
+from bench.workload import LookupWorkload, Workload, WorkloadLike, first_index, lookup_many
 
 # Per-task latency is tracked on at most this many tasks per trial, evenly spread,
 # so that tracking never becomes the overhead being measured.
@@ -28,7 +31,7 @@ NUMPY_CHUNK_CELLS = 4_000_000  # bounds the broadcast matrix to ~4 MB of bools
 
 @dataclass
 class TrialOutcome:
-    answers: np.ndarray
+    answers: np.ndarray | list  # the workload's answer vector (lookups: int64 array; a function: a list)
     response_s: float
     tasks: int
     submit_s: float | None = None
@@ -75,7 +78,7 @@ class Mode:
     # Called with a count of finished tasks while a trial runs (progress display only).
     progress_hook = None
 
-    def __init__(self, workload: Workload, **params):
+    def __init__(self, workload: WorkloadLike, **params):
         self.workload = workload
         self.params = params
 
@@ -98,12 +101,12 @@ class Sequential(Mode):
     name = "sequential"
 
     def trial(self, n: int) -> TrialOutcome:
-        array = self.workload.array_list
-        queries = self.workload.query_values[:n].tolist()
+        workload = self.workload
+        state, items = workload.task_state, workload.items(n)
         start = time.perf_counter()
-        answers = lookup_many(array, queries)
+        answers = workload.run_batch(state, items)
         elapsed = time.perf_counter() - start
-        return TrialOutcome(np.asarray(answers, dtype=np.int64), elapsed, tasks=1, task_latencies_s=[elapsed])
+        return TrialOutcome(workload.answers([answers]), elapsed, tasks=1, task_latencies_s=[elapsed])
 
 
 def numpy_first_index(array: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -141,7 +144,7 @@ class Multiprocessing(Mode):
     name = "multiprocessing"
     CHUNKS_PER_PROCESS = 4
 
-    def __init__(self, workload: Workload, processes: int, **params):
+    def __init__(self, workload: WorkloadLike, processes: int, **params):
         super().__init__(workload, processes=processes, **params)
         self.processes = processes
         self.pool = None
@@ -159,8 +162,8 @@ class Multiprocessing(Mode):
         return math.ceil(n / self.chunk_for(n))
 
     def trial(self, n: int) -> TrialOutcome:
-        array = self.workload.array_list
-        queries = self.workload.query_values[:n].tolist()
+        workload = self.workload
+        state, items = workload.task_state, workload.items(n)
         chunk = self.chunk_for(n)
         latencies: list[float] = []
         submit = 0.0
@@ -170,16 +173,15 @@ class Multiprocessing(Mode):
             submitted_at = time.perf_counter()
             pending.append(
                 self.pool.apply_async(
-                    lookup_many,
-                    (array, queries[offset : offset + chunk]),
+                    workload.run_batch,
+                    (state, items[offset : offset + chunk]),
                     callback=lambda _r, t=submitted_at: latencies.append(time.perf_counter() - t),
                 )
             )
             submit += time.perf_counter() - submitted_at
         parts = [p.get() for p in pending]
         elapsed = time.perf_counter() - start
-        answers = np.fromiter((a for part in parts for a in part), dtype=np.int64, count=n)
-        return TrialOutcome(answers, elapsed, tasks=len(pending), submit_s=submit, task_latencies_s=latencies)
+        return TrialOutcome(workload.answers(parts), elapsed, tasks=len(pending), submit_s=submit, task_latencies_s=latencies)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -204,13 +206,28 @@ def _ray_functions():
     return search, search_batch
 
 
+@cache
+def _workload_functions(run_one, run_stored_batch):
+    """Remote functions for any other workload: its own module-level per-item and batch functions."""
+    import ray
+
+    return ray.remote(run_one), ray.remote(run_stored_batch)
+
+
+def remote_functions(workload: WorkloadLike):
+    """(one item, one stored batch) remote functions for a workload; the lookups keep their own."""
+    if isinstance(workload, LookupWorkload):
+        return _ray_functions()
+    return _workload_functions(workload.run_one, workload.run_stored_batch)
+
+
 class RayNaive(Mode):
     """One task per lookup with the array passed by value: the seed's naive mode."""
 
     name = "ray-naive"
     uses_ray = True
 
-    def __init__(self, workload: Workload, window: int | None = None, **params):
+    def __init__(self, workload: WorkloadLike, window: int | None = None, **params):
         super().__init__(workload, window=window, **params)
         self.window = window
 
@@ -220,11 +237,11 @@ class RayNaive(Mode):
     def trial(self, n: int) -> TrialOutcome:
         import ray
 
-        search, _ = _ray_functions()
-        array = self.workload.array_list
-        queries = self.workload.query_values[:n].tolist()
+        search, _ = remote_functions(self.workload)
+        array = self.workload.task_state
+        queries = self.workload.items(n)
         tracker = LatencyTracker(n, self.progress_hook)
-        answers = np.empty(n, dtype=np.int64)
+        answers = np.empty(n, dtype=np.int64) if isinstance(self.workload, LookupWorkload) else [None] * n
         window = self.window if self.window and self.window < n else None
         in_flight: dict = {}
         refs = []
@@ -247,10 +264,10 @@ class RayNaive(Mode):
         else:
             answers[:] = ray.get(refs)
         elapsed = time.perf_counter() - start
-        return TrialOutcome(answers, elapsed, tasks=n, submit_s=submit, task_latencies_s=tracker.collect())
+        return TrialOutcome(self.workload.answers([answers]), elapsed, tasks=n, submit_s=submit, task_latencies_s=tracker.collect())
 
     @staticmethod
-    def _drain(in_flight: dict, answers: np.ndarray, keep: int) -> None:
+    def _drain(in_flight: dict, answers, keep: int) -> None:
         """Wait until at most `keep` tasks are outstanding (bounds driver memory)."""
         import ray
 
@@ -261,12 +278,13 @@ class RayNaive(Mode):
 
 
 class RayBatched(Mode):
-    """B lookups per task, array put once in the object store: the seed's fix, done properly."""
+    """B lookups (items) per task, array (the workload's state) put once in the object store:
+    the seed's fix, done properly."""
 
     name = "ray-batched"
     uses_ray = True
 
-    def __init__(self, workload: Workload, batch_size: int, **params):
+    def __init__(self, workload: WorkloadLike, batch_size: int, **params):
         super().__init__(workload, batch_size=batch_size, **params)
         self.batch_size = batch_size
         self.array_ref = None
@@ -274,7 +292,7 @@ class RayBatched(Mode):
     def prepare(self) -> None:
         import ray
 
-        self.array_ref = ray.put(self.workload.array)
+        self.array_ref = ray.put(self.workload.stored_state)
 
     def tasks_for(self, n: int) -> int:
         return math.ceil(n / self.batch_size)
@@ -282,8 +300,8 @@ class RayBatched(Mode):
     def trial(self, n: int) -> TrialOutcome:
         import ray
 
-        _, search_batch = _ray_functions()
-        queries = self.workload.query_values[:n]
+        _, search_batch = remote_functions(self.workload)
+        workload = self.workload
         tasks = self.tasks_for(n)
         tracker = LatencyTracker(tasks, self.progress_hook)
         refs = []
@@ -291,12 +309,12 @@ class RayBatched(Mode):
         start = time.perf_counter()
         for index, offset in enumerate(range(0, n, self.batch_size)):
             submitted_at = time.perf_counter()
-            ref = search_batch.remote(self.array_ref, queries[offset : offset + self.batch_size])
+            ref = search_batch.remote(self.array_ref, workload.stored_items(offset, min(n, offset + self.batch_size)))
             submit += time.perf_counter() - submitted_at
             refs.append(ref)
             if tracker.wants(index):
                 tracker.track(ref.future(), submitted_at)
-        answers = np.concatenate(ray.get(refs)) if refs else np.empty(0, dtype=np.int64)
+        answers = workload.answers(ray.get(refs))
         elapsed = time.perf_counter() - start
         return TrialOutcome(answers, elapsed, tasks=tasks, submit_s=submit, task_latencies_s=tracker.collect())
 
@@ -329,7 +347,7 @@ class RayAuto(RayBatched):
     PROBE_LOOKUPS = 2000
     INLINE_MARGIN_BYTES = 1024  # the serialised array's header, with room to spare
 
-    def __init__(self, workload: Workload, cluster_cpus: int, **params):
+    def __init__(self, workload: WorkloadLike, cluster_cpus: int, **params):
         super().__init__(workload, batch_size=1, cluster_cpus=cluster_cpus, **params)
         self.cluster_cpus = max(1, cluster_cpus)
         self.probe: dict = {}
@@ -338,31 +356,33 @@ class RayAuto(RayBatched):
         import ray
 
         super().prepare()
-        _, search_batch = _ray_functions()
-        timed = _timed_batch_function()
+        workload = self.workload
+        _, search_batch = remote_functions(workload)
+        timed = _timed_batch_function(workload.time_batch)
         cpus = self.cluster_cpus
-        sample = self.workload.query_values[: self.PROBE_LOOKUPS]
+        size = workload.size
+        sample = workload.stored_items(0, self.PROBE_LOOKUPS)
         started = time.perf_counter()
         # w: pure work per lookup, timed inside a worker so no overhead is counted.
         ray.get(timed.remote(self.array_ref, sample[:10]))
         work_s = float(np.median(ray.get([timed.remote(self.array_ref, sample) for _ in range(max(3, cpus))])))
-        per_lookup = work_s / sample.size
+        per_lookup = work_s / len(sample)
         # c: wall time of a burst of one-lookup tasks, per task and per CPU, minus its work.
         burst = max(200, 20 * cpus)
-        queries = self.workload.query_values
-        ray.get([search_batch.remote(self.array_ref, queries[i : i + 1]) for i in range(cpus)])
+        ray.get([search_batch.remote(self.array_ref, workload.stored_items(i % size, i % size + 1)) for i in range(cpus)])
         t0 = time.perf_counter()
-        ray.get([search_batch.remote(self.array_ref, queries[i % queries.size : i % queries.size + 1]) for i in range(burst)])
+        ray.get([search_batch.remote(self.array_ref, workload.stored_items(i % size, i % size + 1)) for i in range(burst)])
         wall = time.perf_counter() - t0
         per_task = max(wall * cpus / burst - per_lookup, 1e-7)
         remote = tasks_leave_driver_node()
         inline_bytes = inline_object_bytes()
-        # Per lookup, a task carries one query in and one int64 answer out.
-        bytes_per_lookup = max(queries.itemsize, np.dtype(np.int64).itemsize)
+        # Per lookup, a task carries one query in and one int64 answer out (a user's item and answer:
+        # their pickled size).
+        bytes_per_lookup = workload.bytes_per_item
         # No cap on one node, or where inlining is off (every object uses the store anyway).
         payload_cap = ((inline_bytes - self.INLINE_MARGIN_BYTES) // bytes_per_lookup
                        if remote and inline_bytes > self.INLINE_MARGIN_BYTES + bytes_per_lookup else None)
-        self.batch_size = choose_batch_size(self.workload.queries, cpus, per_task, per_lookup,
+        self.batch_size = choose_batch_size(size, cpus, per_task, per_lookup,
                                             self.TARGET_OVERHEAD, self.MAX_TASK_S, payload_cap)
         self.probe = {
             "probe_s": time.perf_counter() - started,
@@ -427,17 +447,12 @@ def tasks_leave_driver_node() -> bool:
 
 
 @cache
-def _timed_batch_function():
+def _timed_batch_function(time_batch):
+    """A remote function returning the seconds of pure work on one stored batch (the workload's
+    time_batch: for the lookups, the search without the array conversion)."""
     import ray
 
-    @ray.remote
-    def timed_batch(array, queries):
-        array_list, query_list = array.tolist(), queries.tolist()
-        start = time.perf_counter()
-        lookup_many(array_list, query_list)
-        return time.perf_counter() - start
-
-    return timed_batch
+    return ray.remote(time_batch)
 
 
 MODES[RayAuto.name] = RayAuto

@@ -108,6 +108,13 @@ def address(name: str, value):
     return parse_address(value)
 
 
+def function_spec(name: str, value) -> str:
+    """MODULE:FUNCTION (its syntax; build_config imports it)."""
+    from bench.workload import check_spec
+
+    return check_spec(f"--{name}", value)
+
+
 def flag(name: str, value) -> bool:
     return bool(value)
 
@@ -159,8 +166,8 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("suite", "standard", "quick | standard (default) | full | heavy (work-bound) | stress (1M naive tasks).",
-           suite_name),
+    Option("suite", None, "quick | standard (default; quick with --workload) | full | heavy (work-bound) | "
+           "stress (1M naive tasks).", suite_name),
     Option("modes", None, "comma list of sequential,numpy,multiprocessing,ray-naive,ray-batched,ray-auto "
            "(default: the suite's).", mode_list, listed=True),
     Option("queries", None, "number of lookups (suite default: quick 20000, standard 100000).", positive_int),
@@ -168,6 +175,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("value_range", None, "values are drawn from 0..value_range (default 10 x array size: 1000 for the "
            "seed's 100).", positive_int),
     Option("seed", 42, "workload seed (default 42).", non_negative_int),
+    Option("workload", None, "MODULE:FUNCTION: benchmark your own per-item function instead of the lookups "
+           "(answers must be picklable and comparable with ==; numpy is skipped; the module must be importable "
+           "on every node: embedded Ray adds its directory to the workers' PYTHONPATH, a cluster needs e.g. "
+           "ray job submit --working-dir).", function_spec),
+    Option("items", None, "with --workload: the items are range(N) (default: the suite's --queries).",
+           positive_int),
+    Option("items_from", None, "with --workload: MODULE:FUNCTION returning the list of items instead.",
+           function_spec),
     Option("trials", None, "measured trials per run (suite default; warm-up is extra; unless given, 100k-task "
            "naive runs get 3).", positive_int),
     Option("batch_sizes", None, "comma list for the ray-batched sweep (default 10,100,1000,10000 + one task "

@@ -14,7 +14,7 @@ from bench.modes import TrialOutcome
 from bench.results import Run
 from bench.rounds import Row
 from bench.stats import HIGH_CV, percentile, summarize
-from bench.workload import Workload, answers_checksum
+from bench.workload import WorkloadLike
 
 SHORT_SAMPLE_S = 0.001  # below this a wall-clock sample is mostly timer noise
 
@@ -122,7 +122,7 @@ def label_resources(resources: dict, hostnames: dict) -> dict:
     return labelled
 
 
-def _params(row: Row, workload: Workload) -> dict:
+def _params(row: Row, workload: WorkloadLike) -> dict:
     spec = row.spec
     return {
         **workload.describe(),
@@ -145,7 +145,7 @@ def _warnings_and_outliers(row: Row, stats: dict) -> tuple[list[dict], list[dict
     return warnings, outliers
 
 
-def run_record(row: Row, workload: Workload, nodes_end: dict | None, resources: dict, hostnames: dict,
+def run_record(row: Row, workload: WorkloadLike, nodes_end: dict | None, resources: dict, hostnames: dict,
                faults: list, node_events: list) -> Run:
     """The run as the results file keeps it. nodes_end: alive nodes after the round of its last
     trial; resources: every node's samples over the measured rounds (cut to its trial windows)."""
@@ -156,7 +156,7 @@ def run_record(row: Row, workload: Workload, nodes_end: dict | None, resources: 
         "warmup": row.warmup,
         "task_latencies_s": row.latencies,
         "checksum": row.checksum,
-        "reference_checksum": answers_checksum(workload.reference[: spec.lookups]),
+        "reference_checksum": workload.checksum_of(workload.reference[: spec.lookups]),
         "mismatches": row.mismatches,
         "error": row.error,
         "warnings": warnings,

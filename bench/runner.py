@@ -27,7 +27,7 @@ from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, meas
 from bench.samplers import PeakRSS, available_cpus, host_busy_cores, system_check
 from bench.suites import RunConfig
 from bench.summary import print_summary, verdict_lines
-from bench.workload import Workload, answers_checksum
+from bench.workload import NUMPY_SKIPPED, from_config
 
 # Re-exported: the rounds and the record were split out of this module (bench.rounds, bench.record).
 __all__ = ["SuiteRunner", "run_benchmark", "run_command", "verify", "Row", "RunSpec", "attribute_to_runs",
@@ -62,7 +62,7 @@ class SuiteRunner:
         # since the path was checked (another run started in the same second, say).
         self._owns_out = force
         self.argv = argv
-        self.workload = Workload(config.queries, config.array_size, config.value_range, config.seed)
+        self.workload = from_config(config)  # the seeded lookups, or the user's --workload
         self.samplers: cluster.NodeSamplers | None = None
         self.results: Results | None = None
         self.watcher: cluster.NodeWatcher | None = None
@@ -141,7 +141,7 @@ class SuiteRunner:
             row.estimate_s = self._estimate(row, outcome.response_s, warm_n)
             for key, value in _trial_samples(outcome, warm_n).items():
                 row.warmup.setdefault(key, []).append(value)
-            ok, bad = verify(outcome.answers, self.workload.reference[:warm_n])
+            ok, bad = self.workload.verify(outcome.answers, warm_n)
             row.correct_trials.append(ok)
             row.mismatches += bad
         except Exception as exc:
@@ -158,7 +158,6 @@ class SuiteRunner:
 
     def _trial(self, row: Row, round_index: int) -> None:
         spec = row.spec
-        reference = self.workload.reference[: spec.lookups]
         self.progress.start_trial(f"round {round_index} · {spec.label}", row.predicted_s(), row.mode.tasks_for(spec.lookups))
         row.mode.progress_hook = self.progress.tasks_done
         gc.collect()  # no collection of the previous trial's garbage inside this one
@@ -176,10 +175,10 @@ class SuiteRunner:
             row.mode.progress_hook = None
             self.progress.end_trial()
         row.peak_rss = max(row.peak_rss, rss.peak)
-        ok, bad = verify(outcome.answers, reference)
+        ok, bad = self.workload.verify(outcome.answers, spec.lookups)
         row.correct_trials.append(ok)
         row.mismatches += bad
-        row.checksum = answers_checksum(outcome.answers)
+        row.checksum = self.workload.checksum_of(outcome.answers)
         for key, value in _trial_samples(outcome, spec.lookups).items():
             row.samples.setdefault(key, []).append(value)
         row.latencies.append([round(v, 9) for v in outcome.task_latencies_s])
@@ -227,7 +226,8 @@ class SuiteRunner:
         if config.needs_ray:
             phase = self.progress.phase
             phase(f"connecting to {cluster.effective_address(config.address) or 'an embedded Ray'}")
-            info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet))
+            info.update(cluster.connect(config.address, config.num_cpus, quiet=config.quiet,
+                                        worker_paths=self._worker_paths()))
             if info["mode"] == "existing" and cluster.gcs_address():
                 self.watchdog = cluster.HeadWatchdog(cluster.gcs_address(), self._head_lost).start()
             expected = config.expect_nodes or 1
@@ -247,11 +247,18 @@ class SuiteRunner:
             phase("calibrating (no-op task rate)")
             info["calibration"] = cluster.calibrate(
                 config.suite.calibration_trials,
-                naive_args=(self.workload.array_list, 0) if "ray-naive" in config.modes else None,
+                naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None,
             )
         info["driver_cpus"] = driver_cpus
         info["cluster_cpus"] = cluster_cpus
         return info, cluster_cpus, driver_cpus
+
+    def _worker_paths(self) -> tuple[str, ...]:
+        """Where workers import a user's --workload module from: its sys.path entry, and the CWD."""
+        if self.workload.kind != "function":
+            return ()
+        roots = (self.workload.module_root(), os.getcwd())
+        return tuple(dict.fromkeys(r for r in roots if r))
 
     def _idle_load(self, window_s: float = IDLE_WINDOW_S) -> dict:
         """Each node's own CPU use while nothing is submitted, and the whole host's: the
@@ -291,6 +298,8 @@ class SuiteRunner:
         for warning in system["warnings"]:
             self.progress.phase(f"warning: {warning}")
         workload_info = {**self.workload.describe(), "reference_checksum": self.workload.checksum}
+        if self.workload.kind == "function":
+            self.progress.phase(f"--workload {config.workload}: {NUMPY_SKIPPED}")
         cluster_info, cluster_cpus, driver_cpus = self._connect()
         cluster_info["system_check"] = system
         self.results = Results(

@@ -99,6 +99,9 @@ class RunConfig:
     trials_given: bool = False
     target_cv: float = 0.05
     extra_budget_s: float = 0.0
+    workload: str | None = None  # MODULE:FUNCTION: a user's per-item function instead of the lookups
+    items: int | None = None  # its item count (= queries); None for the lookups
+    items_from: str | None = None  # MODULE:FUNCTION giving the items instead of range(items)
 
     @property
     def max_trials(self) -> int:
@@ -124,14 +127,25 @@ def build_config(**given) -> RunConfig:
     The keywords and their defaults are bench.options.OPTIONS (those with in_config)."""
     value = options.with_defaults(given)
     check = {opt.name: opt.check for opt in options.CONFIG_OPTIONS}
-    preset = SUITES[check["suite"](value["suite"])]
-    queries = check["queries"](_or(value["queries"], preset.queries))
-    array_size = check["array_size"](_or(value["array_size"], preset.array_size))
-    value_range = check["value_range"](_or(value["value_range"], array_size * VALUE_RANGE_PER_ELEMENT))
+    function = check["workload"](value["workload"])
+    preset = SUITES[check["suite"](_or(value["suite"], "quick" if function else "standard"))]
     seed = check["seed"](value["seed"])
+    if function:
+        queries, items, items_from = _user_items(function, value, check, preset)
+        array_size = value_range = None
+    else:
+        for name in ("items", "items_from"):
+            if value[name] is not None:
+                raise UsageError(f"{options.BY_NAME[name].flag} applies only with --workload MODULE:FUNCTION")
+        items = items_from = None
+        queries = check["queries"](_or(value["queries"], preset.queries))
+        array_size = check["array_size"](_or(value["array_size"], preset.array_size))
+        value_range = check["value_range"](_or(value["value_range"], array_size * VALUE_RANGE_PER_ELEMENT))
     trials_given = value["trials"] is not None
     trials = check["trials"](_or(value["trials"], preset.trials))
     chosen_modes = preset.modes if value["modes"] is None else check["modes"](value["modes"])
+    if function:
+        chosen_modes = _without_numpy(chosen_modes)
     sizes = _sized("batch_sizes", value["batch_sizes"], queries,
                    lambda: tuple(b for b in preset.batch_sizes if b <= queries))
     tasks = _sized("naive_tasks", value["naive_tasks"], queries,
@@ -148,7 +162,39 @@ def build_config(**given) -> RunConfig:
         window=check["window"](_or(value["window"], preset.window)), quiet=check["quiet"](value["quiet"]),
         trials_given=trials_given, target_cv=check["target_cv"](_or(value["target_cv"], preset.target_cv)),
         extra_budget_s=check["budget"](_or(value["budget"], preset.extra_budget_s)),
+        workload=function, items=items, items_from=items_from,
     )
+
+
+def _user_items(function: str, value: dict, check: dict, preset: Suite) -> tuple[int, int, str | None]:
+    """--workload's items: (queries, items, items_from). The function (and --items-from's) is
+    imported here, so a bad spec is exit 2 before anything starts. --queries is the item count
+    too (a recorded config renders both); the lookups' array options do not apply."""
+    from bench.workload import load_items, resolve_function
+
+    for name in ("array_size", "value_range"):
+        if value[name] is not None:
+            raise UsageError(f"{options.BY_NAME[name].flag} applies to the lookups, not to --workload {function}")
+    resolve_function(function)
+    items_from = check["items_from"](value["items_from"])
+    count = check["items"](value["items"])
+    if items_from is not None:
+        if count is not None:
+            raise UsageError("give --items N (range(N)) or --items-from MODULE:FUNCTION, not both")
+        count = len(load_items(items_from))
+    queries = check["queries"](value["queries"]) if value["queries"] is not None else None
+    if count is not None and queries is not None and queries != count:
+        raise UsageError(f"--queries {queries} and --items {count} differ: with --workload give --items only")
+    count = count or queries or preset.queries
+    return count, count, items_from
+
+
+def _without_numpy(modes: tuple[str, ...]) -> tuple[str, ...]:
+    """numpy has no meaning for a user function: it is skipped (bench.workload.NUMPY_SKIPPED)."""
+    kept = tuple(m for m in modes if m != "numpy")
+    if not kept:
+        raise UsageError("numpy has no meaning for a user function (--workload): choose other --modes")
+    return kept
 
 
 build_config.__signature__ = options.signature(options.CONFIG_OPTIONS)

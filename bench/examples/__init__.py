@@ -1,0 +1,1 @@
+"""Example user workloads for `python -m bench run --workload MODULE:FUNCTION`."""
