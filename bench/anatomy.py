@@ -1,0 +1,356 @@
+"""The anatomy of a task: where one Ray task's latency goes (a diagnostic, never a timed trial).
+
+On an already-connected Ray (embedded or a cluster), `run_anatomy` submits a batch of tasks
+of one shape, times each `.remote()` call and each `ray.get`, then reads the batch's task
+events from the GCS (`TaskInfoGcsService.GetTaskEvents`, the RPC Ray's state API uses; it
+needs no dashboard, and the channel carries Ray's token-auth metadata when token auth is
+on) and splits each task's latency into phases at its state-transition timestamps:
+
+    submission            driver: time inside `.remote()` (measured here)
+    waiting_for_args      PENDING_ARGS_AVAIL -> PENDING_NODE_ASSIGNMENT
+    scheduling_and_lease  PENDING_NODE_ASSIGNMENT -> SUBMITTED_TO_WORKER (lease, spillback,
+                          queueing for a leased worker)
+    dispatch              SUBMITTED_TO_WORKER -> RUNNING (push to the worker, argument fetch)
+    execution             RUNNING -> FINISHED
+    return_and_get        FINISHED -> `ray.get` returns for that ref (measured here)
+
+Other states (PENDING_ARGS_FETCH, PENDING_OBJ_STORE_MEM_AVAIL, GETTING_AND_PINNING_ARGS)
+lie inside one of these spans; they are counted under `intermediate_states`, not made phases.
+A phase whose timestamps are missing is reported missing. The phases' sum is checked
+against the measured end-to-end latency (submit start -> get returns) per task: the
+residual. `.remote()` stamps PENDING_ARGS_AVAIL before it returns, so the residual is
+normally slightly negative (that overlap). Timestamps are wall-clock ns; on a cluster the
+executing node's clock enters dispatch and execution (a skew cancels in the sum).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable
+
+from bench.format import fmt_pct, fmt_time
+from bench.stats import Stats
+
+PHASES = ("submission", "waiting_for_args", "scheduling_and_lease", "dispatch", "execution", "return_and_get")
+# Phases read from task events: (start state, end state).
+EVENT_SPANS = {
+    "waiting_for_args": ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT"),
+    "scheduling_and_lease": ("PENDING_NODE_ASSIGNMENT", "SUBMITTED_TO_WORKER"),
+    "dispatch": ("SUBMITTED_TO_WORKER", "RUNNING"),
+    "execution": ("RUNNING", "FINISHED"),
+}
+INTERMEDIATE_STATES = ("PENDING_ARGS_FETCH", "PENDING_OBJ_STORE_MEM_AVAIL", "GETTING_AND_PINNING_ARGS")
+TERMINAL_STATES = ("FINISHED", "FAILED")
+SOURCE = "gcs task events"
+POLL_S = 0.25
+NS = 1e-9
+
+
+# ---- pure computation (unit-tested on synthetic records) ----------------------------------
+
+def task_phases(record: dict) -> dict[str, float | None]:
+    """One task's phases in seconds (None where a timestamp is missing).
+
+    record: {"states": {STATE: ns}, "submit_start_ns", "submit_end_ns", "got_ns"} (the
+    driver times may be None)."""
+    states = record.get("states") or {}
+    start, end, got = record.get("submit_start_ns"), record.get("submit_end_ns"), record.get("got_ns")
+    phases: dict[str, float | None] = {"submission": _span(start, end)}
+    for phase, (first, last) in EVENT_SPANS.items():
+        phases[phase] = _span(states.get(first), states.get(last))
+    phases["return_and_get"] = _span(states.get("FINISHED"), got)
+    return phases
+
+
+def _span(start_ns: int | None, end_ns: int | None) -> float | None:
+    if start_ns is None or end_ns is None:
+        return None
+    return (end_ns - start_ns) * NS
+
+
+def task_latency(record: dict) -> float | None:
+    """Measured end to end: submit start -> ray.get returned, in seconds."""
+    return _span(record.get("submit_start_ns"), record.get("got_ns"))
+
+
+def _quartiles(values: list[float]) -> dict:
+    stats = Stats(values)
+    return {"median_s": stats.median, "q1_s": stats.q1, "q3_s": stats.q3, "n": stats.n}
+
+
+def summarize_records(records: list[dict]) -> dict:
+    """Per-phase median/IQR, measured latency, residual (latency - sum of present phases)."""
+    per_task = [task_phases(r) for r in records]
+    phases = {}
+    for name in PHASES:
+        values = [p[name] for p in per_task if p[name] is not None]
+        missing = len(per_task) - len(values)
+        phases[name] = {**_quartiles(values), "missing": missing} if values else {"missing": missing, "n": 0}
+    latencies, residuals, relative = [], [], []
+    incomplete = 0
+    for record, task in zip(records, per_task):
+        latency = task_latency(record)
+        if latency is None:
+            continue
+        present = [v for v in task.values() if v is not None]
+        incomplete += len(present) < len(PHASES)
+        residual = latency - sum(present)
+        latencies.append(latency)
+        residuals.append(residual)
+        relative.append(residual / latency if latency > 0 else float("nan"))
+    result = {"tasks": len(records), "phases": phases,
+              "largest_phase": _largest(phases), "intermediate_states": _intermediate_counts(records)}
+    if latencies:
+        rel = [r for r in relative if r == r]
+        result["measured_latency"] = _quartiles(latencies)
+        result["residual"] = {**_quartiles(residuals),
+                              "median_rel": Stats(rel).median if rel else None,
+                              "median_abs_rel": Stats([abs(r) for r in rel]).median if rel else None,
+                              "tasks_with_missing_phases": incomplete}
+    return result
+
+
+def _largest(phases: dict) -> str | None:
+    present = {name: p["median_s"] for name, p in phases.items() if "median_s" in p}
+    return max(present, key=present.get) if present else None
+
+
+def _intermediate_counts(records: list[dict]) -> dict[str, int]:
+    counts = {}
+    for state in INTERMEDIATE_STATES:
+        seen = sum(1 for r in records if state in (r.get("states") or {}))
+        if seen:
+            counts[state] = seen
+    return counts
+
+
+def unavailable(reason: str, **extra) -> dict:
+    return {"available": False, "reason": reason, "source": SOURCE, **extra}
+
+
+# ---- default task shapes -------------------------------------------------------------------
+
+def noop_task(*_args):
+    """The no-op task: no work, returns None."""
+    return None
+
+
+def lookup_batch_task(array, queries):
+    """Like ray-batched's search_batch: a stored array, a batch of queries, an int64 array back."""
+    import numpy as np
+
+    values = array.tolist()
+    positions = {}
+    for index, value in enumerate(values):
+        positions.setdefault(value, index)
+    return np.asarray([positions.get(q, -1) for q in queries.tolist()], dtype=np.int64)
+
+
+def default_shape(kind: str = "noop", batch: int = 100, array_size: int = 10_000, seed: int = 0):
+    """(remote function, args factory) for 'noop' or 'lookup' (array in the object store once,
+    a fresh batch of `batch` queries per task, as ray-batched passes them)."""
+    import numpy as np
+    import ray
+
+    if kind == "noop":
+        return ray.remote(noop_task), lambda index: ()
+    if kind != "lookup":
+        raise ValueError(f"unknown task shape {kind!r}: 'noop' or 'lookup'")
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, array_size * 2, size=array_size)
+    array_ref = ray.put(array)
+    queries = rng.integers(0, array_size * 2, size=batch)
+    return ray.remote(lookup_batch_task), lambda index: (array_ref, queries)
+
+
+# ---- running a batch ---------------------------------------------------------------------------
+
+def submit_batch(fn, args_factory: Callable[[int], tuple], n_tasks: int) -> tuple[list, list[dict]]:
+    """Submit n tasks, timing each .remote(); returns (refs, records without states)."""
+    refs, records = [], []
+    for index in range(n_tasks):
+        args = args_factory(index)
+        start = time.time_ns()
+        ref = fn.remote(*args)
+        end = time.time_ns()
+        refs.append(ref)
+        records.append({"task_id": ref.task_id().hex(), "submit_start_ns": start, "submit_end_ns": end})
+    return refs, records
+
+
+def collect_batch(refs: list, records: list[dict], timeout_s: float) -> int:
+    """ray.get each ref as soon as it is ready, stamping when get returned; returns failures."""
+    import ray
+
+    index_of = {ref: i for i, ref in enumerate(refs)}
+    pending, failed = list(refs), 0
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError(f"{len(pending)} of {len(refs)} tasks not done after {timeout_s:g} s")
+        if pending:
+            more, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+            ready += more
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except Exception:
+                failed += 1
+            records[index_of[ref]]["got_ns"] = time.time_ns()
+    return failed
+
+
+def _filter_predicate_equal():
+    from ray.core.generated import gcs_service_pb2
+
+    return gcs_service_pb2.FilterPredicate.Value("EQUAL")
+
+
+def query_task_events(task_name: str, limit: int, timeout_s: float = 10.0) -> list:
+    """This job's non-driver task events named task_name, from the GCS (no dashboard needed)."""
+    import ray
+    from ray._private.grpc_utils import init_grpc_channel
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    context = ray.get_runtime_context()
+    request = gcs_service_pb2.GetTaskEventsRequest(limit=limit)
+    equal = _filter_predicate_equal()
+    name_filter = request.filters.task_name_filters.add()
+    name_filter.task_name, name_filter.predicate = task_name, equal
+    job_filter = request.filters.job_filters.add()
+    job_filter.job_id, job_filter.predicate = bytes.fromhex(context.get_job_id()), equal
+    request.filters.exclude_driver = True
+    channel = init_grpc_channel(context.gcs_address, asynchronous=False)  # adds token auth when on
+    try:
+        stub = gcs_service_pb2_grpc.TaskInfoGcsServiceStub(channel)
+        return list(stub.GetTaskEvents(request, timeout=timeout_s).events_by_task)
+    finally:
+        channel.close()
+
+
+def events_by_task(events: list) -> dict[str, dict]:
+    """{task_id hex: {"states": {STATE: ns}, "attempt": n}} keeping each task's latest attempt."""
+    from ray.core.generated import common_pb2
+
+    latest: dict[str, dict] = {}
+    for event in events:
+        task_id = event.task_id.hex()
+        if task_id in latest and latest[task_id]["attempt"] > event.attempt_number:
+            continue
+        states = {common_pb2.TaskStatus.Name(k): int(v) for k, v in event.state_updates.state_ts_ns.items()}
+        if task_id in latest and latest[task_id]["attempt"] == event.attempt_number:
+            states = {**latest[task_id]["states"], **states}
+        latest[task_id] = {"states": states, "attempt": event.attempt_number}
+    return latest
+
+
+def _complete(states: dict) -> bool:
+    """A terminal state and every span's states (RUNNING comes from the executing worker's
+    own flush, after the owner has reported FINISHED)."""
+    spans = {state for pair in EVENT_SPANS.values() for state in pair}
+    return "FAILED" in states or spans <= states.keys()
+
+
+def wait_for_events(task_name: str, task_ids: list[str], timeout_s: float, grace_s: float = 3.0) -> dict[str, dict]:
+    """Poll the GCS until every task's events are complete, or grace_s after every task shows
+    a terminal state (a state that never comes is then missing), or timeout_s. Workers flush
+    every task_events_report_interval_ms (1 s by default)."""
+    deadline, all_terminal_at = time.monotonic() + timeout_s, None
+    while True:
+        found = events_by_task(query_task_events(task_name, limit=len(task_ids) * 2 + 100))
+        states = [found.get(t, {}).get("states", {}) for t in task_ids]
+        now = time.monotonic()
+        if all(_complete(s) for s in states) or now >= deadline:
+            return found
+        if all_terminal_at is None and all(any(k in s for k in TERMINAL_STATES) for s in states):
+            all_terminal_at = now
+        if all_terminal_at is not None and now - all_terminal_at >= grace_s:
+            return found
+        time.sleep(POLL_S)
+
+
+def _events_disabled_reason() -> str | None:
+    """Why the GCS holds no task events for this driver, where the driver's Ray config says."""
+    import ray
+
+    checks = (("enable_task_events", False, "task events are disabled (RAY_enable_task_events=0)"),
+              ("enable_task_events_to_dashboard_head", True,
+               "task events go to the dashboard head (RAY_enable_task_events_to_dashboard_head=1), not the GCS"))
+    for setting, bad, reason in checks:
+        getter = getattr(ray._config, setting, None)
+        if getter is not None and bool(getter()) == bad:
+            return reason
+    return None
+
+
+def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_tasks: int = 50,
+                warmup: bool = True, timeout_s: float = 60.0, events_timeout_s: float = 15.0,
+                shape: str = "noop") -> dict:
+    """Submit n_tasks calls of `fn` (a ray.remote function; default: `shape`'s) with
+    args_factory(index) and split their latency into phases. Ray must be connected."""
+    if fn is None:
+        fn, args_factory = default_shape(shape)
+    args_factory = args_factory or (lambda index: ())
+    reason = _events_disabled_reason()
+    if reason:
+        return unavailable(reason)
+    if warmup:  # start the workers (and import the function) outside the measured batch
+        refs, records = submit_batch(fn.options(name=f"anatomy-warmup-{uuid.uuid4().hex[:8]}"), args_factory, n_tasks)
+        collect_batch(refs, records, timeout_s)
+    name = f"anatomy-{uuid.uuid4().hex[:12]}"
+    refs, records = submit_batch(fn.options(name=name), args_factory, n_tasks)
+    failed = collect_batch(refs, records, timeout_s)
+    del refs
+    try:
+        found = wait_for_events(name, [r["task_id"] for r in records], events_timeout_s)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        return unavailable(f"GetTaskEvents failed: {first[:200]}")
+    return _assemble(records, found, failed, name)
+
+
+def _assemble(records: list[dict], found: dict[str, dict], failed: int, name: str) -> dict:
+    with_events = []
+    for record in records:
+        if record["task_id"] in found:
+            with_events.append({**record, **found[record["task_id"]]})
+    if not with_events:
+        return unavailable(f"no task events for the batch '{name}' (task events off, e.g. "
+                           f"RAY_task_events_report_interval_ms=0, or not yet flushed)", tasks=len(records))
+    summary = summarize_records(with_events)
+    return {"available": True, **summary, "source": SOURCE, "task_name": name,
+            "submitted": len(records), "tasks_without_events": len(records) - len(with_events),
+            "failed": failed, "retried": sum(1 for r in with_events if r.get("attempt", 0) > 0)}
+
+
+# ---- terminal -------------------------------------------------------------------------------------
+
+def anatomy_lines(result: dict) -> list[str]:
+    """The anatomy for the terminal: one line per phase, then the check against the measurement."""
+    if not result.get("available"):
+        return [f"task anatomy: unavailable: {result.get('reason', 'unknown reason')}"]
+    lines = [f"task anatomy ({result['tasks']} tasks, {result.get('source', SOURCE)}): median [IQR]"]
+    largest = result.get("largest_phase")
+    for name in PHASES:
+        phase = result["phases"].get(name, {})
+        if "median_s" not in phase:
+            lines.append(f"  {name:<22} missing")
+            continue
+        note = f"  ({phase['missing']} tasks missing)" if phase.get("missing") else ""
+        mark = "  <- largest" if name == largest else ""
+        lines.append(f"  {name:<22} {fmt_time(phase['median_s']):>10} "
+                     f"[{fmt_time(phase['q1_s'])} – {fmt_time(phase['q3_s'])}]{note}{mark}")
+    measured, residual = result.get("measured_latency"), result.get("residual")
+    if measured and residual:
+        lines.append(f"  {'measured end to end':<22} {fmt_time(measured['median_s']):>10} "
+                     f"[{fmt_time(measured['q1_s'])} – {fmt_time(measured['q3_s'])}]")
+        lines.append(f"  {'residual (measured-sum)':<22} {fmt_time(residual['median_s']):>10} "
+                     f"({fmt_pct(residual.get('median_rel'))} of the latency, median)")
+    if result.get("intermediate_states"):
+        seen = ", ".join(f"{k} ×{v}" for k, v in result["intermediate_states"].items())
+        lines.append(f"  states inside the spans: {seen}")
+    if result.get("tasks_without_events"):
+        lines.append(f"  {result['tasks_without_events']} tasks had no task events (left out)")
+    return lines
