@@ -109,10 +109,12 @@ def address(name: str, value):
 
 
 def function_spec(name: str, value) -> str:
-    """MODULE:FUNCTION (its syntax; build_config imports it)."""
-    from bench.workload import check_spec
-
-    return check_spec(f"--{name}", value)
+    """MODULE:FUNCTION, its syntax only (build_config imports it: bench.workload.resolve_function)."""
+    text = str(value).strip() if value is not None else ""
+    module, sep, attr = text.partition(":")
+    if isinstance(value, bool) or not sep or not module.strip() or not attr.strip() or ":" in attr:
+        raise UsageError(f"--{name} must be MODULE:FUNCTION (e.g. bench.examples.workloads:cpu_bound), got {value!r}")
+    return f"{module.strip()}:{attr.strip()}"
 
 
 def flag(name: str, value) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bench import options
 from bench.errors import UsageError
+from bench.workload import load_items, resolve_function
 
 RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
 ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
@@ -170,8 +171,6 @@ def _user_items(function: str, value: dict, check: dict, preset: Suite) -> tuple
     """--workload's items: (queries, items, items_from). The function (and --items-from's) is
     imported here, so a bad spec is exit 2 before anything starts. --queries is the item count
     too (a recorded config renders both); the lookups' array options do not apply."""
-    from bench.workload import load_items, resolve_function
-
     for name in ("array_size", "value_range"):
         if value[name] is not None:
             raise UsageError(f"{options.BY_NAME[name].flag} applies to the lookups, not to --workload {function}")

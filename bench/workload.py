@@ -217,13 +217,13 @@ def time_call_many(function: Callable, items) -> float:
     return time.perf_counter() - start
 
 
-def check_spec(flag: str, spec) -> str:
-    """MODULE:FUNCTION, syntax only (importing is resolve_function's)."""
-    text = str(spec).strip() if spec is not None else ""
-    module, sep, attr = text.partition(":")
+def _split_spec(flag: str, spec: str) -> tuple[str, str]:
+    """MODULE:FUNCTION -> (module, function); bench.options.function_spec checks the syntax of
+    the options first, with this message."""
+    module, sep, attr = str(spec).strip().partition(":")
     if not sep or not module.strip() or not attr.strip() or ":" in attr:
         raise UsageError(f"{flag} must be MODULE:FUNCTION (e.g. bench.examples.workloads:cpu_bound), got {spec!r}")
-    return f"{module.strip()}:{attr.strip()}"
+    return module.strip(), attr.strip()
 
 
 def _ensure_cwd_importable() -> None:
@@ -236,8 +236,8 @@ def _ensure_cwd_importable() -> None:
 def resolve_function(spec: str, flag: str = "--workload") -> Callable:
     """The callable named by MODULE:FUNCTION (FUNCTION may be dotted: Class.method); a bad
     spec is a UsageError (exit 2) in one line."""
-    spec = check_spec(flag, spec)
-    module_name, attr = spec.split(":")
+    module_name, attr = _split_spec(flag, spec)
+    spec = f"{module_name}:{attr}"
     _ensure_cwd_importable()
     try:
         module = importlib.import_module(module_name)
@@ -258,7 +258,7 @@ def resolve_function(spec: str, flag: str = "--workload") -> Callable:
 
 def module_root(spec: str) -> str | None:
     """The sys.path entry the module of spec was imported from: what workers need on PYTHONPATH."""
-    module_name = check_spec("--workload", spec).split(":")[0]
+    module_name = _split_spec("--workload", spec)[0]
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None)
     if not path:

@@ -12,7 +12,7 @@ from bench.errors import UsageError
 from bench.examples import workloads as examples
 from bench.runner import run_benchmark
 from bench.suites import build_config
-from bench.workload import FunctionWorkload, NUMPY_SKIPPED, check_spec, from_config, resolve_function
+from bench.workload import FunctionWorkload, NUMPY_SKIPPED, from_config, resolve_function
 
 USER_MODULE = "bench_user_workload_example"
 
@@ -54,11 +54,14 @@ def user_module(tmp_path, monkeypatch):
 @pytest.mark.parametrize("spec", ["nocolon", ":f", "mod:", "a:b:c", ""])
 def test_a_malformed_spec_is_a_usage_error(spec):
     with pytest.raises(UsageError, match="--workload must be MODULE:FUNCTION"):
-        check_spec("--workload", spec)
+        options.function_spec("workload", spec)
+    with pytest.raises(UsageError, match="--workload must be MODULE:FUNCTION"):
+        resolve_function(spec)
 
 
 def test_a_spec_resolves_to_the_function():
-    assert check_spec("--workload", " bench.examples.workloads : cpu_bound ") == "bench.examples.workloads:cpu_bound"
+    assert options.function_spec("workload", " bench.examples.workloads : cpu_bound ") == \
+        "bench.examples.workloads:cpu_bound"
     assert resolve_function("bench.examples.workloads:cpu_bound") is examples.cpu_bound
 
 
