@@ -19,7 +19,7 @@ lie inside one of these spans; they are counted under `intermediate_states`, not
 A phase whose timestamps are missing is reported missing. The phases' sum is checked
 against the measured end-to-end latency (submit start -> get returns) per task: the
 residual. `.remote()` stamps PENDING_ARGS_AVAIL before it returns, so the residual is
-normally slightly negative (that overlap). Timestamps are wall-clock ns; on a cluster the
+normally slightly negative: that overlap, reported as `submission_overlap`. Timestamps are wall-clock ns; on a cluster the
 executing node's clock enters dispatch and execution (a skew cancels in the sum).
 """
 
@@ -108,6 +108,10 @@ def summarize_records(records: list[dict]) -> dict:
                               "median_rel": Stats(rel).median if rel else None,
                               "median_abs_rel": Stats([abs(r) for r in rel]).median if rel else None,
                               "tasks_with_missing_phases": incomplete}
+    overlap = [_span(r["states"]["PENDING_ARGS_AVAIL"], r.get("submit_end_ns")) for r in records
+               if "PENDING_ARGS_AVAIL" in (r.get("states") or {}) and r.get("submit_end_ns") is not None]
+    if overlap:  # .remote() still running after Ray stamped PENDING_ARGS_AVAIL: counted twice
+        result["submission_overlap"] = _quartiles(overlap)
     return result
 
 
@@ -166,30 +170,29 @@ def default_shape(kind: str = "noop", batch: int = 100, array_size: int = 10_000
 
 # ---- running a batch ---------------------------------------------------------------------------
 
-def submit_batch(fn, args_factory: Callable[[int], tuple], n_tasks: int) -> tuple[list, list[dict]]:
-    """Submit n tasks, timing each .remote(); returns (refs, records without states)."""
-    refs, records = [], []
-    for index in range(n_tasks):
-        args = args_factory(index)
-        start = time.time_ns()
-        ref = fn.remote(*args)
-        end = time.time_ns()
-        refs.append(ref)
-        records.append({"task_id": ref.task_id().hex(), "submit_start_ns": start, "submit_end_ns": end})
-    return refs, records
-
-
-def collect_batch(refs: list, records: list[dict], timeout_s: float) -> int:
-    """ray.get each ref as soon as it is ready, stamping when get returned; returns failures."""
+def run_batch(fn, args_factory: Callable[[int], tuple], n_tasks: int, timeout_s: float,
+              in_flight: int | None = None) -> tuple[list[dict], int]:
+    """Submit n tasks (at most in_flight unfinished at once; None: all at once), timing each
+    .remote(), and ray.get each as soon as it is ready, stamping when get returned.
+    Returns (records without states, failures)."""
     import ray
 
-    index_of = {ref: i for i, ref in enumerate(refs)}
-    pending, failed = list(refs), 0
+    window = n_tasks if in_flight is None else max(1, int(in_flight))
+    records: list[dict] = []
+    pending, index_of, failed = [], {}, 0
     deadline = time.monotonic() + timeout_s
-    while pending:
+    while len(records) < n_tasks or pending:
+        while len(records) < n_tasks and len(pending) < window:
+            args = args_factory(len(records))
+            start = time.time_ns()
+            ref = fn.remote(*args)
+            end = time.time_ns()
+            index_of[ref] = len(records)
+            pending.append(ref)
+            records.append({"task_id": ref.task_id().hex(), "submit_start_ns": start, "submit_end_ns": end})
         ready, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
         if not ready:
-            raise TimeoutError(f"{len(pending)} of {len(refs)} tasks not done after {timeout_s:g} s")
+            raise TimeoutError(f"{len(pending)} of {n_tasks} tasks not done after {timeout_s:g} s")
         if pending:
             more, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
             ready += more
@@ -198,8 +201,8 @@ def collect_batch(refs: list, records: list[dict], timeout_s: float) -> int:
                 ray.get(ref)
             except Exception:
                 failed += 1
-            records[index_of[ref]]["got_ns"] = time.time_ns()
-    return failed
+            records[index_of.pop(ref)]["got_ns"] = time.time_ns()
+    return records, failed
 
 
 def _filter_predicate_equal():
@@ -268,6 +271,8 @@ def wait_for_events(task_name: str, task_ids: list[str], timeout_s: float, grace
             all_terminal_at = now
         if all_terminal_at is not None and now - all_terminal_at >= grace_s:
             return found
+        if not found and now - (deadline - timeout_s) >= 2 * grace_s:
+            return found  # nothing at all after several flush intervals: events are off
         time.sleep(POLL_S)
 
 
@@ -286,10 +291,12 @@ def _events_disabled_reason() -> str | None:
 
 
 def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_tasks: int = 50,
-                warmup: bool = True, timeout_s: float = 60.0, events_timeout_s: float = 15.0,
-                shape: str = "noop") -> dict:
-    """Submit n_tasks calls of `fn` (a ray.remote function; default: `shape`'s) with
-    args_factory(index) and split their latency into phases. Ray must be connected."""
+                in_flight: int | None = None, warmup: bool = True, timeout_s: float = 60.0,
+                events_timeout_s: float = 15.0, shape: str = "noop") -> dict:
+    """Submit n_tasks calls of `fn` (a ray.remote function; default: `shape`'s, 'noop' or
+    'lookup') with args_factory(index), at most in_flight at once (None: the whole batch at
+    once, as a batched mode does; 1: one task alone), and split their latency into phases.
+    Ray must be connected. Never call it inside a timed trial."""
     if fn is None:
         fn, args_factory = default_shape(shape)
     args_factory = args_factory or (lambda index: ())
@@ -297,18 +304,17 @@ def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_t
     if reason:
         return unavailable(reason)
     if warmup:  # start the workers (and import the function) outside the measured batch
-        refs, records = submit_batch(fn.options(name=f"anatomy-warmup-{uuid.uuid4().hex[:8]}"), args_factory, n_tasks)
-        collect_batch(refs, records, timeout_s)
+        run_batch(fn.options(name=f"anatomy-warmup-{uuid.uuid4().hex[:8]}"), args_factory, n_tasks, timeout_s,
+                  in_flight)
     name = f"anatomy-{uuid.uuid4().hex[:12]}"
-    refs, records = submit_batch(fn.options(name=name), args_factory, n_tasks)
-    failed = collect_batch(refs, records, timeout_s)
-    del refs
+    records, failed = run_batch(fn.options(name=name), args_factory, n_tasks, timeout_s, in_flight)
     try:
         found = wait_for_events(name, [r["task_id"] for r in records], events_timeout_s)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
         return unavailable(f"GetTaskEvents failed: {first[:200]}")
-    return _assemble(records, found, failed, name)
+    result = _assemble(records, found, failed, name)
+    return {**result, "in_flight": in_flight} if result["available"] else result
 
 
 def _assemble(records: list[dict], found: dict[str, dict], failed: int, name: str) -> dict:
@@ -348,6 +354,9 @@ def anatomy_lines(result: dict) -> list[str]:
                      f"[{fmt_time(measured['q1_s'])} – {fmt_time(measured['q3_s'])}]")
         lines.append(f"  {'residual (measured-sum)':<22} {fmt_time(residual['median_s']):>10} "
                      f"({fmt_pct(residual.get('median_rel'))} of the latency, median)")
+    if result.get("submission_overlap"):
+        lines.append(f"  {'submission overlap':<22} {fmt_time(result['submission_overlap']['median_s']):>10} "
+                     f"(in .remote() after PENDING_ARGS_AVAIL: counted in two phases)")
     if result.get("intermediate_states"):
         seen = ", ".join(f"{k} ×{v}" for k, v in result["intermediate_states"].items())
         lines.append(f"  states inside the spans: {seen}")
