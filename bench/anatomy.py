@@ -11,7 +11,8 @@ on) and splits each task's latency into phases at its state-transition timestamp
     scheduling_and_lease  PENDING_NODE_ASSIGNMENT -> SUBMITTED_TO_WORKER (lease, spillback,
                           queueing for a leased worker)
     dispatch              SUBMITTED_TO_WORKER -> RUNNING (push to the worker, argument fetch)
-    execution             RUNNING -> FINISHED
+    execution             RUNNING -> FINISHED (FINISHED is the owner's stamp, on the
+                          worker's reply: the return trip is in here)
     return_and_get        FINISHED -> `ray.get` returns for that ref (measured here)
 
 Other states (PENDING_ARGS_FETCH, PENDING_OBJ_STORE_MEM_AVAIL, GETTING_AND_PINNING_ARGS)
@@ -19,15 +20,16 @@ lie inside one of these spans; they are counted under `intermediate_states`, not
 A phase whose timestamps are missing is reported missing. The phases' sum is checked
 against the measured end-to-end latency (submit start -> get returns) per task: the
 residual. `.remote()` stamps PENDING_ARGS_AVAIL before it returns, so the residual is
-normally slightly negative: that overlap, reported as `submission_overlap`. Timestamps are wall-clock ns; on a cluster the
-executing node's clock enters dispatch and execution (a skew cancels in the sum).
+normally slightly negative: that overlap, reported as `submission_overlap`. Timestamps are
+wall-clock ns; RUNNING is the executing worker's stamp, the other states the owner's, so
+on a cluster a clock skew moves time between dispatch and execution (it cancels in the sum).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable
+from typing import Callable
 
 from bench.format import fmt_pct, fmt_time
 from bench.stats import Stats
