@@ -361,7 +361,7 @@ class RayAuto(RayBatched):
         timed = _timed_batch_function(workload.time_batch)
         cpus = self.cluster_cpus
         size = workload.size
-        sample = workload.stored_items(0, self.PROBE_LOOKUPS)
+        sample = workload.stored_items(0, workload.probe_items(self.PROBE_LOOKUPS))
         started = time.perf_counter()
         # w: pure work per lookup, timed inside a worker so no overhead is counted.
         ray.get(timed.remote(self.array_ref, sample[:10]))

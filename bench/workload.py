@@ -83,6 +83,7 @@ class WorkloadLike(Protocol):
     time_batch: Callable[[Any, Sequence], float]  # seconds of pure work on a stored batch
     @property
     def bytes_per_item(self) -> int: ...  # serialised bytes a task carries per item, in or out
+    def probe_items(self, most: int) -> int: ...  # items in ray-auto's work probe (at most `most`)
     def answers(self, parts: list) -> Sequence: ...  # per-task answers, in order -> one answer vector
     @property
     def reference(self) -> Sequence: ...
@@ -173,6 +174,10 @@ class LookupWorkload:
     def bytes_per_item(self) -> int:
         # one query in and one int64 answer out
         return max(self.query_values.itemsize, np.dtype(np.int64).itemsize)
+
+    @staticmethod
+    def probe_items(most: int) -> int:
+        return most
 
     @staticmethod
     def answers(parts: list) -> np.ndarray:
@@ -344,7 +349,9 @@ class FunctionWorkload:
     def reference(self) -> tuple:
         """The sequential answers, checked once: picklable, and equal (==) to their own round trip."""
         try:
+            started = time.perf_counter()
             answers = tuple(call_many(self.fn, self._items))
+            self.__dict__["reference_s"] = time.perf_counter() - started  # frozen: set as cached_property does
         except Exception as exc:
             raise UsageError(f"--workload {self.function} raised on the sequential reference: {_first_line(exc)}") from None
         try:
@@ -387,6 +394,14 @@ class FunctionWorkload:
                 same = False
             mismatches += not same
         return mismatches == 0, mismatches
+
+    PROBE_S = 0.1  # ray-auto's work probe: about this long per probe task, however slow an item is
+
+    def probe_items(self, most: int) -> int:
+        """A slow function gets a shorter probe than the lookups' `most` items (~PROBE_S of work)."""
+        self.reference  # timed while it is computed
+        per_item = self.__dict__.get("reference_s", 0.0) / max(1, self.size)
+        return max(1, min(most, self.size, int(self.PROBE_S / per_item) if per_item else most))
 
     @cached_property
     def bytes_per_item(self) -> int:

@@ -203,3 +203,12 @@ def test_a_users_own_module_through_the_cli_entry(user_module, tmp_path, capsys)
     data = json.loads(out.read_text())
     _assert_checked(data, function, 120, ("sequential", "ray-naive", "ray-batched"))
     assert f"results: {out}" in capsys.readouterr().out
+
+
+def test_a_slow_function_gets_a_short_auto_probe(user_module):
+    workload = FunctionWorkload(f"{user_module}:square", count=20)
+    workload.reference
+    workload.__dict__["reference_s"] = 20 * 0.01  # as if each item took 10 ms
+    assert workload.probe_items(2000) == 10  # ~0.1 s of work per probe task, not 2000 items
+    workload.__dict__["reference_s"] = 20 * 1e-6  # 1 µs items: the lookups' probe size, within the items
+    assert workload.probe_items(2000) == 20 and workload.probe_items(5) == 5

@@ -69,3 +69,18 @@ def test_workload_sizes_and_read_only_arrays():
     assert w.reference.shape == (321,) and w.reference.dtype == np.int64
     # queries reach value_range itself (inclusive, like the seed): with 50 values, 321 draws hit it
     assert w.query_values.max() == 50 and w.array.max() < 50
+
+
+def test_the_lookups_answer_the_workload_protocol_as_before():
+    from bench.workload import LookupWorkload, lookup_array_batch
+
+    w = Workload(500, array_size=30, value_range=90, seed=6)
+    assert Workload is LookupWorkload and w.kind == "lookups" and w.numpy_floor and w.size == 500
+    assert w.items(7) == w.query_values[:7].tolist() and w.task_state == w.array_list
+    assert np.array_equal(w.stored_items(3, 9), w.query_values[3:9]) and w.stored_state is w.array
+    parts = [w.run_batch(w.task_state, w.items(200)), lookup_array_batch(w.stored_state, w.stored_items(200, 500))]
+    answers = w.answers(parts)
+    assert answers.dtype == np.int64 and np.array_equal(answers, w.reference)
+    assert w.verify(answers, 500) == (True, 0) and w.verify(answers[:10], 500) == (False, 500)
+    assert w.checksum_of(answers) == w.checksum and w.bytes_per_item == 8
+    assert [w.run_one(w.task_state, q) for q in w.items(20)] == w.reference[:20].tolist()
