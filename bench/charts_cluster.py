@@ -13,6 +13,7 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.charts import (MARKERS, OKABE_ITO, SERIES, figure, house_style, mode_colour, seconds_formatter,
                           style_axes, to_svg)
+from bench.format import fmt_time
 
 
 # --- (5) per-node CPU and memory over time -------------------------------------------
@@ -157,3 +158,44 @@ def scaling(series: Sequence[dict], cpus: Sequence[int], title: str = "", name: 
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), bbox_to_anchor=(0.5, 0.0))
     return to_svg(fig, name)
+
+
+# --- the anatomy of a task: where each task's latency goes, per batch size ---------------
+
+ANATOMY_COLOURS = {
+    "submission": OKABE_ITO["black"],
+    "waiting_for_args": OKABE_ITO["yellow"],
+    "scheduling_and_lease": OKABE_ITO["vermillion"],
+    "dispatch": OKABE_ITO["purple"],
+    "execution": OKABE_ITO["blue"],
+    "return_and_get": OKABE_ITO["sky"],
+}
+
+
+@house_style
+def task_anatomy(rows: Sequence[dict]) -> str | None:
+    """rows: label, phases {name: median seconds or None}, measured (median end-to-end seconds),
+    residual (median seconds). One 100% bar per row: each phase's share of the phases' sum."""
+    rows = [r for r in rows if r.get("measured") and any(v for v in r["phases"].values())]
+    if not rows:
+        return None
+    fig, ax = figure(height=1.0 + 0.42 * len(rows))
+    style_axes(ax)
+    ys = list(range(len(rows)))[::-1]
+    for y, row in zip(ys, rows):
+        total = sum(v for v in row["phases"].values() if v) or 1.0
+        left = 0.0
+        for name, colour in ANATOMY_COLOURS.items():
+            share = 100.0 * (row["phases"].get(name) or 0.0) / total
+            ax.barh(y, share, left=left, color=colour, height=0.62, label=name.replace("_", " ") if y == ys[0] else None)
+            left += share
+        ax.text(101, y, f" {fmt_time(row['measured'])} per task, residual {fmt_time(row.get('residual'))}",
+                va="center", fontsize=7.5)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([r["label"] for r in rows])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of the per-task latency (%, medians of each phase)")
+    ax.set_title("Where each task's time goes (Ray task events, a separate diagnostic run)", loc="left")
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, fontsize=7.5)
+    return to_svg(fig, "task-anatomy")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from bench import charts, charts_cluster
-from bench.format import fmt_rate
+from bench.format import fmt_int, fmt_rate
 from bench.model import naive_fit as fit_line
 from bench.report.view import (Figure, RunView, analysis_of, as_dicts, calibration_summary, first_correct, nodes_of,
                                short_label)
@@ -152,6 +152,20 @@ def resources_chart(results: Results) -> str | None:
     return charts_cluster.node_resources(nodes, _run_spans(runs, t0, interleaved), faults=faults)
 
 
+def anatomy_rows(results: Results) -> list[dict]:
+    """One row per diagnosed batch size (cluster.anatomy, written by the runner after the rounds)."""
+    rows = []
+    for entry in as_dicts((results.cluster.get("anatomy") or {}).get("runs")):
+        if not entry.get("available"):
+            continue
+        batch = entry.get("batch_size")
+        label = "naive (B = 1)" if entry.get("mode") == "ray-naive" else f"B = {fmt_int(batch)}"
+        rows.append({"label": label, "phases": {k: (v or {}).get("median_s") for k, v in (entry.get("phases") or {}).items()},
+                     "measured": (entry.get("measured_latency") or {}).get("median_s"),
+                     "residual": (entry.get("residual") or {}).get("median_s")})
+    return rows
+
+
 def section_figures(views, results: Results, best: RunView | None, fit: dict | None) -> list[Figure]:
     """Every chart of one file that has something to draw, with its title and caption."""
     figures = [
@@ -177,6 +191,12 @@ def section_figures(views, results: Results, best: RunView | None, fit: dict | N
         ("latency", "Per-task latency distribution",
          "Cumulative distribution of the time from each task's submission to its result being available.",
          _latency_chart(views)),
+        ("anatomy", "The anatomy of a task",
+         "A separate diagnostic run per batch size, after the timed trials: each task's latency split into phases "
+         "from Ray's task events. Submission is the driver's .remote(); scheduling and lease includes spillback "
+         "from the driver's 0-CPU node and waiting for a free CPU; execution ends when the result reaches the "
+         "driver's node. The residual is the measured latency minus the phases' sum.",
+         charts_cluster.task_anatomy(anatomy_rows(results))),
         ("calibration", "Naive throughput vs calibration",
          "The calibration measures how many empty (no-op) tasks per second this cluster completes; naive Ray "
          "cannot beat it, whatever the work.",

@@ -309,7 +309,29 @@ def measurement_rows(results: Results) -> list[tuple[str, str]]:
     if slice_ms:
         rows.append(("Driver's ray.get slice", f"{slice_ms} ms ({settings.get('source', '')}; Ray's default 1000 ms "
                      f"stalled cross-node gets of large results by ~1 s)"))
+    anatomy = _anatomy_words(results.cluster.get("anatomy"))
+    if anatomy:
+        rows.append(("Task anatomy", anatomy))
     return rows
+
+
+def _anatomy_words(anatomy) -> str | None:
+    """The largest phase per diagnosed batch size, or why there is no anatomy (never invented)."""
+    if not anatomy:
+        return None
+    if not anatomy.get("available"):
+        return f"not measured: {anatomy.get('reason') or 'task events unavailable'}"
+    parts = []
+    for entry in anatomy.get("runs") or ():
+        where = "naive" if entry.get("mode") == "ray-naive" else f"B = {fmt_int(entry.get('batch_size'))}"
+        if not entry.get("available"):
+            parts.append(f"{where}: not measured ({entry.get('reason')})")
+            continue
+        largest = entry.get("largest_phase")
+        share = ((entry.get("phases") or {}).get(largest) or {}).get("median_s")
+        total = (entry.get("measured_latency") or {}).get("median_s")
+        parts.append(f"{where}: {str(largest).replace('_', ' ')} {fmt_time(share)} of {fmt_time(total)}")
+    return "largest phase per task: " + "; ".join(parts)
 
 
 def node_rows(results: Results) -> list[NodeRow]:
