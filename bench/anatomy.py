@@ -319,6 +319,27 @@ def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_t
     return {**result, "in_flight": in_flight} if result["available"] else result
 
 
+def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: int = 50,
+             timeout_s: float = 120.0) -> dict:
+    """The anatomy of the suite's own task shapes: for each (mode, batch size) in plan, up to
+    max_tasks tasks of B of the workload's queries against its array (in the object store
+    once, as the modes pass it). At most one task per CPU is in flight, so the phases show
+    what a task costs, not how long it queued for a CPU. For results.cluster['anatomy']."""
+    import ray
+
+    fn = ray.remote(lookup_batch_task)
+    array_ref = ray.put(array)
+    runs = []
+    for mode, batch in plan:
+        tasks = max(1, min(max_tasks, -(-len(queries) // batch)))
+        result = run_anatomy(fn, lambda i, b=batch: (array_ref, queries[i * b:(i + 1) * b]), n_tasks=tasks,
+                             in_flight=max(1, int(cpus)), timeout_s=timeout_s)
+        runs.append({"mode": mode, "batch_size": batch, **result})
+    available = [r for r in runs if r["available"]]
+    return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": max(1, int(cpus)),
+            "reason": None if available else (runs[0].get("reason") if runs else "no Ray mode to diagnose")}
+
+
 def _assemble(records: list[dict], found: dict[str, dict], failed: int, name: str) -> dict:
     with_events = []
     for record in records:

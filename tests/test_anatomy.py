@@ -179,3 +179,20 @@ def test_embedded_anatomy_reports_a_failed_query_as_unavailable(embedded_ray, mo
     monkeypatch.setattr(anatomy, "query_task_events", refuse)
     result = anatomy.run_anatomy(n_tasks=3, warmup=False)
     assert result == {"available": False, "reason": "GetTaskEvents failed: GCS said no", "source": "gcs task events"}
+
+
+@pytest.mark.ray
+def test_diagnose_splits_the_suites_own_task_shapes_one_per_batch_size(embedded_ray):
+    import numpy as np
+
+    array = np.arange(100, dtype=np.int64)
+    queries = np.arange(2_000, dtype=np.int64) % 150  # hits and misses
+    out = anatomy.diagnose(array, queries, [("ray-naive", 1), ("ray-batched", 1_000)], cpus=2, max_tasks=20)
+    assert out["available"] is True and out["in_flight"] == 2 and out["source"] == "gcs task events"
+    naive, batched = out["runs"]
+    assert (naive["mode"], naive["batch_size"], naive["tasks"]) == ("ray-naive", 1, 20)
+    # 2,000 queries in batches of 1,000: two tasks, not max_tasks
+    assert (batched["mode"], batched["batch_size"], batched["tasks"]) == ("ray-batched", 1_000, 2)
+    for run in out["runs"]:
+        assert run["failed"] == 0 and all(run["phases"][name]["missing"] == 0 for name in PHASES)
+        assert abs(run["residual"]["median_rel"]) <= 0.15, run["residual"]
