@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import RuntimeFailure, UsageError
+from bench.samplers import ResourceSampler, node_facts
 from bench.stats import Stats
 
 NODE_POLL_S = 0.5
@@ -224,8 +225,6 @@ def total_cpus() -> int:
 
 def _sampler_actor_class():
     import ray
-
-    from bench.samplers import ResourceSampler, node_facts
 
     @ray.remote(num_cpus=0, max_restarts=0)
     class NodeSampler:

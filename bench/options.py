@@ -24,7 +24,13 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from bench.cluster import parse_address
 from bench.errors import UsageError
+
+# The values --modes and --suite accept (bench.suites defines what each suite runs).
+RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
+ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
+SUITE_NAMES = ("quick", "standard", "full", "heavy", "stress")
 
 # --- per-option parsers: (name as the user spells it, value) -> the checked value ------------
 
@@ -84,8 +90,6 @@ def int_list(name: str, value) -> tuple[int, ...]:
 
 
 def mode_list(name: str, value) -> tuple[str, ...]:
-    from bench.suites import ALL_MODES
-
     items = value.split(",") if isinstance(value, str) else list(value)
     modes = tuple(str(item).strip() for item in items if str(item).strip())
     unknown = [m for m in modes if m not in ALL_MODES]
@@ -95,16 +99,12 @@ def mode_list(name: str, value) -> tuple[str, ...]:
 
 
 def suite_name(name: str, value) -> str:
-    from bench.suites import SUITES
-
-    if value not in SUITES:
-        raise UsageError(f"unknown suite {value!r}; choose from {', '.join(SUITES)}")
+    if value not in SUITE_NAMES:
+        raise UsageError(f"unknown suite {value!r}; choose from {', '.join(SUITE_NAMES)}")
     return value
 
 
 def address(name: str, value):
-    from bench.cluster import parse_address
-
     return parse_address(value)
 
 

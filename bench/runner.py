@@ -19,13 +19,14 @@ import numpy as np
 
 from bench import cluster, metadata, model, results
 from bench.modes import MODES
-from bench.options import OPTIONS
+from bench.errors import RuntimeFailure
+from bench.options import OPTIONS, with_defaults
 from bench.progress import SuiteProgress
 from bench.record import _trial_samples, fault_log, outlier_trials, run_record
 from bench.results import Results, Run
 from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
 from bench.samplers import PeakRSS, available_cpus, host_busy_cores, system_check
-from bench.suites import RunConfig
+from bench.suites import RunConfig, build_config
 from bench.summary import print_summary, verdict_lines
 from bench.workload import NUMPY_SKIPPED, from_config
 
@@ -386,8 +387,6 @@ def default_out_path(suite: str) -> Path:
 
 def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False, argv: list[str] | None = None) -> tuple[Results, Path]:
     """Validate the output path, run the suite, write results; raise if any run is wrong."""
-    from bench.errors import RuntimeFailure
-
     if out is None:
         target = default_out_path(config.suite.name)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -406,9 +405,6 @@ def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False
 
 def run_command(given: dict, argv: list[str] | None = None) -> tuple[Results, Path]:
     """`bench run`: the options as given on the command line (bench.options.OPTIONS), checked, then run."""
-    from bench.options import with_defaults
-    from bench.suites import build_config
-
     values = with_defaults(given, options=OPTIONS)
     out, force = values.pop("out"), values.pop("force")
     return run_benchmark(build_config(**values), out=out, force=force, argv=argv)

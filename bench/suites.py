@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import options
+from bench.cluster import effective_address
 from bench.errors import UsageError
+from bench.options import ALL_MODES, RAY_MODES
 from bench.workload import load_items, resolve_function
 
-RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
-ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
 WORK_BOUND_MODES = ("sequential", "numpy", "multiprocessing", "ray-batched", "ray-auto")
 DEFAULT_BATCH_SIZES = (10, 100, 1000, 10000)
 # The seed draws queries from 0..1000 for a 100-element array: ~90% of lookups miss and
@@ -216,8 +216,6 @@ def _sized(name: str, value, queries: int, default) -> tuple[int, ...]:
 
 
 def _check_embedded_only(num_cpus, address, modes) -> None:
-    from bench.cluster import effective_address
-
     if num_cpus is None:
         return
     if address is not None:

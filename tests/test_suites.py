@@ -31,3 +31,11 @@ def test_version_flag(capsys):
 
     main(["--version"])
     assert capsys.readouterr().out.strip() == f"ray-bench {__version__}"
+
+
+def test_the_option_tables_suite_and_mode_names_are_the_suites_own():
+    from bench import options, suites
+
+    assert options.SUITE_NAMES == tuple(suites.SUITES)
+    assert set(m for s in suites.SUITES.values() for m in s.modes) <= set(options.ALL_MODES)
+    assert suites.ALL_MODES is options.ALL_MODES and suites.RAY_MODES is options.RAY_MODES
