@@ -327,6 +327,7 @@ def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: 
     what a task costs, not how long it queued for a CPU. For results.cluster['anatomy']."""
     import ray
 
+    started = time.time()
     fn = ray.remote(lookup_batch_task)
     array_ref = ray.put(array)
     runs = []
@@ -337,6 +338,7 @@ def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: 
         runs.append({"mode": mode, "batch_size": batch, **result})
     available = [r for r in runs if r["available"]]
     return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": max(1, int(cpus)),
+            "started_unix": started, "ended_unix": time.time(),
             "reason": None if available else (runs[0].get("reason") if runs else "no Ray mode to diagnose")}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import cluster, metadata, model, results
+from bench import anatomy, cluster, metadata, model, results
 from bench.modes import MODES
 from bench.errors import RuntimeFailure
 from bench.options import OPTIONS, with_defaults
@@ -353,11 +353,31 @@ class SuiteRunner:
                 nodes_end=nodes_end, nodes_end_counts=cluster.count_alive(nodes_end),
                 node_events=self.watcher.stop() if self.watcher else [],
             )
+            diagnosis = self._anatomy(rows)
+            if diagnosis:
+                self.results = self.results.with_cluster(anatomy=diagnosis)
         self.results = self.results.with_analysis(model.analyse(self.results))
         self.results = self.results.with_analysis(
             {**self.results.analysis, "verdict_text": verdict_lines(self.results)}).with_status("complete")
         self._save()
         return self.results
+
+    def _anatomy(self, rows: list[Row]) -> dict | None:
+        """After the timed rounds, a separate diagnostic: where each task's time goes, per
+        batch size (bench.anatomy, from Ray's task events); never part of a timed trial."""
+        plan = [("ray-naive", 1)] if any(r.spec.mode == "ray-naive" for r in rows) else []
+        plan += [("ray-batched", size) for size in sorted({int(r.spec.params["batch_size"]) for r in rows
+                                                          if r.spec.mode == "ray-batched"})]
+        if not plan or self.config.suite.name == "stress":
+            return None
+        if self.workload.kind != "lookups":
+            return anatomy.unavailable("the anatomy diagnoses the lookup tasks' shapes only")
+        self.progress.phase(f"task anatomy at {len(plan)} batch size(s) (Ray task events; not timed)")
+        try:
+            return anatomy.diagnose(self.workload.array, self.workload.query_values, plan,
+                                    cpus=int(self.results.cluster.get("cluster_cpus") or 1))
+        except Exception as exc:  # a diagnostic: its failure never costs the suite's results
+            return anatomy.unavailable(f"the diagnostic failed: {_one_line(exc)}")
 
     def _save_interrupted(self, exc: BaseException) -> None:
         if self.results is None:

@@ -130,3 +130,17 @@ def test_warm_up_size_is_recorded(small_run):
         assert warm["lookups_per_s"][0] * warm["response_s"][0] == pytest.approx(warm_lookups, rel=1e-9), label
         assert warm["tasks_per_s"][0] * warm["response_s"][0] == pytest.approx(warm_tasks, rel=1e-9), label
     assert capped == 1, "the 1,200-task naive run's warm-up is the one capped (at 1,000 tasks)"
+
+
+def test_the_anatomy_diagnoses_naive_and_every_swept_batch_size_after_the_rounds(small_run):
+    anatomy = small_run["cluster"]["anatomy"]
+    assert anatomy["available"] is True and anatomy["source"] == "gcs task events"
+    assert anatomy["in_flight"] == 2  # one task per CPU: a task's cost, not its wait for a CPU
+    assert [(r["mode"], r["batch_size"]) for r in anatomy["runs"]] == \
+        [("ray-naive", 1), ("ray-batched", 10), ("ray-batched", 100), ("ray-batched", 1000), ("ray-batched", 1500)]
+    for run in anatomy["runs"]:
+        assert run["available"] and run["failed"] == 0 and run["tasks"] == min(50, -(-3000 // run["batch_size"]))
+        assert all(phase["median_s"] >= 0 and phase["missing"] == 0 for phase in run["phases"].values())
+        assert abs(run["residual"]["median_rel"]) <= 0.15
+    # a diagnostic, not a measurement: it ran after every measured trial ended
+    assert anatomy["started_unix"] >= max(r["ended_unix"] for r in small_run["runs"])

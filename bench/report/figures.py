@@ -192,10 +192,11 @@ def section_figures(views, results: Results, best: RunView | None, fit: dict | N
          "Cumulative distribution of the time from each task's submission to its result being available.",
          _latency_chart(views)),
         ("anatomy", "The anatomy of a task",
-         "A separate diagnostic run per batch size, after the timed trials: each task's latency split into phases "
-         "from Ray's task events. Submission is the driver's .remote(); scheduling and lease includes spillback "
-         "from the driver's 0-CPU node and waiting for a free CPU; execution ends when the result reaches the "
-         "driver's node. The residual is the measured latency minus the phases' sum.",
+         "A separate diagnostic run per batch size after the timed trials, at most one task per CPU in flight (so "
+         "each phase is a task's cost, not its wait for a CPU): each task's latency split into phases from Ray's "
+         "task events. Submission is the driver's .remote(); scheduling and lease includes spillback from the "
+         "driver's 0-CPU node; execution ends when the result reaches the driver's node. The residual is the "
+         "measured latency minus the phases' sum.",
          charts_cluster.task_anatomy(anatomy_rows(results))),
         ("calibration", "Naive throughput vs calibration",
          "The calibration measures how many empty (no-op) tasks per second this cluster completes; naive Ray "
