@@ -21,7 +21,7 @@ from bench.format import fmt_time
 from bench.results import Results, Run, load
 
 ALPHA = 0.05
-WORKLOAD_KEYS = ("queries", "array_size", "value_range", "seed")
+WORKLOAD_KEYS = ("kind", "function", "items_source", "queries", "array_size", "value_range", "seed")
 BOOTSTRAP_RESAMPLES = 5000
 
 
@@ -65,10 +65,15 @@ def match_runs(a: Results, b: Results) -> tuple[list[tuple[Run, Run]], list[Run]
     return pairs, only_a, only_b
 
 
+def workload_identity(workload) -> tuple:
+    """What makes two files' workloads the same: the lookups' parameters, or a user's function
+    and its items (files from before --workload have no kind: they are lookups)."""
+    return tuple((workload.get(key) or "lookups") if key == "kind" else workload.get(key) for key in WORKLOAD_KEYS)
+
+
 def workload_difference(a: Results, b: Results) -> str | None:
     diffs = []
-    for key in WORKLOAD_KEYS:
-        va, vb = a.workload.get(key), b.workload.get(key)
+    for key, va, vb in zip(WORKLOAD_KEYS, workload_identity(a.workload), workload_identity(b.workload)):
         if va != vb:
             diffs.append(f"{key} {va} vs {vb}")
     return ", ".join(diffs) or None

@@ -513,3 +513,24 @@ def test_suites_of_one_invocation_are_sections_not_an_ab_comparison(tmp_path, ca
     # files of the same workload are still compared, with the rank test
     report.write_report([str(SMALL), str(FIXTURES / "small-1cpu.json")], out=str(out), charts=False)
     assert 'id="compare"' in out.read_text()
+
+
+def test_a_user_function_is_named_as_such_and_never_compared_with_the_lookups(tmp_path):
+    import json as _json
+
+    from bench.compare import workload_difference
+    from bench.report import write_report as _write
+    from bench.results import load as _load
+
+    base = Path(__file__).parent / "fixtures" / "small.json"
+    data = _json.loads(base.read_text())
+    data["workload"] = {"kind": "function", "function": "bench.examples.workloads:cpu_bound", "items": 2000,
+                        "queries": 2000, "items_source": "range(2000)", "reference_checksum": "x"}
+    path = tmp_path / "fn.json"
+    path.write_text(_json.dumps(data))
+    page = _write([str(path)], out=str(tmp_path / "r" / "index.html")).read_text()
+    assert "2,000 items of bench.examples.workloads:cpu_bound (range(2000))" in page
+    assert "lookups in an array of" not in page
+    assert workload_difference(_load(path), _load(base)) == \
+        "kind function vs lookups, function bench.examples.workloads:cpu_bound vs None, items_source range(2000) vs None, " \
+        "array_size None vs 100, value_range None vs 1000, seed None vs 42"

@@ -117,8 +117,7 @@ class Comparison:
 
 
 def workload_key(results: Results) -> tuple:
-    w = results.workload
-    return (w.get("queries"), w.get("array_size"), w.get("value_range"), w.get("seed"))
+    return compare.workload_identity(results.workload)
 
 
 def build_comparison(sections: list[SectionView]) -> Comparison | None:

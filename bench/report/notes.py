@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
-from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where)
+from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
 from bench.results import Results
 from bench.stats import HIGH_CV
 
@@ -205,7 +205,7 @@ def environment_rows(results: Results) -> list[tuple[str, str]]:
         ("Results file status", results.status + (f" ({results.incomplete_reason})" if results.incomplete_reason else "")),
         ("Suite", str(results.suite)),
         ("Started (UTC)", str(meta.get("started_utc", "–"))),
-        ("Workload", f"{fmt_int(workload.get('queries'))} lookups in an array of {fmt_int(workload.get('array_size'))} values in 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')}"),
+        ("Workload", workload_words(workload)),
         ("Reference checksum", str(workload.get("reference_checksum", "–"))),
         ("Cluster", f"{cluster.get('mode', '–')}" + (f" at {cluster.get('address')}" if cluster.get("address") else "")),
         ("Nodes and CPUs", where(results)),

@@ -27,7 +27,7 @@ from bench.report.notes import (analysis_rows, environment_rows, fault_rows, nod
                                 stability_warnings)
 from bench.report.reproduce import reproduce
 from bench.report.verdict import verdict
-from bench.report.view import SectionView, calibration_summary, run_view, where, workload_title
+from bench.report.view import SectionView, calibration_summary, run_view, where, workload_title, workload_words
 from bench.results import Results, load, write_atomic
 from bench.stats import HIGH_CV
 from bench.summary import verdict_lines
@@ -65,8 +65,7 @@ def _with_speedups(views, facts):
 def _what_ran(results: Results) -> str:
     workload = results.workload
     trials = max((r.params.get("trials") or 0 for r in results.runs), default=0)
-    return (f"Suite “{results.suite}”: {fmt_int(workload.get('queries'))} lookups (array of {fmt_int(workload.get('array_size'))} "
-            f"values in 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')}), "
+    return (f"Suite “{results.suite}”: {workload_words(workload)}, "
             f"{fmt_int(trials)} measured trials per run after a warm-up, "
             f"on {where(results)}. Every run's answers are checked against the sequential reference.")
 

@@ -256,18 +256,29 @@ def where(results: Results) -> str:
     return text
 
 
+def _heavy(workload: Mapping, suite: str | None) -> bool:
+    size = workload.get("array_size")
+    return suite == "heavy" or (isinstance(size, (int, float)) and size >= WORK_BOUND_ARRAY)
+
+
 def is_work_bound(results: Results) -> bool:
-    size = results.workload.get("array_size")
-    return results.suite == "heavy" or (isinstance(size, (int, float)) and size >= WORK_BOUND_ARRAY)
+    return _heavy(results.workload, results.suite)
+
+
+def workload_words(workload: Mapping) -> str:
+    """The work in one phrase: the lookups' parameters, or a user's function and its items."""
+    if workload.get("kind") == "function":
+        return (f"{fmt_int(workload.get('items'))} items of {workload.get('function')} "
+                f"({workload.get('items_source') or 'range'})")
+    return (f"{fmt_int(workload.get('queries'))} lookups in an array of {fmt_int(workload.get('array_size'))} "
+            f"values in 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')}")
 
 
 def workload_title(workload: Mapping, suite: str | None = None) -> str:
-    """'work-bound: 20,000 lookups in a 10,000-element array' (the regime, then the work)."""
-    size = workload.get("array_size")
-    heavy = suite == "heavy" or (isinstance(size, (int, float)) and size >= WORK_BOUND_ARRAY)
-    regime = "work-bound" if heavy else "overhead-bound"
-    return (f"{regime}: {fmt_int(workload.get('queries'))} lookups in a {fmt_int(size)}-element array "
-            f"(values 0..{fmt_int(workload.get('value_range'))}, seed {workload.get('seed')})")
+    """'work-bound: 20,000 lookups in ...' (the regime, then the work); a user's function has no regime."""
+    if workload.get("kind") == "function":
+        return f"your function: {workload_words(workload)}"
+    return f"{'work-bound' if _heavy(workload, suite) else 'overhead-bound'}: {workload_words(workload)}"
 
 
 def first_correct(views, mode: str) -> RunView | None:
