@@ -361,8 +361,9 @@ def test_scaling_is_grouped_by_workload_with_a_chart_per_group(scaling_html):
     titles = re.findall(r'<h3 class="scaling-title" data-workload="([^"]*)"', html)
     heavy = json.loads(HEAVY_2.read_text())["workload"]
     assert len(titles) == 2
-    assert any(t.startswith(f"work-bound: {heavy['queries']:,} lookups in a {heavy['array_size']:,}-element array") for t in titles)
-    assert any(t.startswith("overhead-bound: 2,000 lookups in a 100-element array") for t in titles)
+    assert any(t.startswith(f"work-bound: {heavy['queries']:,} lookups in an array of {heavy['array_size']:,} values")
+               for t in titles)
+    assert any(t.startswith("overhead-bound: 2,000 lookups in an array of 100 values") for t in titles)
     charts = re.findall(r'<figure data-chart="scaling".*?</figure>', html, re.S)
     assert len(charts) == 2
     for chart in charts:
