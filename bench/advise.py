@@ -60,6 +60,7 @@ class Advice:
     max_items_inline: int  # at HARNESS_ITEM_BYTES per item
     inline_batch_size: int  # best B that stays inline (== batch_size when it already does)
     inline_predicted_s: float
+    results_cross_nodes: bool = False  # the file's probe saw tasks leave the driver's node: B stays inline
 
 
 def parse_duration(text) -> float:
@@ -142,12 +143,13 @@ def break_even_items(a: float, c: float, w: float, p: int) -> int | None:
     return m
 
 
-def _inline_limit(results: Results) -> tuple[int, bool]:
+def _inline_limit(results: Results) -> tuple[int, bool, bool]:
+    """(limit in bytes, recorded in the file?, do tasks leave the driver's node?) from ray-auto's probe."""
     for run in results.runs:
-        recorded = (run.params.get("probe") or {}).get("inline_object_bytes")
-        if recorded:
-            return int(recorded), True
-    return RAY_INLINE_DEFAULT_BYTES, False
+        probe = run.params.get("probe") or {}
+        if probe.get("inline_object_bytes"):
+            return int(probe["inline_object_bytes"]), True, bool(probe.get("tasks_leave_driver_node"))
+    return RAY_INLINE_DEFAULT_BYTES, False, False
 
 
 def advise(results: Results, work_per_item_s: float, items: int) -> Advice:
@@ -158,16 +160,18 @@ def advise(results: Results, work_per_item_s: float, items: int) -> Advice:
     w, n = work_per_item_s, items
     sizes = candidate_sizes(n, p)
     batch, predicted = _best(a, c, w, n, p, sizes)
+    limit, recorded, cross_nodes = _inline_limit(results)
+    max_inline = max(1, (limit - INLINE_MARGIN_BYTES) // HARNESS_ITEM_BYTES)
+    inline_batch, inline_s = _best(a, c, w, n, p, sizes[sizes <= max_inline]) if batch > max_inline \
+        else (batch, predicted)
+    if cross_nodes:  # results over the limit cross nodes through the object store: the model does not see that cost
+        batch, predicted = inline_batch, inline_s
     # Sampling uncertainty: refit a and c on resampled trials, predict at the chosen B.
     rng = np.random.default_rng(0)
     boots = [f for f in (model.fit(_resampled(results, rng)) for _ in range(RESAMPLES)) if f]
     spread = [model.predict(f["fixed_cost_s"], f["per_task_overhead_s"], w, n, p, batch) for f in boots]
     # (clamped to contain the point prediction: a skewed resample can leave it just outside)
     low, high = (np.percentile(spread, [2.5, 97.5]) if spread else (predicted, predicted))
-    limit, recorded = _inline_limit(results)
-    max_inline = max(1, (limit - INLINE_MARGIN_BYTES) // HARNESS_ITEM_BYTES)
-    inline_batch, inline_s = _best(a, c, w, n, p, sizes[sizes <= max_inline]) if batch > max_inline \
-        else (batch, predicted)
     waves = min(p, n)  # tasks running at once in the best case
     return Advice(
         items=n, work_per_item_s=w, cpus=p, batch_size=batch, tasks=math.ceil(n / batch),
@@ -182,7 +186,7 @@ def advise(results: Results, work_per_item_s: float, items: int) -> Advice:
         rms_relative_error=fitted["rms_relative_error"], max_relative_residual=fitted["max_relative_residual"],
         worst_point_batch_size=fitted["worst_point_batch_size"], misfit=fitted["misfit"],
         inline_limit_bytes=limit, inline_limit_recorded=recorded, max_items_inline=max_inline,
-        inline_batch_size=inline_batch, inline_predicted_s=inline_s,
+        inline_batch_size=inline_batch, inline_predicted_s=inline_s, results_cross_nodes=cross_nodes,
     )
 
 
@@ -218,6 +222,9 @@ def _assumption_lines(adv: Advice) -> list[str]:
               f"B = {fmt_int(adv.batch_size)} exceeds it; the best B within it is {fmt_int(adv.inline_batch_size)} "
               f"({fmt_int(math.ceil(adv.items / adv.inline_batch_size))} tasks, "
               f"predicted {fmt_time(adv.inline_predicted_s)})")
+    if adv.results_cross_nodes:
+        inline += ("; tasks left the driver's node in this file (ray-auto's probe), so the recommendation stays "
+                   "inline: larger results cross nodes through the object store, a cost the model does not see")
     source = "recorded in the file" if adv.inline_limit_recorded else "Ray's default; not recorded in this file"
     return [
         f"model: {model.FORMULA}, a = {fmt_time(adv.fixed_cost_s)} per run, c = {fmt_time(adv.per_task_overhead_s)}"

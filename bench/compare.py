@@ -212,11 +212,6 @@ def regressions(comparison: Comparison, fail_above_pct: float) -> list[str]:
     return found
 
 
-def _fmt_time(value: float | None) -> str:
-    """A median in the table: bench.format's seconds, "-" when missing like the table's other cells."""
-    return fmt_time(value, missing="-")
-
-
 def _describe(res: Results, path: str) -> str:
     nodes = [n for n in (res.cluster.get("nodes") or ()) if n.get("alive", True)]
     cpus = res.cluster.get("cluster_cpus") or res.metadata.get("cpu_count")
@@ -232,8 +227,8 @@ def format_table(comparison: Comparison, alpha: float = ALPHA) -> list[str]:
         label = row.label if row.label == row.label_b else f"{row.label} / {row.label_b}"
         body.append((
             label,
-            _fmt_time(row.median_a),
-            _fmt_time(row.median_b),
+            fmt_time(row.median_a, missing="-"),
+            fmt_time(row.median_b, missing="-"),
             "-" if row.ratio is None else f"{row.ratio:.3f}×",
             "-" if row.change_pct is None else f"{row.change_pct:+.1f}%",
             "-" if row.p_value is None else f"{row.p_value:.3g}",

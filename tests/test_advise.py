@@ -222,3 +222,15 @@ def test_advise_through_the_cli(capsys):
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == ("bench: error: --work-per-item 50 has no unit: "
                                               "write e.g. 50us, 0.2ms, 1e-5s or 3s")
+
+
+def test_where_tasks_leave_the_drivers_node_the_recommendation_stays_inline():
+    # The compose cluster's case: one task per CPU would return results over the inline limit,
+    # which then cross nodes through the object store (measured slower; the model cannot see it).
+    local = advise(synthetic(probe={"inline_object_bytes": 102_400, "tasks_leave_driver_node": False}), 2e-6, 100_000)
+    remote = advise(synthetic(probe={"inline_object_bytes": 102_400, "tasks_leave_driver_node": True}), 2e-6, 100_000)
+    assert local.batch_size == 25_000 > local.max_items_inline and not local.results_cross_nodes
+    assert remote.results_cross_nodes and remote.batch_size == remote.inline_batch_size <= remote.max_items_inline
+    assert remote.predicted_s == remote.inline_predicted_s >= local.predicted_s
+    line = [line for line in advice_lines(remote) if "inline limit" in line][0]
+    assert "tasks left the driver's node" in line and "stays inline" in line

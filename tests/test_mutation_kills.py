@@ -892,10 +892,10 @@ def test_compare_pair_row_carries_the_medians_and_the_strict_alpha():
 
 
 def test_fmt_time_scales_exactly():
-    from bench import compare
+    from bench.format import fmt_time
 
-    assert compare._fmt_time(0.0999499) == "99.9 ms"    # not 100: the factor is exactly 1e3
-    assert compare._fmt_time(9.994995e-5) == "99.9 µs"  # not 100: the factor is exactly 1e6
+    assert fmt_time(0.0999499) == "99.9 ms"    # not 100: the factor is exactly 1e3
+    assert fmt_time(9.994995e-5) == "99.9 µs"  # not 100: the factor is exactly 1e6
 
 
 def test_describe_counts_alive_nodes_prefers_the_cluster_cpus_and_marks_unknown_start():
