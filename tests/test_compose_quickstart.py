@@ -119,8 +119,8 @@ def test_compose_up_alone_runs_the_suite_on_every_worker(flavour, tmp_path):
         assert "raylet" in head_procs and "gcs_server" in head_procs
         assert "ray-dashboard-" not in head_procs and "--block" not in head_procs
         for cid in containers(project, "ray-worker") + [head]:
-            env = dict(e.split("=", 1) for e in inspect(cid)["Config"]["Env"])
-            assert env["RAY_memory_monitor_refresh_ms"] == "0" and env["RAY_enable_metrics_collection"] == "0"
+            node_env = dict(e.split("=", 1) for e in inspect(cid)["Config"]["Env"])
+            assert node_env["RAY_memory_monitor_refresh_ms"] == "0" and node_env["RAY_enable_metrics_collection"] == "0"
             assert "tail --pid=" in dexec(cid, "bash", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
         # Still the driver: another run can be exec'd (no second automatic run starts).
         assert dexec(bench, "python", "-m", "bench", "--help").returncode == 0
