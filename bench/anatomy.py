@@ -19,8 +19,10 @@ Other states (PENDING_ARGS_FETCH, PENDING_OBJ_STORE_MEM_AVAIL, GETTING_AND_PINNI
 lie inside one of these spans; they are counted under `intermediate_states`, not made phases.
 A phase whose timestamps are missing is reported missing. The phases' sum is checked
 against the measured end-to-end latency (submit start -> get returns) per task: the
-residual. `.remote()` stamps PENDING_ARGS_AVAIL before it returns, so the residual is
-normally slightly negative: that overlap, reported as `submission_overlap`. Timestamps are
+residual. `.remote()` usually stamps PENDING_ARGS_AVAIL before it returns: submission ends
+at that stamp, and the rest of `.remote()` (concurrent with the next phase) is reported as
+`submission_overlap` rather than counted twice; the residual is then any gap between
+`.remote()` returning and Ray's stamp, plus missing phases. Timestamps are
 wall-clock ns; RUNNING is the executing worker's stamp, the other states the owner's, so
 on a cluster a clock skew moves time between dispatch and execution (it cancels in the sum).
 """
@@ -59,7 +61,12 @@ def task_phases(record: dict) -> dict[str, float | None]:
     driver times may be None)."""
     states = record.get("states") or {}
     start, end, got = record.get("submit_start_ns"), record.get("submit_end_ns"), record.get("got_ns")
-    phases: dict[str, float | None] = {"submission": _span(start, end)}
+    # Submission ends when Ray registers the task (PENDING_ARGS_AVAIL) if .remote() is still
+    # running then: the rest of .remote() overlaps waiting for arguments, and counting it in
+    # both would make the phases sum to more than the latency (it is kept as submission_overlap).
+    registered = states.get("PENDING_ARGS_AVAIL")
+    phases: dict[str, float | None] = {
+        "submission": _span(start, min(end, registered) if end is not None and registered is not None else end)}
     for phase, (first, last) in EVENT_SPANS.items():
         phases[phase] = _span(states.get(first), states.get(last))
     phases["return_and_get"] = _span(states.get("FINISHED"), got)
@@ -113,7 +120,7 @@ def summarize_records(records: list[dict]) -> dict:
                               "tasks_with_missing_phases": incomplete}
     overlap = [_span(r["states"]["PENDING_ARGS_AVAIL"], r.get("submit_end_ns")) for r in records
                if "PENDING_ARGS_AVAIL" in (r.get("states") or {}) and r.get("submit_end_ns") is not None]
-    if overlap:  # .remote() still running after Ray stamped PENDING_ARGS_AVAIL: counted twice
+    if overlap:  # .remote() still running after Ray stamped PENDING_ARGS_AVAIL (not in submission)
         result["submission_overlap"] = _quartiles(overlap)
     return result
 
