@@ -15,6 +15,11 @@ on) and splits each task's latency into phases at its state-transition timestamp
                           worker's reply: the return trip is in here)
     return_and_get        FINISHED -> `ray.get` returns for that ref (measured here)
 
+The owner puts a task's return objects in its memory store before it stamps FINISHED, so a
+waiting `ray.get` can return a fraction of a millisecond before the stamp: execution then
+ends when `ray.get` returned, return_and_get is zero, and the stamp's lag is reported as
+`finish_overlap` (never a negative phase).
+
 Other states (PENDING_ARGS_FETCH, PENDING_OBJ_STORE_MEM_AVAIL, GETTING_AND_PINNING_ARGS)
 lie inside one of these spans; they are counted under `intermediate_states`, not made phases.
 A phase whose timestamps are missing is reported missing. The phases' sum is checked
@@ -67,9 +72,13 @@ def task_phases(record: dict) -> dict[str, float | None]:
     registered = states.get("PENDING_ARGS_AVAIL")
     phases: dict[str, float | None] = {
         "submission": _span(start, min(end, registered) if end is not None and registered is not None else end)}
-    for phase, (first, last) in EVENT_SPANS.items():
-        phases[phase] = _span(states.get(first), states.get(last))
-    phases["return_and_get"] = _span(states.get("FINISHED"), got)
+    finished = states.get("FINISHED")
+    if finished is not None and got is not None and got < finished:
+        finished = got  # the result was already in the memory store when Ray stamped FINISHED
+    spans = {**{phase: (states.get(first), states.get(last)) for phase, (first, last) in EVENT_SPANS.items()},
+             "execution": (states.get("RUNNING"), finished), "return_and_get": (finished, got)}
+    for phase, (first, last) in spans.items():
+        phases[phase] = _span(first, last)
     return phases
 
 
@@ -122,6 +131,11 @@ def summarize_records(records: list[dict]) -> dict:
                if "PENDING_ARGS_AVAIL" in (r.get("states") or {}) and r.get("submit_end_ns") is not None]
     if overlap:  # .remote() still running after Ray stamped PENDING_ARGS_AVAIL (not in submission)
         result["submission_overlap"] = _quartiles(overlap)
+    late = [_span(r["got_ns"], r["states"]["FINISHED"]) for r in records
+            if "FINISHED" in (r.get("states") or {}) and r.get("got_ns") is not None
+            and r["got_ns"] < r["states"]["FINISHED"]]
+    if late:  # ray.get returned before Ray stamped FINISHED (not in any phase)
+        result["finish_overlap"] = {**_quartiles(late), "tasks": len(late)}
     return result
 
 
@@ -399,7 +413,11 @@ def anatomy_lines(result: dict) -> list[str]:
                      f"({fmt_pct(residual.get('median_rel'))} of the latency, median)")
     if result.get("submission_overlap"):
         lines.append(f"  {'submission overlap':<22} {fmt_time(result['submission_overlap']['median_s']):>10} "
-                     f"(in .remote() after PENDING_ARGS_AVAIL: counted in two phases)")
+                     f"(.remote() still running after Ray stamped PENDING_ARGS_AVAIL; not in submission)")
+    if result.get("finish_overlap"):
+        late = result["finish_overlap"]
+        lines.append(f"  {'finish stamp lag':<22} {fmt_time(late['median_s']):>10} "
+                     f"(ray.get returned before Ray stamped FINISHED, {late['tasks']} tasks; not in execution)")
     if result.get("intermediate_states"):
         seen = ", ".join(f"{k} ×{v}" for k, v in result["intermediate_states"].items())
         lines.append(f"  states inside the spans: {seen}")

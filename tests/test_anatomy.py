@@ -42,6 +42,21 @@ def test_the_residual_is_the_latency_less_the_phases_and_the_remote_overlap_is_n
     assert summary["submission_overlap"]["median_s"] == pytest.approx(0.5e-3)
 
 
+def test_a_get_that_returns_before_the_finished_stamp_never_makes_a_negative_phase():
+    # The owner puts the result in its memory store, wakes ray.get, then stamps FINISHED.
+    early = record(got=15 * MS)  # FINISHED stamped at 16 ms, 1 ms after ray.get returned
+    phases = task_phases(early)
+    assert phases["return_and_get"] == 0.0
+    assert phases["execution"] == pytest.approx(9e-3)  # RUNNING (6 ms) -> ray.get returned (15 ms)
+    summary = summarize_records([early, record()])
+    assert all(p["median_s"] >= 0 for p in summary["phases"].values())
+    assert summary["residual"]["q1_s"] == pytest.approx(0.0) and summary["residual"]["q3_s"] == pytest.approx(0.0)
+    assert summary["finish_overlap"] == {**summary["finish_overlap"], "tasks": 1}
+    assert summary["finish_overlap"]["median_s"] == pytest.approx(1e-3)
+    assert any("finish stamp lag" in line for line in anatomy_lines({"available": True, **summary}))
+    assert "finish_overlap" not in summarize_records([record()])
+
+
 def test_a_missing_state_makes_its_phases_missing_never_invented():
     states = record()["states"]
     del states["RUNNING"]
