@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ DEFAULT_TOLERANCE = 0.10
 # Tasks that cross nodes in the compose cluster are noisier (issue 10: ±15% there).
 CLUSTER_TOLERANCES = {"ray-batched": 0.15, "ray-auto": 0.15}
 CALIBRATION = "calibration"
+CALIBRATION_NOOP_LABEL = "calibration: time per no-op task"
+# A whole-run shift is named when the rows' median ratio is off by 5% or more and at least
+# three quarters of them (of four or more) moved the same way.
+SHIFT_MIN, SHIFT_AGREEMENT, SHIFT_MIN_ROWS = 0.05, 0.75, 4
 TOLERANCE_MODES = ("sequential", "numpy", "multiprocessing", "ray-naive", "ray-batched", "ray-auto", CALIBRATION)
 RULE = ("a row reproduces when new/original median response time is within ±tolerance; "
         "p (Mann-Whitney U) and the 95% bootstrap CI are shown, not used to decide")
@@ -105,11 +110,67 @@ class ReproRow:
 
 
 @dataclass(frozen=True)
+class Shift:
+    """Whether the whole new run moved together (the machine, not one configuration): the
+    geometric median of every compared row's new/original ratio, and who moved with it."""
+
+    factor: float | None  # median ratio over the rows (> 1: the new run is slower throughout)
+    rows: int
+    slower: int
+    beyond_shift: tuple[str, ...]  # labels that differ beyond tolerance even after the shift
+    witnesses: tuple[tuple[str, float], ...]  # sequential Python (the CPU alone) and Ray's no-op task
+
+    @property
+    def named(self) -> bool:
+        """A shift of the whole run: at least SHIFT_MIN_ROWS rows, the median ratio off by SHIFT_MIN
+        or more, and SHIFT_AGREEMENT of the rows moved the same way."""
+        if self.factor is None or self.rows < SHIFT_MIN_ROWS or abs(self.factor - 1.0) < SHIFT_MIN:
+            return False
+        same_way = self.slower if self.factor > 1 else self.rows - self.slower
+        return same_way >= SHIFT_AGREEMENT * self.rows
+
+    def line(self) -> str:
+        if self.factor is None:
+            return "whole-run shift: no rows to tell"
+        witnesses = "; ".join(f"{label} {ratio:.2f}×" for label, ratio in self.witnesses)
+        witnesses = f" ({witnesses})" if witnesses else ""
+        if not self.named:
+            return (f"whole-run shift: none (median ratio {self.factor:.2f}× over {self.rows} rows, "
+                    f"{self.slower} slower){witnesses}")
+        way = "slower" if self.factor > 1 else "faster"
+        moved = self.slower if self.factor > 1 else self.rows - self.slower
+        beyond = (f"rows that differ even against the shift: {', '.join(self.beyond_shift)}" if self.beyond_shift
+                  else "every row is within its tolerance of the shift")
+        return (f"whole-run shift: the new run took {self.factor:.2f}× the original's time throughout "
+                f"({moved} of {self.rows} rows {way}){witnesses}: the machine changed between the runs, "
+                f"not one configuration; {beyond}")
+
+    def to_dict(self) -> dict:
+        return {"factor": self.factor, "rows": self.rows, "slower": self.slower, "named": self.named,
+                "beyond_shift": list(self.beyond_shift), "witnesses": dict(self.witnesses)}
+
+
+def whole_run_shift(rows: list[ReproRow]) -> Shift:
+    measured = [row for row in rows if row.counts and row.ratio and row.ratio > 0]
+    if not measured:
+        return Shift(None, 0, 0, (), ())
+    factor = math.exp(statistics.median(math.log(row.ratio) for row in measured))
+    beyond = tuple(row.label for row in measured if abs(row.ratio / factor - 1.0) > row.tolerance + 1e-12)
+    witnesses = tuple((row.label, row.ratio) for row in measured
+                      if row.mode == "sequential" or row.label == CALIBRATION_NOOP_LABEL)
+    return Shift(factor, len(measured), sum(row.ratio > 1 for row in measured), beyond, witnesses)
+
+
+@dataclass(frozen=True)
 class Reproduction:
     rows: tuple[ReproRow, ...]
     tolerances: Mapping[str, float]
     environment: tuple[str, ...] = ()  # what differs between the two files' machines and versions
     rule: str = RULE
+
+    @property
+    def shift(self) -> Shift:
+        return whole_run_shift(list(self.rows))
 
     @property
     def counted(self) -> list[ReproRow]:
@@ -142,6 +203,7 @@ class Reproduction:
             "reproduced": self.reproduced,
             "summary": self.summary(),
             "environment_differences": list(self.environment),
+            "shift": {**self.shift.to_dict(), "line": self.shift.line()},
             "rows": [{"label": r.label, "mode": r.mode, "status": r.status, "verdict": r.verdict,
                       "tolerance": r.tolerance, "ratio": r.ratio, "p_value": r.p_value,
                       "ci": list(r.ci) if r.ci else None} for r in self.rows],
@@ -184,7 +246,7 @@ def calibration_runs(res: Results) -> list[Run]:
     """The calibration no-op rates as runs of seconds per task, so they pair and compare like any row."""
     runs = []
     calibration = res.cluster.get("calibration") or {}
-    parts = (("calibration: time per no-op task", calibration),
+    parts = ((CALIBRATION_NOOP_LABEL, calibration),
              ("calibration: time per no-op task with naive's arguments", calibration.get("with_naive_args") or {}))
     for label, part in parts:
         rates = [float(r) for r in ((part.get("samples") or {}).get("tasks_per_s") or ()) if r]
@@ -281,6 +343,7 @@ def print_reproduction(rep: Reproduction, path_a: str, path_b: str, a: Results, 
         print(line, file=out)
     print(file=out)
     print(rep.summary(), file=out)
+    print(rep.shift.line(), file=out)
 
 
 def _raise_unless_reproduced(rep: Reproduction) -> None:

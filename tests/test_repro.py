@@ -271,3 +271,43 @@ def test_make_repro_picks_the_newest_file_then_its_heavy_partner(tmp_path):
     proc = make(*args, "FILE=results/nope.json", timeout=60, env=env)
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
     assert proc.returncode != 0 and len(lines) == 1 and "nope.json: no such file" in lines[0]
+
+
+def _scaled(tmp_path, factor, exceptions=None):
+    """BASE with every response time (and no-op task time) times factor; exceptions: label -> factor."""
+    data = json.loads(BASE.read_text())
+    exceptions = exceptions or {}
+    for run in data["runs"]:
+        scale = exceptions.get(run["label"], factor)
+        run["samples"]["response_s"] = [t * scale for t in run["samples"]["response_s"]]
+    calibration = data["cluster"]["calibration"]
+    calibration["samples"]["tasks_per_s"] = [r / factor for r in calibration["samples"]["tasks_per_s"]]
+    path = tmp_path / f"scaled-{factor}.json"
+    path.write_text(json.dumps(data))
+    return load(path)
+
+
+def test_a_whole_run_shift_is_named_and_rows_that_differ_beyond_it_are_picked_out(tmp_path):
+    rep = repro.reproduction_table(load(BASE), _scaled(tmp_path, 1.2, {"ray-batched B=100": 1.6}))
+    assert not rep.reproduced  # named, never excused: every row still differs beyond ±10%
+    shift = rep.shift
+    assert shift.named and shift.factor == pytest.approx(1.2, rel=1e-6)
+    assert shift.slower == shift.rows == len(rep.counted)
+    assert shift.beyond_shift == ("ray-batched B=100",)  # 1.6 / 1.2 = 1.33: its own difference
+    assert dict(shift.witnesses) == pytest.approx({"sequential": 1.2, "calibration: time per no-op task": 1.2})
+    line = shift.line()
+    assert line.startswith("whole-run shift: the new run took 1.20× the original's time throughout")
+    assert "the machine changed between the runs" in line and "ray-batched B=100" in line
+    assert rep.to_dict()["shift"]["named"] is True
+
+
+def test_no_shift_is_named_when_only_some_rows_moved_or_all_moved_a_little(tmp_path):
+    drift = repro.reproduction_table(load(BASE), load(DRIFT)).shift
+    assert not drift.named and drift.factor == pytest.approx(1.0, abs=0.02)
+    assert set(drift.beyond_shift) == DRIFTED  # the rows that differ are the drifted ones, shift or not
+    assert drift.line().startswith("whole-run shift: none (median ratio 1.0")
+    small = repro.reproduction_table(load(BASE), load(WITHIN)).shift
+    assert not small.named and small.factor == pytest.approx(1.04, rel=0.01)  # under 5%: not a shift
+    faster = repro.reproduction_table(load(BASE), _scaled(tmp_path, 0.8)).shift
+    assert faster.named and faster.slower == 0 and "rows faster" in faster.line()
+    assert "every row is within its tolerance of the shift" in faster.line()

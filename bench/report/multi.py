@@ -59,6 +59,7 @@ class Reproduction:
     tolerances: str
     environment: tuple[str, ...]
     command: str
+    shift: str = ""  # bench.repro's whole-run shift line
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def reproduction_group(sections: list[SectionView]) -> list[Reproduction]:
         found.append(Reproduction(
             original=earlier.name, new=later.name, reproduced=rep.reproduced, summary=rep.summary(), rows=rows,
             rule=rep.rule, tolerances=repro.tolerance_line(rep.tolerances).removeprefix("tolerance: "),
-            environment=tuple(rep.environment),
+            environment=tuple(rep.environment), shift=rep.shift.line(),
             command=shlex.join(["python", "-m", "bench", "repro", earlier.path, later.path]),
         ))
     return found
