@@ -25,7 +25,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -132,22 +132,16 @@ class Shift:
     def line(self) -> str:
         if self.factor is None:
             return "whole-run shift: no rows to tell"
-        witnesses = "; ".join(f"{label} {ratio:.2f}×" for label, ratio in self.witnesses)
-        witnesses = f" ({witnesses})" if witnesses else ""
+        witnesses = f" ({'; '.join(f'{label} {ratio:.2f}×' for label, ratio in self.witnesses)})" * bool(self.witnesses)
         if not self.named:
             return (f"whole-run shift: none (median ratio {self.factor:.2f}× over {self.rows} rows, "
                     f"{self.slower} slower){witnesses}")
-        way = "slower" if self.factor > 1 else "faster"
-        moved = self.slower if self.factor > 1 else self.rows - self.slower
+        way, moved = ("slower", self.slower) if self.factor > 1 else ("faster", self.rows - self.slower)
         beyond = (f"rows that differ even against the shift: {', '.join(self.beyond_shift)}" if self.beyond_shift
                   else "every row is within its tolerance of the shift")
         return (f"whole-run shift: the new run took {self.factor:.2f}× the original's time throughout "
                 f"({moved} of {self.rows} rows {way}){witnesses}: the machine changed between the runs, "
                 f"not one configuration; {beyond}")
-
-    def to_dict(self) -> dict:
-        return {"factor": self.factor, "rows": self.rows, "slower": self.slower, "named": self.named,
-                "beyond_shift": list(self.beyond_shift), "witnesses": dict(self.witnesses)}
 
 
 def whole_run_shift(rows: list[ReproRow]) -> Shift:
@@ -203,7 +197,8 @@ class Reproduction:
             "reproduced": self.reproduced,
             "summary": self.summary(),
             "environment_differences": list(self.environment),
-            "shift": {**self.shift.to_dict(), "line": self.shift.line()},
+            "shift": {**asdict(self.shift), "witnesses": dict(self.shift.witnesses), "named": self.shift.named,
+                      "line": self.shift.line()},
             "rows": [{"label": r.label, "mode": r.mode, "status": r.status, "verdict": r.verdict,
                       "tolerance": r.tolerance, "ratio": r.ratio, "p_value": r.p_value,
                       "ci": list(r.ci) if r.ci else None} for r in self.rows],
