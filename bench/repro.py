@@ -9,8 +9,7 @@ a noisy row whose median moved by 30% has not reproduced, whatever its p, and ca
 catch. Wrong answers in either file, and a row the new run lacks, also count as not reproduced;
 a row only the new run has is listed and does not count.
 
-Rows are paired by bench.compare.match_runs (the pairing `bench compare` uses), plus the
-calibration no-op task rate, compared as seconds per task so that > 1 means slower throughout.
+Rows are paired by bench.compare.match_runs, plus the no-op task rate as seconds per task.
 
 Tolerances per mode (TOLERANCES; issue 10's targets): ±10% for everything on an embedded Ray;
 on a cluster joined by --address (the compose appliance), ±15% for ray-batched and ray-auto,
@@ -122,8 +121,7 @@ class Shift:
 
     @property
     def named(self) -> bool:
-        """A shift of the whole run: at least SHIFT_MIN_ROWS rows, the median ratio off by SHIFT_MIN
-        or more, and SHIFT_AGREEMENT of the rows moved the same way."""
+        """SHIFT_MIN_ROWS or more rows, the median off by SHIFT_MIN+, SHIFT_AGREEMENT of them one way."""
         if self.factor is None or self.rows < SHIFT_MIN_ROWS or abs(self.factor - 1.0) < SHIFT_MIN:
             return False
         same_way = self.slower if self.factor > 1 else self.rows - self.slower
