@@ -199,3 +199,47 @@ def task_anatomy(rows: Sequence[dict]) -> str | None:
     ax.grid(axis="y", visible=False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, fontsize=7.5)
     return to_svg(fig, "task-anatomy")
+
+
+# --- the cost of a failure against batch size (make chaos-sweep) ---------------------------
+
+
+@house_style
+def failure_cost(points: Sequence[dict]) -> str | None:
+    """points: batch_size, slowdown, re_executed (lookups), recovery_s, detection_s (None where not
+    measured). Three panels against B (log): the slowdown, the lookups Ray ran again, and the times
+    from the kill to the loss being seen and to the last retried task finishing."""
+    points = sorted((p for p in points if p.get("batch_size")), key=lambda p: p["batch_size"])
+    if len({p["batch_size"] for p in points}) < 2:
+        return None
+    fig, axes = figure(1, 3, height=3.3)
+    xs = [p["batch_size"] for p in points]
+    panels = (("slowdown", "faulted trial / median clean trial", "Slowdown", OKABE_ITO["vermillion"]),
+              ("re_executed", "lookups re-executed (log)", "Work Ray ran again", OKABE_ITO["blue"]),
+              ("recovery_s", "seconds after the kill", "Recovery", OKABE_ITO["green"]))
+    for ax, (key, ylabel, title, colour) in zip(axes, panels):
+        style_axes(ax)
+        ax.set_xscale("log")
+        ax.set_xlabel("batch size B (lookups per task, log)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, loc="left")
+        shown = [(x, p[key]) for x, p in zip(xs, points) if p.get(key) is not None]
+        if shown:
+            ax.plot(*zip(*shown), color=colour, marker="o", linewidth=1.5, markersize=6,
+                    label="last retried task finished" if key == "recovery_s" else None)
+    axes[0].axhline(1.0, color="#777777", linestyle="--", linewidth=1, label="no cost")
+    axes[0].set_ylim(bottom=0)
+    positive = [p["re_executed"] for p in points if p.get("re_executed")]
+    if positive:
+        axes[1].set_yscale("log")
+        axes[1].plot(xs, xs, color="#777777", linestyle="--", linewidth=1, label="one task of B")
+        axes[1].legend(loc="upper left", fontsize=7.5)
+    detected = [(x, p["detection_s"]) for x, p in zip(xs, points) if p.get("detection_s") is not None]
+    if detected:
+        axes[2].plot(*zip(*detected), color=OKABE_ITO["black"], marker="s", linestyle=":", linewidth=1.2,
+                     markersize=5, label="node loss seen")
+    axes[2].set_ylim(bottom=0)
+    axes[2].legend(loc="upper left", fontsize=7.5)
+    axes[0].legend(loc="lower right", fontsize=7.5)
+    fig.tight_layout()
+    return to_svg(fig, "failure-cost")

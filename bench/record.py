@@ -146,9 +146,10 @@ def _warnings_and_outliers(row: Row, stats: dict) -> tuple[list[dict], list[dict
 
 
 def run_record(row: Row, workload: WorkloadLike, nodes_end: dict | None, resources: dict, hostnames: dict,
-               faults: list, node_events: list) -> Run:
+               faults: list, node_events: list, fault_cost: list | None = None) -> Run:
     """The run as the results file keeps it. nodes_end: alive nodes after the round of its last
-    trial; resources: every node's samples over the measured rounds (cut to its trial windows)."""
+    trial; resources: every node's samples over the measured rounds (cut to its trial windows);
+    fault_cost: what each injected fault cost its trial (bench.faultcost), only where one hit."""
     spec = row.spec
     stats = summarize(row.samples)
     warnings, outliers = _warnings_and_outliers(row, stats)
@@ -175,6 +176,8 @@ def run_record(row: Row, workload: WorkloadLike, nodes_end: dict | None, resourc
         "ended_unix": row.windows[-1][1] if row.windows else row.started_unix,
         "resources": label_resources(_within_windows(resources, row.windows), hostnames),
     }
+    if fault_cost is not None:
+        extra["fault_cost"] = fault_cost
     correct = row.error is None and row.measured > 0 and all(row.correct_trials)
     return Run.from_dict({"mode": spec.mode, "label": spec.label, "params": _params(row, workload),
                           "samples": row.samples, "stats": stats, "correct": correct, **extra})

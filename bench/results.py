@@ -420,6 +420,8 @@ def _run_schema() -> dict:
             "samples": {"type": "object", "additionalProperties": _NUMBERS},
             "stats": {"type": "object", "additionalProperties": {"type": "object"}},
             "correct": {"type": "boolean"},
+            "fault_cost": {"type": "array", "items": {"type": "object"}, "description": "optional: what each injected "
+                           "fault cost its trial (bench.faultcost), on runs a chaos harness's fault hit"},
         },
         "additionalProperties": True,  # Run.extra: what the runner records beside the samples
     }

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import anatomy, cluster, metadata, model, results
+from bench import anatomy, cluster, faultcost, metadata, model, results
 from bench.modes import MODES
 from bench.errors import RuntimeFailure
 from bench.options import OPTIONS, with_defaults
@@ -161,6 +161,7 @@ class SuiteRunner:
         spec = row.spec
         self.progress.start_trial(f"round {round_index} · {spec.label}", row.predicted_s(), row.mode.tasks_for(spec.lookups))
         row.mode.progress_hook = self.progress.tasks_done
+        faultcost.announce("trial start", spec, row.measured)  # for a harness aiming a fault; untimed
         gc.collect()  # no collection of the previous trial's garbage inside this one
         gc.disable()
         try:
@@ -185,6 +186,7 @@ class SuiteRunner:
         row.latencies.append([round(v, 9) for v in outcome.task_latencies_s])
         row.windows.append((begin, end))
         row.rounds.append(round_index)
+        faultcost.announce("trial end", spec, row.measured - 1, begin=begin, end=end)
 
     def _play_round(self, rows: list[Row], round_index: int) -> None:
         order = round_order([r.spec.label for r in rows], self.config.seed, round_index)
@@ -203,11 +205,28 @@ class SuiteRunner:
 
     # -- record -----------------------------------------------------------------
 
-    def _record(self, row: Row, resources: dict, faults: list, node_events: list) -> Run:
+    def _record(self, row: Row, resources: dict, faults: list, node_events: list, cost: list | None = None) -> Run:
         # after the round of its last trial (one snapshot per round, none per trial)
         nodes_end = self._counts_after_round.get(max(row.rounds)) if row.rounds else self._node_counts()
         hostnames = self.samplers.hostnames if self.samplers else {}
-        return run_record(row, self.workload, nodes_end, resources, hostnames, faults, node_events)
+        return run_record(row, self.workload, nodes_end, resources, hostnames, faults, node_events, cost)
+
+    def _fault_costs(self, rows: list[Row], owned: dict) -> dict[int, list]:
+        """What each injected fault cost its trial (bench.faultcost; task events read from the GCS
+        before the anatomy adds tasks). A diagnostic: its failure never costs the results."""
+        costs = {}
+        for row in rows:
+            faults, events = owned.get(id(row), ([], []))
+            if not faults:
+                continue
+            try:
+                costs[id(row)] = faultcost.measure(row, faults, events)
+            except Exception as exc:
+                self.progress.phase(f"fault cost of {row.spec.label}: unavailable: {_one_line(exc)}")
+                continue
+            for cost in costs[id(row)]:
+                self.progress.phase(faultcost.summary_line(row.spec.label, cost))
+        return costs
 
     def _checkpoint(self, rows: list[Row]) -> None:
         """Rewrite the results file with every trial so far, so an interruption loses nothing."""
@@ -345,7 +364,8 @@ class SuiteRunner:
         """Record every run, the cluster at the end, the analysis and verdict: complete."""
         resources, faults, node_events = observed
         owned = attribute_to_runs(rows, faults, node_events)
-        runs = tuple(self._record(r, resources, *owned.get(id(r), ([], []))) for r in rows)
+        costs = self._fault_costs(rows, owned)
+        runs = tuple(self._record(r, resources, *owned.get(id(r), ([], [])), costs.get(id(r))) for r in rows)
         self.results = self.results.with_runs(runs).with_config_extra(order=self.order)
         if self.config.needs_ray:
             nodes_end = cluster.node_snapshot()

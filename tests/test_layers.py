@@ -25,8 +25,8 @@ LAYERS = [
     {"modes"},
     # the results model and the analysis of one file
     {"results", "model"},
-    # running a suite: rounds, the run record, the runner, its terminal summary
-    {"rounds", "record", "runner", "summary"},
+    # running a suite: rounds, the run record, the cost of an injected fault, the runner, its terminal summary
+    {"rounds", "record", "faultcost", "runner", "summary"},
     # reading results files: compare, re-run, export, advice, the HTML report and its charts
     {"compare", "repro", "export", "advise", "charts", "charts_cluster", "report"},
     # the command line

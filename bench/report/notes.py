@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from bench import faultcost
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
 from bench.results import Results
@@ -84,6 +85,7 @@ def _fault_lines(f: RunFaults) -> list[str]:
     detection = _detection_line(f)
     if detection:
         lines.append(detection)
+    lines += [faultcost.summary_line("cost", cost).removeprefix("fault cost, ") + "." for cost in f.costs]
     if f.fewer_nodes and not f.lost:
         lines.append("Fewer nodes were alive at the end than at the start, but the node watcher recorded no loss event.")
     lines += [f"Node {host} joined during the run." for host in f.joined]

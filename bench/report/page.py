@@ -21,6 +21,7 @@ from bench.errors import RuntimeFailure, UsageError
 from bench.export import to_csv
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_ratio, fmt_speedup, fmt_time
 from bench.metadata import utc_now
+from bench.report.failcost import failure_cost
 from bench.report.figures import naive_fit, section_figures
 from bench.report.multi import build_comparison
 from bench.report.notes import (analysis_rows, environment_rows, fault_rows, node_rows, preflight_warnings,
@@ -143,6 +144,7 @@ def render(sources: Sequence[Source], with_charts: bool = True, generated_utc: s
         title=title,
         sections=sections,
         comparison=build_comparison(sections),
+        failure=failure_cost(sections, with_charts),
         generated_utc=generated_utc or utc_now(),
         bench_version=bench_version or __version__,
         high_cv=HIGH_CV,

@@ -93,6 +93,7 @@ class RunFaults:
     answers_ok: bool
     answers: str
     badge: str
+    costs: tuple = ()  # run.extra["fault_cost"]: what each fault cost its trial (bench.faultcost)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ def run_faults(run: Run) -> RunFaults | None:
                                    if isinstance(d, Mapping) and d.get("lost"))),
         answers_ok=run.correct, answers=_answers(run),
         badge="node lost" if (lost or fewer) else ("fault injected" if faults else "node joined"),
+        costs=tuple(dict(c) for c in as_dicts(extra.get("fault_cost")) if isinstance(c, dict)),
     )
 
 
