@@ -218,6 +218,32 @@ def host_busy_cores(window_s: float) -> float | None:
         return None
 
 
+def host_cpu_times() -> dict | None:
+    """The host's cumulative CPU times in seconds (host-wide /proc/stat, which containers
+    share): busy, idle and, on a virtual machine, steal (time the hypervisor gave away)."""
+    try:
+        times = psutil.cpu_times()
+    except Exception:
+        return None
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    steal = getattr(times, "steal", 0.0)
+    busy = sum(times) - idle - steal - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+    return {"unix": time.time(), "busy_s": busy, "idle_s": idle, "steal_s": steal}
+
+
+def host_cpu_between(start: dict | None, end: dict | None) -> dict | None:
+    """What the host's CPUs did between two host_cpu_times snapshots: cores busy, cores stolen by
+    the hypervisor, and steal as a share of all CPU time (a whole-run slowdown with steal up is
+    the machine, not the code)."""
+    if not start or not end or end["unix"] <= start["unix"]:
+        return None
+    window = end["unix"] - start["unix"]
+    busy, idle, steal = (max(0.0, end[k] - start[k]) for k in ("busy_s", "idle_s", "steal_s"))
+    total = busy + idle + steal
+    return {"window_s": window, "busy_cores": busy / window, "steal_cores": steal / window,
+            "steal_share": steal / total if total > 0 else None}
+
+
 def _governors() -> list[str]:
     found = set()
     for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):
