@@ -10,6 +10,7 @@ import math
 
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_speedup, fmt_time
 from bench.results import Results, Run
+from bench.workload import item_words
 
 
 def _median(run: Run | None, metric: str = "response_s") -> float | None:
@@ -19,7 +20,8 @@ def _median(run: Run | None, metric: str = "response_s") -> float | None:
 
 
 def table_lines(res: Results) -> list[str]:
-    lines = [f"{'run':<42} {'median s':>10} {'IQR s':>10} {'lookups/s':>12} {'trials':>6} {'ok':>3}"]
+    items, _ = item_words(dict(res.workload))
+    lines = [f"{'run':<42} {'median s':>10} {'IQR s':>10} {items + '/s':>12} {'trials':>6} {'ok':>3}"]
     for run in res.runs:
         stat = run.stats.get("response_s") or {}
         rate = (run.stats.get("lookups_per_s") or {}).get("median")
@@ -56,6 +58,7 @@ def _versus(best: float, other: Run | None, name: str) -> str | None:
 
 def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     """Best batched Ray against every other way, the model's figures, ray-auto, warnings."""
+    items, item = item_words(dict(res.workload))
     sweep = _valid(res, "ray-batched")
     lines: list[str] = []
     if sweep:
@@ -65,10 +68,10 @@ def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
                      f"({fmt_time(best_s)}, {fmt_int(best.params.get('tasks'))} tasks):")
         naive = max(_valid(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, default=None)
         if naive is not None:
-            # compare the same number of lookups: scale naive's time per lookup up to the sweep's
+            # compare the same amount of work: scale naive's time per item up to the sweep's
             scale = best.params["queries"] / naive.params["queries"]
             lines.append(f"  {fmt_speedup(_median(naive) * scale / best_s)} than naive Ray "
-                         f"(one task per lookup; {fmt_int(naive.params['tasks'])} tasks took {fmt_time(_median(naive))})")
+                         f"(one task per {item}; {fmt_int(naive.params['tasks'])} tasks took {fmt_time(_median(naive))})")
         for mode, name in (("sequential", "sequential Python"), ("multiprocessing", None), ("numpy", "numpy (no overhead)")):
             run = next(iter(_valid(res, mode)), None)
             text = _versus(best_s, run, name or (run.label if run else mode))
@@ -80,10 +83,10 @@ def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     model = analysis.get("model")
     if model:
         text = (f"model: c = {fmt_time(model['per_task_overhead_s'])} per task, "
-                f"w = {fmt_time(model['per_lookup_work_s'])} per lookup")
+                f"w = {fmt_time(model['per_lookup_work_s'])} per {item}")
         if model.get("break_even_lookups_per_task"):
             text += (f"; Ray beats one Python loop above ~{fmt_int(round(model['break_even_lookups_per_task']))} "
-                     f"lookups ({fmt_time(model['break_even_work_per_task_s'])} of work) per task")
+                     f"{items} ({fmt_time(model['break_even_work_per_task_s'])} of work) per task")
         if model.get("rms_relative_error") is not None:
             text += (f"; fit: RMS error {fmt_pct(model['rms_relative_error'])}, worst "
                      f"{model['max_relative_residual']:+.0%} at B = {fmt_int(model.get('worst_point_batch_size'))}"

@@ -202,7 +202,13 @@ def test_a_users_own_module_through_the_cli_entry(user_module, tmp_path, capsys)
           "--out", str(out), "--quiet"])
     data = json.loads(out.read_text())
     _assert_checked(data, function, 120, ("sequential", "ray-naive", "ray-batched"))
-    assert f"results: {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"results: {out}" in printed
+    # a user's function is counted in items, never in the lookups it is not
+    assert "items/s" in printed and "one task per item" in printed and "lookup" not in printed
+    from bench.report import write_report
+    page = write_report([str(out)], tmp_path / "index.html").read_text()
+    assert "items per task)" in page  # the headline: "Batched Ray (B = 30 items per task) is ..."
 
 
 def test_a_slow_function_gets_a_short_auto_probe(user_module):

@@ -10,6 +10,7 @@ from bench.report.notes import fit_words
 from bench.report.view import (RunView, Summary, analysis_of, calibration_summary, cluster_cpus, fastest_correct,
                                first_correct, is_work_bound)
 from bench.results import Results
+from bench.workload import item_words
 
 TARGET_EFFICIENCY = 0.9
 
@@ -61,6 +62,8 @@ class VerdictFacts:
     model: dict | None
     cpus: float | None
     work_bound: WorkBoundFacts | None
+    items: str = "lookups"  # the unit of work in words (bench.workload.item_words)
+    item: str = "lookup"
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ def work_bound_facts(views, results: Results, seq: RunView | None, batched: RunV
 
 def verdict_facts(views, results: Results) -> VerdictFacts:
     queries = dict(results.workload).get("queries")
+    items, item = item_words(dict(results.workload))
     seq = first_correct(views, "sequential")
     batched = fastest_correct(views, "ray-batched")
     auto = first_correct(views, "ray-auto")
@@ -178,6 +182,7 @@ def verdict_facts(views, results: Results) -> VerdictFacts:
         calibration=calibration_summary(results), model=analysis_of(results).get("model"),
         cpus=cluster_cpus(results),
         work_bound=work_bound_facts(views, results, seq, batched, auto) if is_work_bound(results) else None,
+        items=items, item=item,
     )
 
 
@@ -194,13 +199,14 @@ def _overhead_headline(facts: VerdictFacts, views) -> str:
         if r_seq is not None:
             parts.append(f"{faster_words(r_seq)} sequential Python")
         batch = batched.batch_size
-        head = f"Batched Ray (B = {fmt_int(batch)} lookups per task) is " if batch else "Batched Ray is "
+        head = f"Batched Ray (B = {fmt_int(batch)} {facts.items} per task) is " if batch else "Batched Ray is "
         return head + (" and ".join(parts) if parts else "the only Ray mode that ran correctly") + "."
     valid = [v for v in views if v.correct and v.per_lookup_s]
     if not valid:
         return "No run finished with correct answers: there is no verdict."
     fastest = min(valid, key=lambda v: v.per_lookup_s)
-    return f"Fastest correct mode: {fastest.label} ({fmt_time(fastest.response.median)} for {fmt_int(fastest.queries)} lookups)."
+    return (f"Fastest correct mode: {fastest.label} ({fmt_time(fastest.response.median)} for "
+            f"{fmt_int(fastest.queries)} {facts.items}).")
 
 
 def _work_bound_headline(work_bound: WorkBoundFacts) -> str:
@@ -225,18 +231,18 @@ def _work_bound_lines(work_bound: WorkBoundFacts) -> list[str]:
              f"{fmt_int(cpus)} CPU{'s' if cpus != 1 else ''} (1 = linear scaling).")] + lines[::-1]
 
 
-def _naive_line(naive: RunView, queries: int | None) -> str:
+def _naive_line(naive: RunView, queries: int | None, items: str, item: str) -> str:
     rate = naive.stats.lookups_per_s
-    line = (f"Naive Ray (one task per lookup) at {fmt_int(naive.tasks)} tasks: "
-            f"{fmt_time(naive.response.median)}, {fmt_rate(rate.median if rate else None)} lookups/s")
+    line = (f"Naive Ray (one task per {item}) at {fmt_int(naive.tasks)} tasks: "
+            f"{fmt_time(naive.response.median)}, {fmt_rate(rate.median if rate else None)} {items}/s")
     if queries and naive.queries != queries:
-        line += (f"; it was not run at {fmt_int(queries)} tasks, so the comparison is per lookup "
-                 f"(scaled linearly, {fmt_int(queries)} lookups would take ≈ {fmt_time(naive.per_lookup_s * queries)})")
+        line += (f"; it was not run at {fmt_int(queries)} tasks, so the comparison is per {item} "
+                 f"(scaled linearly, {fmt_int(queries)} {items} would take ≈ {fmt_time(naive.per_lookup_s * queries)})")
     return line + "."
 
 
-def _auto_line(auto: RunView, batched: RunView | None) -> str:
-    line = (f"ray-auto (the tool picks B from a short probe of per-lookup work and per-task overhead) chose "
+def _auto_line(auto: RunView, batched: RunView | None, item: str) -> str:
+    line = (f"ray-auto (the tool picks B from a short probe of per-{item} work and per-task overhead) chose "
             f"B = {fmt_int(auto.batch_size)} " if auto.batch_size else "ray-auto ")
     line += f"and took {fmt_time(auto.response.median)}"
     if batched and batched.per_lookup_s:
@@ -247,11 +253,11 @@ def _auto_line(auto: RunView, batched: RunView | None) -> str:
     return line + "."
 
 
-def _model_line(model: dict) -> str:
+def _model_line(model: dict, items: str) -> str:
     text = (f"A model fitted to the batch sweep ({fit_words(model)}) puts the overhead at "
             f"{fmt_time(model['per_task_overhead_s'])} of worker time per task plus {fmt_time(model.get('fixed_cost_s'))} per run")
     if model.get("break_even_lookups_per_task"):
-        text += (f"; a task needs about {fmt_int(round(model['break_even_lookups_per_task']))} lookups "
+        text += (f"; a task needs about {fmt_int(round(model['break_even_lookups_per_task']))} {items} "
                  f"({fmt_time(model.get('break_even_work_per_task_s'))} of work) before Ray beats one Python loop")
     return text + "."
 
@@ -270,18 +276,19 @@ def _lines(facts: VerdictFacts) -> list[str]:
     lines = []
     if batched:
         lines.append(f"Best batched run: {batched.label}, {fmt_int(batched.tasks)} tasks, answered "
-                     f"{fmt_int(batched.queries)} lookups in {fmt_time(batched.response.median)} (median).")
+                     f"{fmt_int(batched.queries)} {facts.items} in {fmt_time(batched.response.median)} (median).")
     if seq:
-        lines.append(f"Sequential Python (the baseline): {fmt_time(seq.response.median)} for {fmt_int(seq.queries)} lookups.")
+        lines.append(f"Sequential Python (the baseline): {fmt_time(seq.response.median)} for "
+                     f"{fmt_int(seq.queries)} {facts.items}.")
     if naive:
-        lines.append(_naive_line(naive, facts.queries))
+        lines.append(_naive_line(naive, facts.queries, facts.items, facts.item))
     if facts.numpy:
         lines.append(f"For scale, vectorised numpy in one process (the work with no per-task overhead) took "
                      f"{fmt_time(facts.numpy.response.median)}.")
     if facts.auto:
-        lines.append(_auto_line(facts.auto, batched))
+        lines.append(_auto_line(facts.auto, batched, facts.item))
     if facts.model and facts.model.get("per_task_overhead_s") is not None:
-        lines.append(_model_line(facts.model))
+        lines.append(_model_line(facts.model, facts.items))
     if batched and seq and batched.per_lookup_s > seq.per_lookup_s:
         lines.append(_small_job_line(seq, facts.cpus))
     if facts.work_bound:
@@ -304,10 +311,10 @@ def _lesson(facts: VerdictFacts) -> str | None:
         source = f"{fmt_rate(calibration.median)} no-op tasks/s"
     if not (overhead and work):
         return None
-    return (f"Why: one lookup is about {fmt_time(work)} of work, but the cluster gets through one task only every "
-            f"{fmt_time(overhead)} of wall time ({source}; scheduling, messaging and the lookup together): "
+    return (f"Why: one {facts.item} is about {fmt_time(work)} of work, but the cluster gets through one task only "
+            f"every {fmt_time(overhead)} of wall time ({source}; scheduling, messaging and the {facts.item} together): "
             f"≈ {fmt_ratio(overhead / work)} the work itself. "
-            f"Batching many lookups into one task pays the per-task cost once per batch.")
+            f"Batching many {facts.items} into one task pays the per-task cost once per batch.")
 
 
 def verdict(views, results: Results) -> Verdict:
