@@ -44,7 +44,7 @@ EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKE
 RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
 
 .PHONY: help up bench report down logs image image-offline image-build base wheels token \
-        venv test test-fast clean check-workers check-suite dirs ensure-image chaos chaos-head scaling speed \
+        venv test test-fast clean check-workers check-suite dirs ensure-image chaos chaos-head chaos-sweep scaling speed \
         compose-v2
 
 help:
@@ -53,6 +53,7 @@ help:
 	@echo "make report              cluster up if needed, standard suite, reports/index.html"
 	@echo "make repro [FILE=...]    re-run a results file (default: newest, then its -heavy) and judge each row"
 	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
+	@echo "make chaos-sweep         a worker killed mid-trial at each CHAOS_BATCH_SIZES; the cost against B, reports/chaos-sweep/"
 	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
 	@echo "make bench SUITE=stress  1,000,000 naive tasks in windows (driver RSS recorded)"
 	@echo "make speed               time up, suite, report render; harness overhead ratio"
@@ -139,6 +140,13 @@ chaos: check-workers
 
 chaos-head: check-workers
 	@$(RUN) chaos head --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)-head
+
+# The cost of a failure against batch size: at each B, clean trials then one with a worker
+# killed mid-trial; re-executed lookups, recovery and slowdown per B in reports/chaos-sweep/.
+CHAOS_BATCH_SIZES ?= 100,1000,10000
+chaos-sweep: check-workers
+	@$(RUN) chaos sweep --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --name $(CHAOS_NAME)-sweep \
+	  --batch-sizes '$(CHAOS_BATCH_SIZES)'
 
 # One report across cluster sizes: the quick (overhead-bound) and heavy (work-bound)
 # suites at each worker count, then speed-up and efficiency against total CPUs.

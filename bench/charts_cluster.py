@@ -238,8 +238,8 @@ def failure_cost(points: Sequence[dict]) -> str | None:
     if detected:
         axes[2].plot(*zip(*detected), color=OKABE_ITO["black"], marker="s", linestyle=":", linewidth=1.2,
                      markersize=5, label="node loss seen")
-    axes[2].set_ylim(bottom=0)
-    axes[2].legend(loc="upper left", fontsize=7.5)
+    axes[2].set_ylim(bottom=0, top=axes[2].get_ylim()[1] * 1.3)  # room for the legend above the points
+    axes[2].legend(loc="upper center", fontsize=7.5)
     axes[0].legend(loc="lower right", fontsize=7.5)
     fig.tight_layout()
     return to_svg(fig, "failure-cost")

@@ -10,7 +10,8 @@ RESULTS_DIR, REPORTS_DIR, IMAGE, BASE_IMAGE, DASHBOARD_PORT, APP_UID) plus COMPO
   image                             build from BASE_IMAGE, or the offline path when it cannot be pulled
   dirs DIR...                       results/reports folders the container user can write
   wait-healthy SERVICE [TIMEOUT]    every SERVICE container healthy (Compose v1 has no `up --wait`)
-  up | bench | report | repro | chaos | scaling | speed    the make targets of those names
+  up | bench | report | repro | chaos | scaling | speed    the make targets of those names (chaos: worker,
+                                    head or sweep)
 
 Errors are one line on stderr and a non-zero exit, never a traceback.
 """
@@ -324,14 +325,27 @@ def repro(args) -> int:
     return status
 
 
+def batch_sizes(text: str) -> list[int]:
+    """A comma list of whole numbers >= 1 (the chaos sweep's batch sizes), sorted, or Fail (exit 2)."""
+    items = [item.strip().replace("_", "") for item in str(text).split(",")]
+    if not items or any(not item.isdigit() or int(item) < 1 for item in items):
+        raise Fail(f"error: batch sizes must be a comma list of whole numbers >= 1 (e.g. 100,1000,10000), got '{text}'", 2)
+    return sorted({int(item) for item in items})
+
+
 def chaos(args) -> int:
     # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
-    # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).
+    # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete),
+    # or the sweep: one worker killed mid-trial at each batch size, the cost against B.
+    sizes = batch_sizes(args.batch_sizes) if args.scenario == "sweep" else []
     if not containers("bench"):
         check(make("up", WORKERS=args.workers) and 1)
     cmd = [sys.executable, str(ROOT / "scripts" / "chaos.py"), args.scenario, "--project", project(),
            "--results-dir", env("RESULTS_DIR", "./results"), "--expect-nodes", str(args.expect_nodes),
            "--name", args.name]
+    if args.scenario == "sweep":
+        return chaos_sweep(cmd + ["--workers", str(args.workers), "--batch-sizes", ",".join(map(str, sizes))],
+                           args.name, sizes)
     print(shlex.join(cmd))
     check(call(cmd))
     if args.scenario == "worker":
@@ -341,6 +355,22 @@ def chaos(args) -> int:
         check(call(cmd))
         print(f"chaos: {env('REPORTS_DIR')}/chaos/index.html (results: {env('RESULTS_DIR')}/{args.name}.json)")
     return 0
+
+
+def chaos_sweep(cmd: list[str], name: str, sizes: list[int]) -> int:
+    """The sweep, then one report over every file it left (also after a failed point: the page says what happened)."""
+    print(shlex.join(cmd))
+    rc = call(cmd)
+    files = [f"results/{name}-B{size}.json" for size in sizes
+             if (Path(env("RESULTS_DIR", "./results")) / f"{name}-B{size}.json").is_file()]
+    if files:
+        report = [*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
+                  "--out", "reports/chaos-sweep/index.html"]
+        print(shlex.join(report))
+        rc = rc or call(report)
+        print(f"chaos: {env('REPORTS_DIR')}/chaos-sweep/index.html (results: {len(files)} file(s) "
+              f"{env('RESULTS_DIR')}/{name}-B*.json)")
+    return rc
 
 
 def scaling(args) -> int:
@@ -441,9 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance")
     p.set_defaults(func=repro)
     p = sub.add_parser("chaos")
-    p.add_argument("scenario", choices=["worker", "head"])
+    p.add_argument("scenario", choices=["worker", "head", "sweep"])
     for opt in ("--workers", "--expect-nodes", "--name"):
         p.add_argument(opt, required=True)
+    p.add_argument("--batch-sizes", default="100,1000,10000", help="sweep only")
     p.set_defaults(func=chaos)
     p = sub.add_parser("scaling")
     p.add_argument("--workers", required=True, help="worker counts, space-separated")

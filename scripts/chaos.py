@@ -5,6 +5,10 @@
                    the suite must still finish with every answer correct.
   chaos.py head    kill the head while a run is in flight; the bench must exit 1 within
                    60 s with one line, leaving a valid results file marked incomplete.
+  chaos.py sweep   the cost of a failure against batch size: for each B, all workers up, then
+                   ray-batched at B with clean trials and one more, into which one worker is
+                   killed; the bench records what the kill cost (bench.faultcost). Every answer
+                   must stay correct, and every kill must land inside its trial.
 
 Each kill is appended to a fault log (JSON lines) that the bench reads through
 $BENCH_FAULT_LOG, so the results can put the kill time next to Ray's detection time.
@@ -23,7 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from appliance import Fail, containers  # noqa: E402  (the one listing of the project's containers)
+from appliance import Fail, batch_sizes, containers  # noqa: E402  (the one listing of the project's containers)
+from chaos_sweep import sweep  # noqa: E402
 
 # Big enough that the kill lands inside ray-naive on a 2-core host, small enough for CI.
 SCENARIO_ARGS = {
@@ -64,6 +69,17 @@ def wait_for_runs(path: Path, runs: int, timeout_s: float, proc: subprocess.Pope
     return False
 
 
+def sweep_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sweep")
+    group.add_argument("--workers", type=int, help="worker containers to keep up (default: --expect-nodes)")
+    group.add_argument("--batch-sizes", default="100,1000,10000", help="comma list of B (default 100,1000,10000)")
+    group.add_argument("--clean-trials", type=int, default=2, help="trials before the faulted one (default 2)")
+    group.add_argument("--queries", type=int, help="lookups per trial (default: largest B x workers)")
+    group.add_argument("--array-size", type=int, default=5000, help="elements searched per lookup (default 5000)")
+    group.add_argument("--kill-at", type=float, default=0.3,
+                       help="the kill's time into the faulted trial, as a share of the clean trials' median (default 0.3)")
+
+
 def main() -> int:
     try:
         return scenario()
@@ -76,7 +92,7 @@ def main() -> int:
 
 def scenario() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=sorted(SCENARIO_ARGS))
+    parser.add_argument("scenario", choices=sorted([*SCENARIO_ARGS, "sweep"]))
     parser.add_argument("--project", default=os.environ.get("COMPOSE_PROJECT_NAME", "raybench"))
     parser.add_argument("--compose", default=os.environ.get("COMPOSE", "docker-compose"))
     parser.add_argument("--results-dir", default=os.environ.get("RESULTS_DIR", "./results"))
@@ -84,7 +100,10 @@ def scenario() -> int:
     parser.add_argument("--expect-nodes", type=int, required=True)
     parser.add_argument("--kill-delay", type=float, default=4.0,
                         help="seconds into the measured Ray run before the kill")
+    sweep_options(parser)
     args = parser.parse_args()
+    if args.scenario == "sweep":
+        return sweep(args, batch_sizes(args.batch_sizes), die)
 
     name = args.name or f"chaos-{args.scenario}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     results_dir = Path(args.results_dir)

@@ -7,6 +7,7 @@ scripts/chaos.py that `make chaos-head` uses.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 
 import pytest
@@ -62,6 +63,42 @@ def test_killed_worker_loses_no_answer(cluster):
     html = report.read_text()
     assert "node lost" in html.lower()
     assert run_["label"] in html
+
+
+SWEEP = (100, 1000, 10000)
+
+
+@pytest.mark.docker
+def test_chaos_sweep_costs_a_failure_at_each_batch_size(cluster):
+    # Runs after the single-worker kill (one worker down): the sweep starts it again itself.
+    proc = make("chaos-sweep", "CHAOS_NAME=cost", f"CHAOS_BATCH_SIZES={','.join(map(str, SWEEP))}", *cluster["vars"],
+                timeout=1800, env=cluster["env"])
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    summary = json.loads(next(line for line in reversed(proc.stdout.splitlines()) if line.startswith('{"scenario"')))
+    assert summary["problems"] == [] and [p["batch_size"] for p in summary["points"]] == list(SWEEP)
+    queries = summary["queries"]
+    for batch in SWEEP:
+        data = json.loads((cluster["results"] / f"cost-sweep-B{batch}.json").read_text())
+        assert data["status"] == "complete" and all(r["correct"] for r in data["runs"]), batch
+        costs = [(r, c) for r in data["runs"] for c in r.get("fault_cost") or ()]
+        assert len(costs) == 1, (batch, costs)  # one fault per B, in B's own run
+        run_, cost = costs[0]
+        assert run_["params"]["batch_size"] == batch and cost["batch_size"] == batch
+        assert run_["nodes_start"]["alive_with_cpus"] == WORKERS  # the sweep restored the killed worker
+        assert cost["landed"] == "in trial" and cost["trial"] == len(run_["samples"]["response_s"]) - 1
+        assert cost["trial_correct"] is True
+        assert cost["task_events"]["available"], cost["task_events"]
+        assert cost["task_events"]["tasks_seen"] == queries // batch
+        # the killed worker was running a task: Ray ran it again, whole batches of B
+        assert cost["tasks_retried"] >= 1 and cost["lookups_re_executed"] > 0
+        assert cost["lookups_re_executed"] % batch == 0
+        assert cost["lookups_re_executed"] == batch * cost["retries"]
+        assert cost["recovery_s"] > 0 and cost["slowdown"] > 0 and cost["clean_trials"] == 2
+    html = (cluster["reports"] / "chaos-sweep" / "index.html").read_text()
+    assert 'data-chart="failure-cost"' in html and 'aria-label="failure-cost"' in html
+    assert 'data-answers-ok="true"' in html
+    assert sorted(int(b) for b in re.findall(r'<tr data-batch-size="(\d+)" data-measured="true"', html)) == list(SWEEP)
+    assert len(running_containers(cluster["project"], "ray-worker")) == WORKERS
 
 
 @pytest.mark.docker
