@@ -105,7 +105,8 @@ class BenchCLI:
           force: overwrite an existing --out file.
           quiet: no progress bar.
         """
-        from bench.repro import repro_files, repro_run
+        from bench.repro import repro_files
+        from bench.rerun import repro_run
 
         if other is not None:
             if out is not None or address is not None:

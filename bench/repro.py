@@ -1,4 +1,5 @@
-"""`bench repro`: re-run what a results file records, then say row by row whether it reproduced.
+"""`bench repro`'s verdicts: whether a re-run reproduced its original, row by row (bench.rerun
+runs the original again; `bench repro A.json B.json` only compares).
 
 The rule (one, stated everywhere it is shown): a row REPRODUCES when the median response
 time of the new run over the original's lies within ±tolerance, i.e. 1 - t <= new/old <= 1 + t.
@@ -19,24 +20,18 @@ and recorded in the new results file (metadata.repro).
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Mapping
 
-from bench import compare, metadata
+from bench import compare
 from bench import options as option_table
 from bench import results as results_io
-from bench.cluster import parse_address
-from bench.errors import BenchError, RuntimeFailure, UsageError
+from bench.errors import BenchError, UsageError
 from bench.format import fmt_time
-from bench.results import Results, Run, write_atomic
-from bench.runner import run_benchmark
-from bench.suites import SUITES, build_config
+from bench.results import Results, Run
 
 DEFAULT_TOLERANCE = 0.10
 # Tasks that cross nodes in the compose cluster are noisier (issue 10: ±15% there).
@@ -118,6 +113,7 @@ class Shift:
     slower: int
     beyond_shift: tuple[str, ...]  # labels that differ beyond tolerance even after the shift
     witnesses: tuple[tuple[str, float], ...]  # sequential Python (the CPU alone) and Ray's no-op task
+    steal: tuple[float, float] | None = None  # the hypervisor's share of the host CPU: original, new
 
     @property
     def named(self) -> bool:
@@ -130,7 +126,9 @@ class Shift:
     def line(self) -> str:
         if self.factor is None:
             return "whole-run shift: no rows to tell"
-        witnesses = f" ({'; '.join(f'{label} {ratio:.2f}×' for label, ratio in self.witnesses)})" * bool(self.witnesses)
+        said = [f"{label} {ratio:.2f}×" for label, ratio in self.witnesses]
+        said += [f"CPU steal {self.steal[0]:.1%} → {self.steal[1]:.1%} of the host"] if self.steal else []
+        witnesses = f" ({'; '.join(said)})" * bool(said)
         if not self.named:
             return (f"whole-run shift: none (median ratio {self.factor:.2f}× over {self.rows} rows, "
                     f"{self.slower} slower){witnesses}")
@@ -142,15 +140,20 @@ class Shift:
                 f"not one configuration; {beyond}")
 
 
-def whole_run_shift(rows: list[ReproRow]) -> Shift:
+def whole_run_shift(rows: list[ReproRow], steal: tuple[float, float] | None = None) -> Shift:
     measured = [row for row in rows if row.counts and row.ratio and row.ratio > 0]
     if not measured:
-        return Shift(None, 0, 0, (), ())
+        return Shift(None, 0, 0, (), (), steal)
     factor = math.exp(statistics.median(math.log(row.ratio) for row in measured))
     beyond = tuple(row.label for row in measured if abs(row.ratio / factor - 1.0) > row.tolerance + 1e-12)
     witnesses = tuple((row.label, row.ratio) for row in measured
                       if row.mode == "sequential" or row.label == CALIBRATION_NOOP_LABEL)
-    return Shift(factor, len(measured), sum(row.ratio > 1 for row in measured), beyond, witnesses)
+    return Shift(factor, len(measured), sum(row.ratio > 1 for row in measured), beyond, witnesses, steal)
+
+
+def host_steal(res: Results) -> float | None:
+    """The hypervisor's share of the host CPU over the measured rounds (samplers.host_cpu_record)."""
+    return (((res.cluster.get("host_cpu") or {}).get("measured_rounds")) or {}).get("steal_share")
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,11 @@ class Reproduction:
     tolerances: Mapping[str, float]
     environment: tuple[str, ...] = ()  # what differs between the two files' machines and versions
     rule: str = RULE
+    steal: tuple[float, float] | None = None  # host CPU steal over the measured rounds: original, new
 
     @property
     def shift(self) -> Shift:
-        return whole_run_shift(list(self.rows))
+        return whole_run_shift(list(self.rows), self.steal)
 
     @property
     def counted(self) -> list[ReproRow]:
@@ -293,7 +297,8 @@ def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
     rows += [ReproRow(run.label, run.mode, "extra", "only in the new run (not compared)",
                       tolerances.get(run.mode, DEFAULT_TOLERANCE)) for run in only_b]
     env = environment_differences(a.metadata, b.metadata, a.cluster, b.cluster)
-    return Reproduction(tuple(rows), tolerances, tuple(env))
+    steal = (host_steal(a), host_steal(b))
+    return Reproduction(tuple(rows), tolerances, tuple(env), steal=steal if None not in steal else None)
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -353,118 +358,5 @@ def repro_files(path_a: str, path_b: str, tolerance=None, out=None) -> Reproduct
     a, b = results_io.load(str(path_a)), results_io.load(str(path_b))
     rep = reproduction_table(a, b, tolerance)
     print_reproduction(rep, str(path_a), str(path_b), a, b, out)
-    _raise_unless_reproduced(rep)
-    return rep
-
-
-# --- re-running ---------------------------------------------------------------------------
-
-
-def _flag_given(command_line, name: str) -> bool | None:
-    """Whether `--name` was on the recorded command line; None when that cannot be told."""
-    import shlex
-
-    if not command_line:
-        return None
-    try:
-        tokens = shlex.split(str(command_line))
-    except ValueError:
-        return None
-    if "run" not in tokens:
-        return None  # e.g. a `bench repro` run: its options are in metadata.repro
-    return any(t in (f"--{name}", f"--{name.replace('_', '-')}") or t.startswith(f"--{name}=") for t in tokens)
-
-
-def _recorded_trials(config: Mapping, res: Results):
-    """The --trials to pass: None when the original left it to the suite (100k-task naive runs
-    then get fewer), the number when it was given or the suite's default has changed since."""
-    trials = config.get("trials")
-    earlier = (res.metadata.get("repro") or {}).get("options") or {}
-    if "trials" in earlier:  # a re-run itself: repeat what it was given
-        return earlier["trials"]
-    preset = SUITES.get(config.get("suite"))
-    if trials is None or preset is None or trials != preset.trials:
-        return trials
-    return trials if _flag_given(res.metadata.get("command_line"), "trials") else None
-
-
-def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict, list[str]]:
-    """build_config keyword arguments that repeat res's recorded run on the cluster at hand,
-    and notes on what could not be repeated as recorded."""
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in res.config.items()}
-    if not config or config.get("reconstructed_from"):
-        raise UsageError("the results file records no run configuration (written before bench recorded one); "
-                         "it cannot be re-run exactly: run the suite again and compare with 'bench repro A.json B.json'")
-    accepted = {opt.name for opt in option_table.CONFIG_OPTIONS}
-    options, notes = {}, []
-    for key, value in config.items():
-        name = OPTION_NAMES.get(key, key)
-        if key in RECORDED_NOT_OPTIONS:
-            continue
-        if name not in accepted:
-            notes.append(f"recorded parameter {key}={value!r} is not an option of this bench; not re-applied")
-            continue
-        if isinstance(value, list) and not value:
-            value = None  # the suite's (empty) default: an empty list is not a valid option
-        options[name] = value
-    options["trials"] = _recorded_trials(config, res)
-    embedded_before = not _on_cluster(res)
-    if address is not None:
-        options["address"] = parse_address(address)
-    if options.get("address") is not None:
-        options.pop("num_cpus", None)  # an embedded-only option
-        if options.get("expect_nodes") is None and not embedded_before:
-            options["expect_nodes"] = _cpu_nodes(res.cluster)
-    elif not embedded_before:
-        notes.append(f"the original ran on a cluster ({_cpu_nodes(res.cluster) or '?'} CPU node(s)); "
-                     "this re-run is embedded (give --address to join a cluster)")
-        options["expect_nodes"] = None
-    options["quiet"] = quiet
-    return options, notes
-
-
-def default_out(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return path.with_name(f"{path.stem}-repro-{stamp}.json")
-
-
-def _record(path: Path, rep: Reproduction, original: str, options: dict, notes: list[str]) -> None:
-    """Add metadata.repro to the new file, editing its JSON as written (fields this code does not
-    model survive), atomically."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["metadata"]["repro"] = {"original": original, "options": options, **rep.to_dict(), "notes": notes}
-    write_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
-
-
-def repro_run(path: str, out=None, tolerance=None, address=None, force: bool = False, quiet: bool = False,
-              argv: list[str] | None = None, stream=None) -> Reproduction:
-    """`bench repro RESULTS.json`: run the recorded suite again, write the new file, judge each row."""
-    stream = stream or sys.stdout
-    tolerance = check_tolerance(tolerance)
-    source = Path(str(path))
-    original = results_io.load(source)
-    options, notes = rerun_options(original, address, quiet)
-    config = build_config(**options)  # every check before any work
-    target = results_io.check_output_path(Path(str(out)) if out else default_out(source), force)
-    if original.status != "complete":
-        notes.append(f"the original is incomplete ({original.incomplete_reason}): its missing runs cannot be compared")
-    for line in notes + environment_differences(original.metadata, metadata.collect()):
-        print(f"bench: warning: {line}", file=sys.stderr, flush=True)
-    print(f"repro: re-running {source} ({original.suite} suite, seed {config.seed}) into {target}", file=stream, flush=True)
-    failure = None
-    try:
-        _, target = run_benchmark(config, out=str(target), force=force, argv=argv)
-    except RuntimeFailure as exc:
-        # Wrong answers: the file is written, and a wrong row is a verdict too. Anything else: no file to judge.
-        if not target.is_file():
-            raise
-        failure = exc
-    new = results_io.load(target)
-    rep = reproduction_table(original, new, tolerance)
-    _record(target, rep, str(source), {k: v for k, v in options.items() if k != "quiet"}, notes)
-    print(file=stream)
-    print_reproduction(rep, str(source), str(target), original, new, stream)
-    if failure is not None:
-        raise failure
     _raise_unless_reproduced(rep)
     return rep

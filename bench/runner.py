@@ -25,7 +25,7 @@ from bench.progress import SuiteProgress
 from bench.record import _trial_samples, fault_log, outlier_trials, run_record
 from bench.results import Results, Run
 from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
-from bench.samplers import PeakRSS, available_cpus, host_busy_cores, system_check
+from bench.samplers import PeakRSS, available_cpus, host_busy_cores, host_cpu_record, host_cpu_times, system_check
 from bench.suites import RunConfig, build_config
 from bench.summary import print_summary, verdict_lines
 from bench.workload import NUMPY_SKIPPED, from_config
@@ -71,6 +71,7 @@ class SuiteRunner:
         self._save_lock = threading.Lock()
         self.order: list[list[str]] = []
         self._counts_after_round: dict[int, dict | None] = {}  # alive nodes after each round
+        self._cpu_marks: list[dict | None] = []  # the host's CPU times at the start and after each round
         self.progress = SuiteProgress(quiet=config.quiet)
 
     # -- helpers -------------------------------------------------------------
@@ -197,6 +198,7 @@ class SuiteRunner:
             played.append(row.spec.label)
         self.order.append(played)
         self._counts_after_round[round_index] = self._node_counts()
+        self._cpu_marks.append(host_cpu_times())
 
     def _measure(self, rows: list[Row]) -> None:
         """The interleaved rounds (bench.rounds.measure_rounds), checkpointed after each."""
@@ -349,10 +351,12 @@ class SuiteRunner:
         self._save()
         if self.samplers:  # one sampling session over all measured rounds
             self.samplers.start()
+        self._cpu_marks = [host_cpu_times()]
         try:
             self._measure(rows)
         finally:
             self.progress.close()
+        self.results = self.results.with_cluster(host_cpu=host_cpu_record(self._cpu_marks))
         resources = self.samplers.stop() if self.samplers else {}
         if self.watcher:
             self.watcher.poll()  # catch a loss that happened in the last interval

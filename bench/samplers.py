@@ -244,6 +244,14 @@ def host_cpu_between(start: dict | None, end: dict | None) -> dict | None:
             "steal_share": steal / total if total > 0 else None}
 
 
+def host_cpu_record(marks: list[dict | None]) -> dict:
+    """The host's CPU over the measured rounds and per round (marks: the start, then one
+    snapshot after each round): what the machine did while the suite measured."""
+    rounds = [host_cpu_between(a, b) for a, b in zip(marks, marks[1:])]
+    return {"source": "/proc/stat (host-wide)", "measured_rounds": host_cpu_between(marks[0], marks[-1]) if marks else None,
+            "rounds": rounds}
+
+
 def _governors() -> list[str]:
     found = set()
     for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):

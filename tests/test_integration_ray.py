@@ -93,6 +93,13 @@ def test_calibration_and_cluster_are_recorded(small_run):
     assert cluster["nodes_start"] == {"alive": 1, "alive_with_cpus": 1, "cpus": 2.0}
     node = cluster["nodes"][0]
     assert node["alive"] and node["object_store_memory_bytes"] > 0 and node["shm_bytes"] > 0
+    # the host's own CPU while the rounds ran: one window per round, adding up to the whole
+    host = cluster["host_cpu"]
+    rounds = [r for r in host["rounds"] if r]
+    assert len(host["rounds"]) == len(small_run["config"]["order"]) and rounds
+    whole = host["measured_rounds"]
+    assert whole["window_s"] == pytest.approx(sum(r["window_s"] for r in host["rounds"]), rel=0.05)
+    assert whole["busy_cores"] > 0 and 0 <= whole["steal_share"] < 1
     meta = small_run["metadata"]
     for key in ("ray_version", "python_version", "numpy_version", "cpu_model", "cpu_count",
                 "memory_bytes", "shm_bytes", "command_line", "started_utc"):

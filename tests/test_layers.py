@@ -28,7 +28,7 @@ LAYERS = [
     # running a suite: rounds, the run record, the cost of an injected fault, the runner, its terminal summary
     {"rounds", "record", "faultcost", "runner", "summary"},
     # reading results files: compare, re-run, export, advice, the HTML report and its charts
-    {"compare", "repro", "export", "advise", "charts", "charts_cluster", "report"},
+    {"compare", "repro", "rerun", "export", "advise", "charts", "charts_cluster", "report"},
     # the command line
     {"cli", "__main__"},
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import repro
+from bench import repro, rerun
 from bench.cli import main
 from bench.errors import UsageError
 from bench.report import write_report
@@ -188,7 +188,7 @@ def test_rerun_options_repeat_the_recorded_parameters(tmp_path):
         data["config"].update(trials=5, mystery_knob=3)  # 5: the heavy suite's default
 
     res = _with(tmp_path, "a.json", as_run)
-    options, notes = repro.rerun_options(res)
+    options, notes = rerun.rerun_options(res)
     config = build_config(**options)
     recorded = res.config
     assert config.describe()["seed"] == recorded["seed"] and list(config.modes) == list(recorded["modes"])
@@ -203,9 +203,9 @@ def test_rerun_options_repeat_the_recorded_parameters(tmp_path):
         data["metadata"]["command_line"] = "python -m bench run --suite heavy --trials 5"
         data["config"]["trials"] = 5
 
-    assert repro.rerun_options(_with(tmp_path, "b.json", given))[0]["trials"] == 5
+    assert rerun.rerun_options(_with(tmp_path, "b.json", given))[0]["trials"] == 5
     # a default that differs from the suite's today (changed since) is passed as recorded
-    assert repro.rerun_options(_with(tmp_path, "c.json", lambda d: d["config"].update(trials=3)))[0]["trials"] == 3
+    assert rerun.rerun_options(_with(tmp_path, "c.json", lambda d: d["config"].update(trials=3)))[0]["trials"] == 3
 
 
 def test_rerun_options_on_a_cluster(tmp_path):
@@ -214,13 +214,13 @@ def test_rerun_options_on_a_cluster(tmp_path):
         data["cluster"]["mode"] = "existing"
 
     res = _with(tmp_path, "e.json", compose)
-    options, notes = repro.rerun_options(res)
+    options, notes = rerun.rerun_options(res)
     assert options["address"] == "auto" and options["expect_nodes"] == 3 and not notes
-    local, local_notes = repro.rerun_options(_with(tmp_path, "d.json", lambda d: None), address="auto")
+    local, local_notes = rerun.rerun_options(_with(tmp_path, "d.json", lambda d: None), address="auto")
     assert local["address"] == "auto" and "num_cpus" not in local  # --num-cpus is embedded-only
     assert local["expect_nodes"] is None and not local_notes
     with pytest.raises(UsageError, match="address"):
-        repro.rerun_options(res, address="not-an-address")
+        rerun.rerun_options(res, address="not-an-address")
 
 
 FAKE_COMPOSE = """#!/bin/sh
@@ -299,6 +299,17 @@ def test_a_whole_run_shift_is_named_and_rows_that_differ_beyond_it_are_picked_ou
     assert line.startswith("whole-run shift: the new run took 1.20× the original's time throughout")
     assert "the machine changed between the runs" in line and "ray-batched B=100" in line
     assert rep.to_dict()["shift"]["named"] is True
+    assert "CPU steal" not in line  # neither file recorded the host's CPU
+
+
+def test_the_shift_names_the_hosts_cpu_steal_when_both_files_recorded_it(tmp_path):
+    def with_steal(res, share):
+        return res.with_cluster(host_cpu={"measured_rounds": {"window_s": 60.0, "busy_cores": 1.0,
+                                                                "steal_cores": 2 * share, "steal_share": share}})
+    rep = repro.reproduction_table(with_steal(load(BASE), 0.001), with_steal(_scaled(tmp_path, 1.2), 0.15))
+    assert rep.steal == (0.001, 0.15)
+    assert "CPU steal 0.1% → 15.0% of the host" in rep.shift.line()
+    assert repro.reproduction_table(with_steal(load(BASE), 0.001), _scaled(tmp_path, 1.2)).steal is None
 
 
 def test_no_shift_is_named_when_only_some_rows_moved_or_all_moved_a_little(tmp_path):
