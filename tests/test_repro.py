@@ -159,6 +159,14 @@ def test_report_shows_the_reproduction_table(tmp_path):
     scaling = tmp_path / "scaling.html"
     write_report([str(FIXTURES / "heavy-1cpu.json"), str(FIXTURES / "heavy-2cpu.json")], out=str(scaling), charts=False)
     assert "-repro" not in scaling.read_text().split("<section")[0]
+    # a file with an injected fault (make chaos, chaos-sweep) is not a re-run of anything
+    data = json.loads(DRIFT.read_text())
+    data["runs"][0]["faults"] = [{"event": "docker kill", "target": "w1", "unix": 1.0}]
+    faulted = tmp_path / "faulted.json"
+    faulted.write_text(json.dumps(data))
+    chaos = tmp_path / "chaos.html"
+    write_report([str(BASE), str(faulted)], out=str(chaos), charts=False)
+    assert 'id="g0-repro"' not in chaos.read_text()
 
 
 def test_reproduce_block_names_the_repro_command(tmp_path):

@@ -223,13 +223,18 @@ def _workloads_differ(sections: list[SectionView]) -> tuple[str, ...]:
 # --- re-runs -----------------------------------------------------------------------------------
 
 
+def _injected_faults(section: SectionView) -> bool:
+    return any(run.extra.get("faults") for run in section.results.runs)
+
+
 def reproduction_group(sections: list[SectionView]) -> list[Reproduction]:
     """bench.repro's verdicts for each file against the first earlier file of the same workload on
     the same number of CPUs (a re-run; other sizes are a scaling comparison, not a reproduction)."""
     found = []
-    for i, later in enumerate(sections):
+    clean = [s for s in sections if not _injected_faults(s)]  # a chaos run re-runs nothing
+    for i, later in enumerate(clean):
         cpus = later.results.cluster.get("cluster_cpus")
-        earlier = next((s for s in sections[:i] if s.results.cluster.get("cluster_cpus") == cpus), None)
+        earlier = next((s for s in clean[:i] if s.results.cluster.get("cluster_cpus") == cpus), None)
         if earlier is None:
             continue
         try:
