@@ -25,7 +25,8 @@ from bench.progress import SuiteProgress
 from bench.record import _trial_samples, fault_log, outlier_trials, run_record
 from bench.results import Results, Run
 from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
-from bench.samplers import PeakRSS, available_cpus, host_busy_cores, host_cpu_record, host_cpu_times, system_check
+from bench.samplers import (PeakRSS, available_cpus, host_busy_cores, host_cpu_record, host_cpu_times, settle,
+                            system_check)
 from bench.suites import RunConfig, build_config
 from bench.summary import print_summary, verdict_lines
 from bench.workload import NUMPY_SKIPPED, from_config
@@ -36,6 +37,7 @@ __all__ = ["SuiteRunner", "run_benchmark", "run_command", "verify", "Row", "RunS
 
 WARMUP_MAX_TASKS = 1000
 IDLE_WINDOW_S = 2.0
+SETTLE_MAX_S = 20.0  # at most this long for a quiet host before the first round
 
 
 def verify(answers: np.ndarray, reference: np.ndarray) -> tuple[bool, int]:
@@ -344,6 +346,11 @@ class SuiteRunner:
     def _observe(self, rows: list[Row]) -> tuple[dict, list, list]:
         """Measure the rounds under one sampling session; then the resources, the node events
         since the rounds began and the injected faults, each attributed to its run."""
+        quiet = settle(SETTLE_MAX_S)
+        if not quiet["settled"] and quiet["busy_cores"] is not None:
+            self.progress.phase(f"warning: the host stayed busy ({quiet['busy_cores']:.2f} cores) for "
+                                f"{quiet['waited_s']:g} s after the warm-ups; measuring anyway")
+        self.results = self.results.with_cluster(settle=quiet)
         events_before = len(self.watcher.events) if self.watcher else 0
         measured_from = time.time()
         # marks the start of the measured rounds for watchers (scripts/chaos.py)

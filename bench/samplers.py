@@ -252,6 +252,22 @@ def host_cpu_record(marks: list[dict | None]) -> dict:
             "rounds": rounds}
 
 
+SETTLE_BUSY_CORES = 0.25  # quiet enough to start measuring (an idle compose cluster: ~0.07)
+
+
+def settle(max_wait_s: float, window_s: float = 1.0, quiet_cores: float = SETTLE_BUSY_CORES) -> dict:
+    """Wait (at most max_wait_s) until the host is quiet over one window before the first round:
+    warm-ups leave Ray starting and reaping worker processes, and an earlier run's teardown
+    may still be going. Returns what was seen, to record; never fails the run."""
+    started, busy = time.monotonic(), None
+    while True:
+        busy = host_busy_cores(window_s)
+        waited = time.monotonic() - started
+        if busy is None or busy <= quiet_cores or waited >= max_wait_s:
+            return {"waited_s": round(waited, 2), "busy_cores": busy, "quiet_cores": quiet_cores,
+                    "settled": busy is not None and busy <= quiet_cores}
+
+
 def _governors() -> list[str]:
     found = set()
     for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):

@@ -12,6 +12,8 @@ from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_speedup, fmt_time
 from bench.results import Results, Run
 from bench.workload import item_words
 
+STEAL_WARN = 0.02  # CPU steal worth a warning: 2% of the host's CPU time
+
 
 def _median(run: Run | None, metric: str = "response_s") -> float | None:
     if run is None:
@@ -104,6 +106,10 @@ def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
     if idle is not None and math.isfinite(idle):
         lines.append(f"idle load before the trials: {idle:.2f} cores busy on the host")
+    host = (res.cluster.get("host_cpu") or {}).get("measured_rounds") or {}
+    if (host.get("steal_share") or 0) >= STEAL_WARN:
+        lines.append(f"warning: the hypervisor took {fmt_pct(host['steal_share'])} of the host's CPU during the "
+                     f"rounds (steal): figures are slower than this machine's own, and will not reproduce")
     if report_path:
         lines.append(f"report: {report_path}")
     return lines

@@ -35,3 +35,39 @@ def test_host_cpu_times_account_for_every_cpu_second_once():
     seconds = sum(later[k] - first[k] for k in ("busy_s", "idle_s", "steal_s"))
     # busy + idle + steal is all the CPU time there was (guest time is inside user time, not added twice)
     assert seconds == pytest.approx((later["unix"] - first["unix"]) * os.cpu_count(), rel=0.2)
+
+
+def test_settle_waits_for_a_quiet_host_and_says_when_it_never_came(monkeypatch):
+    readings = iter([0.9, 0.6, 0.1, 0.0])
+    monkeypatch.setattr(samplers, "host_busy_cores", lambda window_s: next(readings))
+    quiet = samplers.settle(max_wait_s=60, window_s=0.0)
+    assert quiet["settled"] and quiet["busy_cores"] == 0.1
+    assert next(readings) == 0.0  # it stopped at the first quiet window
+    monkeypatch.setattr(samplers, "host_busy_cores", lambda window_s: 1.5)
+    busy = samplers.settle(max_wait_s=0.05, window_s=0.0)
+    assert not busy["settled"] and busy["busy_cores"] == 1.5 and busy["waited_s"] >= 0.05 - 0.01
+    monkeypatch.setattr(samplers, "host_busy_cores", lambda window_s: None)  # cannot tell: do not wait
+    unknown = samplers.settle(max_wait_s=60, window_s=0.0)
+    assert unknown["settled"] is False and unknown["waited_s"] < 1
+
+
+def test_the_terminal_and_the_report_say_what_the_host_cpu_did(tmp_path):
+    from pathlib import Path
+
+    from bench.report import write_report
+    from bench.results import load, save
+    from bench.summary import verdict_lines
+
+    fixture = Path(__file__).parent / "fixtures" / "compare-base.json"
+    res = load(fixture)
+    assert not any("steal" in line for line in verdict_lines(res))  # not recorded: nothing said
+    stolen = res.with_cluster(host_cpu={"measured_rounds": {"window_s": 90.0, "busy_cores": 1.2,
+                                                            "steal_cores": 0.16, "steal_share": 0.08}})
+    assert any(line.startswith("warning: the hypervisor took 8.0% of the host's CPU") for line in verdict_lines(stolen))
+    quiet = res.with_cluster(host_cpu={"measured_rounds": {"window_s": 90.0, "busy_cores": 1.2,
+                                                           "steal_cores": 0.0, "steal_share": 0.001}})
+    assert not any("hypervisor" in line for line in verdict_lines(quiet))
+    path = tmp_path / "stolen.json"
+    save(stolen, path)
+    page = write_report([str(path)], tmp_path / "index.html", charts=False).read_text()
+    assert "Host CPU during the rounds" in page and "8.0% stolen by the hypervisor" in page

@@ -306,6 +306,11 @@ def measurement_rows(results: Results) -> list[tuple[str, str]]:
                      f"{idle['host_busy_cores']:.2f} cores busy on the host; Ray nodes' own use "
                      f"{idle.get('nodes_total_pct_of_core', 0):.0f}% of one core in all, over {idle.get('window_s', 0):g} s"))
     rows += [("System check", warning) for warning in (results.cluster.get("system_check") or {}).get("warnings") or ()]
+    host = (results.cluster.get("host_cpu") or {}).get("measured_rounds") or {}
+    if host.get("busy_cores") is not None:
+        rows.append(("Host CPU during the rounds",
+                     f"{host['busy_cores']:.2f} cores busy, {fmt_pct(host.get('steal_share'))} stolen by the hypervisor "
+                     f"over {fmt_time(host.get('window_s'))} (host-wide /proc/stat; per round in the results)"))
     settings = results.cluster.get("driver_settings") or {}
     slice_ms = settings.get("RAY_get_check_signal_interval_milliseconds")
     if slice_ms:
