@@ -37,7 +37,7 @@ __all__ = ["SuiteRunner", "run_benchmark", "run_command", "verify", "Row", "RunS
 
 WARMUP_MAX_TASKS = 1000
 IDLE_WINDOW_S = 2.0
-SETTLE_MAX_S = 20.0  # at most this long for a quiet host before the first round
+SETTLE_MAX_S = 10.0  # at most this long for a quiet host before the first round
 
 
 def verify(answers: np.ndarray, reference: np.ndarray) -> tuple[bool, int]:
