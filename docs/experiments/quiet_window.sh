@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The quiet-machine measurement window of 2026-11-30 (docs/measurements.md): make report,
-# the idle load, make repro, 36 stall trials, then the embedded pair. Run alone, from the
-# repository root; the log goes to /tmp/m/log.txt.
+# A quiet-machine measurement window (docs/measurements.md, 2026-11-30): make report, the
+# idle load, make repro, 36 stall trials, the chaos sweep, then the embedded pair. Run alone,
+# from the repository root; the log goes to /tmp/m/log.txt.
 set -u
 cd "$(dirname "$0")/../.."
 mkdir -p /tmp/m
@@ -20,6 +20,10 @@ echo "make repro rc=$? took $(( $(date +%s) - t0 )) s" | tee -a "$log"; tail -n 
 stamp "stall: 36 trials at B=10000,33334"
 build/compose/docker-compose -p raybench exec -T bench python -m bench run --modes ray-batched --batch-sizes 10000,33334 --trials 36 --budget 0 --address auto --expect-nodes 3 --quiet --out results/stall-36.json > /tmp/m/stall.out 2>&1
 echo "stall rc=$?" >> "$log"; tail -n 25 /tmp/m/stall.out >> "$log"
+stamp "chaos sweep"
+t0=$(date +%s)
+make chaos-sweep CHAOS_NAME=sweep > /tmp/m/sweep.out 2>&1
+echo "chaos sweep rc=$? took $(( $(date +%s) - t0 )) s" | tee -a "$log"; tail -n 25 /tmp/m/sweep.out >> "$log"
 make down >> "$log" 2>&1
 stamp "embedded standard, then repro"
 t0=$(date +%s)
