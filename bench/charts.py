@@ -166,20 +166,20 @@ def response_by_mode(rows: Sequence[dict], title: str = "Response time by run (m
 
 
 @house_style
-def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: dict | None = None) -> str | None:
+def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: dict | None = None,
+                items: str = "lookups") -> str | None:
     """points: batch_size, median, q1, q3, lookups_per_s, correct, best. references: label, median, mode."""
     points = sorted((p for p in points if p.get("median")), key=lambda p: p["batch_size"])
     if len(points) < 2:
         return None
     fig, (left, right) = figure(1, 2, height=3.3)
     colour = MODE_COLOURS["ray-batched"]
-    good = [p for p in points if p["correct"]]
-    bad = [p for p in points if not p["correct"]]
+    good, bad = [p for p in points if p["correct"]], [p for p in points if not p["correct"]]
     for ax in (left, right):
         style_axes(ax)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(count_formatter())
-        ax.set_xlabel("batch size B (lookups per task, log scale)")
+        ax.set_xlabel(f"batch size B ({items} per task, log scale)")
     xs = [p["batch_size"] for p in good]
     left.plot(xs, [p["median"] for p in good], "-o", color=colour, label="ray-batched (median)")
     left.errorbar(xs, [p["median"] for p in good],
@@ -219,7 +219,7 @@ def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: 
     left.set_ylabel("median response time (s, log scale)")
     left.set_title("Response time vs batch size", loc="left")
     right.set_yscale("log")
-    right.set_ylabel("throughput (lookups/s, log scale)")
+    right.set_ylabel(f"throughput ({items}/s, log scale)")
     right.yaxis.set_major_formatter(count_formatter())
     right.set_title("Throughput vs batch size", loc="left")
     handles, labels = left.get_legend_handles_labels()
@@ -232,7 +232,7 @@ def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: 
 
 
 @house_style
-def naive_scaling(points: Sequence[dict], fit: dict | None) -> str | None:
+def naive_scaling(points: Sequence[dict], fit: dict | None, item: str = "lookup") -> str | None:
     """points: tasks, median, q1, q3, correct. fit: slope_s (s per task), intercept_s,
     max_relative_residual (the worst point's relative distance from the line)."""
     points = sorted((p for p in points if p.get("median")), key=lambda p: p["tasks"])
@@ -268,7 +268,7 @@ def naive_scaling(points: Sequence[dict], fit: dict | None) -> str | None:
         ax.set_ylim(bottom=0)
     ax.xaxis.set_major_formatter(count_formatter())
     ax.yaxis.set_major_formatter(seconds_formatter())
-    ax.set_xlabel("tasks submitted (one lookup each)" + (", log scale" if logscale else ""))
+    ax.set_xlabel(f"tasks submitted (one {item} each)" + (", log scale" if logscale else ""))
     ax.set_ylabel("median response time (s" + (", log scale)" if logscale else ")"))
     ax.set_title("Naive Ray: time grows linearly with the task count", loc="left")
     ax.legend(loc="upper left")

@@ -1,6 +1,8 @@
 """--workload MODULE:FUNCTION: a user's per-item function benchmarked like the lookups."""
 
+import html
 import json
+import re
 import sys
 import textwrap
 
@@ -209,6 +211,10 @@ def test_a_users_own_module_through_the_cli_entry(user_module, tmp_path, capsys)
     from bench.report import write_report
     page = write_report([str(out)], tmp_path / "index.html").read_text()
     assert "items per task)" in page  # the headline: "Batched Ray (B = 30 items per task) is ..."
+    # nowhere else either: captions, axes, the table and the model's rows (the anatomy, which
+    # diagnoses the lookup tasks only, says so in its one line)
+    words = html.unescape(re.sub(r"<[^>]+>", " ", page)).replace("the anatomy diagnoses the lookup tasks' shapes only", "")
+    assert "lookup" not in words, re.findall(r".{60}lookup.{40}", words)[:3]
 
 
 def test_a_slow_function_gets_a_short_auto_probe(user_module):

@@ -11,6 +11,7 @@ from bench.model import naive_fit as fit_line
 from bench.report.view import (Figure, RunView, analysis_of, as_dicts, calibration_summary, first_correct, nodes_of,
                                short_label)
 from bench.results import Results
+from bench.workload import item_words
 
 
 def _response_chart(views) -> str | None:
@@ -24,7 +25,7 @@ def _rate(view: RunView) -> float | None:
     return rate.median if rate else None
 
 
-def _batch_chart(views, best: RunView | None, model: dict | None) -> str | None:
+def _batch_chart(views, best: RunView | None, model: dict | None, items: str = "lookups") -> str | None:
     points = [{"batch_size": v.batch_size, "median": v.response.median, "q1": v.response.q1, "q3": v.response.q3,
                "lookups_per_s": _rate(v), "correct": v.correct, "best": best is not None and v.run is best.run}
               for v in views if v.mode == "ray-batched" and v.response and v.batch_size]
@@ -33,7 +34,7 @@ def _batch_chart(views, best: RunView | None, model: dict | None) -> str | None:
         ref = first_correct(views, mode)
         if ref:
             refs.append({"label": ref.label, "mode": mode, "median": ref.response.median, "lookups_per_s": _rate(ref)})
-    return charts.batch_sweep(points, refs, model=model)
+    return charts.batch_sweep(points, refs, model=model, items=items)
 
 
 def naive_fit(views) -> dict | None:
@@ -42,10 +43,10 @@ def naive_fit(views) -> dict | None:
                      if v.mode == "ray-naive" and v.correct and v.response and v.tasks])
 
 
-def _naive_chart(views, fit: dict | None) -> str | None:
+def _naive_chart(views, fit: dict | None, item: str = "lookup") -> str | None:
     points = [{"tasks": v.tasks, "median": v.response.median, "q1": v.response.q1, "q3": v.response.q3,
                "correct": v.correct} for v in views if v.mode == "ray-naive" and v.response and v.tasks]
-    return charts.naive_scaling(points, fit)
+    return charts.naive_scaling(points, fit, item=item)
 
 
 def _submit_chart(views) -> str | None:
@@ -168,19 +169,20 @@ def anatomy_rows(results: Results) -> list[dict]:
 
 def section_figures(views, results: Results, best: RunView | None, fit: dict | None) -> list[Figure]:
     """Every chart of one file that has something to draw, with its title and caption."""
+    items, item = item_words(dict(results.workload))
     figures = [
         ("response", "Response time by run",
          "Median time from the first submission to the last result; whiskers span the interquartile range. "
          "Log scale: each grid step is 10×. Grey hatched bars answered wrongly and are not valid results.",
          _response_chart(views)),
         ("batch", "Batch-size sweep",
-         "Left: time to answer all lookups; right: lookups per second. The star marks the fastest batch size. "
+         f"Left: time to answer all {items}; right: {items} per second. The star marks the fastest batch size. "
          "Too small a batch pays per-task overhead many times; too large a batch leaves CPUs idle.",
-         _batch_chart(views, best, analysis_of(results).get("model"))),
+         _batch_chart(views, best, analysis_of(results).get("model"), items)),
         ("naive", "Naive Ray vs task count",
-         "One task per lookup. A straight line means a fixed cost per task: the time is the task count divided by "
+         f"One task per {item}. A straight line means a fixed cost per task: the time is the task count divided by "
          "the task rate" + (f" (fit: {fmt_rate(fit['rate'])} tasks/s)." if fit else "."),
-         _naive_chart(views, fit)),
+         _naive_chart(views, fit, item)),
         ("submit", "Submission latency",
          "Time the driver spends inside .remote() calls per trial, and per task. It grows with the number of tasks, "
          "not with the work.",

@@ -11,6 +11,7 @@ from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
 from bench.results import Results
 from bench.stats import HIGH_CV
+from bench.workload import item_words
 
 AUTH_OFF = {"off", "none", "disabled", "false", "no"}
 
@@ -239,25 +240,26 @@ def fit_words(model: dict) -> str:
     return text + (" — a misfit: read c and the break-even as rough" if model.get("misfit") else "")
 
 
-def _model_rows(model: dict) -> list[tuple[str, str]]:
+def _model_rows(model: dict, items: str = "lookups", item: str = "lookup") -> list[tuple[str, str]]:
     rows = [
         ("Overhead model", str(model.get("formula", "–"))),
         ("Fit quality", fit_words(model) + f" over {len(model.get('points') or ())} batch sizes"),
         ("Per-task overhead c", fmt_time(model.get("per_task_overhead_s"))),
         ("Fixed cost per run a", fmt_time(model.get("fixed_cost_s"))),
-        ("Work per lookup w", f"{fmt_time(model.get('per_lookup_work_s'))} ({model.get('per_lookup_work_source', '–')})"),
+        (f"Work per {item} w", f"{fmt_time(model.get('per_lookup_work_s'))} ({model.get('per_lookup_work_source', '–')})"),
         ("Best measured batch size", f"B = {fmt_int(model.get('best_batch_size'))} ({fmt_time(model.get('best_time_s'))})"),
         ("Smallest B within 5% of the best", f"measured {fmt_int(model.get('smallest_batch_within_5pct'))}, model {fmt_int(model.get('model_smallest_batch_within_5pct'))}"),
     ]
     if model.get("break_even_lookups_per_task"):
-        rows.append(("Break-even task size", f"{fmt_int(round(model['break_even_lookups_per_task']))} lookups ({fmt_time(model.get('break_even_work_per_task_s'))} of work) per task"))
+        rows.append(("Break-even task size", f"{fmt_int(round(model['break_even_lookups_per_task']))} {items} ({fmt_time(model.get('break_even_work_per_task_s'))} of work) per task"))
     return rows
 
 
 def analysis_rows(results: Results) -> list[tuple[str, str]]:
     """The derived figures of results.analysis that a reader can use, in words."""
     analysis = analysis_of(results)
-    rows = _model_rows(analysis["model"]) if analysis.get("model") else []
+    items, item = item_words(dict(results.workload))
+    rows = _model_rows(analysis["model"], items, item) if analysis.get("model") else []
     auto = analysis.get("auto")
     if auto and auto.get("ratio"):
         rows.append(("ray-auto vs best swept", f"B = {fmt_int(auto.get('auto_batch_size'))}: {fmt_time(auto.get('auto_median_s'))} vs "
@@ -271,7 +273,7 @@ def analysis_rows(results: Results) -> list[tuple[str, str]]:
             rows.append(("Naive vs no-op tasks taking the same arguments",
                          f"{fmt_rate(harness.get('naive_tasks_per_s'))} vs {fmt_rate(harness.get('calibration_with_args_tasks_per_s'))} "
                          f"tasks/s ({harness['ratio_vs_same_arguments']:.2f}): what remains is the harness's own cost "
-                         f"plus the lookup work; the rest of the gap is passing the array by value"))
+                         f"plus the {item} work; the rest of the gap is passing the array by value"))
     return rows + measurement_rows(results)
 
 

@@ -32,6 +32,7 @@ from bench.report.view import SectionView, calibration_summary, run_view, where,
 from bench.results import Results, load, write_atomic
 from bench.stats import HIGH_CV
 from bench.summary import verdict_lines
+from bench.workload import item_words
 
 TEMPLATE_DIR = Path(os.environ.get("BENCH_TEMPLATES") or Path(__file__).resolve().parents[2] / "templates")
 # Top-level keys the page shows in its own sections; any other object in the file is listed as it is.
@@ -78,6 +79,7 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> Secti
     facts = verdict(views, results)
     views = _with_speedups(views, facts)
     fit = naive_fit(views)
+    items, item = item_words(workload)
     return SectionView(
         index=index, anchor=f"r{index}", name=source.name, path=str(source.path),
         json_name=source.json_name, csv_name=source.csv_name, results=results,
@@ -92,6 +94,7 @@ def build_section(source: Source, index: int, with_charts: bool = True) -> Secti
         extras={k: v for k, v in source.raw.items() if k not in KNOWN_KEYS and isinstance(v, dict)},
         analysis_rows=tuple(analysis_rows(results)), faults=tuple(fault_rows(views, results)),
         finished=tuple(v.label for v in views if v.response),
+        items=items, item=item,
     )
 
 
@@ -142,6 +145,7 @@ def render(sources: Sequence[Source], with_charts: bool = True, generated_utc: s
         title = f"Ray task granularity: {len(sections)} results compared"
     return _environment().get_template("report.html.j2").render(
         title=title,
+        only_functions=all(s.item == "item" for s in sections),
         sections=sections,
         comparison=build_comparison(sections),
         failure=failure_cost(sections, with_charts),

@@ -340,3 +340,5 @@ class SectionView:
     analysis_rows: tuple[tuple[str, str], ...]
     faults: tuple[FaultRow, ...]
     finished: tuple[str, ...]
+    items: str = "lookups"  # the unit of work in words (bench.workload.item_words)
+    item: str = "lookup"
