@@ -74,6 +74,7 @@ class Row:
     latencies: list = field(default_factory=list)
     windows: list = field(default_factory=list)  # (start, end) unix time of each measured trial
     rounds: list = field(default_factory=list)  # the round each measured trial ran in
+    quiet: list = field(default_factory=list)  # (waited s, host busy cores) before each measured trial
     correct_trials: list = field(default_factory=list)
     mismatches: int = 0
     checksum: str | None = None
@@ -104,14 +105,17 @@ class Row:
         return self.median_s() if self.measured else self.estimate_s
 
 
-def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int, budget_left_s: float) -> list[Row]:
-    """Rows that get one more trial: still above the CV target, under the trial cap, and
-    whose next trial (its median so far) fits in what is left of the extra-trial budget.
-    Cheapest first, so a small budget tightens as many rows as it can."""
+def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callable[[float], int],
+                     budget_left_s: float) -> list[Row]:
+    """Rows that get one more trial: still above the CV target, under the trial cap (a number,
+    or a function of the row's median trial time), and whose next trial (its median so far)
+    fits in what is left of the extra-trial budget. Cheapest first, so a small budget tightens
+    as many rows as it can."""
+    cap = max_trials if callable(max_trials) else (lambda _median_s: max_trials)
     chosen, left = [], budget_left_s
     for row in sorted((r for r in rows if r.active), key=Row.median_s):
         cost = row.median_s()
-        if row.cv() > target_cv and row.measured < max_trials and cost <= left:
+        if row.cv() > target_cv and row.measured < cap(cost) and cost <= left:
             chosen.append(row)
             left -= cost
     return chosen
@@ -165,7 +169,7 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
             row.stop_reason = "stable"
     spent, budget = 0.0, config.extra_budget_s
     while True:  # extra rounds where the noise is, within the budget
-        extra = extra_round_rows(rows, config.target_cv, config.max_trials, budget - spent)
+        extra = extra_round_rows(rows, config.target_cv, config.trial_cap, budget - spent)
         if not extra:
             break
         round_index += 1
@@ -179,7 +183,7 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
         checkpoint()
     for row in rows:
         if row.active:
-            row.stop_reason = ("max trials" if row.measured >= config.max_trials
+            row.stop_reason = ("max trials" if row.measured >= config.trial_cap(row.median_s())
                                else "budget" if config.extra_budget_s > 0 else "planned trials")
 
 

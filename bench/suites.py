@@ -38,6 +38,11 @@ class Suite:
     target_cv: float = 0.05
     extra_budget_s: float = 60.0
     max_trials_factor: int = 3
+    # A cheap row may go past that cap, up to cheap_max_trials or cheap_row_s of its own
+    # trials: the median of a noisy 0.2 s row needs tens of trials to be known within a few
+    # percent (its standard error goes as CV / sqrt(n)), and they cost seconds.
+    cheap_row_s: float = 10.0
+    cheap_max_trials: int = 40
     description: str = ""
 
 
@@ -107,6 +112,12 @@ class RunConfig:
     @property
     def max_trials(self) -> int:
         return self.trials * self.suite.max_trials_factor
+
+    def trial_cap(self, median_s: float) -> int:
+        """The most trials a row whose trials take median_s may get (max_trials, or more
+        for a cheap row: at most cheap_max_trials, within cheap_row_s of its trials)."""
+        cheap = int(self.suite.cheap_row_s / median_s) if median_s > 0 else 0
+        return max(self.max_trials, min(self.suite.cheap_max_trials, cheap))
 
     @property
     def needs_ray(self) -> bool:

@@ -59,6 +59,21 @@ def test_extra_rounds_go_to_noisy_rows_within_the_budget():
     assert extra_round_rows(rows, 0.05, 9, budget_left_s=100.0) == [noisy_cheap, noisy_dear]
     assert extra_round_rows(rows, 0.05, 3, budget_left_s=100.0) == []  # at the trial cap
     assert extra_round_rows(rows, 0.05, 9, budget_left_s=0.0) == []
+    # a cap by trial time: the cheap row may go on past 3 trials, the dear one may not
+    by_cost = lambda median_s: 40 if median_s < 1 else 3  # noqa: E731
+    assert extra_round_rows(rows, 0.05, by_cost, budget_left_s=100.0) == [noisy_cheap]
+
+
+def test_cheap_rows_may_take_more_trials_than_dear_ones():
+    from bench.suites import build_config
+
+    config = build_config(suite="standard", quiet=True)  # 5 trials, x3, cheap rows: 40 within 10 s
+    assert config.max_trials == 15
+    assert config.trial_cap(60.0) == 15  # a naive 100k trial: the ordinary cap
+    assert config.trial_cap(1.0) == 15  # ten trials' worth is under the ordinary cap
+    assert config.trial_cap(0.5) == 20
+    assert config.trial_cap(0.1) == 40  # never more than cheap_max_trials
+    assert config.trial_cap(0.0) == 15
 
 
 def test_extra_trials_are_recorded_with_why_each_row_stopped(tmp_path):
