@@ -165,6 +165,8 @@ def run_record(row: Row, workload: WorkloadLike, nodes_end: dict | None, resourc
         "stop_reason": row.stop_reason,
         "trial_rounds": row.rounds,
         "trial_windows_unix": [list(w) for w in row.windows],
+        # how long each trial waited for a quiet host, and the host's busy cores when it started
+        "quiet_before_trial": {"waited_s": [w for w, _ in row.quiet], "busy_cores": [b for _, b in row.quiet]},
         "nodes_start": row.nodes_start,
         "nodes_end": nodes_end,
         "node_events": node_events,

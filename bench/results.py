@@ -445,7 +445,7 @@ def json_schema() -> dict:
             "suite": _NULLABLE_STRING,
             "config": {"type": "object", "required": list(config), "properties": config,
                        "description": "the run's options (bench.options) and what the runner adds: order, gc, "
-                                      "measuring_since_unix; reconstructed_from on a config rebuilt from a v1 file"},
+                                      "quiet_before_trial, measuring_since_unix; reconstructed_from on a config rebuilt from a v1 file"},
             "workload": {"type": "object"},
             "metadata": {"type": "object"},
             "cluster": {"type": "object"},

@@ -20,13 +20,13 @@ import numpy as np
 from bench import anatomy, cluster, faultcost, metadata, model, results
 from bench.modes import MODES
 from bench.errors import RuntimeFailure
-from bench.options import OPTIONS, with_defaults
+from bench.options import OPTIONS, RAY_MODES, with_defaults
 from bench.progress import SuiteProgress
 from bench.record import _trial_samples, fault_log, outlier_trials, run_record
 from bench.results import Results, Run
 from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
-from bench.samplers import (PeakRSS, available_cpus, host_busy_cores, host_cpu_record, host_cpu_times, settle,
-                            system_check)
+from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu_record, host_cpu_times, idle_load,
+                            settle, system_check)
 from bench.suites import RunConfig, build_config
 from bench.summary import print_summary, verdict_lines
 from bench.workload import NUMPY_SKIPPED, from_config
@@ -38,6 +38,8 @@ __all__ = ["SuiteRunner", "run_benchmark", "run_command", "verify", "Row", "RunS
 WARMUP_MAX_TASKS = 1000
 IDLE_WINDOW_S = 2.0
 SETTLE_MAX_S = 10.0  # at most this long for a quiet host before the first round
+TRIAL_SETTLE_MAX_S, TRIAL_SETTLE_WINDOW_S = 2.0, 0.1  # and before each trial, in windows this long
+TASK_EVENTS_FLUSH_S = 1.0  # Ray's task_events_report_interval_ms: every process flushes its task events this often
 
 
 def verify(answers: np.ndarray, reference: np.ndarray) -> tuple[bool, int]:
@@ -73,6 +75,7 @@ class SuiteRunner:
         self._save_lock = threading.Lock()
         self.order: list[list[str]] = []
         self._counts_after_round: dict[int, dict | None] = {}  # alive nodes after each round
+        self._last_ray_trial_end = 0.0  # unix time the last Ray trial ended (0: none yet)
         self._cpu_marks: list[dict | None] = []  # the host's CPU times at the start and after each round
         self.progress = SuiteProgress(quiet=config.quiet)
 
@@ -164,6 +167,11 @@ class SuiteRunner:
         spec = row.spec
         self.progress.start_trial(f"round {round_index} · {spec.label}", row.predicted_s(), row.mode.tasks_for(spec.lookups))
         row.mode.progress_hook = self.progress.tasks_done
+        # A trial starts on a quiet host: Ray's bookkeeping after a many-task trial (task events
+        # to the GCS, reaping workers, freeing objects) otherwise runs into the next one.
+        # Task events are flushed to the GCS once a second: after a Ray trial, a second's gap first.
+        since = time.time() - self._last_ray_trial_end
+        quiet = settle(TRIAL_SETTLE_MAX_S, window_s=TRIAL_SETTLE_WINDOW_S, min_wait_s=TASK_EVENTS_FLUSH_S - since)
         faultcost.announce("trial start", spec, row.measured)  # for a harness aiming a fault; untimed
         gc.collect()  # no collection of the previous trial's garbage inside this one
         gc.disable()
@@ -189,6 +197,9 @@ class SuiteRunner:
         row.latencies.append([round(v, 9) for v in outcome.task_latencies_s])
         row.windows.append((begin, end))
         row.rounds.append(round_index)
+        row.quiet.append((quiet["waited_s"], quiet["busy_cores"]))
+        if spec.mode in RAY_MODES:
+            self._last_ray_trial_end = end
         faultcost.announce("trial end", spec, row.measured - 1, begin=begin, end=end)
 
     def _play_round(self, rows: list[Row], round_index: int) -> None:
@@ -267,7 +278,10 @@ class SuiteRunner:
             phase(f"{len(nodes)} node(s), {cluster_cpus} CPUs; measuring the idle load")
             info.update(nodes=nodes, nodes_start=cluster.count_alive(nodes),
                         object_store_memory_bytes=sum(n["object_store_memory_bytes"] for n in nodes if n["alive"]),
-                        idle_load=self._idle_load())
+                        idle_load=idle_load(self.samplers, IDLE_WINDOW_S))
+            # The previous job's cleanup (its workers, objects and task events in the GCS) must
+            # not run into the calibration: a re-run right after a suite saw its no-op task 1.2x slower.
+            info["settle_before_calibration"] = settle(SETTLE_MAX_S)
             phase("calibrating (no-op task rate)")
             info["calibration"] = cluster.calibrate(
                 config.suite.calibration_trials,
@@ -283,21 +297,6 @@ class SuiteRunner:
             return ()
         roots = (self.workload.module_root(), os.getcwd())
         return tuple(dict.fromkeys(r for r in roots if r))
-
-    def _idle_load(self, window_s: float = IDLE_WINDOW_S) -> dict:
-        """Each node's own CPU use while nothing is submitted, and the whole host's: the
-        noise every trial runs in (health checks, raylets, agents, samplers)."""
-        self.samplers.start()
-        host = host_busy_cores(window_s)
-        per_node = self.samplers.stop()
-        nodes = {}
-        for node_id, data in per_node.items():
-            cpu = [s[1] for s in (data or {}).get("samples", ())]
-            if cpu:
-                nodes[node_id] = {"hostname": self.samplers.hostnames.get(node_id),
-                                  "cpu_pct_of_core": float(np.mean(cpu))}
-        return {"window_s": window_s, "host_busy_cores": host, "nodes": nodes,
-                "nodes_total_pct_of_core": sum(n["cpu_pct_of_core"] for n in nodes.values())}
 
     def run(self) -> Results:
         """Connect, then the loop: warm up every row, measure the rounds while observing the
@@ -329,7 +328,9 @@ class SuiteRunner:
         self.results = Results(
             metadata=meta, workload=workload_info, cluster=cluster_info, runs=(),
             status="incomplete", incomplete_reason="running", suite=config.suite.name,
-            config={**config.describe(), "order": [], "gc": "collected before each trial, disabled during it"},
+            config={**config.describe(), "order": [], "gc": "collected before each trial, disabled during it",
+                    "quiet_before_trial": f"up to {TRIAL_SETTLE_MAX_S:g} s for a host under "
+                                          f"{SETTLE_BUSY_CORES:g} busy cores ({TRIAL_SETTLE_WINDOW_S:g} s windows)"},
         )
         self._save()
         specs = plan_runs(config, cluster_cpus, driver_cpus)

@@ -218,6 +218,21 @@ def host_busy_cores(window_s: float) -> float | None:
         return None
 
 
+def idle_load(node_samplers, window_s: float) -> dict:
+    """Each node's own CPU use while nothing is submitted (node_samplers: cluster.NodeSamplers),
+    and the whole host's: the noise every trial runs in (raylets, agents, samplers)."""
+    node_samplers.start()
+    host = host_busy_cores(window_s)
+    per_node = node_samplers.stop()
+    nodes = {}
+    for node_id, data in per_node.items():
+        cpu = [sample[1] for sample in (data or {}).get("samples", ())]
+        if cpu:
+            nodes[node_id] = {"hostname": node_samplers.hostnames.get(node_id), "cpu_pct_of_core": sum(cpu) / len(cpu)}
+    return {"window_s": window_s, "host_busy_cores": host, "nodes": nodes,
+            "nodes_total_pct_of_core": sum(n["cpu_pct_of_core"] for n in nodes.values())}
+
+
 def host_cpu_times() -> dict | None:
     """The host's cumulative CPU times in seconds (host-wide /proc/stat, which containers
     share): busy, idle and, on a virtual machine, steal (time the hypervisor gave away)."""
@@ -255,15 +270,17 @@ def host_cpu_record(marks: list[dict | None]) -> dict:
 SETTLE_BUSY_CORES = 0.25  # quiet enough to start measuring (an idle compose cluster: ~0.07)
 
 
-def settle(max_wait_s: float, window_s: float = 1.0, quiet_cores: float = SETTLE_BUSY_CORES) -> dict:
-    """Wait (at most max_wait_s) until the host is quiet over one window before the first round:
-    warm-ups leave Ray starting and reaping worker processes, and an earlier run's teardown
-    may still be going. Returns what was seen, to record; never fails the run."""
+def settle(max_wait_s: float, window_s: float = 1.0, quiet_cores: float = SETTLE_BUSY_CORES,
+           min_wait_s: float = 0.0) -> dict:
+    """Wait (at least min_wait_s, at most max_wait_s) until the host is quiet over one window:
+    before the first round, warm-ups leave Ray starting and reaping worker processes; before
+    a trial, the last one's bookkeeping may still run. Returns what was seen, to record;
+    never fails the run."""
     started, busy = time.monotonic(), None
     while True:
         busy = host_busy_cores(window_s)
         waited = time.monotonic() - started
-        if busy is None or busy <= quiet_cores or waited >= max_wait_s:
+        if busy is None or waited >= max_wait_s or (busy <= quiet_cores and waited >= min_wait_s):
             return {"waited_s": round(waited, 2), "busy_cores": busy, "quiet_cores": quiet_cores,
                     "settled": busy is not None and busy <= quiet_cores}
 

@@ -10,6 +10,7 @@ import math
 
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_speedup, fmt_time
 from bench.results import Results, Run
+from bench.samplers import SETTLE_BUSY_CORES
 from bench.workload import item_words
 
 STEAL_WARN = 0.02  # CPU steal worth a warning: 2% of the host's CPU time
@@ -106,6 +107,7 @@ def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
     if idle is not None and math.isfinite(idle):
         lines.append(f"idle load before the trials: {idle:.2f} cores busy on the host")
+    lines += quiet_lines(res)
     host = (res.cluster.get("host_cpu") or {}).get("measured_rounds") or {}
     if (host.get("steal_share") or 0) >= STEAL_WARN:
         lines.append(f"warning: the hypervisor took {fmt_pct(host['steal_share'])} of the host's CPU during the "
@@ -113,6 +115,24 @@ def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     if report_path:
         lines.append(f"report: {report_path}")
     return lines
+
+
+def quiet_lines(res: Results) -> list[str]:
+    """How long trials waited for a quiet host (runner: quiet_before_trial), and how many
+    started on a busy one anyway."""
+    waits, busy = [], []
+    for run in res.runs:
+        quiet = run.extra.get("quiet_before_trial") or {}
+        waits += [w for w in quiet.get("waited_s") or () if w is not None]
+        busy += [b for b in quiet.get("busy_cores") or () if b is not None]
+    if not waits:
+        return []
+    started_busy = sum(b > SETTLE_BUSY_CORES for b in busy)
+    line = (f"quiet before each trial: waited {fmt_time(sum(waits))} in all (longest {fmt_time(max(waits))}) "
+            f"for the host's Ray bookkeeping to finish")
+    if started_busy:
+        line += f"; {started_busy} of {len(busy)} trials started with the host still busy"
+    return [line]
 
 
 _KIND_WORDS = {

@@ -100,6 +100,12 @@ def test_calibration_and_cluster_are_recorded(small_run):
     whole = host["measured_rounds"]
     assert whole["window_s"] == pytest.approx(sum(r["window_s"] for r in host["rounds"]), rel=0.05)
     assert whole["busy_cores"] > 0 and 0 <= whole["steal_share"] < 1
+    # and before every trial: one (wait, busy cores) per measured trial, each wait bounded
+    for run in small_run["runs"]:
+        quiet = run["quiet_before_trial"]
+        assert len(quiet["waited_s"]) == len(quiet["busy_cores"]) == len(run["samples"]["response_s"]), run["label"]
+        assert all(0 <= w <= 2.0 + 0.5 for w in quiet["waited_s"]), run["label"]
+    assert "quiet_before_trial" in small_run["config"]
     # the wait for a quiet host before the first round: bounded, and recorded either way
     settle = cluster["settle"]
     assert settle["waited_s"] <= 10 + 2 and settle["settled"] == (settle["busy_cores"] <= settle["quiet_cores"])

@@ -71,3 +71,18 @@ def test_the_terminal_and_the_report_say_what_the_host_cpu_did(tmp_path):
     save(stolen, path)
     page = write_report([str(path)], tmp_path / "index.html", charts=False).read_text()
     assert "Host CPU during the rounds" in page and "8.0% stolen by the hypervisor" in page
+
+
+def test_the_terminal_says_how_long_trials_waited_for_a_quiet_host():
+    from pathlib import Path
+
+    from bench.results import load
+    from bench.summary import quiet_lines
+
+    res = load(Path(__file__).parent / "fixtures" / "compare-base.json")
+    assert quiet_lines(res) == []  # not recorded: nothing said
+    runs = tuple(run.__class__(**{**run.__dict__, "extra": {**run.extra, "quiet_before_trial": {
+        "waited_s": [0.1, 1.5], "busy_cores": [0.05, 0.9]}}}) for run in res.runs[:2])
+    from dataclasses import replace
+    (line,) = quiet_lines(replace(res, runs=runs))
+    assert "waited 3.2 s in all (longest 1.5 s)" in line and "2 of 4 trials started with the host still busy" in line
