@@ -30,6 +30,7 @@ from appliance import containers
 POLL_S = 0.05
 START_TIMEOUT_S = 600  # calibration, every warm-up and the clean rounds of one point
 RUN_TIMEOUT_S = 900
+POINT_ATTEMPTS = 3  # kills per batch size until one hits a worker holding a task
 
 
 def _markers(path: Path) -> list[dict]:
@@ -152,6 +153,16 @@ def _recorded(path: Path, batch: int, problems: list[str]) -> dict:
     return found
 
 
+def _set_aside(args, batch: int, attempt: int) -> str:
+    """Rename a point's files out of the sweep's NAME-B* set (never deleted: nothing run is lost)."""
+    folder = Path(args.results_dir)
+    for suffix in (".json", ".faults.jsonl", ".trials.jsonl"):
+        source = folder / f"{args.name}-B{batch}{suffix}"
+        if source.exists():
+            source.rename(folder / f"{args.name}-idle-kill{attempt}-B{batch}{suffix}")
+    return f"{args.name}-idle-kill{attempt}-B{batch}.json"
+
+
 def sweep(args, sizes: list[int], die) -> int:
     args.workers = args.workers or args.expect_nodes
     args.name = args.name or f"chaos-sweep-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
@@ -167,7 +178,17 @@ def sweep(args, sizes: list[int], die) -> int:
         die(f"no running bench container in project '{args.project}'; run 'make up' first")
     started, points = time.monotonic(), []
     for batch in sizes:
-        found = point(args, batch, queries, die)
+        for attempt in range(1, POINT_ATTEMPTS + 1):
+            found = point(args, batch, queries, die)
+            if found["problems"] or found.get("tasks_retried") != 0:
+                break
+            if attempt == POINT_ATTEMPTS:
+                found["problems"].append(f"B={batch}: the killed worker held no task in {attempt} attempts")
+                break
+            # The kill hit a worker between tasks (nothing to re-execute): that measures no failure
+            # cost. Keep its files under another name and kill again.
+            kept = _set_aside(args, batch, attempt)
+            print(f"chaos sweep: B={batch:,}: the killed worker held no task; kept as {kept}, again", file=sys.stderr)
         points.append(found)
         print(f"chaos sweep: B={batch:,}: " + (", ".join(f"{k} {found.get(k)}" for k in (
             "kill_into_trial_s", "lookups_re_executed", "recovery_s", "slowdown", "all_correct"))), file=sys.stderr)

@@ -33,12 +33,20 @@ def _runs_in(path) -> int:
         return 0  # not written yet, or mid-rename
 
 
+def _as_from_a_terminal():
+    # A job started in the background without job control (`cmd &` in a script, as a CI
+    # runner may start the tests) inherits SIGINT ignored, and Python then keeps it ignored:
+    # the child gets Ctrl-C's default disposition back, as it has when a user runs it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(tmp_path, suite_args, signum):
     out = tmp_path / "r.json"
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--suite", "quick", *suite_args,
                              "--quiet", "--out", str(out)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
     try:
         deadline = time.monotonic() + 240
         while _runs_in(out) < 1:
