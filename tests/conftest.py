@@ -55,3 +55,13 @@ def pytest_runtest_makereport(item, call):
         reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"REQUIRE_DOCKER=1 but this docker test was skipped: {reason}"
+
+
+@pytest.fixture(scope="module")
+def embedded_ray():
+    """An embedded Ray (2 CPUs) for one test module, shut down after it."""
+    from bench.cluster import connect, shutdown
+
+    connect(None, num_cpus=2)
+    yield
+    shutdown()

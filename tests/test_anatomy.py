@@ -152,15 +152,6 @@ def test_importing_the_module_starts_no_ray():
     assert out.stdout.strip() == "False"
 
 
-@pytest.fixture(scope="module")
-def embedded_ray():
-    from bench.cluster import connect, shutdown
-
-    connect(None, num_cpus=2)
-    yield
-    shutdown()
-
-
 @pytest.mark.ray
 @pytest.mark.parametrize("shape", ["noop", "lookup"])
 def test_embedded_anatomy_phases_are_present_non_negative_and_sum_to_the_latency(embedded_ray, shape):

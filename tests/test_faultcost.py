@@ -147,15 +147,6 @@ def test_trial_markers_go_to_the_trial_log_only_when_asked(tmp_path, monkeypatch
 
 # ---- the reader against a real (embedded) Ray: a worker that dies on a task's first attempt ----
 
-@pytest.fixture(scope="module")
-def embedded_ray():
-    from bench.cluster import connect, shutdown
-
-    connect(None, num_cpus=2)
-    yield
-    shutdown()
-
-
 @pytest.mark.ray
 def test_the_reader_sees_the_retried_attempt_and_its_finish(embedded_ray, tmp_path):
     import time
