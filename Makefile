@@ -232,11 +232,7 @@ $(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
 
 .PHONY: mutation
 mutation: $(VENV)/.mutation-installed
-	@mkdir -p mutants; start=$$(date +%s); \
-	 LC_ALL=C.UTF-8 nice -n 19 $(VENV)/bin/mutmut run $(MUTATION_SCOPE) >mutants/run.log 2>&1 \
-	   || { tail -n 30 mutants/run.log >&2; exit 1; }; \
-	 LC_ALL=C.UTF-8 $(VENV)/bin/mutmut results --all true | $(VENV)/bin/python scripts/mutation_score.py $(MUTATION_SCOPE); \
-	 echo "mutation: $$(( $$(date +%s) - start )) s (log: mutants/run.log; mutants/ keeps the results)"
+	@$(VENV)/bin/python scripts/mutation_score.py run $(MUTATION_SCOPE)
 
 clean:
 	rm -rf build .pytest_cache
