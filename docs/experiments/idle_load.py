@@ -9,14 +9,19 @@ Standard library only; reads cgroup v1 (cpuacct) or v2 (cpu.stat) as the host ha
 import argparse
 import os
 import subprocess
+import sys
 import time
 from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from appliance import compose_filters  # noqa: E402  (the one place that knows Compose's labels)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
 
 def containers(project):
-    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+    ids = subprocess.run(["docker", "ps", "-q", *compose_filters(project)],
                          capture_output=True, text=True, check=True).stdout.split()
     out = {}
     for cid in ids:
