@@ -19,6 +19,10 @@ from bench.workload import WorkloadLike
 SHORT_SAMPLE_S = 0.001  # below this a wall-clock sample is mostly timer noise
 
 
+def _finite_or_none(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None
+
+
 def _trial_samples(outcome: TrialOutcome, lookups: int) -> dict:
     latencies = outcome.task_latencies_s or [outcome.response_s]
     sample = {
@@ -163,6 +167,8 @@ def run_record(row: Row, workload: WorkloadLike, nodes_end: dict | None, resourc
         "warnings": warnings,
         "outliers": outliers,
         "stop_reason": row.stop_reason,
+        # the median's 95% confidence half-width over the median (None under 6 trials)
+        "median_ci_rel": _finite_or_none(row.median_ci()),
         "trial_rounds": row.rounds,
         "trial_windows_unix": [list(w) for w in row.windows],
         # how long each trial waited for a quiet host, and the host's busy cores when it started

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from bench.modes import Mode
+from bench.stats import MEDIAN_CI_TARGET, median_ci_rel
 from bench.suites import RunConfig
 
 
@@ -101,13 +102,23 @@ class Row:
         times = self.samples.get("response_s") or [0.0]
         return float(np.median(times))
 
+    def median_ci(self) -> float:
+        """The median's 95% confidence half-width as a fraction of it (inf under 6 trials)."""
+        return median_ci_rel(self.samples.get("response_s", []))
+
+    def settled(self, target_cv: float) -> bool:
+        """CV under the target, or, for a row whose trials are noisy by nature, its median
+        known within MEDIAN_CI_TARGET: a CV target alone never settles a row with a 30% CV."""
+        return self.cv() <= target_cv or self.median_ci() <= MEDIAN_CI_TARGET
+
     def predicted_s(self) -> float:
         return self.median_s() if self.measured else self.estimate_s
 
 
 def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callable[[float], int],
                      budget_left_s: float) -> list[Row]:
-    """Rows that get one more trial: still above the CV target, under the trial cap (a number,
+    """Rows that get one more trial: not settled (CV above the target and the median not yet
+    known within MEDIAN_CI_TARGET), under the trial cap (a number,
     or a function of the row's median trial time), and whose next trial (its median so far)
     fits in what is left of the extra-trial budget. Cheapest first, so a small budget tightens
     as many rows as it can."""
@@ -115,7 +126,7 @@ def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callab
     chosen, left = [], budget_left_s
     for row in sorted((r for r in rows if r.active), key=Row.median_s):
         cost = row.median_s()
-        if row.cv() > target_cv and row.measured < cap(cost) and cost <= left:
+        if not row.settled(target_cv) and row.measured < cap(cost) and cost <= left:
             chosen.append(row)
             left -= cost
     return chosen
@@ -165,7 +176,7 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
     every round; plan(s) announces the predicted seconds of an extra round."""
     round_index = _planned_rounds(rows, play, checkpoint)
     for row in rows:
-        if row.active and row.cv() <= config.target_cv:
+        if row.active and row.settled(config.target_cv):
             row.stop_reason = "stable"
     spent, budget = 0.0, config.extra_budget_s
     while True:  # extra rounds where the noise is, within the budget
@@ -178,7 +189,7 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
         play(extra, round_index)
         spent += time.perf_counter() - started
         for row in extra:
-            if row.active and row.cv() <= config.target_cv:
+            if row.active and row.settled(config.target_cv):
                 row.stop_reason = "stable after extra trials"
         checkpoint()
     for row in rows:

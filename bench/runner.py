@@ -27,6 +27,7 @@ from bench.results import Results, Run
 from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
 from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu_record, host_cpu_times, idle_load,
                             settle, system_check)
+from bench.stats import MEDIAN_CI_TARGET
 from bench.suites import RunConfig, build_config
 from bench.summary import print_summary, verdict_lines
 from bench.workload import NUMPY_SKIPPED, from_config
@@ -287,7 +288,7 @@ class SuiteRunner:
             info["settle_before_calibration"] = settle(SETTLE_MAX_S)
             phase("calibrating (no-op task rate)")
             info["calibration"] = cluster.calibrate(
-                config.suite.calibration_trials,
+                config.suite.calibration_trials, max_trials=config.suite.calibration_max_trials,
                 naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None,
             )
         info["driver_cpus"] = driver_cpus
@@ -332,6 +333,7 @@ class SuiteRunner:
             metadata=meta, workload=workload_info, cluster=cluster_info, runs=(),
             status="incomplete", incomplete_reason="running", suite=config.suite.name,
             config={**config.describe(), "order": [], "gc": "collected before each trial, disabled during it",
+                    "median_ci_target": MEDIAN_CI_TARGET,
                     "quiet_before_trial": f"up to {TRIAL_SETTLE_MAX_S:g} s for a host under "
                                           f"{SETTLE_BUSY_CORES:g} busy cores ({TRIAL_SETTLE_WINDOW_S:g} s windows)"},
         )

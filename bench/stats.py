@@ -14,6 +14,10 @@ import numpy as np
 
 # Above this coefficient of variation a metric is flagged as unstable.
 HIGH_CV = 0.10
+# A row is settled when its median is known within this fraction (95% confidence), even if
+# its trials are noisy: two runs of settled rows then agree within about +-7% on medians
+# alone, which is what a re-run is judged on (bench.repro).
+MEDIAN_CI_TARGET = 0.05
 # A model point further than this from its fit (relative residual) flags the fit as a misfit.
 MISFIT = 0.25
 
@@ -80,6 +84,22 @@ class Stats:
             "stdev": self.stdev,
             "cv": self.cv,
         }
+
+
+def median_ci_rel(values: Sequence[float], confidence: float = 0.95) -> float:
+    """How well the median is known: the larger distance from the median to a bound of its
+    distribution-free confidence interval (order statistics, scipy's quantile_test), as a
+    fraction of the median. inf when too few samples bound it (under 6 at 95%)."""
+    from scipy.stats import quantile_test  # scipy is slow to import: only when asked
+
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        return math.inf
+    ci = quantile_test(values, p=0.5).confidence_interval(confidence)
+    median = float(np.median(values))
+    if not (math.isfinite(ci.low) and math.isfinite(ci.high)) or median <= 0:
+        return math.inf
+    return max(median - float(ci.low), float(ci.high) - median) / median
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

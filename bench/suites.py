@@ -30,6 +30,8 @@ class Suite:
     large_naive_tasks: int = 100_000
     large_naive_trials: int = 2
     calibration_trials: int = 5
+    # more calibration trials, up to this many, until its median is known (bench.cluster._rates)
+    calibration_max_trials: int = 15
     modes: tuple[str, ...] = ALL_MODES
     window: int | None = None
     array_size: int = 100
@@ -40,26 +42,28 @@ class Suite:
     max_trials_factor: int = 3
     # A cheap row may go past that cap, up to cheap_max_trials or cheap_row_s of its own
     # trials: the median of a noisy 0.2 s row needs tens of trials to be known within a few
-    # percent (its standard error goes as CV / sqrt(n)), and they cost seconds.
-    cheap_row_s: float = 10.0
-    cheap_max_trials: int = 40
+    # percent (its standard error goes as CV / sqrt(n)), and they cost seconds. A 20 ms row
+    # with a 30% CV (a batched row on 2 cores) needs about 100 for +-5% (bench.rounds).
+    cheap_row_s: float = 20.0
+    cheap_max_trials: int = 100
     description: str = ""
 
 
 SUITES = {
     "quick": Suite(
         "quick", queries=20_000, trials=3, naive_tasks=(1_000, 5_000), calibration_trials=3,
-        extra_budget_s=10.0,
+        calibration_max_trials=3, extra_budget_s=10.0,
         description="smoke-sized: every mode, 20k lookups, ~1 min on 2 cores",
     ),
     "standard": Suite(
-        "standard", queries=100_000, trials=5, naive_tasks=(1_000, 10_000, 100_000),
+        "standard", queries=100_000, trials=5, naive_tasks=(1_000, 10_000, 100_000), extra_budget_s=90.0,
         description="the seed's scale: 100k lookups, naive at 1k/10k/100k tasks",
     ),
     "full": Suite(
         "full", queries=100_000, trials=10, naive_tasks=(1_000, 10_000, 100_000),
         batch_sizes=(10, 30, 100, 300, 1000, 3000, 10000, 30000), large_naive_trials=5,
-        calibration_trials=10, extra_budget_s=180.0, description="more trials and a finer batch sweep",
+        calibration_trials=10, calibration_max_trials=30, extra_budget_s=180.0,
+        description="more trials and a finer batch sweep",
     ),
     "heavy": Suite(
         "heavy", queries=20_000, trials=5, naive_tasks=(), batch_sizes=(100, 1000), array_size=10_000,
@@ -68,7 +72,7 @@ SUITES = {
     ),
     "stress": Suite(
         "stress", queries=1_000_000, trials=1, naive_tasks=(1_000_000,), modes=("ray-naive",),
-        large_naive_trials=1, calibration_trials=3, window=100_000, extra_budget_s=0.0,
+        large_naive_trials=1, calibration_trials=3, calibration_max_trials=3, window=100_000, extra_budget_s=0.0,
         description="1M naive tasks submitted in windows (ray.wait) to bound driver memory",
     ),
 }

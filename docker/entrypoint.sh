@@ -152,6 +152,10 @@ case "${DASHBOARD:-0}" in
     1) dashboard=true ;;
     *) die "DASHBOARD must be 0 or 1, got '$DASHBOARD'" ;;
 esac
+# The autoscaler monitor polls the GCS every second for a cluster that never autoscales; it
+# also feeds `ray status`, so it runs only with the dashboard (DASHBOARD=1).
+monitor_flag=--no-monitor
+[ "$dashboard" = false ] || monitor_flag=
 head_address=${RAY_HEAD_ADDRESS:-ray-head:6379}
 store=${OBJECT_STORE_MEMORY:-}
 
@@ -178,7 +182,7 @@ case "$role" in
         ray start --head --port=6379 --num-cpus="${HEAD_CPUS:-0}" \
             --object-store-memory="$store" --include-log-monitor="$log_monitor" \
             --include-dashboard="$dashboard" --dashboard-host=0.0.0.0 --dashboard-port=8265 \
-            --disable-usage-stats "$@"
+            --disable-usage-stats $monitor_flag "$@"
         trap 'leave_cluster' TERM INT
         watch_raylet
         ;;

@@ -251,10 +251,11 @@ def test_containers_are_hardened_and_head_detects_death_fast(appliance):
 
 
 @pytest.mark.docker
-def test_idle_nodes_run_no_log_monitor_and_only_bench_has_a_health_check(appliance):
+def test_idle_nodes_run_no_log_or_autoscaler_monitor_and_only_bench_has_a_health_check(appliance):
     for cid in [appliance["head"], appliance["bench"], *appliance["workers"]]:
         procs = dexec(cid, "bash", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
         assert "raylet" in procs.stdout and "log_monitor" not in procs.stdout
+        assert "autoscaler/_private/monitor.py" not in procs.stdout  # no autoscaler monitor without DASHBOARD=1
         has_check = inspect(cid)["Config"].get("Healthcheck") is not None
         assert has_check == (cid == appliance["bench"])
 

@@ -116,3 +116,18 @@ def test_wait_nodes_rejects_bad_arguments_before_touching_ray():
     assert proc.returncode == 2 and "nodes must be >= 1" in proc.stderr
 
 
+
+
+@pytest.mark.parametrize("dashboard, monitor", [("0", False), ("1", True)])
+def test_head_runs_the_autoscaler_monitor_only_with_the_dashboard(tmp_path, dashboard, monitor):
+    # a fake `ray` records how the head was started, then fails, which ends the entrypoint
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ray").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "ray-args"}; exit 3\n')
+    (fake_bin / "ray").chmod(0o755)
+    proc = _entrypoint(tmp_path, "head", PATH=f"{fake_bin}:/usr/bin:/bin", OBJECT_STORE_MEMORY="100000000",
+                       DASHBOARD=dashboard)
+    assert proc.returncode == 3
+    start = (tmp_path / "ray-args").read_text().splitlines()[0]
+    assert start.startswith("start --head ") and f"--include-dashboard={'true' if monitor else 'false'}" in start
+    assert ("--no-monitor" in start.split()) is not monitor

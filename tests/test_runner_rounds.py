@@ -64,15 +64,27 @@ def test_extra_rounds_go_to_noisy_rows_within_the_budget():
     assert extra_round_rows(rows, 0.05, by_cost, budget_left_s=100.0) == [noisy_cheap]
 
 
+def test_a_noisy_row_whose_median_is_known_gets_no_more_trials():
+    # 150 trials spread evenly over +-25% (a 14% CV): far above the CV target, yet the median is pinned down
+    times = [0.1 * (1 + 0.25 * (2 * ((i * 0.6180339887) % 1) - 1)) for i in range(150)]
+    known = _row("noisy, median known", times)
+    assert known.cv() > 0.1 and known.median_ci() <= 0.05
+    few = _row("noisy, 6 trials", times[:6])
+    assert few.median_ci() > 0.05
+    assert extra_round_rows([known, few], 0.05, 200, budget_left_s=100.0) == [few]
+    assert known.settled(0.05) and not few.settled(0.05)
+
+
 def test_cheap_rows_may_take_more_trials_than_dear_ones():
     from bench.suites import build_config
 
-    config = build_config(suite="standard", quiet=True)  # 5 trials, x3, cheap rows: 40 within 10 s
+    config = build_config(suite="standard", quiet=True)  # 5 trials, x3, cheap rows: 100 within 20 s
     assert config.max_trials == 15
     assert config.trial_cap(60.0) == 15  # a naive 100k trial: the ordinary cap
-    assert config.trial_cap(1.0) == 15  # ten trials' worth is under the ordinary cap
-    assert config.trial_cap(0.5) == 20
-    assert config.trial_cap(0.1) == 40  # never more than cheap_max_trials
+    assert config.trial_cap(2.0) == 15  # ten trials' worth is under the ordinary cap
+    assert config.trial_cap(1.0) == 20
+    assert config.trial_cap(0.5) == 40
+    assert config.trial_cap(0.1) == 100  # never more than cheap_max_trials
     assert config.trial_cap(0.0) == 15
 
 

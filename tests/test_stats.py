@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from bench.stats import Stats, summarize
+from bench.stats import Stats, median_ci_rel, summarize
 
 
 def test_stats_match_hand_computed_values():
@@ -81,3 +81,38 @@ def test_summarize_keeps_only_all_numeric_non_empty_series():
     })
     assert set(out) == {"ok_int"}
     assert out["ok_int"]["n"] == 3 and out["ok_int"]["median"] == 2.0
+
+
+def test_median_ci_needs_six_samples_and_narrows_with_more():
+    assert median_ci_rel([1.0] * 5) == math.inf  # no 95% order-statistic interval under 6
+    assert median_ci_rel([1.0] * 6) == 0.0
+    spread = [1.0 + 0.3 * ((i * 37) % 11 - 5) / 5 for i in range(200)]  # +-30% around 1
+    widths = [median_ci_rel(spread[:n]) for n in (10, 40, 200)]
+    assert widths[0] > widths[1] > widths[2] > 0
+    assert widths[2] < 0.1 < widths[0]
+
+
+def test_median_ci_is_the_far_bound_of_the_order_statistic_interval():
+    values = [float(v) for v in range(1, 11)]  # n = 10: the 95% interval is [x(2), x(9)] = [2, 9]
+    assert median_ci_rel(values) == pytest.approx((9 - 5.5) / 5.5)
+
+
+def test_calibration_takes_more_trials_until_its_median_is_known(monkeypatch):
+    """bench.cluster._rates: the planned trials, then more while the median rate is not known
+    within MEDIAN_CI_TARGET, up to the cap; steady rates stop at the planned count."""
+    import ray
+
+    from bench import cluster
+
+    monkeypatch.setattr(ray, "get", lambda refs: refs)
+
+    def timed(durations):
+        clock = iter(t for d in durations for t in (0.0, d))
+        monkeypatch.setattr(cluster.time, "perf_counter", lambda: next(clock))
+
+    timed([1.0] * 30)
+    assert len(cluster._rates(lambda: [], trials=5, tasks=100, max_trials=15)) == 6  # 6 bound a 95% median CI
+    timed([1.0 + 0.4 * ((i * 0.618) % 1) for i in range(30)])
+    assert len(cluster._rates(lambda: [], trials=5, tasks=100, max_trials=15)) == 15  # noisy: up to the cap
+    timed([1.0] * 30)
+    assert len(cluster._rates(lambda: [], trials=3, tasks=100, max_trials=3)) == 3  # no extra trials asked

@@ -295,8 +295,11 @@ def measurement_rows(results: Results) -> list[tuple[str, str]]:
                      f"(config.order): trial k of every configuration runs in round k, so drift spreads over all"))
     reasons = _stop_reasons(results)
     if reasons:
-        target = results.config.get("target_cv")
-        rows.append(("Why each row stopped" + (f" (CV target {fmt_pct(target)})" if target else ""),
+        target, median_target = results.config.get("target_cv"), results.config.get("median_ci_target")
+        rule = f"CV target {fmt_pct(target)}" if target else ""
+        if target and median_target:
+            rule += f", or the median known within ±{fmt_pct(median_target)} (95% CI)"
+        rows.append(("Why each row stopped" + (f" ({rule})" if rule else ""),
                      "; ".join(f"{reason}: {', '.join(labels)}" for reason, labels in reasons.items())))
     outliers = [f"{run.label} trial {o['trial'] + 1} ({fmt_time(o['response_s'])}, {o['vs_median']:.2f}× the median)"
                 for run in results.runs for o in (run.extra.get("outliers") or ()) if o.get("vs_median")]
