@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import statistics
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Mapping
 
 from bench import compare
@@ -92,6 +92,7 @@ class ReproRow:
     ratio: float | None = None  # new / original median (> 1: the new run is slower)
     p_value: float | None = None
     ci: tuple[float, float] | None = None
+    machine: float | None = None  # the machine probe around this row's trials, new / original
 
     @property
     def counts(self) -> bool:
@@ -156,6 +157,31 @@ def host_steal(res: Results) -> float | None:
     return (((res.cluster.get("host_cpu") or {}).get("measured_rounds")) or {}).get("steal_share")
 
 
+def _probe_marks(res: Results) -> list:
+    return (((res.cluster.get("host_cpu") or {}).get("probe") or {}).get("probe_s")) or []
+
+
+def machine_speed(res: Results, run: Run) -> float | None:
+    """The machine probe (samplers.machine_probe, seconds of a fixed CPU loop) around the rounds
+    this run's trials ran in: the median over them of the marks before and after each round. A
+    run with no rounds (the calibration, before round 1) gets the first mark."""
+    marks = _probe_marks(res)
+    rounds = sorted(set(run.extra.get("trial_rounds") or ()))
+    around = [(marks[k - 1] + marks[k]) / 2 for k in rounds if 0 < k < len(marks) and marks[k - 1] and marks[k]]
+    if not rounds and marks and marks[0]:
+        around = [marks[0]]
+    return statistics.median(around) if around else None
+
+
+def _ratio(new: float | None, old: float | None) -> float | None:
+    return new / old if new and old else None
+
+
+def _whole_run_probe(a: Results, b: Results) -> float | None:
+    marks_a, marks_b = ([m for m in _probe_marks(res) if m] for res in (a, b))
+    return _ratio(statistics.median(marks_b), statistics.median(marks_a)) if marks_a and marks_b else None
+
+
 @dataclass(frozen=True)
 class Reproduction:
     rows: tuple[ReproRow, ...]
@@ -163,6 +189,22 @@ class Reproduction:
     environment: tuple[str, ...] = ()  # what differs between the two files' machines and versions
     rule: str = RULE
     steal: tuple[float, float] | None = None  # host CPU steal over the measured rounds: original, new
+    machine: float | None = None  # the machine probe over all of each run, new / original
+
+    def machine_line(self) -> str | None:
+        """Whether the machine's own speed explains each row that differs: the probe around that
+        row's trials, new/original, and the row's ratio with it divided out. None for files
+        from before the probe."""
+        if self.machine is None:
+            return None
+        said = []
+        for row in self.failed:
+            if row.ratio and row.machine:
+                within = abs(row.ratio / row.machine - 1.0) <= row.tolerance + 1e-12
+                said.append(f"{row.label} {row.ratio:.2f}× with the machine at {row.machine:.2f}× "
+                            f"({'the machine explains it' if within else 'not the machine alone'})")
+        return (f"machine probe (a fixed CPU loop timed around every round, new/original): {self.machine:.2f}× "
+                f"over the run" + (f"; during the rows that differ: {'; '.join(said)}" if said else ""))
 
     @property
     def shift(self) -> Shift:
@@ -201,6 +243,8 @@ class Reproduction:
             "environment_differences": list(self.environment),
             "shift": {**asdict(self.shift), "witnesses": dict(self.shift.witnesses), "named": self.shift.named,
                       "line": self.shift.line()},
+            "machine_probe": {"ratio": self.machine, "line": self.machine_line(),
+                              "rows": {r.label: r.machine for r in self.rows if r.machine}},
             "rows": [{"label": r.label, "mode": r.mode, "status": r.status, "verdict": r.verdict,
                       "tolerance": r.tolerance, "ratio": r.ratio, "p_value": r.p_value,
                       "ci": list(r.ci) if r.ci else None} for r in self.rows],
@@ -290,7 +334,8 @@ def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
     pairs += [(run, cal_b_by_label.pop(run.label)) for run in cal_a if run.label in cal_b_by_label]
     only_a += [run for run in cal_a if run.label not in {p[0].label for p in pairs}]
     only_b += list(cal_b_by_label.values())
-    rows = [_judge(compare.compare_pair(ra, rb, alpha), ra.mode, tolerances.get(ra.mode, DEFAULT_TOLERANCE), alpha)
+    rows = [replace(_judge(compare.compare_pair(ra, rb, alpha), ra.mode, tolerances.get(ra.mode, DEFAULT_TOLERANCE),
+                           alpha), machine=_ratio(machine_speed(b, rb), machine_speed(a, ra)))
             for ra, rb in pairs]
     rows += [ReproRow(run.label, run.mode, "missing", "missing from the new run",
                       tolerances.get(run.mode, DEFAULT_TOLERANCE)) for run in only_a]
@@ -298,7 +343,8 @@ def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
                       tolerances.get(run.mode, DEFAULT_TOLERANCE)) for run in only_b]
     env = environment_differences(a.metadata, b.metadata, a.cluster, b.cluster)
     steal = (host_steal(a), host_steal(b))
-    return Reproduction(tuple(rows), tolerances, tuple(env), steal=steal if None not in steal else None)
+    return Reproduction(tuple(rows), tolerances, tuple(env), steal=steal if None not in steal else None,
+                        machine=_whole_run_probe(a, b))
 
 
 # --- text ---------------------------------------------------------------------------------
@@ -342,6 +388,8 @@ def print_reproduction(rep: Reproduction, path_a: str, path_b: str, a: Results, 
     print(file=out)
     print(rep.summary(), file=out)
     print(rep.shift.line(), file=out)
+    if rep.machine_line():
+        print(rep.machine_line(), file=out)
 
 
 def _raise_unless_reproduced(rep: Reproduction) -> None:

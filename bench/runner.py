@@ -25,7 +25,7 @@ from bench.progress import SuiteProgress
 from bench.record import _trial_samples, fault_log, outlier_trials, run_record
 from bench.results import Results, Run
 from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
-from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu_record, host_cpu_times, idle_load,
+from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu_record, host_mark, idle_load,
                             settle, system_check)
 from bench.stats import MEDIAN_CI_TARGET
 from bench.suites import RunConfig, build_config
@@ -215,7 +215,7 @@ class SuiteRunner:
             played.append(row.spec.label)
         self.order.append(played)
         self._counts_after_round[round_index] = self._node_counts()
-        self._cpu_marks.append(host_cpu_times())
+        self._cpu_marks.append(host_mark())
 
     def _measure(self, rows: list[Row]) -> None:
         """The interleaved rounds (bench.rounds.measure_rounds), checkpointed after each."""
@@ -364,7 +364,7 @@ class SuiteRunner:
         self._save()
         if self.samplers:  # one sampling session over all measured rounds
             self.samplers.start()
-        self._cpu_marks = [host_cpu_times()]
+        self._cpu_marks = [host_mark()]
         try:
             self._measure(rows)
         finally:

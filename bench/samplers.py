@@ -259,12 +259,46 @@ def host_cpu_between(start: dict | None, end: dict | None) -> dict | None:
             "steal_share": steal / total if total > 0 else None}
 
 
+PROBE_ITERATIONS = 500_000  # about 20 ms of one core on the reference machine
+PROBE_METHOD = (f"a fixed pure-Python loop ({PROBE_ITERATIONS:,} iterations, no Ray, no numpy), "
+                "the median of 3 timings, at the start and after each round")
+
+
+def _probe_loop(iterations: int) -> int:
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total
+
+
+def machine_probe(iterations: int = PROBE_ITERATIONS) -> float:
+    """Seconds the same CPU loop takes now: the speed one core gives this process at this
+    moment. Timed around every round, so that a re-run can tell a slower machine (every
+    row slower where the probe is) from slower code (the probe steady)."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        _probe_loop(iterations)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[1]
+
+
+def host_mark() -> dict | None:
+    """host_cpu_times plus a machine_probe: one mark at the start and one after each round."""
+    mark = host_cpu_times()
+    if mark is not None:
+        mark["probe_s"] = machine_probe()
+    return mark
+
+
 def host_cpu_record(marks: list[dict | None]) -> dict:
     """The host's CPU over the measured rounds and per round (marks: the start, then one
-    snapshot after each round): what the machine did while the suite measured."""
+    snapshot after each round): what the machine did while the suite measured, and the
+    machine probe's seconds at each mark (probe_s[k]: after round k; [0] before round 1)."""
     rounds = [host_cpu_between(a, b) for a, b in zip(marks, marks[1:])]
     return {"source": "/proc/stat (host-wide)", "measured_rounds": host_cpu_between(marks[0], marks[-1]) if marks else None,
-            "rounds": rounds}
+            "rounds": rounds,
+            "probe": {"method": PROBE_METHOD, "probe_s": [(m or {}).get("probe_s") for m in marks]}}
 
 
 SETTLE_BUSY_CORES = 0.25  # quiet enough to start measuring (an idle compose cluster: ~0.07)

@@ -330,3 +330,37 @@ def test_no_shift_is_named_when_only_some_rows_moved_or_all_moved_a_little(tmp_p
     faster = repro.reproduction_table(load(BASE), _scaled(tmp_path, 0.8)).shift
     assert faster.named and faster.slower == 0 and "rows faster" in faster.line()
     assert "every row is within its tolerance of the shift" in faster.line()
+
+
+def _probed(tmp_path, path, name, slow_rows=None):
+    """path's results with each run in its own round (row i in round 2i+1, so no two rows share a
+    mark) and a machine probe of 20 ms at every mark, times slow_rows[label] around that row's round."""
+    data = json.loads(Path(path).read_text())
+    slow_rows = slow_rows or {}
+    marks = [0.020] * (2 * len(data["runs"]) + 1)
+    for i, run in enumerate(data["runs"]):
+        run["trial_rounds"] = [2 * i + 1] * len(run["samples"]["response_s"])
+        marks[2 * i] = marks[2 * i + 1] = 0.020 * slow_rows.get(run["label"], 1.0)
+    data["cluster"]["host_cpu"] = {"probe": {"method": "test", "probe_s": marks}}
+    out = tmp_path / name
+    out.write_text(json.dumps(data))
+    return load(out)
+
+
+def test_the_machine_probe_says_which_differing_rows_the_machine_explains(tmp_path):
+    b10_ratio = _median(DRIFT, "ray-batched B=10") / _median(BASE, "ray-batched B=10")
+    base = _probed(tmp_path, BASE, "base.json")
+    drift = _probed(tmp_path, DRIFT, "drift.json", {"ray-batched B=10": b10_ratio})
+    rep = repro.reproduction_table(base, drift)
+    assert {row.label for row in rep.failed} == DRIFTED  # the verdict is unchanged: explained, not excused
+    machine = {row.label: row.machine for row in rep.rows}
+    assert machine["ray-batched B=10"] == pytest.approx(b10_ratio)
+    assert machine["ray-batched B=100"] == pytest.approx(1.0)
+    assert machine["calibration: time per no-op task"] == pytest.approx(1.0)  # before round 1: the first mark
+    line = rep.machine_line()
+    assert line.startswith("machine probe (a fixed CPU loop timed around every round, new/original): 1.00× over the run")
+    assert f"ray-batched B=10 {b10_ratio:.2f}× with the machine at {b10_ratio:.2f}× (the machine explains it)" in line
+    assert "ray-batched B=100 " in line and "(not the machine alone)" in line
+    assert rep.to_dict()["machine_probe"]["rows"]["ray-batched B=10"] == pytest.approx(b10_ratio)
+    assert repro.reproduction_table(load(BASE), load(DRIFT)).machine_line() is None  # files without a probe
+

@@ -121,3 +121,12 @@ def test_a_fault_belongs_to_the_run_whose_trial_was_in_flight():
     assert lost in owned[id(a)][1]  # follows the latest fault before it (between, owned by a)
     assert joined in owned[id(a)][1]  # during a's second trial
     assert attribute_to_runs([a, b], [], []) == {}
+
+
+def test_every_round_is_bracketed_by_a_machine_probe(tmp_path):
+    from bench import samplers
+
+    assert 0 < samplers.machine_probe(10_000) < samplers.machine_probe(200_000)
+    res = _run_suite(tmp_path)
+    marks = res.cluster["host_cpu"]["probe"]["probe_s"]
+    assert len(marks) == len(res.config["order"]) + 1 and all(m > 0 for m in marks)

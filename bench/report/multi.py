@@ -251,7 +251,7 @@ def reproduction_group(sections: list[SectionView]) -> list[Reproduction]:
         found.append(Reproduction(
             original=earlier.name, new=later.name, reproduced=rep.reproduced, summary=rep.summary(), rows=rows,
             rule=rep.rule, tolerances=repro.tolerance_line(rep.tolerances).removeprefix("tolerance: "),
-            environment=tuple(rep.environment), shift=rep.shift.line(),
+            environment=tuple(rep.environment), shift=" ".join(filter(None, (rep.shift.line(), rep.machine_line()))),
             command=shlex.join(["python", "-m", "bench", "repro", earlier.path, later.path]),
         ))
     return found
