@@ -115,18 +115,24 @@ class Row:
         return self.median_s() if self.measured else self.estimate_s
 
 
+# No extra trial for a row whose one trial would take more than this share of the suite's
+# extra-trial budget: one more 85 s naive trial cannot settle a median of 2 trials, and the
+# same seconds buy hundreds of trials of the cheap noisy rows.
+MAX_EXTRA_TRIAL_SHARE = 0.25
+
+
 def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callable[[float], int],
-                     budget_left_s: float) -> list[Row]:
+                     budget_left_s: float, max_trial_s: float = math.inf) -> list[Row]:
     """Rows that get one more trial: not settled (CV above the target and the median not yet
     known within MEDIAN_CI_TARGET), under the trial cap (a number,
     or a function of the row's median trial time), and whose next trial (its median so far)
-    fits in what is left of the extra-trial budget. Cheapest first, so a small budget tightens
-    as many rows as it can."""
+    fits in what is left of the extra-trial budget and within max_trial_s. Cheapest first, so a
+    small budget tightens as many rows as it can."""
     cap = max_trials if callable(max_trials) else (lambda _median_s: max_trials)
     chosen, left = [], budget_left_s
     for row in sorted((r for r in rows if r.active), key=Row.median_s):
         cost = row.median_s()
-        if not row.settled(target_cv) and row.measured < cap(cost) and cost <= left:
+        if not row.settled(target_cv) and row.measured < cap(cost) and cost <= min(left, max_trial_s):
             chosen.append(row)
             left -= cost
     return chosen
@@ -180,7 +186,8 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
             row.stop_reason = "stable"
     spent, budget = 0.0, config.extra_budget_s
     while True:  # extra rounds where the noise is, within the budget
-        extra = extra_round_rows(rows, config.target_cv, config.trial_cap, budget - spent)
+        extra = extra_round_rows(rows, config.target_cv, config.trial_cap, budget - spent,
+                                 max_trial_s=MAX_EXTRA_TRIAL_SHARE * budget)
         if not extra:
             break
         round_index += 1

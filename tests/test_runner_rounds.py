@@ -59,6 +59,8 @@ def test_extra_rounds_go_to_noisy_rows_within_the_budget():
     assert extra_round_rows(rows, 0.05, 9, budget_left_s=100.0) == [noisy_cheap, noisy_dear]
     assert extra_round_rows(rows, 0.05, 3, budget_left_s=100.0) == []  # at the trial cap
     assert extra_round_rows(rows, 0.05, 9, budget_left_s=0.0) == []
+    # a trial dearer than max_trial_s (a share of the whole budget) gets none, however much is left
+    assert extra_round_rows(rows, 0.05, 9, budget_left_s=100.0, max_trial_s=10.0) == [noisy_cheap]
     # a cap by trial time: the cheap row may go on past 3 trials, the dear one may not
     by_cost = lambda median_s: 40 if median_s < 1 else 3  # noqa: E731
     assert extra_round_rows(rows, 0.05, by_cost, budget_left_s=100.0) == [noisy_cheap]
