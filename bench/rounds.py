@@ -126,13 +126,17 @@ def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callab
     """Rows that get one more trial: not settled (CV above the target and the median not yet
     known within MEDIAN_CI_TARGET), under the trial cap (a number,
     or a function of the row's median trial time), and whose next trial (its median so far)
-    fits in what is left of the extra-trial budget and within max_trial_s. Cheapest first, so a
-    small budget tightens as many rows as it can."""
+    fits in what is left of the extra-trial budget, within max_trial_s and within a fair share
+    of what is left. Cheapest first, so a small budget tightens as many rows as it can."""
     cap = max_trials if callable(max_trials) else (lambda _median_s: max_trials)
+    wanting = [r for r in rows if r.active and not r.settled(target_cv) and r.measured < cap(r.median_s())]
+    # A fair share: no row's trial may cost more than what is left split over the rows still
+    # wanting, so one slow row cannot spend, round after round, what a cheap one needs.
+    share = budget_left_s / max(1, len(wanting))
     chosen, left = [], budget_left_s
-    for row in sorted((r for r in rows if r.active), key=Row.median_s):
+    for row in sorted(wanting, key=Row.median_s):
         cost = row.median_s()
-        if not row.settled(target_cv) and row.measured < cap(cost) and cost <= min(left, max_trial_s):
+        if cost <= min(left, max_trial_s, share):
             chosen.append(row)
             left -= cost
     return chosen

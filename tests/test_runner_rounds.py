@@ -61,6 +61,10 @@ def test_extra_rounds_go_to_noisy_rows_within_the_budget():
     assert extra_round_rows(rows, 0.05, 9, budget_left_s=0.0) == []
     # a trial dearer than max_trial_s (a share of the whole budget) gets none, however much is left
     assert extra_round_rows(rows, 0.05, 9, budget_left_s=100.0, max_trial_s=10.0) == [noisy_cheap]
+    # a fair share: with 5 s left for two noisy rows, a 3 s trial is more than its half
+    middling = _row("noisy middling", [2.0, 4.0, 3.0])
+    assert extra_round_rows([noisy_cheap, middling], 0.05, 9, budget_left_s=10.0) == [noisy_cheap, middling]
+    assert extra_round_rows([noisy_cheap, middling], 0.05, 9, budget_left_s=5.0) == [noisy_cheap]
     # a cap by trial time: the cheap row may go on past 3 trials, the dear one may not
     by_cost = lambda median_s: 40 if median_s < 1 else 3  # noqa: E731
     assert extra_round_rows(rows, 0.05, by_cost, budget_left_s=100.0) == [noisy_cheap]
