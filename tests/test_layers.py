@@ -24,7 +24,7 @@ LAYERS = [
     # the strategies
     {"modes"},
     # the results model and the analysis of one file
-    {"results", "model"},
+    {"results", "model", "schema"},
     # running a suite: rounds, the run record, the cost of an injected fault, the runner, its terminal summary
     {"rounds", "record", "faultcost", "runner", "summary"},
     # reading results files: compare, re-run, export, advice, the HTML report and its charts
