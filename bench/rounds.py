@@ -129,9 +129,11 @@ def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callab
     fits in what is left of the extra-trial budget, within max_trial_s and within a fair share
     of what is left. Cheapest first, so a small budget tightens as many rows as it can."""
     cap = max_trials if callable(max_trials) else (lambda _median_s: max_trials)
-    wanting = [r for r in rows if r.active and not r.settled(target_cv) and r.measured < cap(r.median_s())]
+    wanting = [r for r in rows if r.active and not r.settled(target_cv) and r.measured < cap(r.median_s())
+               and r.median_s() <= min(budget_left_s, max_trial_s)]
     # A fair share: no row's trial may cost more than what is left split over the rows still
-    # wanting, so one slow row cannot spend, round after round, what a cheap one needs.
+    # wanting (and affordable), so one slow row cannot spend, round after round, what a cheap
+    # one needs.
     share = budget_left_s / max(1, len(wanting))
     chosen, left = [], budget_left_s
     for row in sorted(wanting, key=Row.median_s):
@@ -205,8 +207,17 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
         checkpoint()
     for row in rows:
         if row.active:
-            row.stop_reason = ("max trials" if row.measured >= config.trial_cap(row.median_s())
-                               else "budget" if config.extra_budget_s > 0 else "planned trials")
+            row.stop_reason = _unsettled_reason(row, config)
+
+
+def _unsettled_reason(row: Row, config: RunConfig) -> str:
+    if row.measured >= config.trial_cap(row.median_s()):
+        return "max trials"
+    if config.extra_budget_s <= 0:
+        return "planned trials"
+    if row.median_s() > MAX_EXTRA_TRIAL_SHARE * config.extra_budget_s:
+        return "trial too long for extra trials"
+    return "budget"
 
 
 def _planned_rounds(rows: list[Row], play, checkpoint) -> int:

@@ -65,6 +65,9 @@ def test_extra_rounds_go_to_noisy_rows_within_the_budget():
     middling = _row("noisy middling", [2.0, 4.0, 3.0])
     assert extra_round_rows([noisy_cheap, middling], 0.05, 9, budget_left_s=10.0) == [noisy_cheap, middling]
     assert extra_round_rows([noisy_cheap, middling], 0.05, 9, budget_left_s=5.0) == [noisy_cheap]
+    # a row too dear to run at all does not shrink the others' share
+    assert extra_round_rows([noisy_cheap, middling, noisy_dear], 0.05, 9, budget_left_s=10.0,
+                            max_trial_s=8.0) == [noisy_cheap, middling]
     # a cap by trial time: the cheap row may go on past 3 trials, the dear one may not
     by_cost = lambda median_s: 40 if median_s < 1 else 3  # noqa: E731
     assert extra_round_rows(rows, 0.05, by_cost, budget_left_s=100.0) == [noisy_cheap]
@@ -97,7 +100,8 @@ def test_cheap_rows_may_take_more_trials_than_dear_ones():
 def test_extra_trials_are_recorded_with_why_each_row_stopped(tmp_path):
     res = _run_suite(tmp_path, target_cv=0.001, budget=5)
     reasons = {run.label: run.extra["stop_reason"] for run in res.runs}
-    assert all(reason in {"stable", "stable after extra trials", "max trials", "budget"} for reason in reasons.values())
+    assert all(reason in {"stable", "stable after extra trials", "max trials", "budget", "trial too long for extra trials"}
+               for reason in reasons.values())
     extra = [run for run in res.runs if len(run.samples["response_s"]) > 3]
     assert extra, "with a 0.1% CV target some row must get extra trials"
     for run in extra:
