@@ -112,12 +112,13 @@ def test_compose_up_alone_runs_the_suite_on_every_worker(flavour, tmp_path):
         for cid in containers(project):
             assert token not in json.dumps(inspect(cid))
         assert volumes(project), "the token volume"
-        # The quiet defaults: no dashboard modules on the head (DASHBOARD=0), Ray's memory
+        # The quiet defaults: no dashboard modules or autoscaler monitor on the head (DASHBOARD=0), Ray's memory
         # monitor and metrics off on every node, and nodes kept alive by a watcher that
         # forks nothing (no `ray start --block` loop, no `sleep` every 2 s).
         head_procs = dexec(head, "bash", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
         assert "raylet" in head_procs and "gcs_server" in head_procs
         assert "ray-dashboard-" not in head_procs and "--block" not in head_procs
+        assert not re.search(r"autoscaler/\S*monitor\.py", head_procs)  # no autoscaler monitor without DASHBOARD=1
         for cid in containers(project, "ray-worker") + [head]:
             node_env = dict(e.split("=", 1) for e in inspect(cid)["Config"]["Env"])
             assert node_env["RAY_memory_monitor_refresh_ms"] == "0" and node_env["RAY_enable_metrics_collection"] == "0"
