@@ -388,8 +388,9 @@ def print_reproduction(rep: Reproduction, path_a: str, path_b: str, a: Results, 
     print(file=out)
     print(rep.summary(), file=out)
     print(rep.shift.line(), file=out)
-    if rep.machine_line():
-        print(rep.machine_line(), file=out)
+    machine = rep.machine_line()
+    if machine:
+        print(machine, file=out)
 
 
 def _raise_unless_reproduced(rep: Reproduction) -> None:
