@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import anatomy, cluster, faultcost, metadata, model, results
+from bench import anatomy, cluster, faultcost, metadata, model, placement, results
 from bench.modes import MODES
 from bench.errors import RuntimeFailure
 from bench.options import OPTIONS, RAY_MODES, with_defaults
@@ -278,6 +278,9 @@ class SuiteRunner:
             facts = self.samplers.facts()
             for node in nodes:
                 node.update({k: v for k, v in (facts.get(node["node_id"]) or {}).items() if k != "hostname"})
+            info["lease_placement"] = lease = placement.describe(nodes)
+            if lease.get("warning"):
+                phase(f"warning: {lease['warning']}")
             cluster_cpus = cluster.total_cpus()
             phase(f"{len(nodes)} node(s), {cluster_cpus} CPUs; measuring the idle load")
             info.update(nodes=nodes, nodes_start=cluster.count_alive(nodes),

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psutil
 
+from bench import placement
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SAMPLE_INTERVAL_S = 0.2
 MAX_SAMPLES = 20_000  # ~66 min at 5 Hz; bounds memory on a forgotten sampler
@@ -119,6 +121,7 @@ def node_facts() -> dict:
         "shm_bytes": shm_bytes(),
         "host_cpus": os.cpu_count(),
         "host_memory_bytes": int(psutil.virtual_memory().total),
+        "ray_settings": placement.node_settings(),
         **cgroup_limits(),
     }
 

@@ -104,6 +104,8 @@ def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     lines += _grouped_warnings(res)
     for message in ((res.cluster.get("system_check") or {}).get("warnings") or ()):
         lines.append(f"warning: {message}")
+    if (res.cluster.get("lease_placement") or {}).get("warning"):
+        lines.append(f"warning: {res.cluster['lease_placement']['warning']}")
     idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
     if idle is not None and math.isfinite(idle):
         lines.append(f"idle load before the trials: {idle:.2f} cores busy on the host")

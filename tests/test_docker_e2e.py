@@ -100,6 +100,11 @@ def test_quick_suite_runs_correct_on_all_worker_nodes(appliance):
     assert len(nodes) == WORKERS + 2
     for n in cpu_nodes:
         assert n["object_store_memory_bytes"] == OBJECT_STORE
+    # every node's raylet draws a lease it cannot grant from all nodes (the compose file's
+    # setting, read by a task on each node): no pile-up onto one busy worker, no warning
+    lease = results["cluster"]["lease_placement"]
+    assert all(n["known"] and n["top_k_fraction"] == 1.0 for n in lease["per_node"])
+    assert lease["fewest_candidates"] == len(nodes) and "warning" not in lease
     assert results["runs"], "the quick suite produced no runs"
     bad = [(r["mode"], r.get("params")) for r in results["runs"] if r.get("correct") is not True]
     assert not bad, f"runs not correct: {bad}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bench import faultcost
+from bench.placement import TOP_K_FRACTION
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
 from bench.results import Results
@@ -321,6 +322,11 @@ def measurement_rows(results: Results) -> list[tuple[str, str]]:
     if slice_ms:
         rows.append(("Driver's ray.get slice", f"{slice_ms} ms ({settings.get('source', '')}; Ray's default 1000 ms "
                      f"stalled cross-node gets of large results by ~1 s)"))
+    lease = results.cluster.get("lease_placement") or {}
+    if lease.get("fewest_candidates") and lease.get("cpu_nodes", 0) >= 2:  # one node: no lease to place elsewhere
+        rows.append(("Lease placement", lease.get("warning") or (
+            f"a lease no raylet can grant at once goes to one of {lease['fewest_candidates']} of {lease['nodes']} nodes "
+            f"at random ({TOP_K_FRACTION}; Ray's default, 0.2, draws from a single node on clusters of under 10)")))
     anatomy = _anatomy_words(results.cluster.get("anatomy"))
     if anatomy:
         rows.append(("Task anatomy", anatomy))

@@ -1,0 +1,76 @@
+"""Ray's lease placement: how many nodes a lease no raylet can grant at once is drawn from,
+read from each node's own environment, and the warning when that is a single node."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import placement, samplers
+from bench.summary import verdict_lines
+
+
+def node(cpus: float, fraction: str | None = None, absolute: str | None = None, alive: bool = True, known=True):
+    settings = {placement.TOP_K_FRACTION: fraction, placement.TOP_K_ABSOLUTE: absolute} if known else None
+    return {"node_id": f"n{id(object())}", "hostname": "h", "alive": alive, "cpus": cpus, "ray_settings": settings}
+
+
+@pytest.mark.parametrize("n_nodes, fraction, absolute, expected", [
+    (5, 0.2, 1, 1),    # the compose appliance (head, bench, 3 workers) on Ray's defaults
+    (9, 0.2, 1, 1),    # still one candidate under 10 nodes
+    (10, 0.2, 1, 2),
+    (5, 1.0, 1, 5),    # the appliance's setting: every node
+    (5, 0.2, 3, 3),    # the absolute floor wins when larger
+])
+def test_candidates_follow_rays_formula(n_nodes, fraction, absolute, expected):
+    assert placement.candidates(n_nodes, fraction, absolute) == expected
+
+
+def test_rays_defaults_on_a_small_cluster_warn_and_name_the_setting():
+    nodes = [node(0), node(0), node(1), node(1), node(1), node(1, alive=False)]
+    info = placement.describe(nodes)
+    assert (info["nodes"], info["cpu_nodes"], info["fewest_candidates"]) == (5, 3, 1)
+    assert all(n["top_k_fraction"] == 0.2 and n["top_k_absolute"] == 1 for n in info["per_node"])
+    assert "RAY_scheduler_top_k_fraction=1" in info["warning"] and "0.2 of 5 nodes" in info["warning"]
+
+
+def test_the_appliances_setting_draws_from_every_node_and_does_not_warn():
+    nodes = [node(0, "1.0"), node(0, "1.0")] + [node(1, "1.0") for _ in range(3)]
+    info = placement.describe(nodes)
+    assert info["fewest_candidates"] == 5 and "warning" not in info
+
+
+def test_one_node_left_on_the_default_is_enough_to_warn():
+    nodes = [node(0, "1.0"), node(0)] + [node(1, "1.0") for _ in range(3)]
+    info = placement.describe(nodes)
+    assert info["fewest_candidates"] == 1 and "warning" in info
+
+
+def test_a_single_cpu_node_cannot_pile_up_and_unknown_nodes_do_not_count():
+    assert "warning" not in placement.describe([node(2)])  # embedded Ray: one node
+    unknown = placement.describe([node(0, known=False), node(1, known=False), node(1, known=False)])
+    assert unknown["fewest_candidates"] is None and "warning" not in unknown
+
+
+def test_a_node_reports_its_own_environment(monkeypatch):
+    monkeypatch.setenv(placement.TOP_K_FRACTION, "1.0")
+    monkeypatch.delenv(placement.TOP_K_ABSOLUTE, raising=False)
+    facts = samplers.node_facts()
+    assert facts["ray_settings"] == {placement.TOP_K_FRACTION: "1.0", placement.TOP_K_ABSOLUTE: None}
+
+
+def test_the_terminal_and_the_report_say_where_leases_go(tmp_path):
+    from pathlib import Path
+
+    from bench.report import write_report
+    from bench.results import load, save
+
+    res = load(Path(__file__).parent / "fixtures" / "compare-base.json")
+    defaults = res.with_cluster(lease_placement=placement.describe([node(0), node(0)] + [node(1) for _ in range(3)]))
+    assert [line for line in verdict_lines(defaults) if "single node" in line][0].startswith("warning: Ray on this")
+    spread = res.with_cluster(lease_placement=placement.describe([node(c, "1.0") for c in (0, 0, 1, 1, 1)]))
+    assert not any("single node" in line for line in verdict_lines(spread))
+    for name, results, words in (("defaults", defaults, "sends every lease it cannot place at once to a single node"),
+                                 ("spread", spread, "goes to one of 5 of 5 nodes at random")):
+        save(results, tmp_path / f"{name}.json")
+        page = write_report([str(tmp_path / f"{name}.json")], tmp_path / f"{name}.html", charts=False).read_text()
+        assert "Lease placement" in page and words in page
