@@ -424,3 +424,21 @@ def anatomy_lines(result: dict) -> list[str]:
     if result.get("tasks_without_events"):
         lines.append(f"  {result['tasks_without_events']} tasks had no task events (left out)")
     return lines
+
+
+def diagnose_suite(specs, workload, phase, cpus: int) -> dict | None:
+    """Where each task's time goes for the suite's task shapes: naive (B = 1) if it ran and
+    each swept batch size. A diagnostic: its failure never costs the suite's results."""
+    plan = [("ray-naive", 1)] if any(s.mode == "ray-naive" for s in specs) else []
+    plan += [("ray-batched", size) for size in sorted({int(s.params["batch_size"]) for s in specs
+                                                      if s.mode == "ray-batched"})]
+    if not plan:
+        return None
+    if workload.kind != "lookups":
+        return unavailable("the anatomy diagnoses the lookup tasks' shapes only")
+    phase(f"task anatomy at {len(plan)} batch size(s) (Ray task events; not timed)")
+    try:
+        return diagnose(workload.array, workload.query_values, plan, cpus=cpus)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return unavailable(f"the diagnostic failed: {exc.__class__.__name__}: {first}".rstrip(": "))

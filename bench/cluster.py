@@ -12,10 +12,8 @@ from pathlib import Path
 
 from bench.errors import RuntimeFailure, UsageError
 from bench.samplers import ResourceSampler, node_facts
-from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
 NODE_POLL_S = 0.5
-CALIBRATION_TASKS = 1000  # per trial, like Ray's single-client async microbenchmark
 
 
 def parse_address(address: str | None) -> str | None:
@@ -287,66 +285,6 @@ class NodeSamplers:
             except Exception:
                 out[node_id] = None
         return out
-
-
-# -- calibration ------------------------------------------------------------
-
-
-def _noop_functions():
-    import ray
-
-    @ray.remote
-    def noop():
-        return None
-
-    @ray.remote
-    def noop_with_args(array, query):
-        return None
-
-    return noop, noop_with_args
-
-
-def _rates(submit_all, trials: int, tasks: int, max_trials: int) -> list[float]:
-    """At least `trials` timed batches, and more (up to max_trials) until the median rate is
-    known within MEDIAN_CI_TARGET: a re-run judges the calibration on its median."""
-    import ray
-
-    ray.get(submit_all())  # warm-up: start worker processes
-    rates: list[float] = []
-    while len(rates) < trials or (len(rates) < max_trials and median_ci_rel(rates) > MEDIAN_CI_TARGET):
-        start = time.perf_counter()
-        ray.get(submit_all())
-        rates.append(tasks / (time.perf_counter() - start))
-    return rates
-
-
-def calibrate(trials: int, tasks: int = CALIBRATION_TASKS, naive_args: tuple | None = None,
-              max_trials: int | None = None) -> dict:
-    """The cluster's raw async no-op task rate from this single driver.
-
-    With `naive_args`, also the rate of no-op tasks that take ray-naive's arguments
-    (the array by value): the difference is what passing the array costs, so
-    naive's rate over this one isolates the harness and the lookup work.
-    """
-    noop, noop_with_args = _noop_functions()
-    max_trials = max(trials, max_trials or trials)
-    rates = _rates(lambda: [noop.remote() for _ in range(tasks)], trials, tasks, max_trials)
-    out = {
-        "method": f"async no-op tasks, {tasks} per trial, submit all then ray.get; {trials} trials, "
-                  f"more (up to {max_trials}) until the median is known within {MEDIAN_CI_TARGET:.0%}",
-        "tasks_per_trial": tasks,
-        "samples": {"tasks_per_s": rates},
-        "stats": {"tasks_per_s": Stats(rates).as_dict()},
-    }
-    if naive_args is not None:
-        with_args = _rates(lambda: [noop_with_args.remote(*naive_args) for _ in range(tasks)], trials, tasks,
-                           max_trials)
-        out["with_naive_args"] = {
-            "method": "the same, each task taking ray-naive's arguments (array by value, one query)",
-            "samples": {"tasks_per_s": with_args},
-            "stats": {"tasks_per_s": Stats(with_args).as_dict()},
-        }
-    return out
 
 
 # -- watching the cluster while a suite runs ---------------------------------

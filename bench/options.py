@@ -214,7 +214,8 @@ EXPERIMENT_OPTIONS = tuple(opt for opt in OPTIONS if opt.experiment)
 OPTION_NAMES: Mapping[str, str] = {opt.key: opt.name for opt in EXPERIMENT_OPTIONS}
 # Keys the runner adds to the recorded config: outcomes, not options to set again.
 # "reconstructed_from" marks a config rebuilt from a v1 file's runs (bench.results.upgrade_v1_to_v2).
-RECORDED_NOT_OPTIONS = frozenset({"order", "gc", "quiet_before_trial", "measuring_since_unix", "reconstructed_from"})
+RECORDED_NOT_OPTIONS = frozenset({"order", "gc", "quiet_before_trial", "median_ci_target", "measuring_since_unix",
+                                  "reconstructed_from"})
 
 
 def signature(options=OPTIONS, self_param: bool = False) -> inspect.Signature:

@@ -308,10 +308,16 @@ def environment_differences(meta_a: Mapping, meta_b: Mapping, cluster_a: Mapping
     if cluster_a is not None and cluster_b is not None:
         for key, va, vb in (("cluster", cluster_a.get("mode"), cluster_b.get("mode")),
                             ("cluster_cpus", cluster_a.get("cluster_cpus"), cluster_b.get("cluster_cpus")),
-                            ("cpu_nodes", _cpu_nodes(cluster_a), _cpu_nodes(cluster_b))):
+                            ("cpu_nodes", _cpu_nodes(cluster_a), _cpu_nodes(cluster_b)),
+                            ("lease_candidates", _lease_candidates(cluster_a), _lease_candidates(cluster_b))):
             if va != vb:
                 found.append(f"{key}: {va} (original) vs {vb} (now)")
     return found
+
+
+def _lease_candidates(cluster: Mapping) -> int | str:
+    """How many nodes a lease no raylet could grant was drawn from (bench.placement)."""
+    return (cluster.get("lease_placement") or {}).get("fewest_candidates") or "not recorded"
 
 
 def _cpu_nodes(cluster: Mapping) -> int | None:

@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 from bench import anatomy, cluster, faultcost, metadata, model, placement, results
+from bench.calibration import Calibration
 from bench.modes import MODES
 from bench.errors import RuntimeFailure
 from bench.options import OPTIONS, RAY_MODES, with_defaults
@@ -30,7 +30,7 @@ from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu
 from bench.stats import MEDIAN_CI_TARGET
 from bench.suites import RunConfig, build_config
 from bench.summary import print_summary, verdict_lines
-from bench.workload import NUMPY_SKIPPED, from_config
+from bench.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
 
 # Re-exported: the rounds and the record were split out of this module (bench.rounds, bench.record).
 __all__ = ["SuiteRunner", "run_benchmark", "run_command", "verify", "Row", "RunSpec", "attribute_to_runs",
@@ -44,13 +44,6 @@ TASK_EVENTS_FLUSH_S = 1.0  # Ray's task_events_report_interval_ms: every process
 # Trials of this many tasks or more get that second's gap after them (a gap after every Ray trial
 # spent a standard suite's extra-trial budget on waiting).
 MANY_TASKS = 1_000
-
-
-def verify(answers: np.ndarray, reference: np.ndarray) -> tuple[bool, int]:
-    if answers.shape != reference.shape:
-        return False, int(reference.size)
-    mismatches = int(np.count_nonzero(answers != reference))
-    return mismatches == 0, mismatches
 
 
 def _one_line(exc: BaseException) -> str:
@@ -81,6 +74,7 @@ class SuiteRunner:
         self._counts_after_round: dict[int, dict | None] = {}  # alive nodes after each round
         self._last_ray_trial_end = 0.0  # unix time the last Ray trial ended (0: none yet)
         self._cpu_marks: list[dict | None] = []  # the host's CPU times at the start and after each round
+        self.calibration: Calibration | None = None
         self.progress = SuiteProgress(quiet=config.quiet)
 
     # -- helpers -------------------------------------------------------------
@@ -173,9 +167,7 @@ class SuiteRunner:
         row.mode.progress_hook = self.progress.tasks_done
         # A trial starts on a quiet host: Ray's bookkeeping after a many-task trial (task events
         # to the GCS, reaping workers, freeing objects) otherwise runs into the next one.
-        # Task events are flushed to the GCS once a second: after a many-task trial, that second first.
-        since = time.time() - self._last_ray_trial_end
-        quiet = settle(TRIAL_SETTLE_MAX_S, window_s=TRIAL_SETTLE_WINDOW_S, min_wait_s=TASK_EVENTS_FLUSH_S - since)
+        quiet = self._quiet_host()
         faultcost.announce("trial start", spec, row.measured)  # for a harness aiming a fault; untimed
         gc.collect()  # no collection of the previous trial's garbage inside this one
         gc.disable()
@@ -206,7 +198,13 @@ class SuiteRunner:
             self._last_ray_trial_end = end
         faultcost.announce("trial end", spec, row.measured - 1, begin=begin, end=end)
 
-    def _play_round(self, rows: list[Row], round_index: int) -> None:
+    def _quiet_host(self) -> dict:
+        """Wait for a quiet host; task events are flushed to the GCS once a second, so after a
+        many-task Ray trial, that second first."""
+        since = time.time() - self._last_ray_trial_end
+        return settle(TRIAL_SETTLE_MAX_S, window_s=TRIAL_SETTLE_WINDOW_S, min_wait_s=TASK_EVENTS_FLUSH_S - since)
+
+    def _play_round(self, rows: list[Row], round_index: int) -> float:
         order = round_order([r.spec.label for r in rows], self.config.seed, round_index)
         played = []
         for index in order:
@@ -214,8 +212,19 @@ class SuiteRunner:
             self._trial(row, round_index)
             played.append(row.spec.label)
         self.order.append(played)
+        marked = time.perf_counter()
+        if self.calibration is not None and self.calibration.wanted():  # interleaved like every row
+            self._quiet_host()
+            self.calibration.after_round()
+            self._last_ray_trial_end = time.time()
         self._counts_after_round[round_index] = self._node_counts()
         self._cpu_marks.append(host_mark())
+        return time.perf_counter() - marked  # calibration, probe and node count: not the trials' budget
+
+    def _cluster_so_far(self) -> dict:
+        """What the rounds add to the cluster block: the host's CPU marks, the calibration."""
+        return {"host_cpu": host_cpu_record(self._cpu_marks),
+                **({"calibration": self.calibration.record()} if self.calibration else {})}
 
     def _measure(self, rows: list[Row]) -> None:
         """The interleaved rounds (bench.rounds.measure_rounds), checkpointed after each."""
@@ -250,7 +259,8 @@ class SuiteRunner:
     def _checkpoint(self, rows: list[Row]) -> None:
         """Rewrite the results file with every trial so far, so an interruption loses nothing."""
         runs = tuple(self._record(r, {}, [], []) for r in rows if r.measured or r.error)
-        self.results = self.results.with_runs(runs).with_config_extra(order=self.order)
+        # an interrupted file keeps the machine probe and calibration so far
+        self.results = self.results.with_runs(runs).with_config_extra(order=self.order).with_cluster(**self._cluster_so_far())
         self._save()
 
     # -- the suite -----------------------------------------------------------
@@ -290,10 +300,10 @@ class SuiteRunner:
             # not run into the calibration: a re-run right after a suite saw its no-op task 1.2x slower.
             info["settle_before_calibration"] = settle(SETTLE_MAX_S)
             phase("calibrating (no-op task rate)")
-            info["calibration"] = cluster.calibrate(
+            self.calibration = Calibration(
                 config.suite.calibration_trials, max_trials=config.suite.calibration_max_trials,
-                naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None,
-            )
+                naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None)
+            info["calibration"] = self.calibration.record()
         info["driver_cpus"] = driver_cpus
         info["cluster_cpus"] = cluster_cpus
         return info, cluster_cpus, driver_cpus
@@ -372,7 +382,7 @@ class SuiteRunner:
             self._measure(rows)
         finally:
             self.progress.close()
-        self.results = self.results.with_cluster(host_cpu=host_cpu_record(self._cpu_marks))
+        self.results = self.results.with_cluster(**self._cluster_so_far())
         resources = self.samplers.stop() if self.samplers else {}
         if self.watcher:
             self.watcher.poll()  # catch a loss that happened in the last interval
@@ -403,21 +413,11 @@ class SuiteRunner:
         return self.results
 
     def _anatomy(self, rows: list[Row]) -> dict | None:
-        """After the timed rounds, a separate diagnostic: where each task's time goes, per
-        batch size (bench.anatomy, from Ray's task events); never part of a timed trial."""
-        plan = [("ray-naive", 1)] if any(r.spec.mode == "ray-naive" for r in rows) else []
-        plan += [("ray-batched", size) for size in sorted({int(r.spec.params["batch_size"]) for r in rows
-                                                          if r.spec.mode == "ray-batched"})]
-        if not plan or self.config.suite.name == "stress":
+        """After the timed rounds, a separate diagnostic (bench.anatomy); never part of a timed trial."""
+        if self.config.suite.name == "stress":
             return None
-        if self.workload.kind != "lookups":
-            return anatomy.unavailable("the anatomy diagnoses the lookup tasks' shapes only")
-        self.progress.phase(f"task anatomy at {len(plan)} batch size(s) (Ray task events; not timed)")
-        try:
-            return anatomy.diagnose(self.workload.array, self.workload.query_values, plan,
-                                    cpus=int(self.results.cluster.get("cluster_cpus") or 1))
-        except Exception as exc:  # a diagnostic: its failure never costs the suite's results
-            return anatomy.unavailable(f"the diagnostic failed: {_one_line(exc)}")
+        return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase,
+                                      cpus=int(self.results.cluster.get("cluster_cpus") or 1))
 
     def _save_interrupted(self, exc: BaseException) -> None:
         if self.results is None:

@@ -30,7 +30,7 @@ class Suite:
     large_naive_tasks: int = 100_000
     large_naive_trials: int = 2
     calibration_trials: int = 5
-    # more calibration trials, up to this many, until its median is known (bench.cluster._rates)
+    # more calibration trials, up to this many, until its median is known (bench.calibration)
     calibration_max_trials: int = 15
     modes: tuple[str, ...] = ALL_MODES
     window: int | None = None

@@ -192,12 +192,16 @@ class LookupWorkload:
         return answers_checksum(answers)
 
     def verify(self, answers, n: int) -> tuple[bool, int]:
-        reference = self.reference[:n]
-        answers = np.asarray(answers)
-        if answers.shape != reference.shape:
-            return False, int(reference.size)
-        mismatches = int(np.count_nonzero(answers != reference))
-        return mismatches == 0, mismatches
+        return verify_arrays(answers, self.reference[:n])
+
+
+def verify_arrays(answers, reference: np.ndarray) -> tuple[bool, int]:
+    """(all equal?, how many differ); a wrong length counts every expected answer as wrong."""
+    answers = np.asarray(answers)
+    if answers.shape != reference.shape:
+        return False, int(reference.size)
+    mismatches = int(np.count_nonzero(answers != reference))
+    return mismatches == 0, mismatches
 
 
 Workload = LookupWorkload  # the name the modes' and tests' lookups have always used

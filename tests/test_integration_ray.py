@@ -77,6 +77,11 @@ def test_calibration_and_cluster_are_recorded(small_run):
     cluster = small_run["cluster"]
     rates = cluster["calibration"]["samples"]["tasks_per_s"]
     assert len(rates) >= 3 and all(r > 0 for r in rates)
+    # recorded from the batches after each round (interleaved with the trials); the block before
+    # the rounds, which predicts naive trials, is kept beside them
+    calibration = cluster["calibration"]
+    assert "after each round" in calibration["method"]
+    assert len(rates) == len(calibration["before_rounds"]["samples"]["tasks_per_s"]) == 3
     with_args = cluster["calibration"]["with_naive_args"]["samples"]["tasks_per_s"]
     assert len(with_args) == len(rates) and all(r > 0 for r in with_args)
     harness = small_run["analysis"]["harness"]
@@ -85,7 +90,7 @@ def test_calibration_and_cluster_are_recorded(small_run):
     assert harness["naive_tasks"] == 1200
     assert harness["ratio"] == pytest.approx(naive["stats"]["tasks_per_s"]["median"] / calib)
     # Plausible, not just positive: no-op tasks from the same driver on the same cluster run
-    # at a rate of the same order as naive's (README: naive/calibration ~0.8). A rate off by
+    # at a rate of the same order as naive's (docs/measurements.md: naive/calibration ~0.8). A rate off by
     # orders of magnitude means the calibration counts or times the wrong thing.
     naive_rate = naive["stats"]["tasks_per_s"]["median"]
     for rate in (calib, cluster["calibration"]["with_naive_args"]["stats"]["tasks_per_s"]["median"]):

@@ -17,8 +17,8 @@ LAYERS = [
     # shared vocabulary: errors, number formatting, statistics, the progress bar
     {"errors", "format", "stats", "progress"},
     # the work and the machine: the workload (and shipped examples), cluster connection, samplers,
-    # the task-anatomy diagnostic, Ray's lease placement on the cluster
-    {"workload", "examples", "cluster", "samplers", "metadata", "anatomy", "placement"},
+    # the calibration (no-op task rate), the task-anatomy diagnostic, Ray's lease placement
+    {"workload", "examples", "cluster", "samplers", "metadata", "calibration", "anatomy", "placement"},
     # what a run is: the one option table and the suites built from it
     {"options", "suites"},
     # the strategies

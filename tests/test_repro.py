@@ -75,6 +75,11 @@ def test_tolerance_table_on_a_cluster_and_when_given(tmp_path):
     # B=100 at 1.12x is inside ±15% for ray-batched on a cluster; B=10 at 1.31x is not
     assert {row.label for row in rep.failed} == DRIFTED - {"ray-batched B=100"}
     assert "cluster: embedded (original) vs existing (now)" in rep.environment
+    assert not any(line.startswith("lease_candidates") for line in rep.environment)  # neither file records it
+    drift["cluster"]["lease_placement"] = {"fewest_candidates": 5, "nodes": 5, "cpu_nodes": 3}
+    compose.write_text(json.dumps(drift))
+    rep = repro.reproduction_table(load(BASE), load(compose))
+    assert "lease_candidates: not recorded (original) vs 5 (now)" in rep.environment
     loose = repro.reproduction_table(load(BASE), load(DRIFT), tolerance=0.40)
     assert loose.reproduced and set(loose.tolerances.values()) == {0.40}
     with pytest.raises(UsageError, match="fraction"):

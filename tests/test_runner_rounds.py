@@ -140,3 +140,57 @@ def test_every_round_is_bracketed_by_a_machine_probe(tmp_path):
     res = _run_suite(tmp_path)
     marks = res.cluster["host_cpu"]["probe"]["probe_s"]
     assert len(marks) == len(res.config["order"]) + 1 and all(m > 0 for m in marks)
+
+
+def test_the_machine_probe_is_not_charged_to_the_extra_trial_budget(monkeypatch):
+    from bench import rounds
+
+    clock = [0.0]
+    monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
+    config = build_config(suite="quick", modes="sequential", queries=2000, trials=3, budget=6, quiet=True)
+
+    def rounds_played(returns_bookkeeping: bool) -> int:
+        row = _row("noisy", [])
+        played = []
+
+        def play(rows, index):
+            for r in rows:  # a trial of 0.4 s or 1.2 s: the median never settles, so only the budget stops it
+                r.samples["response_s"].append(0.4 + 0.8 * (index % 2))
+                clock[0] += r.samples["response_s"][-1]
+            clock[0] += 0.5  # the probe and the node count after the round
+            played.append(index)
+            return 0.5 if returns_bookkeeping else None
+
+        rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=lambda s: None)
+        assert row.stop_reason == "budget"
+        return len(played)
+
+    charged, not_charged = rounds_played(False), rounds_played(True)
+    # 6 s of extra trials of 0.4-1.2 s: 0.5 s of probe per round costs rounds when charged
+    assert not_charged > charged
+
+
+def test_an_interrupted_file_keeps_the_machine_probe_of_the_rounds_it_ran(tmp_path, monkeypatch):
+    real_play = SuiteRunner._play_round
+
+    def play_then_interrupt(self, rows, index):
+        if index == 3:
+            raise KeyboardInterrupt
+        return real_play(self, rows, index)
+
+    monkeypatch.setattr(SuiteRunner, "_play_round", play_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _run_suite(tmp_path)
+    res = results.load(tmp_path / "r.json")
+    assert res.status == "incomplete"
+    marks = res.cluster["host_cpu"]["probe"]["probe_s"]
+    assert len(marks) == 3 and all(m > 0 for m in marks)  # the start, after round 1, after round 2
+
+
+def test_a_rerun_reapplies_every_recorded_option_and_notes_nothing_it_wrote_itself(tmp_path):
+    from bench.rerun import rerun_options
+
+    res = _run_suite(tmp_path)
+    options, notes = rerun_options(res)
+    assert notes == []  # every key the runner records is an option or a known record-only key
+    assert options["queries"] == 2000 and options["seed"] == res.config["seed"]

@@ -98,22 +98,22 @@ def test_median_ci_is_the_far_bound_of_the_order_statistic_interval():
 
 
 def test_calibration_takes_more_trials_until_its_median_is_known(monkeypatch):
-    """bench.cluster._rates: the planned trials, then more while the median rate is not known
+    """bench.calibration._rates: the planned trials, then more while the median rate is not known
     within MEDIAN_CI_TARGET, up to the cap; steady rates stop as soon as 6 batches bound the
     median (5 planned cannot: a 95% order-statistic interval needs 6)."""
     import ray
 
-    from bench import cluster
+    from bench import calibration
 
     monkeypatch.setattr(ray, "get", lambda refs: refs)
 
     def timed(durations):
         clock = iter(t for d in durations for t in (0.0, d))
-        monkeypatch.setattr(cluster.time, "perf_counter", lambda: next(clock))
+        monkeypatch.setattr(calibration.time, "perf_counter", lambda: next(clock))
 
     timed([1.0] * 30)
-    assert len(cluster._rates(lambda: [], trials=5, tasks=100, max_trials=15)) == 6  # 6 bound a 95% median CI
+    assert len(calibration._rates(lambda: [], trials=5, tasks=100, max_trials=15)) == 6  # 6 bound a 95% median CI
     timed([1.0 + 0.4 * ((i * 0.618) % 1) for i in range(30)])
-    assert len(cluster._rates(lambda: [], trials=5, tasks=100, max_trials=15)) == 15  # noisy: up to the cap
+    assert len(calibration._rates(lambda: [], trials=5, tasks=100, max_trials=15)) == 15  # noisy: up to the cap
     timed([1.0] * 30)
-    assert len(cluster._rates(lambda: [], trials=3, tasks=100, max_trials=3)) == 3  # no extra trials asked
+    assert len(calibration._rates(lambda: [], trials=3, tasks=100, max_trials=3)) == 3  # no extra trials asked

@@ -1,0 +1,110 @@
+"""The cluster's raw no-op task rate from this driver: the calibration.
+
+Measured in two places. A block before the rounds gives the rate the progress bar predicts
+naive trials from. Then one batch of each kind after every round, interleaved with the
+trials like every row, is what the results record: in the compose pairs of 2026-12-01 the
+block at the start of a driver session moved 0.87-1.17x between sessions (p < 0.001) while
+the naive rows, measured in the rounds, reproduced within 4% (docs/measurements.md).
+
+With `naive_args`, also the rate of no-op tasks that take ray-naive's arguments (the array
+by value): the difference is what passing the array costs, so naive's rate over this one
+isolates the harness and the lookup work.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
+
+CALIBRATION_TASKS = 1000  # per batch, like Ray's single-client async microbenchmark
+WITH_ARGS_METHOD = "the same, each task taking ray-naive's arguments (array by value, one query)"
+
+
+def noop_functions():
+    import ray
+
+    @ray.remote
+    def noop():
+        return None
+
+    @ray.remote
+    def noop_with_args(array, query):
+        return None
+
+    return noop, noop_with_args
+
+
+def one_batch(submit_all, tasks: int) -> float:
+    """Tasks per second for one batch: submit all, then ray.get."""
+    import ray
+
+    start = time.perf_counter()
+    ray.get(submit_all())
+    return tasks / (time.perf_counter() - start)
+
+
+def _known(rates: list[float], trials: int, max_trials: int) -> bool:
+    return len(rates) >= max_trials or (len(rates) >= trials and median_ci_rel(rates) <= MEDIAN_CI_TARGET)
+
+
+def _rates(submit_all, trials: int, tasks: int, max_trials: int) -> list[float]:
+    """At least `trials` timed batches, and more (up to max_trials) until the median rate is
+    known within MEDIAN_CI_TARGET."""
+    import ray
+
+    ray.get(submit_all())  # warm-up: start worker processes
+    rates: list[float] = []
+    while not _known(rates, trials, max_trials):
+        rates.append(one_batch(submit_all, tasks))
+    return rates
+
+
+def _block(method: str, rates: list[float]) -> dict:
+    return {"method": method, "samples": {"tasks_per_s": list(rates)}, "stats": {"tasks_per_s": Stats(rates).as_dict()}}
+
+
+class Calibration:
+    """The block before the rounds, then one batch of each kind after each round while fewer
+    than `trials` or the median is not yet known within MEDIAN_CI_TARGET, up to max_trials."""
+
+    def __init__(self, trials: int, max_trials: int | None = None, naive_args: tuple | None = None,
+                 tasks: int = CALIBRATION_TASKS):
+        self.trials, self.max_trials, self.tasks = trials, max(trials, max_trials or trials), tasks
+        noop, with_args = noop_functions()
+        self.submit = {"noop": lambda: [noop.remote() for _ in range(tasks)]}
+        if naive_args is not None:
+            self.submit["with_naive_args"] = lambda: [with_args.remote(*naive_args) for _ in range(tasks)]
+        self.before = {kind: _rates(submit, trials, tasks, self.max_trials) for kind, submit in self.submit.items()}
+        self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
+
+    def wanted(self) -> bool:
+        return not _known(self.in_rounds["noop"], self.trials, self.max_trials)
+
+    def after_round(self) -> None:
+        """One batch of each kind, if the in-round median is not yet known."""
+        if self.wanted():
+            for kind, submit in self.submit.items():
+                self.in_rounds[kind].append(one_batch(submit, self.tasks))
+
+    def record(self) -> dict:
+        """The results' calibration block: the in-round batches once there are any (the block
+        before the rounds kept under before_rounds), else the block."""
+        method = f"async no-op tasks, {self.tasks} per batch, submit all then ray.get; "
+        rounds = bool(self.in_rounds["noop"])
+        if rounds:
+            method += (f"one batch after each round, interleaved with the trials, while fewer than {self.trials} "
+                       f"or the median is not known within {MEDIAN_CI_TARGET:.0%} (at most {self.max_trials})")
+        else:
+            method += (f"{self.trials} batches before the rounds"
+                       + (f", more (up to {self.max_trials}) until the median is known within {MEDIAN_CI_TARGET:.0%}"
+                          if self.max_trials > self.trials else ""))
+        out = {**_block(method, self.in_rounds["noop"] if rounds else self.before["noop"]), "tasks_per_trial": self.tasks}
+        if rounds:
+            out["before_rounds"] = _block("before the rounds (predicts naive trials)", self.before["noop"])
+        if "with_naive_args" in self.submit:
+            out["with_naive_args"] = _block(WITH_ARGS_METHOD, self.in_rounds["with_naive_args"] if rounds
+                                            else self.before["with_naive_args"])
+            if rounds:
+                out["with_naive_args"]["before_rounds"] = _block("before the rounds", self.before["with_naive_args"])
+        return out

@@ -1,0 +1,76 @@
+"""bench.calibration: the no-op task rate, a block before the rounds (it predicts naive
+trials) and one batch of each kind after each round, which is what the results record."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import calibration
+
+
+class FakeRemote:
+    def __init__(self):
+        self.calls = 0
+
+    def remote(self, *args):
+        self.calls += 1
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    """Ray replaced by counters, and a clock under the test's control: batch k takes durations[k] s."""
+    import ray
+
+    noop, with_args = FakeRemote(), FakeRemote()
+    monkeypatch.setattr(calibration, "noop_functions", lambda: (noop, with_args))
+    monkeypatch.setattr(ray, "get", lambda refs: refs)
+    state = {"durations": iter(()), "now": 0.0, "started": False}
+
+    def perf_counter():
+        if state["started"]:
+            state["now"] += next(state["durations"])
+        state["started"] = not state["started"]
+        return state["now"]
+
+    monkeypatch.setattr(calibration.time, "perf_counter", perf_counter)
+
+    def durations(values):
+        state["durations"] = iter(values)
+
+    return {"noop": noop, "with_args": with_args, "durations": durations}
+
+
+def test_the_results_record_the_batches_after_the_rounds_and_keep_the_block(fake_ray):
+    fake_ray["durations"]([1.0] * 3 + [0.5] * 3 + [2.0, 4.0] * 3)  # block: 1 s and 0.5 s; rounds: 2 s and 4 s
+    cal = calibration.Calibration(trials=3, max_trials=3, naive_args=("array", 7), tasks=100)
+    assert cal.record()["samples"]["tasks_per_s"] == [100.0] * 3  # before any round: the block
+    assert "before_rounds" not in cal.record() and "3 batches before the rounds" in cal.record()["method"]
+    for _ in range(5):
+        cal.after_round()
+    record = cal.record()
+    # one batch of each kind per round, three rounds (the cap), none after
+    assert record["samples"]["tasks_per_s"] == [50.0] * 3
+    assert record["with_naive_args"]["samples"]["tasks_per_s"] == [25.0] * 3
+    assert record["stats"]["tasks_per_s"]["median"] == 50.0
+    assert record["before_rounds"]["samples"]["tasks_per_s"] == [100.0] * 3
+    assert record["with_naive_args"]["before_rounds"]["samples"]["tasks_per_s"] == [200.0] * 3
+    assert "one batch after each round, interleaved with the trials" in record["method"]
+    # warm-up batch + 3 timed, for each kind before the rounds; then 3 each in the rounds
+    assert fake_ray["noop"].calls == fake_ray["with_args"].calls == (1 + 3 + 3) * 100
+
+
+def test_rounds_add_batches_until_the_median_is_known(fake_ray):
+    steady, noisy = [1.0] * 40, [1.0 + 0.4 * ((i * 0.618) % 1) for i in range(40)]
+    fake_ray["durations"]([1.0] * 5 + steady)
+    cal = calibration.Calibration(trials=5, max_trials=15, tasks=100)
+    rounds = 0
+    while cal.wanted():
+        cal.after_round()
+        rounds += 1
+    assert rounds == 6  # 5 planned, then the sixth that bounds a 95% median interval
+    fake_ray["durations"]([1.0] * 5 + noisy)
+    cal = calibration.Calibration(trials=5, max_trials=15, tasks=100)
+    for _ in range(30):
+        cal.after_round()
+    assert len(cal.record()["samples"]["tasks_per_s"]) == 15  # noisy: up to the cap, then no more
+    assert "with_naive_args" not in cal.record()
