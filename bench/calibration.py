@@ -77,15 +77,23 @@ class Calibration:
             self.submit["with_naive_args"] = lambda: [with_args.remote(*naive_args) for _ in range(tasks)]
         self.before = {kind: _rates(submit, trials, tasks, self.max_trials) for kind, submit in self.submit.items()}
         self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
+        self.error: str | None = None
 
     def wanted(self) -> bool:
-        return not _known(self.in_rounds["noop"], self.trials, self.max_trials)
+        return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)
 
     def after_round(self) -> None:
-        """One batch of each kind, if the in-round median is not yet known."""
-        if self.wanted():
-            for kind, submit in self.submit.items():
-                self.in_rounds[kind].append(one_batch(submit, self.tasks))
+        """One batch of each kind, if the in-round median is not yet known. A failed batch (a
+        node lost mid-suite) ends the in-round calibration; it never costs the suite."""
+        if not self.wanted():
+            return
+        try:
+            rates = {kind: one_batch(submit, self.tasks) for kind, submit in self.submit.items()}
+        except Exception as exc:
+            self.error = f"{exc.__class__.__name__}: {(str(exc).strip().splitlines() or [''])[0]}".rstrip(": ")
+            return
+        for kind, rate in rates.items():
+            self.in_rounds[kind].append(rate)
 
     def record(self) -> dict:
         """The results' calibration block: the in-round batches once there are any (the block
@@ -100,6 +108,8 @@ class Calibration:
                        + (f", more (up to {self.max_trials}) until the median is known within {MEDIAN_CI_TARGET:.0%}"
                           if self.max_trials > self.trials else ""))
         out = {**_block(method, self.in_rounds["noop"] if rounds else self.before["noop"]), "tasks_per_trial": self.tasks}
+        if self.error:
+            out["in_rounds_error"] = self.error
         if rounds:
             out["before_rounds"] = _block("before the rounds (predicts naive trials)", self.before["noop"])
         if "with_naive_args" in self.submit:

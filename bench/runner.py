@@ -15,7 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from bench import anatomy, cluster, faultcost, metadata, model, placement, results
 from bench.calibration import Calibration
 from bench.modes import MODES

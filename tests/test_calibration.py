@@ -74,3 +74,18 @@ def test_rounds_add_batches_until_the_median_is_known(fake_ray):
         cal.after_round()
     assert len(cal.record()["samples"]["tasks_per_s"]) == 15  # noisy: up to the cap, then no more
     assert "with_naive_args" not in cal.record()
+
+
+def test_a_failed_batch_ends_the_in_round_calibration_without_failing_the_suite(fake_ray, monkeypatch):
+    fake_ray["durations"]([1.0] * 9)
+    cal = calibration.Calibration(trials=3, max_trials=9, tasks=100)  # steady: 6 batches bound the median
+
+    def lost_node(submit_all, tasks):
+        raise RuntimeError("ray.exceptions.NodeDiedError: the node running the task died\nmore")
+
+    monkeypatch.setattr(calibration, "one_batch", lost_node)
+    cal.after_round()
+    assert not cal.wanted()
+    record = cal.record()
+    assert record["in_rounds_error"] == "RuntimeError: ray.exceptions.NodeDiedError: the node running the task died"
+    assert record["samples"]["tasks_per_s"] == [100.0] * 6  # no batch in the rounds: the block (6 bound it) stands
