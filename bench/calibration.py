@@ -77,12 +77,13 @@ class Calibration:
             self.submit["with_naive_args"] = lambda: [with_args.remote(*naive_args) for _ in range(tasks)]
         self.before = {kind: _rates(submit, trials, tasks, self.max_trials) for kind, submit in self.submit.items()}
         self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
+        self.batch_rounds: list[int] = []  # the round each in-round batch followed
         self.error: str | None = None
 
     def wanted(self) -> bool:
         return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)
 
-    def after_round(self) -> None:
+    def after_round(self, round_index: int) -> None:
         """One batch of each kind, if the in-round median is not yet known. A failed batch (a
         node lost mid-suite) ends the in-round calibration; it never costs the suite."""
         if not self.wanted():
@@ -94,27 +95,33 @@ class Calibration:
             return
         for kind, rate in rates.items():
             self.in_rounds[kind].append(rate)
+        self.batch_rounds.append(round_index)
+
+    def _method(self, interleaved: bool) -> str:
+        method = f"async no-op tasks, {self.tasks} per batch, submit all then ray.get; "
+        if interleaved:
+            return method + (f"one batch after each round, interleaved with the trials, while fewer than {self.trials} "
+                             f"or the median is not known within {MEDIAN_CI_TARGET:.0%} (at most {self.max_trials})")
+        more = f", more (up to {self.max_trials}) until the median is known within {MEDIAN_CI_TARGET:.0%}"
+        return method + f"{self.trials} batches before the rounds" + (more if self.max_trials > self.trials else "")
+
+    def _part(self, kind: str, method: str, interleaved: bool) -> dict:
+        if not interleaved:  # too few rounds (or none yet) for the planned batches: the block stands
+            part = _block(method, self.before[kind])
+            if self.in_rounds[kind]:
+                part["in_rounds_too_few"] = {"samples": {"tasks_per_s": list(self.in_rounds[kind])},
+                                             "trial_rounds": list(self.batch_rounds)}
+            return part
+        return {**_block(method, self.in_rounds[kind]), "trial_rounds": list(self.batch_rounds),
+                "before_rounds": _block("before the rounds (predicts naive trials)", self.before[kind])}
 
     def record(self) -> dict:
-        """The results' calibration block: the in-round batches once there are any (the block
-        before the rounds kept under before_rounds), else the block."""
-        method = f"async no-op tasks, {self.tasks} per batch, submit all then ray.get; "
-        rounds = bool(self.in_rounds["noop"])
-        if rounds:
-            method += (f"one batch after each round, interleaved with the trials, while fewer than {self.trials} "
-                       f"or the median is not known within {MEDIAN_CI_TARGET:.0%} (at most {self.max_trials})")
-        else:
-            method += (f"{self.trials} batches before the rounds"
-                       + (f", more (up to {self.max_trials}) until the median is known within {MEDIAN_CI_TARGET:.0%}"
-                          if self.max_trials > self.trials else ""))
-        out = {**_block(method, self.in_rounds["noop"] if rounds else self.before["noop"]), "tasks_per_trial": self.tasks}
+        """The results' calibration block: the in-round batches once there are as many as
+        planned (the block before the rounds kept under before_rounds), else the block."""
+        interleaved = len(self.in_rounds["noop"]) >= self.trials
+        out = {**self._part("noop", self._method(interleaved), interleaved), "tasks_per_trial": self.tasks}
         if self.error:
             out["in_rounds_error"] = self.error
-        if rounds:
-            out["before_rounds"] = _block("before the rounds (predicts naive trials)", self.before["noop"])
         if "with_naive_args" in self.submit:
-            out["with_naive_args"] = _block(WITH_ARGS_METHOD, self.in_rounds["with_naive_args"] if rounds
-                                            else self.before["with_naive_args"])
-            if rounds:
-                out["with_naive_args"]["before_rounds"] = _block("before the rounds", self.before["with_naive_args"])
+            out["with_naive_args"] = self._part("with_naive_args", WITH_ARGS_METHOD, interleaved)
         return out

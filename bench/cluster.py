@@ -1,4 +1,4 @@
-"""Connecting to Ray, waiting for nodes, node snapshots, per-node samplers, calibration."""
+"""Connecting to Ray, waiting for nodes, node snapshots, per-node samplers, watching the cluster."""
 
 from __future__ import annotations
 

@@ -55,12 +55,14 @@ def describe(nodes: list[dict]) -> dict:
                          "top_k_fraction": fraction, "top_k_absolute": absolute,
                          "known": settings is not None,
                          "candidates": candidates(len(alive), fraction, absolute)})
-    fewest = min((n["candidates"] for n in per_node if n["known"]), default=None)
+    known = [n for n in per_node if n["known"]]
+    fewest = min((n["candidates"] for n in known), default=None)
     info = {"nodes": len(alive), "cpu_nodes": cpu_nodes, "per_node": per_node, "fewest_candidates": fewest,
             "policy": "max(scheduler_top_k_absolute, int(nodes x scheduler_top_k_fraction)) best nodes"}
     if fewest == 1 and cpu_nodes >= 2:
+        single = next(n for n in known if n["candidates"] == 1)
         info["warning"] = (f"Ray on this cluster sends every lease it cannot place at once to a single node "
-                           f"({TOP_K_FRACTION} = {min(n['top_k_fraction'] for n in per_node):g} of {len(alive)} "
+                           f"({TOP_K_FRACTION} = {single['top_k_fraction']:g} of {len(alive)} "
                            f"nodes): a worker can idle for much of a trial and task-rate rows can swing 2x between "
                            f"runs; set {TOP_K_FRACTION}={APPLIANCE_FRACTION:g} on every node (the appliance does)")
     return info

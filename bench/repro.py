@@ -164,7 +164,7 @@ def _probe_marks(res: Results) -> list:
 def machine_speed(res: Results, run: Run) -> float | None:
     """The machine probe (samplers.machine_probe, seconds of a fixed CPU loop) around the rounds
     this run's trials ran in: the median over them of the marks before and after each round. A
-    run with no rounds (the calibration, before round 1) gets the first mark."""
+    run with no rounds (a calibration block, before round 1) gets the first mark."""
     marks = _probe_marks(res)
     rounds = sorted(set(run.extra.get("trial_rounds") or ()))
     around = [(marks[k - 1] + marks[k]) / 2 for k in rounds if 0 < k < len(marks) and marks[k - 1] and marks[k]]
@@ -283,17 +283,25 @@ def _judge(row: compare.Row, mode: str, tolerance: float, alpha: float) -> Repro
     return ReproRow(status="differs", verdict=verdict, **common)
 
 
-def calibration_runs(res: Results) -> list[Run]:
-    """The calibration no-op rates as runs of seconds per task, so they pair and compare like any row."""
+def interleaved_calibration(res: Results) -> bool:
+    """Whether the file's calibration figure comes from batches after the rounds (bench.calibration)."""
+    return "before_rounds" in (res.cluster.get("calibration") or {})
+
+
+def calibration_runs(res: Results, block: bool = False) -> list[Run]:
+    """The calibration no-op rates as runs of seconds per task, so they pair and compare like any
+    row; block=True takes the block before the rounds, to pair with a file that has only that."""
     runs = []
     calibration = res.cluster.get("calibration") or {}
     parts = ((CALIBRATION_NOOP_LABEL, calibration),
              ("calibration: time per no-op task with naive's arguments", calibration.get("with_naive_args") or {}))
     for label, part in parts:
+        if block and part.get("before_rounds"):
+            part = part["before_rounds"]
         rates = [float(r) for r in ((part.get("samples") or {}).get("tasks_per_s") or ()) if r]
-        if rates:
+        if rates:  # trial_rounds: the rounds its batches followed, for the machine probe around them
             runs.append(Run(mode=CALIBRATION, label=label, params={}, samples={"response_s": tuple(1.0 / r for r in rates)},
-                            stats={}, correct=True))
+                            stats={}, correct=True, extra={"trial_rounds": tuple(part.get("trial_rounds") or ())}))
     return runs
 
 
@@ -335,7 +343,8 @@ def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
         raise UsageError(f"not the same workload, nothing to reproduce ({diff})")
     tolerances = tolerance_table(a, b, check_tolerance(tolerance))
     pairs, only_a, only_b = compare.match_runs(a, b)
-    cal_a, cal_b = calibration_runs(a), calibration_runs(b)
+    block = not (interleaved_calibration(a) and interleaved_calibration(b))  # like with like
+    cal_a, cal_b = calibration_runs(a, block), calibration_runs(b, block)
     cal_b_by_label = {run.label: run for run in cal_b}
     pairs += [(run, cal_b_by_label.pop(run.label)) for run in cal_a if run.label in cal_b_by_label]
     only_a += [run for run in cal_a if run.label not in {p[0].label for p in pairs}]

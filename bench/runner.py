@@ -212,12 +212,12 @@ class SuiteRunner:
             played.append(row.spec.label)
         self.order.append(played)
         marked = time.perf_counter()
+        self._counts_after_round[round_index] = self._node_counts()
+        self._cpu_marks.append(host_mark())  # before the calibration's burst of tasks
         if self.calibration is not None and self.calibration.wanted():  # interleaved like every row
             self._quiet_host()
-            self.calibration.after_round()
+            self.calibration.after_round(round_index)
             self._last_ray_trial_end = time.time()
-        self._counts_after_round[round_index] = self._node_counts()
-        self._cpu_marks.append(host_mark())
         return time.perf_counter() - marked  # calibration, probe and node count: not the trials' budget
 
     def _cluster_so_far(self) -> dict:
@@ -424,7 +424,8 @@ class SuiteRunner:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else _one_line(exc)
         if self.rows and self.results.status != "complete":
             done = tuple(self._record(r, {}, [], []) for r in self.rows if r.measured or r.error)
-            self.results = self.results.with_runs(done).with_config_extra(order=self.order)
+            self.results = self.results.with_runs(done).with_config_extra(order=self.order).with_cluster(
+                **self._cluster_so_far())
         self.results = self.results.with_status("incomplete", reason)
         self._save()
 

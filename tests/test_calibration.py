@@ -45,11 +45,12 @@ def test_the_results_record_the_batches_after_the_rounds_and_keep_the_block(fake
     cal = calibration.Calibration(trials=3, max_trials=3, naive_args=("array", 7), tasks=100)
     assert cal.record()["samples"]["tasks_per_s"] == [100.0] * 3  # before any round: the block
     assert "before_rounds" not in cal.record() and "3 batches before the rounds" in cal.record()["method"]
-    for _ in range(5):
-        cal.after_round()
+    for index in range(1, 6):
+        cal.after_round(index)
     record = cal.record()
     # one batch of each kind per round, three rounds (the cap), none after
     assert record["samples"]["tasks_per_s"] == [50.0] * 3
+    assert record["trial_rounds"] == record["with_naive_args"]["trial_rounds"] == [1, 2, 3]
     assert record["with_naive_args"]["samples"]["tasks_per_s"] == [25.0] * 3
     assert record["stats"]["tasks_per_s"]["median"] == 50.0
     assert record["before_rounds"]["samples"]["tasks_per_s"] == [100.0] * 3
@@ -65,13 +66,13 @@ def test_rounds_add_batches_until_the_median_is_known(fake_ray):
     cal = calibration.Calibration(trials=5, max_trials=15, tasks=100)
     rounds = 0
     while cal.wanted():
-        cal.after_round()
         rounds += 1
+        cal.after_round(rounds)
     assert rounds == 6  # 5 planned, then the sixth that bounds a 95% median interval
     fake_ray["durations"]([1.0] * 5 + noisy)
     cal = calibration.Calibration(trials=5, max_trials=15, tasks=100)
-    for _ in range(30):
-        cal.after_round()
+    for index in range(1, 31):
+        cal.after_round(index)
     assert len(cal.record()["samples"]["tasks_per_s"]) == 15  # noisy: up to the cap, then no more
     assert "with_naive_args" not in cal.record()
 
@@ -84,8 +85,20 @@ def test_a_failed_batch_ends_the_in_round_calibration_without_failing_the_suite(
         raise RuntimeError("ray.exceptions.NodeDiedError: the node running the task died\nmore")
 
     monkeypatch.setattr(calibration, "one_batch", lost_node)
-    cal.after_round()
+    cal.after_round(1)
     assert not cal.wanted()
     record = cal.record()
     assert record["in_rounds_error"] == "RuntimeError: ray.exceptions.NodeDiedError: the node running the task died"
     assert record["samples"]["tasks_per_s"] == [100.0] * 6  # no batch in the rounds: the block (6 bound it) stands
+
+
+def test_fewer_rounds_than_planned_batches_leave_the_block_as_the_figure(fake_ray):
+    """The stress suite: 3 batches planned, one round. One batch must not stand for the
+    calibration (one sample has no spread, and would look exact)."""
+    fake_ray["durations"]([1.0] * 3 + [2.0])
+    cal = calibration.Calibration(trials=3, max_trials=3, tasks=100)
+    cal.after_round(1)
+    record = cal.record()
+    assert record["samples"]["tasks_per_s"] == [100.0] * 3 and "before_rounds" not in record
+    assert record["in_rounds_too_few"] == {"samples": {"tasks_per_s": [50.0]}, "trial_rounds": [1]}
+    assert "3 batches before the rounds" in record["method"]

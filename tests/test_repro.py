@@ -370,3 +370,36 @@ def test_the_machine_probe_says_which_differing_rows_the_machine_explains(tmp_pa
     assert rep.to_dict()["machine_probe"]["rows"]["ray-batched B=10"] == pytest.approx(b10_ratio)
     assert repro.reproduction_table(load(BASE), load(DRIFT)).machine_line() is None  # files without a probe
 
+
+
+def _with_calibration(tmp_path, name, calibration, probe_s=None):
+    data = json.loads(BASE.read_text())
+    data["cluster"]["calibration"] = calibration
+    if probe_s:
+        data["cluster"]["host_cpu"] = {"probe": {"method": "test", "probe_s": probe_s}}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(data))
+    return load(path)
+
+
+def test_calibrations_pair_like_with_like_and_their_probe_is_the_rounds_they_followed(tmp_path):
+    rates = [1000.0, 1010.0, 990.0]
+    block = {"samples": {"tasks_per_s": rates}}
+    slower = [r / 1.5 for r in rates]  # the batches after the rounds, 1.5x the time per task
+    interleaved = {"samples": {"tasks_per_s": slower}, "trial_rounds": [1, 2, 3], "before_rounds": block}
+    old_style = _with_calibration(tmp_path, "old", block)
+    new_style = _with_calibration(tmp_path, "new", interleaved, probe_s=[1.0, 1.0, 2.0, 2.0])
+    label = repro.CALIBRATION_NOOP_LABEL
+
+    # a file with only the block before the rounds pairs with the re-run's block, not its rounds
+    row = next(r for r in repro.reproduction_table(old_style, new_style).rows if r.label == label)
+    assert row.ratio == pytest.approx(1.0)
+    # two interleaved files pair their in-round figures
+    original = _with_calibration(tmp_path, "orig", {**interleaved, "samples": {"tasks_per_s": rates}},
+                                 probe_s=[1.0, 1.0, 1.0, 1.0])
+    row = next(r for r in repro.reproduction_table(original, new_style).rows if r.label == label)
+    assert row.ratio == pytest.approx(1.5) and row.verdict.startswith("differs")
+    # the machine around the rounds the batches followed (marks 1-3: 1.0, 2.0, 2.0), not the first mark
+    run = next(r for r in repro.calibration_runs(new_style) if r.label == label)
+    assert repro.machine_speed(new_style, run) == pytest.approx(1.5)
+    assert repro.machine_speed(new_style, repro.calibration_runs(new_style, block=True)[0]) == pytest.approx(1.0)
