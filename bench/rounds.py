@@ -180,12 +180,12 @@ def attribute_to_runs(rows: list[Row], faults: list[dict], node_events: list[dic
     return out
 
 
-def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row], int], float | None],
+def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row], int], None],
                    checkpoint: Callable[[], None], plan: Callable[[float], None]) -> None:
     """The planned trials, every active row each round; then extra rounds for the rows whose
     CV is above the target, within the extra-trial budget; then each row's stop reason.
-    play(rows, k) plays round k (its time counts against the budget, less the bookkeeping
-    seconds it returns: the machine probe is not a trial); checkpoint() follows
+    play(rows, k) plays round k; its wall time, bookkeeping included (machine probe, node count,
+    calibration batch), counts against the budget, which bounds the suite's time; checkpoint() follows
     every round; plan(s) announces the predicted seconds of an extra round."""
     round_index = _planned_rounds(rows, play, checkpoint)
     for row in rows:
@@ -200,8 +200,8 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
         round_index += 1
         plan(sum(r.predicted_s() for r in extra))
         started = time.perf_counter()
-        bookkeeping_s = play(extra, round_index) or 0.0
-        spent += time.perf_counter() - started - bookkeeping_s
+        play(extra, round_index)
+        spent += time.perf_counter() - started
         for row in extra:
             if row.active and row.settled(config.target_cv):
                 row.stop_reason = "stable after extra trials"

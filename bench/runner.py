@@ -203,7 +203,7 @@ class SuiteRunner:
         since = time.time() - self._last_ray_trial_end
         return settle(TRIAL_SETTLE_MAX_S, window_s=TRIAL_SETTLE_WINDOW_S, min_wait_s=TASK_EVENTS_FLUSH_S - since)
 
-    def _play_round(self, rows: list[Row], round_index: int) -> float:
+    def _play_round(self, rows: list[Row], round_index: int) -> None:
         order = round_order([r.spec.label for r in rows], self.config.seed, round_index)
         played = []
         for index in order:
@@ -211,14 +211,12 @@ class SuiteRunner:
             self._trial(row, round_index)
             played.append(row.spec.label)
         self.order.append(played)
-        marked = time.perf_counter()
         self._counts_after_round[round_index] = self._node_counts()
         self._cpu_marks.append(host_mark())  # before the calibration's burst of tasks
         if self.calibration is not None and self.calibration.wanted():  # interleaved like every row
             self._quiet_host()
             self.calibration.after_round(round_index)
             self._last_ray_trial_end = time.time()
-        return time.perf_counter() - marked  # calibration, probe and node count: not the trials' budget
 
     def _cluster_so_far(self) -> dict:
         """What the rounds add to the cluster block: the host's CPU marks, the calibration."""
