@@ -6,8 +6,8 @@ random among max(scheduler_top_k_absolute, int(nodes x scheduler_top_k_fraction)
 best-scored nodes, ties broken by node id. With Ray's defaults (1 and 0.2) any cluster of
 under 10 nodes has one candidate: when no worker looks free in the asking raylet's view,
 every pending lease goes to the same busy node and waits there while another node idles.
-On the compose cluster that left one of 3 workers idle for most of a trial in 12 of 22
-rounds, at half the task rate (docs/measurements.md, "The lease pile-up"). The appliance
+On the compose cluster the no-op task rate halved in 12 of 22 rounds, and a worker ran
+no task, or started late, in 6 of 8 (docs/measurements.md, "The lease pile-up"). The appliance
 sets the fraction to 1.0 on every node; elsewhere the suite records it and warns.
 """
 
