@@ -207,7 +207,7 @@ $(COMPOSE_V2_BIN): requirements/compose.lock scripts/install-compose-v2.sh
 test: venv compose-v2
 	@scripts/install-chromium.sh
 	@$(MAKE) --no-print-directory image
-	$(VENV)/bin/python -m pytest tests/
+	$(VENV)/bin/python -m pytest --durations=25 tests/
 
 test-fast: venv
 	$(VENV)/bin/python -m pytest -m "not docker and not slow and not browser and not ray" tests/

@@ -125,3 +125,14 @@ class Calibration:
         if "with_naive_args" in self.submit:
             out["with_naive_args"] = self._part("with_naive_args", WITH_ARGS_METHOD, interleaved)
         return out
+
+
+def stopped_line(record: dict) -> str | None:
+    """What to tell the user when the batches after the rounds failed (a node lost mid-suite):
+    which figure the results then hold. None when they did not fail."""
+    error = (record or {}).get("in_rounds_error")
+    if not error:
+        return None
+    kept = ("the batches after the rounds before it failed" if "before_rounds" in record
+            else "the block before the rounds")
+    return f"the calibration's batches after the rounds stopped ({error}); its figure is {kept}"

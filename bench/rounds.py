@@ -4,7 +4,8 @@ and which run an injected fault or a node event belongs to once runs interleave.
 
 Round k plays trial k of every configuration, in a seeded random order (round_order), so
 slow drift (a warming machine, a filling object store) and order effects spread over every
-configuration instead of biasing the ones that ran late. measure_rounds is that schedule;
+configuration instead of biasing the ones that ran late. A configuration with fewer planned
+trials than the others plays in rounds spread over the whole plan (planned_rounds_of). measure_rounds is that schedule;
 how one trial is played is the caller's (bench.runner.SuiteRunner).
 """
 
@@ -221,12 +222,31 @@ def _unsettled_reason(row: Row, config: RunConfig) -> str:
     return "budget"
 
 
+def planned_rounds_of(trials: int, rounds: int) -> list[int]:
+    """The planned rounds (of `rounds`) a row with `trials` trials plays in: spread from the
+    first round to the last, so a row with fewer trials than the others (the 100k-task naive
+    row, 2 of 5) samples the same stretch of the suite, not only its first minutes: a slow
+    spell of the machine early in a run would otherwise move that row alone."""
+    if trials >= rounds:
+        return list(range(1, trials + 1))
+    if trials == 1:
+        return [(rounds + 1) // 2]
+    return [1 + math.floor(i * (rounds - 1) / (trials - 1) + 0.5) for i in range(trials)]
+
+
 def _planned_rounds(rows: list[Row], play, checkpoint) -> int:
+    planned = max((r.spec.trials for r in rows), default=0)
+    schedule = {id(r): planned_rounds_of(r.spec.trials, planned) for r in rows}
     round_index = 0
     while True:
-        due = [r for r in rows if r.active and r.measured < r.spec.trials]
-        if not due:
+        pending = [r for r in rows if r.active and r.measured < r.spec.trials]
+        if not pending:
             return round_index
         round_index += 1
+        next_round = {id(r): schedule[id(r)][r.measured] for r in pending}
+        due = [r for r in pending if next_round[id(r)] <= round_index]  # a row behind its plan catches up
+        if not due:  # the rows planned for this round failed: the next planned come forward
+            soonest = min(next_round.values())
+            due = [r for r in pending if next_round[id(r)] == soonest]
         play(due, round_index)
         checkpoint()

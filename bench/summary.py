@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from bench.calibration import stopped_line as calibration_stopped
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_speedup, fmt_time
 from bench.results import Results, Run
 from bench.samplers import SETTLE_BUSY_CORES
@@ -35,9 +36,13 @@ def table_lines(res: Results) -> list[str]:
             f"{iqr if iqr is not None else float('nan'):>10.4f} {rate or 0:>12,.0f} "
             f"{len(run.samples.get('response_s') or ()):>6} {'✓' if run.correct else '✗':>3}"
         )
-    calibration = (res.cluster.get("calibration") or {}).get("stats", {}).get("tasks_per_s", {}).get("median")
+    record = res.cluster.get("calibration") or {}
+    calibration = record.get("stats", {}).get("tasks_per_s", {}).get("median")
     if calibration:
         lines.append(f"calibration: {fmt_rate(calibration)} no-op tasks/s")
+    stopped = calibration_stopped(record)
+    if stopped:
+        lines.append(f"warning: {stopped}")
     return lines
 
 

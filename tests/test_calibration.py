@@ -102,3 +102,37 @@ def test_fewer_rounds_than_planned_batches_leave_the_block_as_the_figure(fake_ra
     assert record["samples"]["tasks_per_s"] == [100.0] * 3 and "before_rounds" not in record
     assert record["in_rounds_too_few"] == {"samples": {"tasks_per_s": [50.0]}, "trial_rounds": [1]}
     assert "3 batches before the rounds" in record["method"]
+
+
+def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeypatch):
+    """The summary and the report say when the batches after the rounds failed, and which
+    figure the results then hold; nothing is said when they did not fail."""
+    from bench.report.notes import stability_warnings
+    from bench.summary import table_lines
+    from bench.results import Results
+
+    def make_results():
+        return Results(metadata={}, workload={"queries": 10, "seed": 1}, cluster={}, runs=(), suite="quick")
+
+    fake_ray["durations"]([1.0] * 3 + [2.0] * 3)
+    cal = calibration.Calibration(trials=3, max_trials=3, tasks=100)
+    for index in range(1, 4):
+        cal.after_round(index)  # the planned batches are in: they are the figure
+    assert calibration.stopped_line(cal.record()) is None
+    cal.max_trials = 9  # more wanted, and the next batch fails
+
+    def lost_node(submit_all, tasks):
+        raise RuntimeError("node died")
+
+    monkeypatch.setattr(calibration, "one_batch", lost_node)
+    cal.after_round(4)
+    line = calibration.stopped_line(cal.record())
+    assert line == ("the calibration's batches after the rounds stopped (RuntimeError: node died); "
+                    "its figure is the batches after the rounds before it failed")
+    assert calibration.stopped_line({"in_rounds_error": "RuntimeError: x", "samples": {}}).endswith(
+        "its figure is the block before the rounds")
+    res = make_results().with_cluster(calibration=cal.record())
+    assert f"warning: {line}" in table_lines(res)
+    assert [n.text for n in stability_warnings([], res) if n.kind == "calibration"] == [line]
+    clean = make_results().with_cluster(calibration={**cal.record(), "in_rounds_error": None})
+    assert not any("stopped" in text for text in table_lines(clean))

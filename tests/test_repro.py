@@ -366,9 +366,23 @@ def test_the_machine_probe_says_which_differing_rows_the_machine_explains(tmp_pa
     assert line.startswith("machine probe (a fixed CPU loop timed around every round, new/original): 1.00× over the run")
     assert f"ray-batched B=10 {b10_ratio:.2f}× with the machine at {b10_ratio:.2f}× (the machine explains it)" in line
     b100_ratio = _median(DRIFT, "ray-batched B=100") / _median(BASE, "ray-batched B=100")
-    assert f"ray-batched B=100 {b100_ratio:.2f}× with the machine at 1.00× (not the machine alone)" in line
+    assert f"ray-batched B=100 {b100_ratio:.2f}× with the machine at 1.00× (not the machine: it held or moved the other way)" in line
     assert rep.to_dict()["machine_probe"]["rows"]["ray-batched B=10"] == pytest.approx(b10_ratio)
     assert repro.reproduction_table(load(BASE), load(DRIFT)).machine_line() is None  # files without a probe
+
+
+@pytest.mark.parametrize("ratio, machine, reading", [
+    (1.12, 1.10, "the machine explains it"),
+    (0.87, 0.90, "the machine explains it"),
+    # 1.12 / 1.03 is within ±10%, but a 3% slower machine is a quarter of a 12% move
+    (1.12, 1.03, "the machine explains part of it: 1.09× with the machine divided out"),
+    (1.30, 1.12, "the machine explains part of it: 1.16× with the machine divided out"),
+    (1.12, 0.97, "not the machine: it held or moved the other way"),
+    (1.12, 1.00, "not the machine: it held or moved the other way"),
+])
+def test_the_machine_explains_a_row_only_when_it_moved_as_much(ratio, machine, reading):
+    row = repro.ReproRow("naive", "ray-naive", "differs", "", 0.10, ratio=ratio, machine=machine)
+    assert repro.machine_reading(row) == reading
 
 
 

@@ -192,3 +192,42 @@ def test_a_rerun_reapplies_every_recorded_option_and_notes_nothing_it_wrote_itse
     options, notes = rerun_options(res)
     assert notes == []  # every key the runner records is an option or a known record-only key
     assert options["queries"] == 2000 and options["seed"] == res.config["seed"]
+
+
+def test_a_row_with_fewer_trials_plays_in_rounds_spread_over_the_plan():
+    """The 100k-task naive row has 2 trials where the others have 5: they run in rounds 1 and
+    5, so its median samples the stretch of the suite the other rows do, not only its start.
+    A failed row's planned rounds do not leave a round empty (the probe marks go per round)."""
+    from bench import rounds
+
+    assert rounds.planned_rounds_of(2, 5) == [1, 5]
+    assert rounds.planned_rounds_of(3, 5) == [1, 3, 5]
+    assert rounds.planned_rounds_of(1, 5) == [3]
+    assert rounds.planned_rounds_of(5, 5) == [1, 2, 3, 4, 5]
+    assert rounds.planned_rounds_of(5, 10) == [1, 3, 6, 8, 10]
+    config = build_config(suite="quick", modes="sequential", queries=2000, trials=5, budget=0, quiet=True)
+
+    def make(label, trials, fail_at=None):
+        row = Row(RunSpec("sequential", label, 10, trials), mode=None)
+        row.samples["response_s"] = []
+        row.fail_at = fail_at
+        return row
+
+    def run(rows):
+        played = {}
+
+        def play(due, index):
+            for row in due:
+                played.setdefault(row.spec.label, []).append(index)
+                row.samples["response_s"].append(1.0)
+                if row.fail_at == index:
+                    row.error = "boom"
+
+        rounds.measure_rounds(rows, config, play=play, checkpoint=lambda: None, plan=lambda s: None)
+        return played
+
+    assert run([make("five", 5), make("two", 2), make("three", 3), make("one", 1)]) == {
+        "five": [1, 2, 3, 4, 5], "two": [1, 5], "three": [1, 3, 5], "one": [3]}
+    # the only 5-trial row fails in round 1: the others' trials come forward, no empty round
+    assert run([make("five", 5, fail_at=1), make("two", 2), make("three", 3)]) == {
+        "five": [1], "two": [1, 3], "three": [1, 2, 3]}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bench import faultcost
+from bench.calibration import stopped_line as calibration_stopped
 from bench.placement import TOP_K_FRACTION
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
@@ -195,6 +196,9 @@ def stability_warnings(views, results: Results) -> list[Note]:
     if calibration and calibration.cv is not None and calibration.cv > HIGH_CV:
         found.append(Note("warn", f"no-op task rate CV is {fmt_pct(calibration.cv)} (> {HIGH_CV:.0%}): the machine was busy or noisy",
                           "calibration", "unstable"))
+    stopped = calibration_stopped(results.cluster.get("calibration") or {})
+    if stopped:
+        found.append(Note("warn", stopped, "calibration", "calibration"))
     return found
 
 
