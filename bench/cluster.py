@@ -137,11 +137,26 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
         raise RuntimeFailure(f"cannot start or join Ray ({address or 'embedded'}): {first}") from None
     info = {"mode": mode, "address": address, "init_s": time.perf_counter() - started, "auth_mode": auth_mode(),
             "driver_settings": settings}
+    info["earlier_jobs"] = earlier_jobs()
     if mode == "existing":
         info["address_from"] = "--address" if given not in (None, "", "auto") or address == "auto" else RAY_ADDRESS_ENV
         if _job_submission_id():
             info["job_submission_id"] = _job_submission_id()
     return info
+
+
+def earlier_jobs() -> int | None:
+    """How many driver jobs the cluster ran before this one (0 for an embedded Ray). Recorded
+    because a cluster's first session after a 100k-task run measured naive tasks 5-8% slower
+    than a fresh cluster's did (docs/measurements.md, 2026-12-01): `bench repro` names it."""
+    try:  # private API, hence best-effort
+        import ray
+        from ray._private import state
+
+        current = ray.get_runtime_context().get_job_id()
+        return sum(1 for job in state.jobs() if job.get("JobID") != current)
+    except Exception:
+        return None
 
 
 def auth_mode() -> str:

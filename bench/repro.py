@@ -333,6 +333,9 @@ def environment_differences(meta_a: Mapping, meta_b: Mapping, cluster_a: Mapping
                             ("lease_candidates", _lease_candidates(cluster_a), _lease_candidates(cluster_b))):
             if va != vb:
                 found.append(f"{key}: {va} (original) vs {vb} (now)")
+        jobs_a, jobs_b = cluster_a.get("earlier_jobs"), cluster_b.get("earlier_jobs")
+        if jobs_a is not None and jobs_b is not None and jobs_a != jobs_b:  # bench.cluster.earlier_jobs
+            found.append(f"driver jobs the cluster had run before: {jobs_a} (original) vs {jobs_b} (now)")
     return found
 
 

@@ -105,6 +105,8 @@ def test_quick_suite_runs_correct_on_all_worker_nodes(appliance):
     lease = results["cluster"]["lease_placement"]
     assert all(n["known"] and n["top_k_fraction"] == 1.0 for n in lease["per_node"])
     assert lease["fewest_candidates"] == len(nodes) and "warning" not in lease
+    # the cluster's history is recorded, for bench repro to name (the GCS job table, private API)
+    assert isinstance(results["cluster"]["earlier_jobs"], int) and results["cluster"]["earlier_jobs"] >= 0
     assert results["runs"], "the quick suite produced no runs"
     bad = [(r["mode"], r.get("params")) for r in results["runs"] if r.get("correct") is not True]
     assert not bad, f"runs not correct: {bad}"

@@ -80,6 +80,13 @@ def test_tolerance_table_on_a_cluster_and_when_given(tmp_path):
     compose.write_text(json.dumps(drift))
     rep = repro.reproduction_table(load(BASE), load(compose))
     assert "lease_candidates: not recorded (original) vs 5 (now)" in rep.environment
+    assert not any(line.startswith("driver jobs") for line in rep.environment)  # only one file records it
+    base = json.loads(BASE.read_text())
+    base["cluster"]["earlier_jobs"], drift["cluster"]["earlier_jobs"] = 0, 1
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    compose.write_text(json.dumps(drift))
+    rep = repro.reproduction_table(load(tmp_path / "base.json"), load(compose))
+    assert "driver jobs the cluster had run before: 0 (original) vs 1 (now)" in rep.environment
     loose = repro.reproduction_table(load(BASE), load(DRIFT), tolerance=0.40)
     assert loose.reproduced and set(loose.tolerances.values()) == {0.40}
     with pytest.raises(UsageError, match="fraction"):
