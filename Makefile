@@ -104,7 +104,7 @@ ensure-image:
 # automatic first run, so `up` turns it off. Compose v2 waits for health itself (`up --wait`).
 up: export BENCH_AUTORUN := 0
 up: check-workers dirs ensure-image
-	@$(RUN) up --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --timeout $(UP_TIMEOUT)
+	@$(RUN) up --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --timeout $(UP_TIMEOUT) $(if $(FRESH),--fresh)
 
 # $(shell) does not see what make exports (before GNU make 4.4): the project goes as an argument.
 BENCH_CONTAINER = $(firstword $(shell $(APPLIANCE) containers bench --project "$(COMPOSE_PROJECT_NAME)"))
@@ -114,14 +114,15 @@ bench: check-suite
 	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' first))
 	@$(RUN) bench --container $(BENCH_CONTAINER) --suite $(SUITE) --expect-nodes $(EXPECT_NODES) --name $(RUN_NAME)
 
-# THE one command: reuse a running cluster (counting its workers; recreated when its image
-# is stale), else start one; the standard suite (plus heavy) unless SUITE is given.
+# THE one command: start the cluster, fresh (a running one is recreated with its worker
+# count, so every measured run starts from the same state), then the standard suite (plus
+# heavy) unless SUITE is given, and the report.
 report: SUITE = standard
 report: check-suite
 	@$(RUN) report --suite $(SUITE) --workers $(WORKERS) --name $(RUN_NAME) $(if $(NO_HEAVY),--no-heavy)
 
 # Re-run what a results file records (suite, parameters, seed, node count) on the running
-# cluster and judge each row against it: bench repro, exit 1 if a row differs beyond its
+# cluster, restarted fresh as `make report` started it, and judge each row against it: bench repro, exit 1 if a row differs beyond its
 # tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
 # file; its NAME-heavy.json partner from `make report` is re-run after it when present.
 # The new files are NAME-repro-<utc>.json; reports/repro/index.html sets each beside its original.
@@ -130,7 +131,7 @@ REPRO_FILE = $(or $(FILE),$(shell $(APPLIANCE) latest-results "$(RESULTS_DIR)"))
 repro:
 	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' or 'make report' first))
 	$(if $(REPRO_FILE),,$(error no results file to reproduce in $(RESULTS_DIR); run 'make report' first or give FILE=results/NAME.json))
-	@$(RUN) repro --container $(BENCH_CONTAINER) --file '$(REPRO_FILE)' $(if $(TOLERANCE),--tolerance '$(TOLERANCE)')
+	@$(RUN) repro --container $(BENCH_CONTAINER) --file '$(REPRO_FILE)' --workers $(WORKERS) $(if $(TOLERANCE),--tolerance '$(TOLERANCE)')
 
 # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
 # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).

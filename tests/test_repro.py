@@ -264,7 +264,10 @@ def test_make_repro_picks_the_newest_file_then_its_heavy_partner(tmp_path):
     for age, name in enumerate(reversed(names)):
         (results / name).write_text("{}")
         os.utime(results / name, (1e9 - age * 100, 1e9 - age * 100))
-    (bin_dir / "docker").write_text("#!/bin/sh\necho sha256:test\n")  # `docker inspect` of the container
+    # two workers and a bench container, healthy; `docker inspect` of the image gives its id
+    (bin_dir / "docker").write_text(
+        '#!/bin/sh\ncase "$*" in *"service=ray-worker"*) echo w0; echo w1;; *"ps "*) echo bench0;;\n'
+        '  *State.Status*) echo "running healthy";; *) echo sha256:test;; esac\n')
     (bin_dir / "compose").write_text(FAKE_COMPOSE)
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
@@ -273,7 +276,11 @@ def test_make_repro_picks_the_newest_file_then_its_heavy_partner(tmp_path):
 
     proc = make(*args, timeout=60, env=env)
     calls = log.read_text().splitlines()
+    # the cluster is restarted, fresh, with its worker count, before the first re-run
+    ups = [i for i, c in enumerate(calls) if c.startswith("up -d")]
+    assert len(ups) == 1 and "--force-recreate" in calls[ups[0]] and "--scale ray-worker=2" in calls[ups[0]]
     repros = [c for c in calls if " bench repro " in c]
+    assert ups[0] < calls.index(repros[0])
     assert [c.split(" bench repro ")[1].split()[0] for c in repros] == ["results/standard-2.json",
                                                                        "results/standard-2-heavy.json"]
     assert all("--address auto" in c and "--out results/standard-2" in c and "-repro-" in c for c in repros)
