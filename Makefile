@@ -50,7 +50,7 @@ RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
 help:
 	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on, no automatic run)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
-	@echo "make report              cluster up if needed, standard suite, reports/index.html"
+	@echo "make report              cluster (re)started fresh, standard + heavy suites, reports/index.html"
 	@echo "make repro [FILE=...]    re-run a results file (default: newest, then its -heavy) and judge each row"
 	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
 	@echo "make chaos-sweep         a worker killed mid-trial at each CHAOS_BATCH_SIZES; the cost against B, reports/chaos-sweep/"
@@ -122,7 +122,8 @@ report: check-suite
 	@$(RUN) report --suite $(SUITE) --workers $(WORKERS) --name $(RUN_NAME) $(if $(NO_HEAVY),--no-heavy)
 
 # Re-run what a results file records (suite, parameters, seed, node count) on the running
-# cluster, restarted fresh as `make report` started it, and judge each row against it: bench repro, exit 1 if a row differs beyond its
+# cluster, restarted fresh as `make report` started it (the image rebuilt first if the sources
+# changed; bench repro names an image difference), and judge each row against it: bench repro, exit 1 if a row differs beyond its
 # tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
 # file; its NAME-heavy.json partner from `make report` is re-run after it when present.
 # The new files are NAME-repro-<utc>.json; reports/repro/index.html sets each beside its original.

@@ -185,6 +185,8 @@ def machine_reading(row: "ReproRow") -> str:
     adjusted = row.ratio / row.machine
     if share >= MACHINE_SHARE and abs(adjusted - 1.0) <= row.tolerance + 1e-12:
         return "the machine explains it"
+    if share > 1:  # the machine moved further than the row: Ray moved the other way
+        return f"the machine moved more than the row: {adjusted:.2f}× with the machine divided out"
     if share > 0:
         return f"the machine explains part of it: {adjusted:.2f}× with the machine divided out"
     return "not the machine: it held or moved the other way"
@@ -215,7 +217,7 @@ class Reproduction:
         if self.machine is None:
             return None
         said = [f"{row.label} {row.ratio:.2f}× with the machine at {row.machine:.2f}× ({machine_reading(row)})"
-                for row in self.failed if row.ratio and row.machine]
+                for row in self.failed if row.status == "differs" and row.ratio and row.machine]
         return (f"machine probe (a fixed CPU loop timed around every round, new/original): {self.machine:.2f}× "
                 f"over the run" + (f"; during the rows that differ: {'; '.join(said)}" if said else ""))
 

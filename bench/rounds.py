@@ -244,7 +244,7 @@ def _planned_rounds(rows: list[Row], play, checkpoint) -> int:
             return round_index
         round_index += 1
         next_round = {id(r): schedule[id(r)][r.measured] for r in pending}
-        due = [r for r in pending if next_round[id(r)] <= round_index]  # a row behind its plan catches up
+        due = [r for r in pending if next_round[id(r)] <= round_index]
         if not due:  # the rows planned for this round failed: the next planned come forward
             soonest = min(next_round.values())
             due = [r for r in pending if next_round[id(r)] == soonest]

@@ -258,8 +258,21 @@ def bench(args) -> int:
 # Why make report and make repro start each on a fresh cluster: the first driver session of a
 # cluster that had just run 100,000 naive tasks measured them 5-8% slower than a fresh
 # cluster's first session did (docs/measurements.md, 2026-12-01), and a re-run is always a
-# later session. Starting both from the same state costs about 20 s.
+# later session. Starting both from the same state costs about 30 s.
 FRESH_WHY = "each measured run starts on a fresh cluster, so a re-run starts where its original did"
+
+
+def restart_fresh(workers, bench_container: str | None) -> str:
+    """Recreate the cluster (a new Ray: no earlier driver jobs) and return the new bench
+    container. A suite the bench container is still running by itself (plain `compose up`)
+    finishes first: its results are the user's, and recreating the container would kill it."""
+    if bench_container:
+        check(call(["docker", "exec", bench_container, "sh", "-c", AUTORUN_WAIT]))
+    check(make("up", WORKERS=workers, FRESH=1) and 1)
+    new = containers("bench")
+    if not new:
+        raise Fail(f"error: no running bench container in project '{project()}' after the restart; see 'make logs'")
+    return new[0]
 
 
 def report(args) -> int:
@@ -273,7 +286,7 @@ def report(args) -> int:
         print(f"report: restarting the running cluster ({workers} workers): {why}")
     else:
         workers = args.workers
-    check(make("up", WORKERS=workers, FRESH=1) and 1)
+    restart_fresh(workers, bench_running[0] if bench_running else None)
     check(make("bench", SUITE=args.suite, WORKERS=workers, NAME=args.name) and 1)
     files = [f"results/{args.name}.json"]
     if args.suite == "standard" and not args.no_heavy:
@@ -312,8 +325,7 @@ def repro(args) -> int:
     heavy = name[:-len(".json")] + "-heavy.json" if name.endswith(".json") else name + "-heavy.json"
     workers = len(containers("ray-worker")) or args.workers
     print(f"repro: restarting the cluster ({workers} workers): {FRESH_WHY}")
-    check(make("up", WORKERS=workers, FRESH=1) and 1)
-    container = (containers("bench") or [args.container])[0]  # a new container after the restart
+    container = restart_fresh(workers, args.container)  # a new container: its image id is asked again
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     status, pairs = 0, []
     for f in [name] + ([heavy] if (results_dir / heavy).is_file() else []):

@@ -182,9 +182,10 @@ case "$1 $2" in
   "image inspect") printf '%s\\n' "$FAKE_IMAGE_LABELS" ;;
   "ps -q") case "$*" in
       *service=ray-worker*) i=0; while [ $i -lt "$FAKE_WORKERS" ]; do echo "w$i"; i=$((i+1)); done ;;
-      *service=bench*) echo bench0 ;;
+      *service=bench*) if grep -q "up -d" "$FAKE_LOG"; then echo bench1; else echo bench0; fi ;;
     esac ;;
-  "inspect -f") case "$3" in *bench.source-hash*) printf '%s\\n' "$FAKE_RUNNING_LABELS" ;; *) echo sha256:fake ;; esac ;;
+  "inspect -f") case "$3" in *bench.source-hash*) printf '%s\\n' "$FAKE_RUNNING_LABELS" ;;
+      *) case "$4" in bench1) echo sha256:new ;; *) echo sha256:fake ;; esac ;; esac ;;
 esac
 exit 0
 """
@@ -245,7 +246,11 @@ def test_repro_restarts_the_cluster_before_the_re_run(tmp_path):
     ups = [i for i, c in enumerate(calls) if " up -d" in c]
     reruns = [i for i, c in enumerate(calls) if "bench repro results/r.json" in c]
     assert len(ups) == 1 and "--force-recreate" in calls[ups[0]] and "--scale ray-worker=3" in calls[ups[0]]
-    assert reruns and ups[0] < reruns[0] and "BENCH_IMAGE_ID=sha256:fake" in calls[reruns[0]]
+    # the recreated container (a new id) is the one whose image the re-run records
+    assert reruns and ups[0] < reruns[0] and "BENCH_IMAGE_ID=sha256:new" in calls[reruns[0]]
+    # an automatic run in the old container is waited for before the restart
+    waits = [i for i, c in enumerate(calls) if c.startswith("exec bench0 sh -c") and "autorun" in c]
+    assert waits and waits[0] < ups[0]
 
 
 FAKE_PROJECT_DOCKER = """#!/bin/sh

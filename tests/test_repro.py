@@ -80,11 +80,13 @@ def test_tolerance_table_on_a_cluster_and_when_given(tmp_path):
     compose.write_text(json.dumps(drift))
     rep = repro.reproduction_table(load(BASE), load(compose))
     assert "lease_candidates: not recorded (original) vs 5 (now)" in rep.environment
-    assert not any(line.startswith("driver jobs") for line in rep.environment)  # only one file records it
     base = json.loads(BASE.read_text())
-    base["cluster"]["earlier_jobs"], drift["cluster"]["earlier_jobs"] = 0, 1
-    (tmp_path / "base.json").write_text(json.dumps(base))
+    drift["cluster"]["earlier_jobs"] = 1
     compose.write_text(json.dumps(drift))
+    rep = repro.reproduction_table(load(BASE), load(compose))
+    assert not any(line.startswith("driver jobs") for line in rep.environment)  # only the new file records it
+    base["cluster"]["earlier_jobs"] = 0
+    (tmp_path / "base.json").write_text(json.dumps(base))
     rep = repro.reproduction_table(load(tmp_path / "base.json"), load(compose))
     assert "driver jobs the cluster had run before: 0 (original) vs 1 (now)" in rep.environment
     loose = repro.reproduction_table(load(BASE), load(DRIFT), tolerance=0.40)
@@ -391,6 +393,7 @@ def test_the_machine_probe_says_which_differing_rows_the_machine_explains(tmp_pa
     # 1.12 / 1.03 is within ±10%, but a 3% slower machine is a quarter of a 12% move
     (1.12, 1.03, "the machine explains part of it: 1.09× with the machine divided out"),
     (1.30, 1.12, "the machine explains part of it: 1.16× with the machine divided out"),
+    (1.12, 1.40, "the machine moved more than the row: 0.80× with the machine divided out"),
     (1.12, 0.97, "not the machine: it held or moved the other way"),
     (1.12, 1.00, "not the machine: it held or moved the other way"),
 ])
@@ -431,3 +434,11 @@ def test_calibrations_pair_like_with_like_and_their_probe_is_the_rounds_they_fol
     run = next(r for r in repro.calibration_runs(new_style) if r.label == label)
     assert repro.machine_speed(new_style, run) == pytest.approx(1.5)
     assert repro.machine_speed(new_style, repro.calibration_runs(new_style, block=True)[0]) == pytest.approx(1.0)
+
+
+def test_a_row_with_wrong_answers_gets_no_machine_reading():
+    """Wrong answers are not a speed: the machine probe never 'explains' such a row."""
+    wrong = repro.ReproRow("naive", "ray-naive", "wrong", "wrong answers in the new run", 0.10, ratio=1.01, machine=1.05)
+    slow = repro.ReproRow("B=10", "ray-batched", "differs", "differs", 0.15, ratio=1.30, machine=1.25)
+    line = repro.Reproduction((wrong, slow), {}, machine=1.02).machine_line()
+    assert "naive" not in line and "B=10 1.30× with the machine at 1.25× (the machine explains it)" in line

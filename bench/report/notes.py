@@ -297,7 +297,8 @@ def measurement_rows(results: Results) -> list[tuple[str, str]]:
     order = results.config.get("order") or ()
     if order:
         rows.append(("Trial order", f"{len(order)} interleaved rounds, each in a seeded random order "
-                     f"(config.order): trial k of every configuration runs in round k, so drift spreads over all"))
+                     f"(config.order): trial k of every configuration runs in round k (one with fewer trials, in rounds "
+                     f"spread over the plan: each run's trial_rounds), so drift spreads over all"))
     reasons = _stop_reasons(results)
     if reasons:
         target, median_target = results.config.get("target_cv"), results.config.get("median_ci_target")
