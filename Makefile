@@ -51,7 +51,7 @@ help:
 	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on, no automatic run)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
 	@echo "make report              cluster (re)started fresh, standard + heavy suites, reports/index.html"
-	@echo "make repro [FILE=...]    re-run a results file (default: newest, then its -heavy) and judge each row"
+	@echo "make repro [FILE=...]    restart the cluster fresh, re-run a results file (default: newest, then its -heavy), judge each row"
 	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
 	@echo "make chaos-sweep         a worker killed mid-trial at each CHAOS_BATCH_SIZES; the cost against B, reports/chaos-sweep/"
 	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
@@ -123,8 +123,8 @@ report: check-suite
 
 # Re-run what a results file records (suite, parameters, seed, node count) on the running
 # cluster, restarted fresh as `make report` started it (the image rebuilt first if the sources
-# changed; bench repro names an image difference), and judge each row against it: bench repro, exit 1 if a row differs beyond its
-# tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
+# changed; bench repro names an image difference), and judge each row against it: bench
+# repro, exit 1 if a row differs beyond its tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
 # file; its NAME-heavy.json partner from `make report` is re-run after it when present.
 # The new files are NAME-repro-<utc>.json; reports/repro/index.html sets each beside its original.
 REPRO_FILE = $(or $(FILE),$(shell $(APPLIANCE) latest-results "$(RESULTS_DIR)"))

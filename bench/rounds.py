@@ -5,8 +5,9 @@ and which run an injected fault or a node event belongs to once runs interleave.
 Round k plays trial k of every configuration, in a seeded random order (round_order), so
 slow drift (a warming machine, a filling object store) and order effects spread over every
 configuration instead of biasing the ones that ran late. A configuration with fewer planned
-trials than the others plays in rounds spread over the whole plan (planned_rounds_of). measure_rounds is that schedule;
-how one trial is played is the caller's (bench.runner.SuiteRunner).
+trials than the others plays in rounds spread over the whole plan (planned_rounds_of).
+measure_rounds is that schedule; how one trial is played is the caller's
+(bench.runner.SuiteRunner).
 """
 
 from __future__ import annotations

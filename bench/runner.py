@@ -52,8 +52,9 @@ def _one_line(exc: BaseException) -> str:
 
 class SuiteRunner:
     """Prepares every run, then measures them in interleaved rounds (bench.rounds): trial 1 of
-    every configuration, then trial 2, each round in a seeded random order. Slow drift (a warming machine, a filling object store) and order effects
-    then spread over every configuration instead of biasing the ones that ran late."""
+    every configuration, then trial 2, each round in a seeded random order. Slow drift (a
+    warming machine, a filling object store) and order effects then spread over every
+    configuration instead of biasing the ones that ran late."""
 
     def __init__(self, config: RunConfig, out_path: Path, argv: list[str] | None = None, force: bool = False):
         self.config = config
