@@ -57,6 +57,7 @@ COPY bench/ /app/bench/
 ARG BASE_IMAGE
 ARG VERSION=0.1.0
 ARG VCS_REF=unknown
+ARG VCS_DIRTY=unknown
 ARG BUILD_DATE=unknown
 LABEL org.opencontainers.image.title="ray-granularity-bench" \
       org.opencontainers.image.description="Ray task-granularity benchmark appliance: head, workers and bench driver in one image" \
@@ -73,7 +74,9 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     PYTHONUNBUFFERED=1 \
     RAY_USAGE_STATS_ENABLED=0 \
     BENCH_IMAGE_VERSION=${VERSION} \
-    BENCH_IMAGE_REVISION=${VCS_REF}
+    BENCH_IMAGE_REVISION=${VCS_REF} \
+    BENCH_GIT_COMMIT=${VCS_REF} \
+    BENCH_GIT_DIRTY=${VCS_DIRTY}
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it, and whatever the base named the user.
 USER ${APP_UID}

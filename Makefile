@@ -186,7 +186,8 @@ image-build:
 	@test -n "$(BUILD_BASE)" || { echo "error: BUILD_BASE is empty" >&2; exit 2; }
 	docker build --build-arg BASE_IMAGE="$(BUILD_BASE)" --build-arg APP_UID="$(APP_UID)" \
 	  --build-arg VERSION="$(VERSION)" \
-	  --build-arg VCS_REF="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	  --build-arg VCS_REF="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+	  --build-arg VCS_DIRTY="$$(git rev-parse HEAD >/dev/null 2>&1 && { test -z "$$(git status --porcelain --untracked-files=no)" && echo 0 || echo 1; } || echo unknown)" \
 	  --build-arg BUILD_DATE="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	  --label bench.source-hash="$(SOURCE_HASH)" \
 	  -t "$(IMAGE)" .

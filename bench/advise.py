@@ -20,8 +20,10 @@ import numpy as np
 
 from bench import model
 from bench.errors import UsageError
+from bench.facts import compute as compute_facts
 from bench.format import fmt_int, fmt_time
 from bench.results import Results, load
+from bench.wording import claim_name, fact_text
 
 RESAMPLES = 400
 RAY_INLINE_DEFAULT_BYTES = 100 * 1024  # Ray's max_direct_call_object_size (bench.modes.inline_object_bytes)
@@ -287,4 +289,12 @@ def advise_command(path, work_per_item, items) -> None:
         advice = advise(results, work, count)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    print("\n".join(advice_lines(advice)))
+    print("\n".join(advice_lines(advice) + measured_lines(results)))
+
+
+def measured_lines(results: Results) -> list[str]:
+    """What the file itself measured, as its claims state it (bench.facts), for the advice's scale."""
+    facts = compute_facts(results)
+    shown = [f for f in facts.facts if f.key in ("per_task_overhead", "break_even", "best_b_region")]
+    return (["measured in this file (its claims):"] + [f"  {claim_name(f.key, facts.items)}: {fact_text(f)}" for f in shown]
+            if shown else [])

@@ -105,7 +105,7 @@ class BenchCLI:
           force: overwrite an existing --out file.
           quiet: no progress bar.
         """
-        from bench.repro import repro_files
+        from bench.repro_text import repro_files
         from bench.rerun import repro_run
 
         if other is not None:

@@ -27,8 +27,21 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def _git_dirty() -> bool | None:
+    """Whether the tracked files differed from the commit: the image records it at build time."""
+    if os.environ.get("BENCH_GIT_DIRTY") in ("0", "1"):
+        return os.environ["BENCH_GIT_DIRTY"] == "1"
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 def _git_commit() -> str | None:
-    if os.environ.get("BENCH_GIT_COMMIT"):
+    # The image records the commit it was built from (Dockerfile: BENCH_GIT_COMMIT).
+    if os.environ.get("BENCH_GIT_COMMIT") not in (None, "", "unknown"):
         return os.environ["BENCH_GIT_COMMIT"]
     try:
         out = subprocess.run(
@@ -54,6 +67,27 @@ def _version(module: str) -> str | None:
         return None
 
 
+def environment_physical_cores() -> int | None:
+    """For metadata: the host's physical cores (psutil), None when it cannot tell."""
+    try:
+        return psutil.cpu_count(logical=False)
+    except Exception:
+        return None
+
+
+def environment_virtualization() -> str | None:
+    """'container in a VM' / 'container' / 'VM' / 'bare metal', as far as /proc tells."""
+    try:
+        vm = " hypervisor" in open("/proc/cpuinfo").read()
+    except OSError:
+        vm = None
+    container = os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")
+    if vm is None:
+        return "container" if container else None
+    return {(True, True): "container in a VM", (True, False): "container",
+            (False, True): "VM", (False, False): "bare metal"}[(container, vm)]
+
+
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -75,6 +109,9 @@ def collect(argv: list[str] | None = None) -> dict:
         "cgroup_memory_limit_bytes": limits["memory_limit_bytes"],
         "shm_bytes": shm_bytes(),
         "git_commit": _git_commit(),
+        "git_dirty": _git_dirty(),
+        "physical_cores": environment_physical_cores(),
+        "virtualization": environment_virtualization(),
         "image": os.environ.get("BENCH_IMAGE"),
         "image_id": os.environ.get("BENCH_IMAGE_ID"),
         "command_line": shlex.join([Path(sys.executable).name, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),

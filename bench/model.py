@@ -54,6 +54,19 @@ def predict(a: float, c: float, w: float, n: int, p: int, b: float) -> float:
     return a + max(k, p) * c / p + n * w / min(p, k)
 
 
+def fit_points(sizes: np.ndarray, times: np.ndarray, n: int, p: int, w: float | None) -> tuple[float, float, float]:
+    """(a, c, w) by non-negative least squares on relative error; w fitted too when not given."""
+    tasks = np.ceil(n / sizes)
+    weights = 1.0 / times  # relative error: see the module docstring
+    if w is not None:
+        design = np.column_stack([np.ones_like(tasks), np.maximum(tasks, p) / p])
+        (a, c), _ = nnls(design * weights[:, None], (times - n * w / np.minimum(p, tasks)) * weights)
+        return float(a), float(c), float(w)
+    design = np.column_stack([np.ones_like(tasks), np.maximum(tasks, p) / p, n / np.minimum(p, tasks)])
+    (a, c, w), _ = nnls(design * weights[:, None], times * weights)
+    return float(a), float(c), float(w)
+
+
 def fit(results: Results) -> dict | None:
     """Fit the model to a results file's sweep, or None if there is no usable sweep."""
     sweep = [r for r in results.runs if r.mode == "ray-batched" and r.correct and _median(r)]
@@ -63,18 +76,10 @@ def fit(results: Results) -> dict | None:
     p = int(results.cluster.get("cluster_cpus") or 1)
     sizes = np.array([float(r.params["batch_size"]) for r in sweep])
     times = np.array([_median(r) for r in sweep])
-    tasks = np.ceil(n / sizes)
     sequential = [r for r in results.runs if r.mode == "sequential" and r.correct and _median(r)]
-    weights = 1.0 / times  # relative error: see the module docstring
-    if sequential:
-        w = _median(sequential[0]) / int(sequential[0].params["queries"])
-        design = np.column_stack([np.ones_like(tasks), np.maximum(tasks, p) / p])
-        (a, c), _ = nnls(design * weights[:, None], (times - n * w / np.minimum(p, tasks)) * weights)
-        w_source = "sequential run"
-    else:
-        design = np.column_stack([np.ones_like(tasks), np.maximum(tasks, p) / p, n / np.minimum(p, tasks)])
-        (a, c, w), _ = nnls(design * weights[:, None], times * weights)
-        w_source = "fitted"
+    w = _median(sequential[0]) / int(sequential[0].params["queries"]) if sequential else None
+    a, c, w = fit_points(sizes, times, n, p, w)
+    w_source = "sequential run" if sequential else "fitted"
     predicted = np.array([predict(a, c, w, n, p, b) for b in sizes])
     total = float(np.sum((times - times.mean()) ** 2))
     r_squared = 1.0 - float(np.sum((times - predicted) ** 2)) / total if total > 0 else 1.0

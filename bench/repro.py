@@ -1,61 +1,77 @@
-"""`bench repro`'s verdicts: whether a re-run reproduced its original, row by row (bench.rerun
-runs the original again; `bench repro A.json B.json` only compares).
+"""`bench repro`'s verdicts: whether a re-run reproduced its original, claims first, then rows
+(bench.rerun runs the original again; `bench repro A.json B.json` only compares).
 
-The rule (one, stated everywhere it is shown): a row REPRODUCES when the median response
-time of the new run over the original's lies within ±tolerance, i.e. 1 - t <= new/old <= 1 + t.
-Otherwise it DIFFERS, and the command exits 1. The Mann-Whitney p and the bootstrap 95% CI
-of the ratio (bench.compare) are printed beside each verdict as evidence, but do not gate it:
-a noisy row whose median moved by 30% has not reproduced, whatever its p, and calling it
-"reproduced" because its CI is wide would average away exactly what this command exists to
-catch. Wrong answers in either file, and a row the new run lacks, also count as not reproduced;
-a row only the new run has is listed and does not count.
+Claims (bench.facts, judged by bench.claims) are ratios within one run, so the machine's drift
+cancels out of them: they are what a reader shares, and they are judged first.
 
-Rows are paired by bench.compare.match_runs, plus the no-op task rate as seconds per task.
+Rows: new/expected median response time, where expected is the original's median (times the
+machine factors when the original ran on another machine: bench.machines). A row is
+- REPRODUCED when that ratio is within ±tolerance;
+- DIFFERS when it is outside the band and the difference is significant (Mann-Whitney U,
+  p < alpha, with enough trials for the test to decide), and, for rows that Ray's per-task
+  cost dominates, larger than the session-to-session spread this machine class shows;
+- CAN'T TELL when it is outside the band but not significant (the machine's noise is wider
+  than the tolerance: the line says how many more trials would settle it), or within the
+  session spread that one driver session per run does not sample.
+Wrong answers in either file, and a row the new run lacks, do not reproduce. The whole-run
+shift and the machine probe are printed as explanations, never divided out.
+
+Exit codes: 0 every claim holds and no row differs; 1 a claim or a row differs (or answers
+wrongly, or is missing); 2 a bad file or option; 3 nothing differs but a claim can't tell.
 
 Tolerances per mode (TOLERANCES; issue 10's targets): ±10% for everything on an embedded Ray;
 on a cluster joined by --address (the compose appliance), ±15% for ray-batched and ray-auto,
-whose tasks cross nodes. `--tolerance T` sets one band for every row. The table used is printed
-and recorded in the new results file (metadata.repro).
+whose tasks cross nodes. `--tolerance T` sets one band for every row.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
+from bench import claims as claims_mod
 from bench import compare
+from bench import facts as facts_mod
+from bench import machines as machines_mod
 from bench import options as option_table
-from bench import results as results_io
 from bench.errors import BenchError, UsageError
-from bench.format import fmt_time
+from bench.repro_explain import (CALIBRATION_NOOP_LABEL, ENVIRONMENT_KEYS, MACHINE_SHARE, SHIFT_AGREEMENT,  # noqa: F401
+                                 SHIFT_MIN, SHIFT_MIN_ROWS, Shift, _cpu_nodes, _lease_candidates, _ratio,
+                                 _whole_run_probe, environment_differences, host_steal, machine_reading,
+                                 machine_speed, whole_run_shift)
 from bench.results import Results, Run
 
 DEFAULT_TOLERANCE = 0.10
 # Tasks that cross nodes in the compose cluster are noisier (issue 10: ±15% there).
 CLUSTER_TOLERANCES = {"ray-batched": 0.15, "ray-auto": 0.15}
 CALIBRATION = "calibration"
-CALIBRATION_NOOP_LABEL = "calibration: time per no-op task"
-# A whole-run shift is named when the rows' median ratio is off by 5% or more and at least
-# three quarters of them (of four or more) moved the same way.
-SHIFT_MIN, SHIFT_AGREEMENT, SHIFT_MIN_ROWS = 0.05, 0.75, 4
 TOLERANCE_MODES = ("sequential", "numpy", "multiprocessing", "ray-naive", "ray-batched", "ray-auto", CALIBRATION)
-RULE = ("a row reproduces when new/original median response time is within ±tolerance; "
-        "p (Mann-Whitney U) and the 95% bootstrap CI are shown, not used to decide")
+RULE = ("a row reproduces when new/expected median response time is within ±tolerance; outside it, it differs "
+        "only when significant (Mann-Whitney U) and beyond Ray's session spread, else can't tell")
+# Ray's per-task rate moves between driver sessions while the CPU holds: the no-op calibration
+# 10-20% between two sessions, a session's first block 0.87-1.17x (docs/measurements.md,
+# docs/design.md). One session per run does not sample that, so a per-task row inside it
+# can't tell a changed program from another session.
+SESSION_SPREAD = 0.20
+PER_TASK_MIN_TASKS = 1000  # a batched row with this many tasks is dominated by per-task cost
 # The recorded config's keys -> `bench run` options, and the keys that are outcomes the runner
 # records, not options to set again: both from the one option table (bench.options).
 RECORDED_NOT_OPTIONS = option_table.RECORDED_NOT_OPTIONS
 OPTION_NAMES = option_table.OPTION_NAMES
-ENVIRONMENT_KEYS = ("image", "image_id", "ray_version", "python_version", "numpy_version", "bench_version",
-                    "git_commit", "cpu_model", "cpu_count")
 
 
 class NotReproduced(BenchError):
-    """Some row differs beyond its tolerance: exit 1."""
+    """A claim or a row differs: exit 1."""
 
     exit_code = 1
+
+
+class Undecided(BenchError):
+    """Nothing differs, but a claim can't tell: exit 3."""
+
+    exit_code = 3
 
 
 def check_tolerance(tolerance) -> float | None:
@@ -82,17 +98,20 @@ def tolerance_table(a: Results, b: Results, tolerance: float | None = None) -> d
 class ReproRow:
     label: str
     mode: str
-    status: str  # reproduced | differs | wrong | missing | extra | no-samples
+    status: str  # reproduced | differs | cant-tell | wrong | missing | extra | no-samples
     verdict: str
     tolerance: float
     n_a: int = 0
     n_b: int = 0
     median_a: float | None = None
     median_b: float | None = None
-    ratio: float | None = None  # new / original median (> 1: the new run is slower)
+    ratio: float | None = None  # new / expected median (> 1: the new run is slower)
     p_value: float | None = None
     ci: tuple[float, float] | None = None
     machine: float | None = None  # the machine probe around this row's trials, new / original
+    factor: float = 1.0  # expected new / original from the machine factors (1 on the same machine)
+    reason: str = ""  # can't tell: "noise" or "session"
+    more_trials: int | None = None  # can't tell from noise: trials a side that would settle it
 
     @property
     def counts(self) -> bool:
@@ -101,104 +120,12 @@ class ReproRow:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("reproduced", "extra")
-
-
-@dataclass(frozen=True)
-class Shift:
-    """Whether the whole new run moved together (the machine, not one configuration): the
-    geometric median of every compared row's new/original ratio, and who moved with it."""
-
-    factor: float | None  # median ratio over the rows (> 1: the new run is slower throughout)
-    rows: int
-    slower: int
-    beyond_shift: tuple[str, ...]  # labels that differ beyond tolerance even after the shift
-    witnesses: tuple[tuple[str, float], ...]  # sequential Python (the CPU alone) and Ray's no-op task
-    steal: tuple[float, float] | None = None  # the hypervisor's share of the host CPU: original, new
+        return self.status in ("reproduced", "extra", "cant-tell")
 
     @property
-    def named(self) -> bool:
-        """SHIFT_MIN_ROWS or more rows, the median off by SHIFT_MIN+, SHIFT_AGREEMENT of them one way."""
-        if self.factor is None or self.rows < SHIFT_MIN_ROWS or abs(self.factor - 1.0) < SHIFT_MIN:
-            return False
-        same_way = self.slower if self.factor > 1 else self.rows - self.slower
-        return same_way >= SHIFT_AGREEMENT * self.rows
-
-    def line(self) -> str:
-        if self.factor is None:
-            return "whole-run shift: no rows to tell"
-        said = [f"{label} {ratio:.2f}×" for label, ratio in self.witnesses]
-        said += [f"CPU steal {self.steal[0]:.1%} → {self.steal[1]:.1%} of the host"] if self.steal else []
-        witnesses = f" ({'; '.join(said)})" * bool(said)
-        if not self.named:
-            return (f"whole-run shift: none (median ratio {self.factor:.2f}× over {self.rows} rows, "
-                    f"{self.slower} slower){witnesses}")
-        way, moved = ("slower", self.slower) if self.factor > 1 else ("faster", self.rows - self.slower)
-        beyond = (f"rows that differ even against the shift: {', '.join(self.beyond_shift)}" if self.beyond_shift
-                  else "every row is within its tolerance of the shift")
-        return (f"whole-run shift: the new run took {self.factor:.2f}× the original's time throughout "
-                f"({moved} of {self.rows} rows {way}){witnesses}: the machine changed between the runs, "
-                f"not one configuration; {beyond}")
-
-
-def whole_run_shift(rows: list[ReproRow], steal: tuple[float, float] | None = None) -> Shift:
-    measured = [row for row in rows if row.counts and row.ratio and row.ratio > 0]
-    if not measured:
-        return Shift(None, 0, 0, (), (), steal)
-    factor = math.exp(statistics.median(math.log(row.ratio) for row in measured))
-    beyond = tuple(row.label for row in measured if abs(row.ratio / factor - 1.0) > row.tolerance + 1e-12)
-    witnesses = tuple((row.label, row.ratio) for row in measured
-                      if row.mode == "sequential" or row.label == CALIBRATION_NOOP_LABEL)
-    return Shift(factor, len(measured), sum(row.ratio > 1 for row in measured), beyond, witnesses, steal)
-
-
-def host_steal(res: Results) -> float | None:
-    """The hypervisor's share of the host CPU over the measured rounds (samplers.host_cpu_record)."""
-    return (((res.cluster.get("host_cpu") or {}).get("measured_rounds")) or {}).get("steal_share")
-
-
-def _probe_marks(res: Results) -> list:
-    return (((res.cluster.get("host_cpu") or {}).get("probe") or {}).get("probe_s")) or []
-
-
-def machine_speed(res: Results, run: Run) -> float | None:
-    """The machine probe (samplers.machine_probe, seconds of a fixed CPU loop) around the rounds
-    this run's trials ran in: the median over them of the marks before and after each round. A
-    run with no rounds (a calibration block, before round 1) gets the first mark."""
-    marks = _probe_marks(res)
-    rounds = sorted(set(run.extra.get("trial_rounds") or ()))
-    around = [(marks[k - 1] + marks[k]) / 2 for k in rounds if 0 < k < len(marks) and marks[k - 1] and marks[k]]
-    if not rounds and marks and marks[0]:
-        around = [marks[0]]
-    return statistics.median(around) if around else None
-
-
-# The machine explains a row's move when it moved the same way by at least this share of it
-# (on the log scale) and the row is within tolerance with the machine divided out: a 1.03x
-# machine does not explain a 1.12x row, even though 1.12 / 1.03 is within ±10%.
-MACHINE_SHARE = 0.5
-
-
-def machine_reading(row: "ReproRow") -> str:
-    """How much of a differing row's move the machine probe around its trials accounts for."""
-    share = math.log(row.machine) / math.log(row.ratio) if row.ratio != 1.0 else 0.0
-    adjusted = row.ratio / row.machine
-    if share >= MACHINE_SHARE and abs(adjusted - 1.0) <= row.tolerance + 1e-12:
-        return "the machine explains it"
-    if share > 1:  # the machine moved further than the row: Ray moved the other way
-        return f"the machine moved more than the row: {adjusted:.2f}× with the machine divided out"
-    if share > 0:
-        return f"the machine explains part of it: {adjusted:.2f}× with the machine divided out"
-    return "not the machine: it held or moved the other way"
-
-
-def _ratio(new: float | None, old: float | None) -> float | None:
-    return new / old if new and old else None
-
-
-def _whole_run_probe(a: Results, b: Results) -> float | None:
-    marks_a, marks_b = ([m for m in _probe_marks(res) if m] for res in (a, b))
-    return _ratio(statistics.median(marks_b), statistics.median(marks_a)) if marks_a and marks_b else None
+    def raw_ratio(self) -> float | None:
+        """new / original, before any machine factor."""
+        return self.ratio * self.factor if self.ratio is not None else None
 
 
 @dataclass(frozen=True)
@@ -209,17 +136,25 @@ class Reproduction:
     rule: str = RULE
     steal: tuple[float, float] | None = None  # host CPU steal over the measured rounds: original, new
     machine: float | None = None  # the machine probe over all of each run, new / original
+    claims: tuple[claims_mod.ClaimVerdict, ...] = ()
+    machines: machines_mod.MachineFactors | None = None
+    items: str = "lookups"
+    code: tuple[str | None, str | None] = (None, None)  # git commit (with -dirty): original, new
 
     def machine_line(self) -> str | None:
         """Whether the machine's own speed explains each row that differs: the probe around that
         row's trials, new/original, and the row's ratio with it divided out. None for files
-        from before the probe."""
-        if self.machine is None:
+        from before the probe, and across machines (the factors are applied there)."""
+        if self.machine is None or not self.same_machine:
             return None
         said = [f"{row.label} {row.ratio:.2f}× with the machine at {row.machine:.2f}× ({machine_reading(row)})"
-                for row in self.failed if row.status == "differs" and row.ratio and row.machine]
+                for row in self.failed + self.undecided if row.ratio and row.machine]
         return (f"machine probe (a fixed CPU loop timed around every round, new/original): {self.machine:.2f}× "
-                f"over the run" + (f"; during the rows that differ: {'; '.join(said)}" if said else ""))
+                f"over the run" + (f"; during the rows that differ or can't tell: {'; '.join(said)}" if said else ""))
+
+    @property
+    def same_machine(self) -> bool:
+        return self.machines is None or self.machines.same
 
     @property
     def shift(self) -> Shift:
@@ -234,35 +169,57 @@ class Reproduction:
         return [row for row in self.rows if not row.ok]
 
     @property
+    def undecided(self) -> list[ReproRow]:
+        return [row for row in self.rows if row.status == "cant-tell"]
+
+    @property
+    def claims_verdict(self) -> str:
+        return claims_mod.overall(list(self.claims))
+
+    @property
     def reproduced(self) -> bool:
-        return bool(self.counted) and not self.failed
+        """Every claim holds and no row differs (rows that can't tell are named, not failed)."""
+        return bool(self.counted) and not self.failed and self.claims_verdict == claims_mod.HOLDS
 
     def summary(self) -> str:
-        counted, failed = self.counted, self.failed
-        used = sorted({row.tolerance for row in counted})
-        band = f"±{used[0]:.0%}" if len(used) == 1 else "their tolerance"
+        counted, failed, undecided = self.counted, self.failed, self.undecided
         if not counted:
             return "NOT reproduced: no rows to compare"
-        if not failed:
-            return f"reproduced: {len(counted)} of {len(counted)} rows within {band}"
-        named = ", ".join(f"{row.label} ({_short_reason(row)})" for row in failed)
-        return f"NOT reproduced: {len(failed)} of {len(counted)} rows differ beyond {band}: {named}"
+        held = sum(c.status == claims_mod.HOLDS for c in self.claims)
+        claims = f"claims: {held} of {len(self.claims)} hold"
+        differ = [c.key for c in self.claims if c.status == claims_mod.DIFFERS]
+        unsure = [c.key for c in self.claims if c.status == claims_mod.CANT_TELL]
+        claims += (f"; differ: {', '.join(differ)}" if differ else "") + (f"; can't tell: {', '.join(unsure)}" if unsure else "")
+        rows = (f"rows: {len(counted) - len(failed) - len(undecided)} of {len(counted)} reproduced, "
+                f"{len(failed)} differ, {len(undecided)} can't tell")
+        if failed:
+            rows += ": " + ", ".join(f"{row.label} ({_short_reason(row)})" for row in failed)
+        head = ("reproduced" if self.reproduced else "NOT reproduced" if failed or differ
+                else "can't tell")
+        return f"{head}: {claims}; {rows}"
 
     def to_dict(self) -> dict:
-        """What the new results file records (metadata.repro): recomputable from the two files."""
+        """What the new results file records (metadata.repro): figures and outcomes, no prose."""
+        m = self.machines
         return {
-            "rule": self.rule,
             "tolerances": dict(self.tolerances),
             "reproduced": self.reproduced,
-            "summary": self.summary(),
+            "claims_verdict": self.claims_verdict,
+            "claims": [{"key": c.key, "status": c.status, "original": c.original, "new": c.new, "factor": c.factor,
+                        "ratio": c.ratio, "ci": list(c.ci) if c.ci else None, "tolerance": c.tolerance,
+                        "reason": c.reason} for c in self.claims],
             "environment_differences": list(self.environment),
-            "shift": {**asdict(self.shift), "witnesses": dict(self.shift.witnesses), "named": self.shift.named,
-                      "line": self.shift.line()},
-            "machine_probe": {"ratio": self.machine, "line": self.machine_line(),
-                              "rows": {r.label: r.machine for r in self.rows if r.machine}},
-            "rows": [{"label": r.label, "mode": r.mode, "status": r.status, "verdict": r.verdict,
-                      "tolerance": r.tolerance, "ratio": r.ratio, "p_value": r.p_value,
-                      "ci": list(r.ci) if r.ci else None} for r in self.rows],
+            "same_machine": self.same_machine,
+            "machine_factors": None if m is None else {"python": m.python, "ray_task": m.ray_task, "numpy": m.numpy,
+                                                      "differences": [list(map(str, d)) for d in m.differences]},
+            "shift": {"factor": self.shift.factor, "rows": self.shift.rows, "slower": self.shift.slower,
+                      "named": self.shift.named, "witnesses": dict(self.shift.witnesses)},
+            "machine_probe": {"ratio": self.machine, "rows": {r.label: r.machine for r in self.rows if r.machine}},
+            "code": list(self.code),
+            "rows": [{"label": r.label, "mode": r.mode, "status": r.status, "tolerance": r.tolerance,
+                      "ratio": r.ratio, "factor": r.factor, "p_value": r.p_value,
+                      "ci": list(r.ci) if r.ci else None, "reason": r.reason, "more_trials": r.more_trials}
+                     for r in self.rows],
         }
 
 
@@ -278,24 +235,54 @@ def _fmt_p(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def _judge(row: compare.Row, mode: str, tolerance: float, alpha: float) -> ReproRow:
-    common = dict(label=row.label, mode=mode, tolerance=tolerance, n_a=row.n_a, n_b=row.n_b,
-                  median_a=row.median_a, median_b=row.median_b, ratio=row.ratio, p_value=row.p_value, ci=row.ci)
-    if not (row.correct_a and row.correct_b):
-        which = " and ".join(x for x, ok in (("the original", row.correct_a), ("the new run", row.correct_b)) if not ok)
+def per_task_row(mode: str, params) -> bool:
+    """Rows whose time is mostly Ray's per-task cost: they move with the driver session."""
+    return mode in ("ray-naive", CALIBRATION) or (
+        mode == "ray-batched" and (params.get("tasks") or 0) >= PER_TASK_MIN_TASKS)
+
+
+def more_trials_to_settle(ratio: float, ci: tuple[float, float] | None, n: int) -> int | None:
+    """Trials a side that would shrink the 95% interval until it excludes 1 at this ratio
+    (the interval narrows as 1/sqrt(n)); None when there is no interval to scale."""
+    if not ci or ratio <= 0 or ci[0] <= 0 or n < 2 or ratio == 1.0:
+        return None
+    half = (math.log(ci[1]) - math.log(ci[0])) / 2
+    needed = math.ceil(n * (half / abs(math.log(ratio))) ** 2)
+    return max(needed - n, 1)
+
+
+def _judge(run_a: Run, run_b: Run, tolerance: float, alpha: float, factor: float = 1.0) -> ReproRow:
+    sa = [t * factor for t in compare.response_samples(run_a)]
+    sb = compare.response_samples(run_b)
+    ma, mb = (statistics.median(x) if x else None for x in (sa, sb))
+    ratio = mb / ma if ma and mb is not None else None
+    p = compare.mann_whitney_p(sa, sb) if sa and sb else None
+    ci = compare.bootstrap_ratio_ci(sa, sb)
+    testable = compare.min_attainable_p(len(sa), len(sb)) < alpha
+    common = dict(label=run_a.label, mode=run_a.mode, tolerance=tolerance, n_a=len(sa), n_b=len(sb),
+                  median_a=ma / factor if ma else ma, median_b=mb, ratio=ratio, p_value=p, ci=ci, factor=factor)
+    if not (run_a.correct and run_b.correct):
+        which = " and ".join(x for x, ok in (("the original", run_a.correct), ("the new run", run_b.correct)) if not ok)
         return ReproRow(status="wrong", verdict=f"wrong answers in {which}", **common)
-    if row.ratio is None:
+    if ratio is None:
         return ReproRow(status="no-samples", verdict="no samples to compare", **common)
-    deviation = abs(row.ratio - 1.0)
+    deviation = abs(ratio - 1.0)
     if deviation <= tolerance + 1e-12:
         return ReproRow(status="reproduced", verdict=f"reproduced within {max(1, math.ceil(deviation * 100 - 1e-9))}%",
                         **common)
-    verdict = f"differs: {row.ratio:.2f}×, {_fmt_p(row.p_value)}"
-    if not row.testable:
-        verdict += f" ({row.n_a} vs {row.n_b} trials: too few for the rank test)"
-    elif not row.significant:
-        verdict += " (not significant: as large as the trials' noise)"
-    return ReproRow(status="differs", verdict=verdict, **common)
+    if factor == 1.0 and per_task_row(run_a.mode, run_a.params) and deviation <= SESSION_SPREAD + 1e-12:
+        return ReproRow(status="cant-tell", reason="session", verdict=(
+            f"can't tell: {ratio:.2f}×, within Ray's session-to-session spread on this machine class "
+            f"(±{SESSION_SPREAD:.0%}), which one session per run does not sample"), **common)
+    if testable and p is not None and p < alpha:
+        return ReproRow(status="differs", verdict=f"differs: {ratio:.2f}×, {_fmt_p(p)}", **common)
+    more = more_trials_to_settle(ratio, ci, min(len(sa), len(sb)))
+    if not testable:
+        more = max(more or 0, (compare.trials_for_alpha(alpha) or 0) - min(len(sa), len(sb))) or more
+    why = f"{len(sa)} vs {len(sb)} trials: too few for the rank test" if not testable else "not significant"
+    return ReproRow(status="cant-tell", reason="noise", more_trials=more, verdict=(
+        f"can't tell: {ratio:.2f}×, {_fmt_p(p)} ({why}; the noise is wider than ±{tolerance:.0%}"
+        + (f"; about {more} more trials a side would settle it" if more else "") + ")"), **common)
 
 
 def interleaved_calibration(res: Results) -> bool:
@@ -320,46 +307,26 @@ def calibration_runs(res: Results, block: bool = False) -> list[Run]:
     return runs
 
 
-def environment_differences(meta_a: Mapping, meta_b: Mapping, cluster_a: Mapping | None = None,
-                            cluster_b: Mapping | None = None) -> list[str]:
-    """'ray_version: 2.60.0 (original) vs 2.61.0 (now)' for each recorded fact that changed."""
-    found = []
-    for key in ENVIRONMENT_KEYS:
-        va, vb = meta_a.get(key), meta_b.get(key)
-        if va != vb and (va is not None or vb is not None):
-            found.append(f"{key}: {va} (original) vs {vb} (now)")
-    if cluster_a is not None and cluster_b is not None:
-        for key, va, vb in (("cluster", cluster_a.get("mode"), cluster_b.get("mode")),
-                            ("cluster_cpus", cluster_a.get("cluster_cpus"), cluster_b.get("cluster_cpus")),
-                            ("cpu_nodes", _cpu_nodes(cluster_a), _cpu_nodes(cluster_b)),
-                            ("lease_candidates", _lease_candidates(cluster_a), _lease_candidates(cluster_b))):
-            if va != vb:
-                found.append(f"{key}: {va} (original) vs {vb} (now)")
-        jobs_a, jobs_b = cluster_a.get("earlier_jobs"), cluster_b.get("earlier_jobs")
-        if jobs_a is not None and jobs_b is not None and jobs_a != jobs_b:  # bench.cluster.earlier_jobs
-            found.append(f"driver jobs the cluster had run before: {jobs_a} (original) vs {jobs_b} (now)")
-    return found
-
-
-def _lease_candidates(cluster: Mapping) -> int | str:
-    """How many nodes a lease no raylet could grant was drawn from (bench.placement)."""
-    return (cluster.get("lease_placement") or {}).get("fewest_candidates") or "not recorded"
-
-
-def _cpu_nodes(cluster: Mapping) -> int | None:
-    nodes = cluster.get("nodes")
-    if not nodes:
+def code_version(res: Results) -> str | None:
+    commit = res.metadata.get("git_commit")
+    if not commit:
         return None
-    return len([n for n in nodes if n.get("alive", True) and (n.get("cpus") or 0) > 0])
+    return f"{commit}{'-dirty' if res.metadata.get('git_dirty') else ''}"
 
 
 def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
                        alpha: float = compare.ALPHA) -> Reproduction:
-    """Verdict per row of b (the re-run) against a (the original). Pure: no Ray, no I/O."""
+    """Claims, then a verdict per row of b (the re-run) against a (the original). Pure: no Ray, no I/O."""
     diff = compare.workload_difference(a, b)
     if diff:
         raise UsageError(f"not the same workload, nothing to reproduce ({diff})")
     tolerances = tolerance_table(a, b, check_tolerance(tolerance))
+    facts_a, facts_b = facts_mod.compute(a), facts_mod.compute(b)
+    machines = machines_mod.compare_machines(facts_a.fingerprint, facts_b.fingerprint)
+    model_a = (a.analysis or {}).get("model")
+    runs_a = {run.label: run for run in a.runs}
+    claims = claims_mod.judge_all(facts_a, facts_b, lambda fact: machines_mod.fact_factor(
+        machines, fact, facts_a, runs_a, model_a))
     pairs, only_a, only_b = compare.match_runs(a, b)
     block = not (interleaved_calibration(a) and interleaved_calibration(b))  # like with like
     cal_a, cal_b = calibration_runs(a, block), calibration_runs(b, block)
@@ -367,8 +334,9 @@ def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
     pairs += [(run, cal_b_by_label.pop(run.label)) for run in cal_a if run.label in cal_b_by_label]
     only_a += [run for run in cal_a if run.label not in {p[0].label for p in pairs}]
     only_b += list(cal_b_by_label.values())
-    rows = [replace(_judge(compare.compare_pair(ra, rb, alpha), ra.mode, tolerances.get(ra.mode, DEFAULT_TOLERANCE),
-                           alpha), machine=_ratio(machine_speed(b, rb), machine_speed(a, ra)))
+    rows = [replace(_judge(ra, rb, tolerances.get(ra.mode, DEFAULT_TOLERANCE), alpha,
+                           machines_mod.run_factor(machines, ra, model_a)),
+                    machine=_ratio(machine_speed(b, rb), machine_speed(a, ra)))
             for ra, rb in pairs]
     rows += [ReproRow(run.label, run.mode, "missing", "missing from the new run",
                       tolerances.get(run.mode, DEFAULT_TOLERANCE)) for run in only_a]
@@ -377,27 +345,22 @@ def reproduction_table(a: Results, b: Results, tolerance: float | None = None,
     env = environment_differences(a.metadata, b.metadata, a.cluster, b.cluster)
     steal = (host_steal(a), host_steal(b))
     return Reproduction(tuple(rows), tolerances, tuple(env), steal=steal if None not in steal else None,
-                        machine=_whole_run_probe(a, b))
+                        machine=_whole_run_probe(a, b), claims=tuple(claims), machines=machines,
+                        items=facts_a.items, code=(code_version(a), code_version(b)))
 
 
-# --- text ---------------------------------------------------------------------------------
-
-
-def format_table(rep: Reproduction) -> list[str]:
-    header = ("run", "original", "new", "new/orig", "tolerance", "p (MWU)", "95% CI", "verdict")
-    body = []
-    for row in rep.rows:
-        body.append((
-            row.label,
-            fmt_time(row.median_a, missing="-"),
-            fmt_time(row.median_b, missing="-"),
-            "-" if row.ratio is None else f"{row.ratio:.3f}×",
-            f"±{row.tolerance:.0%}",
-            "-" if row.p_value is None else f"{row.p_value:.3g}",
-            "-" if row.ci is None else f"[{row.ci[0]:.3f}, {row.ci[1]:.3f}]",
-            row.verdict,
-        ))
-    return compare.align_table(header, body)
+def _raise_unless_reproduced(rep: Reproduction) -> None:
+    differ = [c.key for c in rep.claims if c.status == claims_mod.DIFFERS]
+    failed = rep.failed
+    if failed or differ or not rep.counted:
+        named = [f"claim {key}" for key in differ] + [row.label for row in failed]
+        shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        raise NotReproduced(f"not reproduced: {len(differ)} claim(s) and {len(failed)} of {len(rep.counted)} "
+                            f"row(s) differ ({shown or 'no rows to compare'})")
+    if rep.claims_verdict != claims_mod.HOLDS:
+        unsure = [c.key for c in rep.claims if c.status == claims_mod.CANT_TELL]
+        raise Undecided(f"can't tell: no claim or row differs, but {len(unsure)} claim(s) cannot be judged "
+                        f"({', '.join(unsure) or 'no claims'})")
 
 
 def tolerance_line(tolerances: Mapping[str, float]) -> str:
@@ -405,40 +368,3 @@ def tolerance_line(tolerances: Mapping[str, float]) -> str:
     for mode, tol in tolerances.items():
         groups.setdefault(tol, []).append(mode)
     return "tolerance: " + "; ".join(f"±{tol:.0%} {', '.join(modes)}" for tol, modes in sorted(groups.items()))
-
-
-def print_reproduction(rep: Reproduction, path_a: str, path_b: str, a: Results, b: Results, out=None) -> None:
-    out = out or sys.stdout
-    print(f"original: {compare._describe(a, path_a)}", file=out)
-    print(f"new:      {compare._describe(b, path_b)}", file=out)
-    for line in rep.environment:
-        print(f"environment differs: {line}", file=out)
-    print(f"rule: {rep.rule}", file=out)
-    print(tolerance_line(rep.tolerances), file=out)
-    print(file=out)
-    for line in format_table(rep):
-        print(line, file=out)
-    print(file=out)
-    print(rep.summary(), file=out)
-    print(rep.shift.line(), file=out)
-    machine = rep.machine_line()
-    if machine:
-        print(machine, file=out)
-
-
-def _raise_unless_reproduced(rep: Reproduction) -> None:
-    if not rep.reproduced:
-        failed = rep.failed
-        named = ", ".join(row.label for row in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
-        raise NotReproduced(f"not reproduced: {len(failed)} of {len(rep.counted)} row(s) differ "
-                            f"({named or 'no rows to compare'})")
-
-
-def repro_files(path_a: str, path_b: str, tolerance=None, out=None) -> Reproduction:
-    """`bench repro A.json B.json`: compare only, nothing is run."""
-    tolerance = check_tolerance(tolerance)
-    a, b = results_io.load(str(path_a)), results_io.load(str(path_b))
-    rep = reproduction_table(a, b, tolerance)
-    print_reproduction(rep, str(path_a), str(path_b), a, b, out)
-    _raise_unless_reproduced(rep)
-    return rep

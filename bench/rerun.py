@@ -15,8 +15,8 @@ from bench import results as results_io
 from bench.cluster import parse_address
 from bench.errors import RuntimeFailure, UsageError
 from bench.repro import (OPTION_NAMES, RECORDED_NOT_OPTIONS, Reproduction, _cpu_nodes, _on_cluster,
-                         _raise_unless_reproduced, check_tolerance, environment_differences, print_reproduction,
-                         reproduction_table)
+                         _raise_unless_reproduced, check_tolerance, environment_differences, reproduction_table)
+from bench.repro_text import print_reproduction
 from bench.results import Results, write_atomic
 from bench.runner import run_benchmark
 from bench.suites import SUITES, build_config

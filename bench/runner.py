@@ -28,7 +28,7 @@ from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu
                             settle, system_check)
 from bench.stats import MEDIAN_CI_TARGET
 from bench.suites import RunConfig, build_config
-from bench.summary import print_summary, verdict_lines
+from bench.summary import print_summary
 from bench.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
 
 # Re-exported: the rounds and the record were split out of this module (bench.rounds, bench.record).
@@ -404,8 +404,7 @@ class SuiteRunner:
             if diagnosis:
                 self.results = self.results.with_cluster(anatomy=diagnosis)
         self.results = self.results.with_analysis(model.analyse(self.results))
-        self.results = self.results.with_analysis(
-            {**self.results.analysis, "verdict_text": verdict_lines(self.results)}).with_status("complete")
+        self.results = self.results.with_status("complete")
         self._save()
         return self.results
 

@@ -1,20 +1,16 @@
 """The terminal renderers: the per-run table and the verdict, as hyperfine prints its summary.
 
-The verdict's text is also stored in the results (analysis.verdict_text) and written to
-reports/summary.txt beside the HTML report, so the answer never lives only in a page.
+The verdict is worded here from the facts (bench.facts); it is written to reports/summary.txt
+beside the HTML report, so the answer never lives only in a page. No prose is stored in the results.
 """
 
 from __future__ import annotations
 
-import math
-
-from bench.calibration import stopped_line as calibration_stopped
-from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_speedup, fmt_time
+from bench.facts import TARGET_EFFICIENCY, Fact, Facts, compute as compute_facts
+from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.results import Results, Run
-from bench.samplers import SETTLE_BUSY_CORES
+from bench.wording import fmt_interval, speed_words, warning_line
 from bench.workload import item_words
-
-STEAL_WARN = 0.02  # CPU steal worth a warning: 2% of the host's CPU time
 
 
 def _median(run: Run | None, metric: str = "response_s") -> float | None:
@@ -40,123 +36,82 @@ def table_lines(res: Results) -> list[str]:
     calibration = record.get("stats", {}).get("tasks_per_s", {}).get("median")
     if calibration:
         lines.append(f"calibration: {fmt_rate(calibration)} no-op tasks/s")
-    stopped = calibration_stopped(record)
-    if stopped:
-        lines.append(f"warning: {stopped}")
     return lines
 
 
 def print_summary(res: Results, path, out=None) -> None:
     """What `bench run` prints at the end: the per-run table, the verdict, where the file is."""
-    for line in table_lines(res) + [""] + list((res.analysis or {}).get("verdict_text") or ()):
+    for line in table_lines(res) + [""] + verdict_lines(res):
         print(line, file=out)
     print(f"results: {path}", file=out)
 
 
-def _valid(res: Results, mode: str) -> list[Run]:
-    return [r for r in res.runs if r.mode == mode and r.correct and _median(r)]
+def _interval(fact: Fact) -> str:
+    return fmt_interval(fact.ci, fact.unit)
 
 
-def _versus(best: float, other: Run | None, name: str) -> str | None:
-    time = _median(other)
-    if not time:
-        return None
-    return f"  {fmt_speedup(time / best)} than {name} ({fmt_time(time)})"
-
-
-def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
-    """Best batched Ray against every other way, the model's figures, ray-auto, warnings."""
-    items, item = item_words(dict(res.workload))
-    sweep = _valid(res, "ray-batched")
+def claim_lines(facts: Facts, res: Results) -> list[str]:
+    """The claims (bench.facts), each with its 95% interval from same-round pairs."""
+    items = facts.items
+    item = items[:-1] if items.endswith("s") else items
+    runs = {run.label: run for run in res.runs}
     lines: list[str] = []
-    if sweep:
-        best = min(sweep, key=_median)
-        best_s = _median(best)
-        lines.append(f"verdict: best batched Ray is B = {fmt_int(best.params.get('batch_size'))} "
-                     f"({fmt_time(best_s)}, {fmt_int(best.params.get('tasks'))} tasks):")
-        naive = max(_valid(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, default=None)
-        if naive is not None:
-            # compare the same amount of work: scale naive's time per item up to the sweep's
-            scale = best.params["queries"] / naive.params["queries"]
-            lines.append(f"  {fmt_speedup(_median(naive) * scale / best_s)} than naive Ray "
-                         f"(one task per {item}; {fmt_int(naive.params['tasks'])} tasks took {fmt_time(_median(naive))})")
-        for mode, name in (("sequential", "sequential Python"), ("multiprocessing", None), ("numpy", "numpy (no overhead)")):
-            run = next(iter(_valid(res, mode)), None)
-            text = _versus(best_s, run, name or (run.label if run else mode))
-            if text:
-                lines.append(text)
-    else:
-        lines.append("verdict: no correct batched Ray run to judge")
-    analysis = res.analysis or {}
-    model = analysis.get("model")
-    if model:
-        text = (f"model: c = {fmt_time(model['per_task_overhead_s'])} per task, "
-                f"w = {fmt_time(model['per_lookup_work_s'])} per {item}")
-        if model.get("break_even_lookups_per_task"):
-            text += (f"; Ray beats one Python loop above ~{fmt_int(round(model['break_even_lookups_per_task']))} "
-                     f"{items} ({fmt_time(model['break_even_work_per_task_s'])} of work) per task")
+    region = facts.get("best_b_region")
+    if region is None:
+        return ["verdict: no correct batched Ray run to judge"]
+    best = runs[facts.best_label]
+    suite = f" ({facts.suite} suite)" if facts.suite else ""
+    lines.append(f"verdict{suite}: best batched Ray is B = {fmt_int(region.value)} ({fmt_time(_median(best))}, "
+                 f"{fmt_int(best.params.get('tasks'))} tasks); within {region.tolerance:.0%} of it in the same rounds: "
+                 f"B = {', '.join(fmt_int(b) for b in region.members)}")
+    for key, name in (("batched_vs_naive", None), ("batched_vs_sequential", "sequential Python"),
+                      ("batched_vs_multiprocessing", None), ("batched_vs_numpy", "numpy (no overhead)")):
+        fact = facts.get(key)
+        if fact is None:
+            continue
+        other = runs.get(fact.runs[0])
+        if key == "batched_vs_naive":
+            name = f"naive Ray (one task per {item}; {fmt_int(other.params.get('tasks'))} tasks took {fmt_time(_median(other))})"
+        lines.append(f"  {speed_words(fact.value, fact.ci)} than {name or fact.runs[0]}, "
+                     f"{fact.pairs} same-round pair{'s' if fact.pairs != 1 else ''}")
+    c, w, even = facts.get("per_task_overhead"), facts.get("per_item_work"), facts.get("break_even")
+    model = (res.analysis or {}).get("model") or {}
+    if c and w:
+        text = f"model: c = {fmt_time(c.value)} per task{_interval(c)}, w = {fmt_time(w.value)} per {item}{_interval(w)}"
+        if even:
+            text += (f"; Ray beats one Python loop above ~{fmt_int(round(even.value))} {items}{_interval(even)} "
+                     f"({fmt_time(even.detail.get('work_s'))} of work) per task")
         if model.get("rms_relative_error") is not None:
             text += (f"; fit: RMS error {fmt_pct(model['rms_relative_error'])}, worst "
                      f"{model['max_relative_residual']:+.0%} at B = {fmt_int(model.get('worst_point_batch_size'))}"
                      + (" (a misfit)" if model.get("misfit") else ""))
         lines.append(text)
-    auto = analysis.get("auto")
+    auto = facts.get("auto_vs_best")
     if auto:
-        ci = auto.get("ratio_ci95")
-        interval = f", 95% CI {ci[0]:.2f}–{ci[1]:.2f}" if ci else ""
-        lines.append(f"ray-auto: chose B = {fmt_int(auto['auto_batch_size'])}, {auto['ratio']:.2f}× the time of the best "
-                     f"swept B = {fmt_int(auto['best_batch_size'])} ({auto.get('ratio_method', 'ratio of medians')}{interval})")
-    lines += _grouped_warnings(res)
-    for message in ((res.cluster.get("system_check") or {}).get("warnings") or ()):
-        lines.append(f"warning: {message}")
-    if (res.cluster.get("lease_placement") or {}).get("warning"):
-        lines.append(f"warning: {res.cluster['lease_placement']['warning']}")
-    idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
-    if idle is not None and math.isfinite(idle):
-        lines.append(f"idle load before the trials: {idle:.2f} cores busy on the host")
-    lines += quiet_lines(res)
-    host = (res.cluster.get("host_cpu") or {}).get("measured_rounds") or {}
-    if (host.get("steal_share") or 0) >= STEAL_WARN:
-        lines.append(f"warning: the hypervisor took {fmt_pct(host['steal_share'])} of the host's CPU during the "
-                     f"rounds (steal): figures are slower than this machine's own, and will not reproduce")
-    if report_path:
-        lines.append(f"report: {report_path}")
+        auto_run = next((r for r in res.runs if r.label == auto.runs[0]), None)
+        chose = f"chose B = {fmt_int(auto_run.params.get('batch_size'))}, " if auto_run is not None else ""
+        lines.append(f"ray-auto: {chose}{auto.value:.2f}× the time of the best swept B = {fmt_int(region.value)}"
+                     f"{_interval(auto)}, {auto.pairs} same-round pairs")
+    fidelity = facts.get("naive_fidelity")
+    if fidelity:
+        lines.append(f"fidelity: a naive task ({fidelity.runs[0]}) takes {fidelity.value:.2f}× a no-op task's time"
+                     f"{_interval(fidelity)}: what the lookup and the harness add to Ray's own cost")
+    efficiency = facts.get("parallel_efficiency")
+    if efficiency:
+        d = efficiency.detail
+        cores = (f"{fmt_int(d['physical_cores'])} physical cores" if d.get("physical_recorded")
+                 else f"{fmt_int(d['physical_cores'])} cores (logical: this file does not record physical ones)")
+        lines.append(f"parallel efficiency: {fmt_pct(efficiency.value)}{_interval(efficiency)}: a "
+                     f"{d['speedup']:.2f}× speed-up over sequential on {fmt_int(d['usable_cpus'])} usable CPUs "
+                     f"({fmt_int(d['ray_cpus'])} Ray CPUs, {cores}); "
+                     f"{'meets' if efficiency.value >= TARGET_EFFICIENCY else 'below'} the {TARGET_EFFICIENCY:.0%} target")
     return lines
 
 
-def quiet_lines(res: Results) -> list[str]:
-    """How long trials waited for a quiet host (runner: quiet_before_trial), and how many
-    started on a busy one anyway."""
-    waits, busy = [], []
-    for run in res.runs:
-        quiet = run.extra.get("quiet_before_trial") or {}
-        waits += [w for w in quiet.get("waited_s") or () if w is not None]
-        busy += [b for b in quiet.get("busy_cores") or () if b is not None]
-    if not waits:
-        return []
-    started_busy = sum(b > SETTLE_BUSY_CORES for b in busy)
-    line = (f"quiet before each trial: waited {fmt_time(sum(waits))} in all (longest {fmt_time(max(waits))}) "
-            f"for the host's Ray bookkeeping to finish")
-    if started_busy:
-        line += f"; {started_busy} of {len(busy)} trials started with the host still busy"
-    return [line]
-
-
-_KIND_WORDS = {
-    "unstable": "response time CV above 10% (rerun on a quieter machine, or add --trials)",
-    "too-short": "trials under 1 ms: timer noise dominates (raise --queries)",
-    "outliers": "outlier trials, kept in the median and named in the results",
-}
-
-
-def _grouped_warnings(res: Results) -> list[str]:
-    """One line per kind of warning, naming the runs, so the verdict is not buried."""
-    by_kind: dict[str, list[str]] = {}
-    for run in res.runs:
-        for warning in run.extra.get("warnings") or ():
-            by_kind.setdefault(warning.get("kind") or "other", []).append(run.label)
-    lines = []
-    for kind, labels in by_kind.items():
-        words = _KIND_WORDS.get(kind, kind)
-        lines.append(f"warning: {words}: {', '.join(labels)}")
+def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
+    """The claims (bench.facts) in words, then the warnings."""
+    facts = compute_facts(res)
+    lines = claim_lines(facts, res) + [warning_line(w) for w in facts.warnings]
+    if report_path:
+        lines.append(f"report: {report_path}")
     return lines

@@ -132,7 +132,7 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
     assert calibration.stopped_line({"in_rounds_error": "RuntimeError: x", "samples": {}}).endswith(
         "its figure is the block before the rounds")
     res = make_results().with_cluster(calibration=cal.record())
-    assert f"warning: {line}" in table_lines(res)
+    assert f"warning: {line}" in verdict_lines(res)
     assert [n.text for n in stability_warnings([], res) if n.kind == "calibration"] == [line]
     clean = make_results().with_cluster(calibration={**cal.record(), "in_rounds_error": None})
     assert not any("stopped" in text for text in table_lines(clean))

@@ -23,12 +23,14 @@ LAYERS = [
     {"options", "suites"},
     # the strategies
     {"modes"},
-    # the results model and the analysis of one file
-    {"results", "model", "schema"},
+    # the results model and the analysis of one file: its claims (facts) and their words, the
+    # judgement of one file's claims against another's, and the machine factors between two files
+    {"results", "model", "schema", "facts", "wording", "claims", "machines"},
     # running a suite: rounds, the run record, the cost of an injected fault, the runner, its terminal summary
     {"rounds", "record", "faultcost", "runner", "summary"},
     # reading results files: compare, re-run, export, advice, the HTML report and its charts
-    {"compare", "repro", "rerun", "export", "advise", "charts", "charts_cluster", "report"},
+    {"compare", "repro", "repro_explain", "repro_text", "rerun", "export", "advise", "charts", "charts_cluster",
+     "report"},
     # the command line
     {"cli", "__main__"},
 ]

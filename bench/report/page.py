@@ -32,6 +32,7 @@ from bench.report.view import SectionView, calibration_summary, run_view, where,
 from bench.results import Results, load, write_atomic
 from bench.stats import HIGH_CV
 from bench.summary import verdict_lines
+from bench.wording import speed_words
 from bench.workload import item_words
 
 TEMPLATE_DIR = Path(os.environ.get("BENCH_TEMPLATES") or Path(__file__).resolve().parents[2] / "templates")
@@ -135,14 +136,25 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def story_title(sections) -> str:
+    """The page's title tells the story of its first overhead-bound file's claims (bench.facts)."""
+    lead = next((s for s in sections if s.verdict.claims and not s.verdict.claims.work_bound), sections[0] if sections else None)
+    claims = lead.verdict.claims if lead else None
+    naive = claims.get("batched_vs_naive") if claims else None
+    seq = claims.get("batched_vs_sequential") if claims else None
+    if naive and seq and claims.best_batch_size:
+        return (f"Ray task granularity: batching {fmt_int(claims.best_batch_size)} {claims.items} per task is "
+                f"{speed_words(naive.value)} than one task each, and {speed_words(seq.value)} than one Python loop")
+    if len(sections) == 1:
+        return f"Ray task granularity: {sections[0].results.suite} suite on {sections[0].where}"
+    return f"Ray task granularity: {', '.join(str(s.results.suite or s.name) for s in sections)}"
+
+
 def render(sources: Sequence[Source], with_charts: bool = True, generated_utc: str | None = None,
            bench_version: str | None = None) -> str:
     """The page. generated_utc and bench_version default to now and this version; tests pass fixed ones."""
     sections = [build_section(source, i, with_charts) for i, source in enumerate(sources)]
-    if len(sections) == 1:
-        title = f"Ray task granularity: {sections[0].results.suite} suite on {sections[0].where}"
-    else:
-        title = f"Ray task granularity: {len(sections)} results compared"
+    title = story_title(sections)
     return _environment().get_template("report.html.j2").render(
         title=title,
         only_functions=all(s.item == "item" for s in sections),

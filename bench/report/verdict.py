@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bench.facts import TARGET_EFFICIENCY, Facts, compute as compute_facts, physical_cores
+from bench.wording import fmt_interval, speed_words
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_ratio, fmt_speedup, fmt_time
 from bench.report.notes import fit_words
 from bench.report.view import (RunView, Summary, analysis_of, calibration_summary, cluster_cpus, fastest_correct,
@@ -12,7 +14,6 @@ from bench.report.view import (RunView, Summary, analysis_of, calibration_summar
 from bench.results import Results
 from bench.workload import item_words
 
-TARGET_EFFICIENCY = 0.9
 
 
 def faster_words(ratio: float | None) -> str:
@@ -64,6 +65,7 @@ class VerdictFacts:
     work_bound: WorkBoundFacts | None
     items: str = "lookups"  # the unit of work in words (bench.workload.item_words)
     item: str = "lookup"
+    claims: Facts | None = None  # bench.facts: every ratio the page states comes from here
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Verdict:
     seq: RunView | None
     naive_ref: RunView | None
     batched: RunView | None
+    claims: Facts | None = None
 
 
 def naive_reference(views, queries: int | None) -> RunView | None:
@@ -87,11 +90,12 @@ def naive_reference(views, queries: int | None) -> RunView | None:
     return same[0] if same else max(naive, key=lambda v: v.tasks or 0)
 
 
-def _vs_mp(view: RunView, mp: RunView | None) -> tuple[str | None, float | None]:
-    """Words for a run's time against multiprocessing's, and the time ratio (run / mp)."""
+def _vs_mp(view: RunView, mp: RunView | None, claim=None) -> tuple[str | None, float | None]:
+    """Words for a run's time against multiprocessing's, and the time ratio (run / mp): the
+    claim's same-round figure (bench.facts) when there is one."""
     if not mp or not view.per_lookup_s or not mp.per_lookup_s:
         return None, None
-    ratio = view.per_lookup_s / mp.per_lookup_s
+    ratio = 1 / claim.value if claim is not None else view.per_lookup_s / mp.per_lookup_s
     if ratio <= 1.0:
         return f"matches or beats multiprocessing ({fmt_pct(1 - ratio)} faster than {mp.label})", ratio
     if ratio <= 1.05:
@@ -150,15 +154,21 @@ def _reason_above_linear(cpus, results: Results) -> str:
 def work_bound_facts(views, results: Results, seq: RunView | None, batched: RunView | None,
                      auto: RunView | None) -> WorkBoundFacts | None:
     """Speed-up, parallel efficiency and the multiprocessing comparison for the work-bound regime."""
-    cpus = cluster_cpus(results)
+    ray_cpus = cluster_cpus(results)
+    cores, _ = physical_cores(results)
+    # what can run in parallel: Ray's CPUs, capped by the host's physical cores (bench.facts)
+    cpus = min(c for c in (ray_cpus, cores) if c) if (ray_cpus or cores) else None
     if not seq or not cpus or not (batched or auto):
         return None
     mp = first_correct(views, "multiprocessing")
+    claims = compute_facts(results)
+    claim, mp_claim = claims.get("parallel_efficiency"), claims.get("batched_vs_multiprocessing")
     runs = []
     for view in (batched, auto):
         if view:
-            speedup = seq.per_lookup_s / view.per_lookup_s
-            words, ratio = _vs_mp(view, mp)
+            lead = view is batched
+            speedup = claim.detail["speedup"] if claim is not None and lead else seq.per_lookup_s / view.per_lookup_s
+            words, ratio = _vs_mp(view, mp, mp_claim if lead else None)
             runs.append(WorkBoundRun(view, speedup, speedup / cpus, words, ratio))
     lead = runs[0]
     reasons: list[str] = []
@@ -182,7 +192,7 @@ def verdict_facts(views, results: Results) -> VerdictFacts:
         calibration=calibration_summary(results), model=analysis_of(results).get("model"),
         cpus=cluster_cpus(results),
         work_bound=work_bound_facts(views, results, seq, batched, auto) if is_work_bound(results) else None,
-        items=items, item=item,
+        items=items, item=item, claims=compute_facts(results),
     )
 
 
@@ -193,11 +203,10 @@ def _overhead_headline(facts: VerdictFacts, views) -> str:
     batched = facts.batched
     if batched:
         parts = []
-        r_seq, r_naive = _ratio(batched, facts.seq), _ratio(batched, facts.naive_ref)
-        if r_naive is not None:
-            parts.append(f"{faster_words(r_naive)} naive Ray")
-        if r_seq is not None:
-            parts.append(f"{faster_words(r_seq)} sequential Python")
+        for key, name in (("batched_vs_naive", "naive Ray"), ("batched_vs_sequential", "sequential Python")):
+            fact = facts.claims.get(key) if facts.claims else None
+            if fact is not None:
+                parts.append(f"{speed_words(fact.value, fact.ci)} than {name}")
         batch = batched.batch_size
         head = f"Batched Ray (B = {fmt_int(batch)} {facts.items} per task) is " if batch else "Batched Ray is "
         return head + (" and ".join(parts) if parts else "the only Ray mode that ran correctly") + "."
@@ -215,7 +224,7 @@ def _work_bound_headline(work_bound: WorkBoundFacts) -> str:
     name = (f"batched Ray (B = {fmt_int(view.batch_size)})" if view.mode == "ray-batched"
             else f"ray-auto (B = {fmt_int(view.batch_size)})")
     return (f"Work-bound: {name} is {faster_words(lead.speedup)} sequential Python on {fmt_int(cpus)} "
-            f"CPU{'s' if cpus != 1 else ''}, a parallel efficiency of {fmt_pct(lead.efficiency)} "
+            f"usable core{'s' if cpus != 1 else ''}, a parallel efficiency of {fmt_pct(lead.efficiency)} "
             f"({'meets' if lead.efficiency >= TARGET_EFFICIENCY else 'below'} the {TARGET_EFFICIENCY:.0%} target)"
             + (f", and {lead.vs_mp}" if lead.vs_mp else "") + ".")
 
@@ -227,8 +236,9 @@ def _work_bound_lines(work_bound: WorkBoundFacts) -> list[str]:
              f"{fmt_speedup(item.speedup)} than sequential, parallel efficiency {fmt_pct(item.efficiency)}"
              + (f"; it {item.vs_mp}" if item.vs_mp else "") + "."
              for item in work_bound.runs[1:]]
-    return [("Parallel efficiency is the speed-up over sequential Python divided by the cluster's "
-             f"{fmt_int(cpus)} CPU{'s' if cpus != 1 else ''} (1 = linear scaling).")] + lines[::-1]
+    return [("Parallel efficiency is the speed-up over sequential Python divided by the cores that can run "
+             f"in parallel: the cluster's Ray CPUs, capped by the host's physical cores ({fmt_int(cpus)} here; "
+             "1 = linear scaling).")] + lines[::-1]
 
 
 def _naive_line(naive: RunView, queries: int | None, items: str, item: str) -> str:
@@ -241,23 +251,25 @@ def _naive_line(naive: RunView, queries: int | None, items: str, item: str) -> s
     return line + "."
 
 
-def _auto_line(auto: RunView, batched: RunView | None, item: str) -> str:
+def _auto_line(auto: RunView, claim, item: str) -> str:
     line = (f"ray-auto (the tool picks B from a short probe of per-{item} work and per-task overhead) chose "
             f"B = {fmt_int(auto.batch_size)} " if auto.batch_size else "ray-auto ")
     line += f"and took {fmt_time(auto.response.median)}"
-    if batched and batched.per_lookup_s:
-        ratio = auto.per_lookup_s / batched.per_lookup_s
-        line += (f", {fmt_ratio(ratio)} the time of the best swept size" if ratio >= 1.005
-                 else ", as fast as the best swept size" if ratio > 0.995
-                 else f", {fmt_ratio(1 / ratio)} faster than the best swept size")
+    if claim is not None:
+        line += (f", {claim.value:.2f}× the time of the best swept size{fmt_interval(claim.ci, claim.unit)}, "
+                 f"from {claim.pairs} same-round pairs")
     return line + "."
 
 
-def _model_line(model: dict, items: str) -> str:
+def _model_line(model: dict, items: str, claims: Facts | None) -> str:
+    c = claims.get("per_task_overhead") if claims else None
+    even = claims.get("break_even") if claims else None
     text = (f"A model fitted to the batch sweep ({fit_words(model)}) puts the overhead at "
-            f"{fmt_time(model['per_task_overhead_s'])} of worker time per task plus {fmt_time(model.get('fixed_cost_s'))} per run")
+            f"{fmt_time(model['per_task_overhead_s'])}{fmt_interval(c.ci, c.unit) if c else ''} of worker time per "
+            f"task plus {fmt_time(model.get('fixed_cost_s'))} per run")
     if model.get("break_even_lookups_per_task"):
-        text += (f"; a task needs about {fmt_int(round(model['break_even_lookups_per_task']))} {items} "
+        text += (f"; a task needs about {fmt_int(round(model['break_even_lookups_per_task']))} {items}"
+                 f"{fmt_interval(even.ci, even.unit) if even else ''} "
                  f"({fmt_time(model.get('break_even_work_per_task_s'))} of work) before Ray beats one Python loop")
     return text + "."
 
@@ -286,9 +298,9 @@ def _lines(facts: VerdictFacts) -> list[str]:
         lines.append(f"For scale, vectorised numpy in one process (the work with no per-task overhead) took "
                      f"{fmt_time(facts.numpy.response.median)}.")
     if facts.auto:
-        lines.append(_auto_line(facts.auto, batched, facts.item))
+        lines.append(_auto_line(facts.auto, facts.claims.get("auto_vs_best") if facts.claims else None, facts.item))
     if facts.model and facts.model.get("per_task_overhead_s") is not None:
-        lines.append(_model_line(facts.model, facts.items))
+        lines.append(_model_line(facts.model, facts.items, facts.claims))
     if batched and seq and batched.per_lookup_s > seq.per_lookup_s:
         lines.append(_small_job_line(seq, facts.cpus))
     if facts.work_bound:
@@ -326,4 +338,5 @@ def verdict(views, results: Results) -> Verdict:
         headline=headline, lines=tuple(_lines(facts)), lesson=_lesson(facts),
         excluded=tuple(f"{v.label}: {v.excluded}" for v in facts.excluded),
         work_bound=facts.work_bound, seq=facts.seq, naive_ref=facts.naive_ref, batched=facts.batched,
+        claims=facts.claims,
     )

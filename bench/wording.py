@@ -1,0 +1,106 @@
+"""The words for facts and warnings (bench.facts): one place, for every reader that shows them."""
+
+from __future__ import annotations
+
+from bench.facts import Fact, Warning_
+from bench.format import fmt_int, fmt_pct, fmt_time
+
+# What each claim says, in a phrase (the value follows it).
+CLAIM_NAMES = {
+    "best_b_region": "best batch size",
+    "batched_vs_naive": "best batched vs naive Ray (time per {item}, naive/batched)",
+    "batched_vs_sequential": "best batched vs sequential Python (sequential/batched)",
+    "batched_vs_multiprocessing": "best batched vs multiprocessing (multiprocessing/batched)",
+    "batched_vs_numpy": "best batched vs numpy (numpy/batched)",
+    "auto_vs_best": "ray-auto ÷ best B (time)",
+    "per_task_overhead": "model c: overhead per task",
+    "per_item_work": "model w: work per {item}",
+    "break_even": "break-even: {items} per task before Ray beats one loop",
+    "naive_fidelity": "naive task ÷ no-op task (time; 1 = the harness adds nothing)",
+    "parallel_efficiency": "parallel efficiency (speed-up ÷ usable cores)",
+}
+
+
+def claim_name(key: str, items: str = "lookups") -> str:
+    item = items[:-1] if items.endswith("s") else items
+    return CLAIM_NAMES.get(key, key).format(items=items, item=item)
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "x":
+        return f"{value:,.0f}×" if value >= 100 else f"{value:.2f}×"
+    if unit == "s":
+        return fmt_time(value)
+    if unit == "share":
+        return fmt_pct(value)
+    if unit == "B":
+        return f"B = {fmt_int(value)}"
+    return fmt_int(round(value))
+
+
+def fmt_interval(ci, unit: str) -> str:
+    if not ci:
+        return ""
+    return f" (95% CI {fmt_value(ci[0], unit)}–{fmt_value(ci[1], unit)})"
+
+
+def fact_text(fact: Fact) -> str:
+    """'1.30× (95% CI 1.16×–1.45×, 11 rounds)'; the region lists its members."""
+    if fact.unit == "B":
+        members = ", ".join(fmt_int(b) for b in fact.members)
+        return f"B = {fmt_int(fact.value)}; within {fact.tolerance:.0%} of it in the same rounds: {members}"
+    text = fmt_value(fact.value, fact.unit)
+    if fact.ci:
+        text += f" (95% CI {fmt_value(fact.ci[0], fact.unit)}–{fmt_value(fact.ci[1], fact.unit)}, "
+    else:
+        text += " ("
+    text += (f"{fact.pairs} same-round pair{'s' if fact.pairs != 1 else ''})" if fact.method == "same-round pairs"
+             else f"{fact.method})" if fact.pairs == 0 or "bootstrap" not in fact.method
+             else f"{fact.pairs} rounds resampled)")
+    return text
+
+
+def _times(x: float) -> str:
+    return f"{x:,.0f}×" if x >= 100 else f"{x:.2f}×"
+
+
+def speed_words(ratio: float, ci=None) -> str:
+    """'1.30× faster' / '1.26× slower' for a time ratio other/this, with its interval the same way up."""
+    if ratio >= 1:
+        words, lo_hi = f"{_times(ratio)} faster", ci
+    else:
+        words, lo_hi = f"{_times(1 / ratio)} slower", (1 / ci[1], 1 / ci[0]) if ci else None
+    return words + (f" (95% CI {_times(lo_hi[0])}–{_times(lo_hi[1])})" if lo_hi else "")
+
+
+_RUN_KINDS = {
+    "run-unstable": "response time CV above 10% (rerun on a quieter machine, or add --trials)",
+    "run-too-short": "trials under 1 ms: timer noise dominates (raise --queries)",
+    "run-outliers": "outlier trials, kept in the median and named in the results",
+}
+
+
+def warning_line(w: Warning_) -> str:
+    f = w.figures
+    if w.kind.startswith("run-"):
+        return f"warning: {_RUN_KINDS.get(w.kind, w.kind[4:])}: {', '.join(f['runs'])}"
+    if w.kind == "calibration-stopped":
+        kept = ("the batches after the rounds before it failed" if f.get("kept_after_rounds")
+                else "the block before the rounds")
+        return f"warning: the calibration's batches after the rounds stopped ({f['error']}); its figure is {kept}"
+    if w.kind in ("system-check", "lease-single-node"):
+        return f"warning: {f['message']}"
+    if w.kind == "idle-load":
+        return f"idle load before the trials: {f['busy_cores']:.2f} cores busy on the host"
+    if w.kind == "quiet-wait":
+        line = (f"quiet before each trial: waited {fmt_time(f['total_s'])} in all (longest {fmt_time(f['longest_s'])}) "
+                f"for the host's Ray bookkeeping to finish")
+        if f.get("started_busy"):
+            line += f"; {f['started_busy']} of {f['trials']} trials started with the host still busy"
+        return line
+    if w.kind == "steal":
+        return (f"warning: the hypervisor took {fmt_pct(f['share'])} of the host's CPU during the rounds (steal): "
+                f"figures are slower than this machine's own, and will not reproduce")
+    return f"warning: {w.kind}: {dict(f)}"
