@@ -148,7 +148,7 @@ class Reproduction:
         if self.machine is None or not self.same_machine:
             return None
         said = [f"{row.label} {row.ratio:.2f}× with the machine at {row.machine:.2f}× ({machine_reading(row)})"
-                for row in self.failed + self.undecided if row.ratio and row.machine]
+                for row in self.rows if row.status in ("differs", "cant-tell") and row.ratio and row.machine]
         return (f"machine probe (a fixed CPU loop timed around every round, new/original): {self.machine:.2f}× "
                 f"over the run" + (f"; during the rows that differ or can't tell: {'; '.join(said)}" if said else ""))
 

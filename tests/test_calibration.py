@@ -108,7 +108,7 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
     """The summary and the report say when the batches after the rounds failed, and which
     figure the results then hold; nothing is said when they did not fail."""
     from bench.report.notes import stability_warnings
-    from bench.summary import table_lines
+    from bench.summary import table_lines, verdict_lines
     from bench.results import Results
 
     def make_results():

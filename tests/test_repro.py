@@ -25,6 +25,8 @@ BASE = FIXTURES / "compare-base.json"
 WITHIN = FIXTURES / "repro-within.json"
 DRIFT = FIXTURES / "repro-drift.json"
 DRIFTED = {"ray-batched B=10", "ray-batched B=100", "calibration: time per no-op task"}
+# the calibration's 3 trials a side cannot reach p < 0.05: outside the band, it can't tell
+DIFFERING = DRIFTED - {"calibration: time per no-op task"}
 
 
 def _median(path, label):
@@ -47,21 +49,27 @@ def test_a_pair_within_tolerance_reproduces():
     expected = _median(WITHIN, "sequential") / _median(BASE, "sequential")
     assert seq.ratio == pytest.approx(expected, rel=1e-12)
     assert seq.verdict == f"reproduced within {int(-(-abs(expected - 1) * 100 // 1))}%"
-    assert rep.summary() == f"reproduced: {len(rep.counted)} of {len(rep.counted)} rows within ±10%"
+    assert rep.claims_verdict == "holds" and all(c.status == "holds" for c in rep.claims)
+    n = len(rep.counted)
+    assert rep.summary() == (f"reproduced: claims: {len(rep.claims)} of {len(rep.claims)} hold; "
+                             f"rows: {n} of {n} reproduced, 0 differ, 0 can't tell")
 
 
 def test_a_drifted_pair_differs_on_exactly_the_drifted_rows():
     rep = repro.reproduction_table(load(BASE), load(DRIFT))
     assert not rep.reproduced
-    assert {row.label for row in rep.failed} == DRIFTED
+    assert {row.label for row in rep.failed} == DIFFERING
+    assert {row.label for row in rep.undecided} == DRIFTED - DIFFERING
     b10 = next(row for row in rep.rows if row.label == "ray-batched B=10")
     ratio = _median(DRIFT, "ray-batched B=10") / _median(BASE, "ray-batched B=10")
     assert b10.ratio == pytest.approx(ratio, rel=1e-12)
     assert b10.verdict.startswith(f"differs: {ratio:.2f}×, p < 0.001")
     cal = next(row for row in rep.rows if row.mode == "calibration")
     assert cal.ratio == pytest.approx(1 / 0.8, rel=1e-9)  # rates 0.8x: each no-op task 1.25x as long
-    assert "too few for the rank test" in cal.verdict  # 3 calibration trials a side
-    assert rep.summary().startswith("NOT reproduced: 3 of 10 rows differ beyond ±10%: ray-batched B=10 (1.3")
+    assert cal.status == "cant-tell" and cal.reason == "noise"
+    assert "too few for the rank test" in cal.verdict and "more trials a side would settle it" in cal.verdict
+    assert "rows: 7 of 10 reproduced, 2 differ, 1 can't tell: ray-batched B=10 (1.3" in rep.summary()
+    assert rep.summary().startswith("NOT reproduced: ")
 
 
 def test_tolerance_table_on_a_cluster_and_when_given(tmp_path):
@@ -73,7 +81,7 @@ def test_tolerance_table_on_a_cluster_and_when_given(tmp_path):
     assert rep.tolerances["ray-batched"] == rep.tolerances["ray-auto"] == 0.15
     assert rep.tolerances["sequential"] == rep.tolerances["calibration"] == 0.10
     # B=100 at 1.12x is inside ±15% for ray-batched on a cluster; B=10 at 1.31x is not
-    assert {row.label for row in rep.failed} == DRIFTED - {"ray-batched B=100"}
+    assert {row.label for row in rep.failed} == DIFFERING - {"ray-batched B=100"}
     assert "cluster: embedded (original) vs existing (now)" in rep.environment
     assert not any(line.startswith("lease_candidates") for line in rep.environment)  # neither file records it
     drift["cluster"]["lease_placement"] = {"fewest_candidates": 5, "nodes": 5, "cpu_nodes": 3}
@@ -110,11 +118,12 @@ def test_wrong_answers_and_missing_rows_do_not_reproduce(tmp_path):
 def test_cli_exit_codes(capsys, tmp_path):
     assert main(["repro", str(BASE), str(WITHIN)]) is None  # exit 0
     out = capsys.readouterr().out
-    assert "reproduced: 10 of 10 rows within ±10%" in out and "rule: a row reproduces" in out
+    assert "rows: 10 of 10 reproduced, 0 differ, 0 can't tell" in out and "rule: a row reproduces" in out
+    assert out.index("claims (") < out.index("rule: ")  # the claims are judged first
 
     code, captured = _exit_code(["repro", str(BASE), str(DRIFT)], capsys)
     assert code == 1
-    assert "differs: 1.3" in captured.out and "NOT reproduced: 3 of 10" in captured.out
+    assert "differs: 1.3" in captured.out and "rows: 7 of 10 reproduced, 2 differ, 1 can't tell" in captured.out
     assert captured.err.strip().splitlines() == [captured.err.strip()] and captured.err.startswith("bench: error: ")
 
     not_json = tmp_path / "broken.json"
@@ -151,9 +160,10 @@ def test_rerun_repeats_the_recorded_config_and_records_the_verdict(tmp_path, cap
     assert b.workload["reference_checksum"] == a.workload["reference_checksum"]
     recorded = json.loads(new.read_text())["metadata"]["repro"]
     rep = repro.reproduction_table(a, b)
-    assert recorded["reproduced"] == rep.reproduced and recorded["summary"] == rep.summary() in out
+    assert recorded["reproduced"] == rep.reproduced and rep.summary() in out
+    assert recorded["rows"] == rep.to_dict()["rows"] and "summary" not in recorded  # figures, no prose
     assert recorded["tolerances"]["sequential"] == 0.10 and recorded["original"] == str(original)
-    assert code == (0 if rep.reproduced else 1)
+    assert code == (0 if rep.reproduced else 1 if rep.failed else 3)
     # the output path is never overwritten
     code, captured = _exit_code(["repro", str(original), "--out", str(new)], capsys)
     assert code == 2 and "already exists" in captured.err
@@ -165,8 +175,9 @@ def test_report_shows_the_reproduction_table(tmp_path):
     html = out.read_text()
     assert 'id="g0-repro"' in html
     section = html[html.index('id="g0-repro"'):]
-    assert "NOT reproduced: 3 of 10 rows differ" in section
-    assert section.count('data-status="differs"') == 3
+    assert "2 differ, 1 can&#39;t tell" in section or "2 differ, 1 can't tell" in section
+    assert section.count('data-status="differs"') == 2
+    assert section.count('data-status="cant-tell"') == 1
     assert section.count('data-status="reproduced"') == 7
     assert f"<code>python -m bench repro {BASE} {DRIFT}</code>" in section  # the same table in a terminal
     # files of different sizes are a scaling comparison, not a reproduction: no table
@@ -373,7 +384,7 @@ def test_the_machine_probe_says_which_differing_rows_the_machine_explains(tmp_pa
     base = _probed(tmp_path, BASE, "base.json")
     drift = _probed(tmp_path, DRIFT, "drift.json", {"ray-batched B=10": b10_ratio})
     rep = repro.reproduction_table(base, drift)
-    assert {row.label for row in rep.failed} == DRIFTED  # the verdict is unchanged: explained, not excused
+    assert {row.label for row in rep.failed} == DIFFERING  # the verdict is unchanged: explained, not excused
     machine = {row.label: row.machine for row in rep.rows}
     assert machine["ray-batched B=10"] == pytest.approx(b10_ratio)
     assert machine["ray-batched B=100"] == pytest.approx(1.0)
@@ -429,7 +440,7 @@ def test_calibrations_pair_like_with_like_and_their_probe_is_the_rounds_they_fol
     original = _with_calibration(tmp_path, "orig", {**interleaved, "samples": {"tasks_per_s": rates}},
                                  probe_s=[1.0, 1.0, 1.0, 1.0])
     row = next(r for r in repro.reproduction_table(original, new_style).rows if r.label == label)
-    assert row.ratio == pytest.approx(1.5) and row.verdict.startswith("differs")
+    assert row.ratio == pytest.approx(1.5) and row.status == "cant-tell"  # 3 vs 3 trials: the test cannot decide
     # the machine around the rounds the batches followed (marks 1-3: 1.0, 2.0, 2.0), not the first mark
     run = next(r for r in repro.calibration_runs(new_style) if r.label == label)
     assert repro.machine_speed(new_style, run) == pytest.approx(1.5)

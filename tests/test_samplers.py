@@ -77,7 +77,10 @@ def test_the_terminal_says_how_long_trials_waited_for_a_quiet_host():
     from pathlib import Path
 
     from bench.results import load
-    from bench.summary import quiet_lines
+    from bench.summary import verdict_lines
+
+    def quiet_lines(res):
+        return [line for line in verdict_lines(res) if line.startswith("quiet before each trial")]
 
     res = load(Path(__file__).parent / "fixtures" / "compare-base.json")
     assert quiet_lines(res) == []  # not recorded: nothing said

@@ -12,7 +12,9 @@ from bench.format import fmt_int, fmt_pct, fmt_ratio, fmt_speedup, fmt_time
 from bench.model import scaling
 from bench.report.verdict import TARGET_EFFICIENCY
 from bench.report.view import SectionView, Summary, workload_title
+from bench.repro_text import machine_lines
 from bench.results import Results, Run
+from bench.wording import claim_name, fmt_interval, fmt_value
 
 SCALING_MODES = ("ray-batched", "ray-auto", "ray-naive", "multiprocessing")
 
@@ -60,6 +62,18 @@ class Reproduction:
     environment: tuple[str, ...]
     command: str
     shift: str = ""  # bench.repro's whole-run shift line
+    claims: tuple["ClaimRow", ...] = ()  # judged first (bench.claims)
+    machines: tuple[str, ...] = ()  # across machines: what differs and the factors
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    name: str
+    status: str  # holds | differs | can't tell
+    original: str
+    new: str
+    ratio: str
+    tolerance: str
 
 
 @dataclass(frozen=True)
@@ -227,6 +241,16 @@ def _injected_faults(section: SectionView) -> bool:
     return any(run.extra.get("faults") for run in section.results.runs)
 
 
+def _claim_row(c, items: str) -> ClaimRow:
+    if c.unit == "B":
+        original, new = (", ".join(fmt_int(b) for b in m) for m in (c.original_members, c.new_members))
+        return ClaimRow(claim_name(c.key, items), c.status, f"B = {original}", f"B = {new}", "–",
+                        f"within {c.tolerance:.0%}")
+    return ClaimRow(claim_name(c.key, items), c.status, fmt_value(c.original, c.unit) + fmt_interval(c.original_ci, c.unit),
+                    fmt_value(c.new, c.unit) + fmt_interval(c.new_ci, c.unit),
+                    "–" if c.ratio is None else f"{c.ratio:.3f}×", f"±{c.tolerance:.0%}")
+
+
 def reproduction_group(sections: list[SectionView]) -> list[Reproduction]:
     """bench.repro's verdicts for each file against the first earlier file of the same workload on
     the same number of CPUs (a re-run; other sizes are a scaling comparison, not a reproduction)."""
@@ -253,6 +277,7 @@ def reproduction_group(sections: list[SectionView]) -> list[Reproduction]:
             rule=rep.rule, tolerances=repro.tolerance_line(rep.tolerances).removeprefix("tolerance: "),
             environment=tuple(rep.environment), shift=" ".join(filter(None, (rep.shift.line(), rep.machine_line()))),
             command=shlex.join(["python", "-m", "bench", "repro", earlier.path, later.path]),
+            claims=tuple(_claim_row(c, rep.items) for c in rep.claims), machines=tuple(machine_lines(rep)),
         ))
     return found
 

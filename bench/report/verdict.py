@@ -256,8 +256,8 @@ def _auto_line(auto: RunView, claim, item: str) -> str:
             f"B = {fmt_int(auto.batch_size)} " if auto.batch_size else "ray-auto ")
     line += f"and took {fmt_time(auto.response.median)}"
     if claim is not None:
-        line += (f", {claim.value:.2f}× the time of the best swept size{fmt_interval(claim.ci, claim.unit)}, "
-                 f"from {claim.pairs} same-round pairs")
+        line += (f", {claim.value:.2f}× the time of the best swept size{fmt_interval(claim.ci, claim.unit)}"
+                 + (f", from {claim.pairs} same-round pairs" if claim.pairs else f" ({claim.method})"))
     return line + "."
 
 
