@@ -453,3 +453,25 @@ def test_a_row_with_wrong_answers_gets_no_machine_reading():
     slow = repro.ReproRow("B=10", "ray-batched", "differs", "differs", 0.15, ratio=1.30, machine=1.25)
     line = repro.Reproduction((wrong, slow), {}, machine=1.02).machine_line()
     assert "naive" not in line and "B=10 1.30× with the machine at 1.25× (the machine explains it)" in line
+
+
+def test_a_rerun_is_judged_against_the_new_file_not_the_original_itself(tmp_path, monkeypatch, capsys):
+    """The re-run writes a file 1.5x slower on sequential: the verdict must see it (a re-run
+    compared with its own original would call it reproduced)."""
+    original = tmp_path / "orig.json"
+    main(["run", "--suite", "quick", "--modes", "sequential", "--queries", "2000", "--trials", "6",
+          "--seed", "7", "--out", str(original), "--quiet"])
+
+    def slower_run(config, out, force=False, argv=None):
+        data = json.loads(original.read_text())
+        for run in data["runs"]:
+            run["samples"]["response_s"] = [t * 1.5 for t in run["samples"]["response_s"]]
+        Path(out).write_text(json.dumps(data))
+        return None, Path(out)
+
+    monkeypatch.setattr(rerun, "run_benchmark", slower_run)
+    new = tmp_path / "new.json"
+    code, captured = _exit_code(["repro", str(original), "--out", str(new), "--quiet"], capsys)
+    assert code == 1 and "differs: 1.50×" in captured.out
+    row = next(r for r in json.loads(new.read_text())["metadata"]["repro"]["rows"] if r["label"] == "sequential")
+    assert row["status"] == "differs" and row["ratio"] == pytest.approx(1.5)

@@ -1,0 +1,197 @@
+"""The facts layer (bench.facts) and what reads it: one figure everywhere, intervals from
+same-round pairs, claims judged before rows, rows judged both ways, and a file from another
+machine judged against the machine factors (issue 22)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import claims, facts, machines, repro
+from bench.model import fit
+from bench.report import load_sources, render
+from bench.results import Run, load
+from bench.summary import verdict_lines
+from bench.wording import speed_words
+
+ROOT = Path(__file__).resolve().parent.parent
+OTHER = ROOT / "docs" / "examples" / "amd-epyc-485"  # a shared pair from a slower machine (compose, 3 workers)
+STANDARD = OTHER / "standard-20261202T175806Z.json"
+HEAVY = OTHER / "standard-20261202T175806Z-heavy.json"
+BASE = Path(__file__).parent / "fixtures" / "compare-base.json"
+
+
+def _run(label, times, rounds, queries=1000, mode="ray-batched", **params):
+    return Run(mode=mode, label=label, params={"queries": queries, **params},
+               samples={"response_s": tuple(times)}, stats={"response_s": {"median": float(np.median(times))}},
+               correct=True, extra={"trial_rounds": tuple(rounds)})
+
+
+def test_a_claims_interval_comes_from_same_round_pairs():
+    """Each round's machine state multiplies both rows alike: paired, the ratio is 2.00 with a
+    narrow interval; unpaired (medians, or rounds mismatched) it would swing with the machine."""
+    rng = np.random.default_rng(3)
+    machine = rng.uniform(0.6, 1.4, size=12)  # the VM's speed in each round
+    rounds = list(range(1, 13))
+    fast = _run("fast", machine * 1.0, rounds)
+    slow = _run("slow", machine * 2.0 * rng.uniform(0.99, 1.01, size=12), rounds)
+    fact = facts.ratio_fact("x", slow, fast, 0.1, False)
+    pairs = [s / f for s, f in zip(slow.samples["response_s"], fast.samples["response_s"])]
+    assert fact.value == pytest.approx(math.exp(np.mean(np.log(pairs))))
+    assert fact.pairs == 12 and fact.ci[0] > 1.98 and fact.ci[1] < 2.02
+    # the same trials with the rounds shuffled in one row pair unlike states: a wide interval
+    shuffled = _run("slow", slow.samples["response_s"], list(rng.permutation(rounds)))
+    wide = facts.ratio_fact("x", shuffled, fast, 0.1, False)
+    assert wide.ci[1] / wide.ci[0] > 1.2
+
+
+def test_the_terminal_the_page_and_repro_state_the_same_figures():
+    res = load(STANDARD)
+    fx = facts.compute(res)
+    naive, seq, auto = fx.get("batched_vs_naive"), fx.get("batched_vs_sequential"), fx.get("auto_vs_best")
+    terminal = "\n".join(verdict_lines(res))
+    page = render(load_sources([str(STANDARD)]), with_charts=False)
+    headline = re.search(r'<p class="headline">(.*?)</p>', page).group(1)
+    for fact in (naive, seq):
+        said = speed_words(fact.value, fact.ci)
+        assert said in terminal and said in headline, said
+    assert f"{auto.value:.2f}× the time of the best swept B" in terminal
+    assert f"{auto.value:.2f}× the time of the best swept size" in page
+    rep = repro.reproduction_table(res, res)
+    by_key = {c.key: c for c in rep.claims}
+    assert by_key["batched_vs_naive"].original == naive.value and by_key["auto_vs_best"].original == auto.value
+    assert all(c.status == claims.HOLDS for c in rep.claims)
+
+
+def test_heavy_efficiency_counts_physical_cores_not_ray_cpus():
+    res = load(HEAVY)  # 3 one-CPU workers on a 2-core host
+    fact = facts.compute(res).get("parallel_efficiency")
+    assert fact.detail["ray_cpus"] == 3 and fact.detail["usable_cpus"] == 2
+    assert fact.value == pytest.approx(fact.detail["speedup"] / 2)
+
+
+def _scaled(path: Path, tmp_path: Path, name: str, factors: dict[str, float]) -> Path:
+    data = json.loads(path.read_text())
+    for run in data["runs"]:
+        f = factors.get(run["label"], 1.0)
+        run["samples"]["response_s"] = [t * f for t in run["samples"]["response_s"]]
+        run["stats"]["response_s"]["median"] = float(np.median(run["samples"]["response_s"]))
+    out = tmp_path / name
+    out.write_text(json.dumps(data))
+    return out
+
+
+@pytest.mark.parametrize("factor", [0.7, 1.3])
+def test_a_row_is_judged_in_both_directions(tmp_path, factor):
+    """Faster beyond the band differs as surely as slower (12 trials a side: significant)."""
+    moved = _scaled(BASE, tmp_path, "moved.json", {"sequential": factor})
+    rep = repro.reproduction_table(load(BASE), load(moved))
+    row = next(r for r in rep.rows if r.label == "sequential")
+    assert row.status == "differs" and row.ratio == pytest.approx(factor)
+    assert not rep.reproduced
+
+
+def test_a_row_outside_the_band_but_not_significant_cannot_tell(tmp_path):
+    data = json.loads(BASE.read_text())
+    run = next(r for r in data["runs"] if r["label"] == "sequential")
+    times = run["samples"]["response_s"]
+    # the same trials, 1.12x by median, but as noisy as the spread: no rank test can tell
+    noisy = [t * f for t, f in zip(times, [0.6, 1.7, 0.7, 1.6, 1.12, 1.12, 0.8, 1.5, 1.12, 1.12, 0.9, 1.4])]
+    run["samples"]["response_s"] = noisy
+    out = tmp_path / "noisy.json"
+    out.write_text(json.dumps(data))
+    row = next(r for r in repro.reproduction_table(load(BASE), load(out)).rows if r.label == "sequential")
+    assert abs(row.ratio - 1) > row.tolerance and row.p_value >= 0.05
+    assert row.status == "cant-tell" and row.reason == "noise" and row.more_trials and row.more_trials > 0
+
+
+def test_a_per_task_row_within_the_session_spread_cannot_tell(tmp_path):
+    moved = _scaled(BASE, tmp_path, "session.json", {"ray-naive 500 tasks": 1.15})
+    row = next(r for r in repro.reproduction_table(load(BASE), load(moved)).rows if r.label == "ray-naive 500 tasks")
+    assert row.status == "cant-tell" and row.reason == "session"
+    moved = _scaled(BASE, tmp_path, "beyond.json", {"ray-naive 500 tasks": 1.30})
+    row = next(r for r in repro.reproduction_table(load(BASE), load(moved)).rows if r.label == "ray-naive 500 tasks")
+    assert row.status == "differs"
+
+
+def _other_machine(tmp_path: Path, python: float) -> Path:
+    """The standard file as a machine whose Python runs `python` times as long, Ray's tasks as fast."""
+    original = load(STANDARD)
+    data = json.loads(STANDARD.read_text())
+    data["metadata"]["cpu_model"] = "Some Other CPU"
+    probe = data["cluster"]["host_cpu"]["probe"]
+    probe["probe_s"] = [p * python if p else p for p in probe["probe_s"]]
+    m = machines.MachineFactors(False, (), python, 1.0, python)
+    model = original.analysis["model"]
+    for run in data["runs"]:
+        f = machines.row_factor(m, run["mode"], run["params"], model)
+        run["samples"]["response_s"] = [t * f for t in run["samples"]["response_s"]]
+        run["stats"]["response_s"]["median"] = float(np.median(run["samples"]["response_s"]))
+    out = tmp_path / "other-machine.json"
+    out.write_text(json.dumps(data))
+    data["analysis"]["model"] = fit(load(out))  # as the runner fits it on the new machine
+    out.write_text(json.dumps(data))
+    return out
+
+
+def test_a_file_from_another_machine_is_judged_against_the_machine_factors(tmp_path):
+    other = load(_other_machine(tmp_path, python=2.0))
+    rep = repro.reproduction_table(load(STANDARD), other)
+    assert not rep.same_machine and rep.machines.python == pytest.approx(2.0)
+    assert ("cpu_model", "AMD EPYC", "Some Other CPU") in rep.machines.differences
+    seq = next(r for r in rep.rows if r.label == "sequential")
+    assert seq.factor == pytest.approx(2.0) and seq.raw_ratio == pytest.approx(2.0) and seq.status == "reproduced"
+    assert all(r.status == "reproduced" for r in rep.rows if r.counts)
+    assert all(c.status == claims.HOLDS for c in rep.claims)
+    # the same file judged as if from the same machine: sequential Python at 2x differs
+    same = repro.reproduction_table(load(STANDARD), load(_scaled(STANDARD, tmp_path, "same.json",
+                                                                  {"sequential": 2.0})))
+    assert same.same_machine and next(r for r in same.rows if r.label == "sequential").status == "differs"
+
+
+def test_cli_names_another_machine_and_its_factors(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["repro", str(STANDARD), str(_other_machine(tmp_path, python=1.5))]) is None  # exit 0
+    out = capsys.readouterr().out
+    assert out.index("ANOTHER MACHINE") < out.index("claims (")
+    assert "Python work 1.50× (the machine probe)" in out and "the factors explain" in out
+
+
+def test_a_claim_holds_differs_or_cannot_tell():
+    def fact(value, ci):
+        return facts.Fact("batched_vs_sequential", value, "x", ci, ("a", "b"), 5, True, 0.10)
+
+    assert claims.judge(fact(1.30, (1.2, 1.4)), fact(1.25, (1.15, 1.35))).status == claims.HOLDS
+    assert claims.judge(fact(1.30, (1.28, 1.32)), fact(1.00, (0.98, 1.02))).status == claims.DIFFERS
+    assert claims.judge(fact(1.30, (1.28, 1.32)), fact(1.70, (1.68, 1.72))).status == claims.DIFFERS  # both ways
+    assert claims.judge(fact(1.30, (0.9, 1.9)), fact(1.00, (0.7, 1.4))).status == claims.CANT_TELL
+    assert claims.judge(fact(1.30, None), fact(1.00, None)).reason == "no-interval"
+    # across machines the expected value is the original's times the factor
+    assert claims.judge(fact(1.30, (1.28, 1.32)), fact(1.95, (1.93, 1.97)), factor=1.5).status == claims.HOLDS
+    region = facts.Fact("best_b_region", 10000, "B", None, (), 0, False, 0.1, members=(10000.0, 33334.0))
+    tie = facts.Fact("best_b_region", 33334, "B", None, (), 0, False, 0.1, members=(33334.0,))
+    apart = facts.Fact("best_b_region", 1000, "B", None, (), 0, False, 0.1, members=(1000.0,))
+    assert claims.judge(region, tie).status == claims.HOLDS and claims.judge(region, apart).status == claims.DIFFERS
+
+
+def test_no_prose_is_stored_and_warnings_are_typed():
+    res = load(STANDARD)
+    assert all(isinstance(w, facts.Warning_) and w.kind for w in facts.compute(res).warnings)
+    rep = repro.reproduction_table(res, res).to_dict()
+    assert "summary" not in rep and "rule" not in rep and all("verdict" not in r for r in rep["rows"])
+
+
+def test_an_existing_pair_is_rejudged_without_a_re_run(tmp_path, capsys):
+    """Files written before the facts layer (schema v2, no facts stored) are judged from their samples."""
+    from bench.cli import main
+
+    copy_of = tmp_path / "copy.json"
+    copy_of.write_text(STANDARD.read_text())
+    assert main(["repro", str(STANDARD), "--other", str(copy_of)]) is None
+    assert "claims: 10 of 10 hold" in capsys.readouterr().out
