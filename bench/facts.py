@@ -341,9 +341,10 @@ def warnings_of(res: Results) -> list[Warning_]:
     for message in ((res.cluster.get("system_check") or {}).get("warnings") or ()):
         out.append(Warning_("system-check", {"message": message}))
     placement = res.cluster.get("lease_placement") or {}
-    if placement.get("warning"):
-        out.append(Warning_("lease-single-node", {"message": placement["warning"],
-                                                  "candidates": placement.get("fewest_candidates")}))
+    if placement.get("single_node"):
+        out.append(Warning_("lease-single-node", dict(placement["single_node"])))
+    elif placement.get("warning"):  # files from before the figures were recorded
+        out.append(Warning_("lease-single-node", {"message": placement["warning"]}))
     idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
     if idle is not None and math.isfinite(idle):
         out.append(Warning_("idle-load", {"busy_cores": idle}))

@@ -76,9 +76,9 @@ def _warnings(stats: dict, samples: dict) -> list[dict]:
     found = []
     cv = stats.get("response_s", {}).get("cv")
     if cv is not None and not math.isnan(cv) and cv > HIGH_CV:
-        found.append({"kind": "unstable", "message": f"response time CV is {cv:.1%} (> {HIGH_CV:.0%}): rerun on a quieter machine or add --trials"})
+        found.append({"kind": "unstable", "cv": cv, "limit": HIGH_CV})  # figures only: worded by bench.wording
     if samples.get("response_s") and min(samples["response_s"]) < SHORT_SAMPLE_S:
-        found.append({"kind": "too-short", "message": "a trial took under 1 ms: timer resolution and noise dominate; raise --queries"})
+        found.append({"kind": "too-short", "shortest_s": min(samples["response_s"]), "limit_s": SHORT_SAMPLE_S})
     return found
 
 
@@ -142,10 +142,8 @@ def _params(row: Row, workload: WorkloadLike) -> dict:
 def _warnings_and_outliers(row: Row, stats: dict) -> tuple[list[dict], list[dict]]:
     outliers = outlier_trials(row.samples.get("response_s", []), row.rounds)
     warnings = _warnings(stats, row.samples)
-    if outliers:
-        named = ", ".join(f"#{o['trial'] + 1} ({o['response_s']:.3g} s, {o['vs_median']:.2f}x the median)"
-                          for o in outliers)
-        warnings.append({"kind": "outliers", "message": f"outlier trial(s) {named}: kept in the median, named here"})
+    if outliers:  # the trials themselves are in the run's "outliers"
+        warnings.append({"kind": "outliers", "trials": len(outliers)})
     return warnings, outliers
 
 

@@ -29,6 +29,7 @@ from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu
 from bench.stats import MEDIAN_CI_TARGET
 from bench.suites import RunConfig, build_config
 from bench.summary import print_summary
+from bench.wording import lease_single_node_text
 from bench.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
 
 # Re-exported: the rounds and the record were split out of this module (bench.rounds, bench.record).
@@ -286,8 +287,8 @@ class SuiteRunner:
             for node in nodes:
                 node.update({k: v for k, v in (facts.get(node["node_id"]) or {}).items() if k != "hostname"})
             info["lease_placement"] = lease = placement.describe(nodes)
-            if lease.get("warning"):
-                phase(f"warning: {lease['warning']}")
+            if lease.get("single_node"):
+                phase(f"warning: {lease_single_node_text(lease['single_node'])}")
             cluster_cpus = cluster.total_cpus()
             phase(f"{len(nodes)} node(s), {cluster_cpus} CPUs; measuring the idle load")
             info.update(nodes=nodes, nodes_start=cluster.count_alive(nodes),

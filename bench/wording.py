@@ -82,6 +82,29 @@ _RUN_KINDS = {
 }
 
 
+def run_warning_text(warning, outliers=()) -> str:
+    """One run's recorded warning (bench.record: a kind and its figures) in words; files from
+    before figures were recorded carry their own message."""
+    kind = warning.get("kind")
+    if kind == "unstable" and warning.get("cv") is not None:
+        return (f"response time CV is {warning['cv']:.1%} (> {warning.get('limit', 0.1):.0%}): "
+                f"rerun on a quieter machine or add --trials")
+    if kind == "too-short" and warning.get("shortest_s") is not None:
+        return "a trial took under 1 ms: timer resolution and noise dominate; raise --queries"
+    if kind == "outliers" and outliers:
+        named = ", ".join(f"#{o['trial'] + 1} ({o['response_s']:.3g} s, {o['vs_median']:.2f}x the median)"
+                          for o in outliers)
+        return f"outlier trial(s) {named}: kept in the median, named here"
+    return str(warning.get("message") or kind)
+
+
+def lease_single_node_text(f) -> str:
+    return (f"Ray on this cluster sends every lease it cannot place at once to a single node "
+            f"({f['setting']} = {f['value']:g} of {f['nodes']} nodes): a worker can idle for much of a trial and "
+            f"task-rate rows can swing 2x between runs; set {f['setting']}={f['advised']:g} on every node "
+            f"(the appliance does)")
+
+
 def warning_line(w: Warning_) -> str:
     f = w.figures
     if w.kind.startswith("run-"):
@@ -90,6 +113,8 @@ def warning_line(w: Warning_) -> str:
         kept = ("the batches after the rounds before it failed" if f.get("kept_after_rounds")
                 else "the block before the rounds")
         return f"warning: the calibration's batches after the rounds stopped ({f['error']}); its figure is {kept}"
+    if w.kind == "lease-single-node" and "message" not in f:
+        return f"warning: {lease_single_node_text(f)}"
     if w.kind in ("system-check", "lease-single-node"):
         return f"warning: {f['message']}"
     if w.kind == "idle-load":

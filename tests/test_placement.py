@@ -7,6 +7,7 @@ import pytest
 
 from bench import placement, samplers
 from bench.summary import verdict_lines
+from bench.wording import lease_single_node_text
 
 
 def node(cpus: float, fraction: str | None = None, absolute: str | None = None, alive: bool = True, known=True):
@@ -30,19 +31,21 @@ def test_rays_defaults_on_a_small_cluster_warn_and_name_the_setting():
     info = placement.describe(nodes)
     assert (info["nodes"], info["cpu_nodes"], info["fewest_candidates"]) == (5, 3, 1)
     assert all(n["top_k_fraction"] == 0.2 and n["top_k_absolute"] == 1 for n in info["per_node"])
-    assert "RAY_scheduler_top_k_fraction=1" in info["warning"] and "0.2 of 5 nodes" in info["warning"]
+    assert info["single_node"] == {"setting": "RAY_scheduler_top_k_fraction", "value": 0.2, "nodes": 5, "advised": 1.0}
+    text = lease_single_node_text(info["single_node"])  # figures recorded, words where shown
+    assert "RAY_scheduler_top_k_fraction=1" in text and "0.2 of 5 nodes" in text
 
 
 def test_the_appliances_setting_draws_from_every_node_and_does_not_warn():
     nodes = [node(0, "1.0"), node(0, "1.0")] + [node(1, "1.0") for _ in range(3)]
     info = placement.describe(nodes)
-    assert info["fewest_candidates"] == 5 and "warning" not in info
+    assert info["fewest_candidates"] == 5 and "single_node" not in info
 
 
 def test_one_node_left_on_the_default_is_enough_to_warn():
     nodes = [node(0, "1.0"), node(0)] + [node(1, "1.0") for _ in range(3)]
     info = placement.describe(nodes)
-    assert info["fewest_candidates"] == 1 and "warning" in info
+    assert info["fewest_candidates"] == 1 and "single_node" in info
 
 
 def test_a_single_cpu_node_cannot_pile_up_and_unknown_nodes_do_not_count():

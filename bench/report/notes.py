@@ -8,6 +8,7 @@ from typing import Mapping
 
 from bench import faultcost
 from bench.calibration import stopped_line as calibration_stopped
+from bench.wording import lease_single_node_text, run_warning_text
 from bench.placement import TOP_K_FRACTION
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
@@ -185,7 +186,8 @@ def stability_warnings(views, results: Results) -> list[Note]:
     for view in views:
         for w in view.run.extra.get("warnings") or ():
             kind = w.get("kind", "other") if isinstance(w, Mapping) else "other"
-            message = w.get("message", str(w)) if isinstance(w, Mapping) else str(w)
+            message = (run_warning_text(w, view.run.extra.get("outliers") or ()) if isinstance(w, Mapping)
+                       else str(w))
             if kind == "unstable" or "CV" in message:
                 continue  # covered above, from the samples themselves
             grouped.setdefault(message, []).append(view.label)
@@ -329,7 +331,8 @@ def measurement_rows(results: Results) -> list[tuple[str, str]]:
                      f"stalled cross-node gets of large results by ~1 s)"))
     lease = results.cluster.get("lease_placement") or {}
     if lease.get("fewest_candidates") and lease.get("cpu_nodes", 0) >= 2:  # one node: no lease to place elsewhere
-        rows.append(("Lease placement", lease.get("warning") or (
+        single = lease.get("single_node")
+        rows.append(("Lease placement", (lease_single_node_text(single) if single else lease.get("warning")) or (
             f"a lease no raylet can grant at once goes to one of {lease['fewest_candidates']} of {lease['nodes']} nodes "
             f"at random ({TOP_K_FRACTION}; Ray's default, 0.2, draws from a single node on clusters of under 10)")))
     anatomy = _anatomy_words(results.cluster.get("anatomy"))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from bench.format import fmt_compact, fmt_int
 from bench.results import Results, Run
 from bench.stats import HIGH_CV, Stats
+from bench.wording import run_warning_text
 
 if TYPE_CHECKING:  # these modules import this one: names for the annotations only
     from bench.report.notes import FaultRow, NodeRow
@@ -151,7 +152,7 @@ def run_view(run: Run, workload: Mapping) -> RunView:
     response = stats.response_s
     queries = run.params.get("queries") or workload.get("queries")
     cv = response.cv if response else None
-    warnings = tuple(w.get("message", str(w)) if isinstance(w, Mapping) else str(w)
+    warnings = tuple(run_warning_text(w, run.extra.get("outliers") or ()) if isinstance(w, Mapping) else str(w)
                      for w in (run.extra.get("warnings") or ()))
     return RunView(
         run=run, label=run.label, mode=run.mode, short=short_label(run), correct=run.correct,
