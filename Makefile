@@ -17,7 +17,10 @@ REPORTS_DIR ?= ./reports
 APP_UID ?= 1000
 HEAD_CPUS ?= 0
 DASHBOARD_PORT ?= 8265
-WORKERS ?= 3
+ifeq ($(origin WORKERS),undefined)
+WORKERS := 3
+WORKERS_DEFAULTED := 1
+endif
 SUITE ?= standard
 UP_TIMEOUT ?= 300
 VENV ?= .venv
@@ -42,10 +45,10 @@ export DOCKER_BUILDKIT
 APPLIANCE := python3 scripts/appliance.py
 RUN = COMPOSE="$(COMPOSE)" $(APPLIANCE)
 
-# WORKERS given by the user (command line or environment): honoured, or refused in one line
+# WORKERS set by the user (command line, environment or .env): honoured, or refused in one line
 # where it cannot be (a running cluster of another size for `make bench`, a results file
 # recorded on another for `make repro`); otherwise the running cluster's count is kept.
-WORKERS_GIVEN = $(if $(filter command line environment environment override,$(origin WORKERS)),--workers-given)
+WORKERS_GIVEN = $(if $(WORKERS_DEFAULTED),,--workers-given)
 
 # Nodes that can run tasks: the workers, plus the head when it has CPUs.
 EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKERS) + 1)) || echo $(WORKERS))
