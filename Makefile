@@ -62,7 +62,7 @@ help:
 	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on, no automatic run)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
 	@echo "make report              cluster (re)started fresh, standard + heavy suites, reports/index.html"
-	@echo "make repro [FILE=...]    restart the cluster fresh, re-run a results file (default: newest, then its -heavy), judge each row"
+	@echo "make repro [FILE=...]    cluster (re)started fresh as the file ran, re-run a results file (default: newest, then its -heavy), judge each row"
 	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
 	@echo "make chaos-sweep         a worker killed mid-trial at each CHAOS_BATCH_SIZES; the cost against B, reports/chaos-sweep/"
 	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
