@@ -356,3 +356,23 @@ def test_a_project_named_on_the_command_line_finds_its_bench_container(tmp_path)
     assert "--expect-nodes 2" in runs[0] and "--out results/t.json" in runs[0]
     proc = make("bench", "SUITE=quick", "COMPOSE_PROJECT_NAME=rbother", f"COMPOSE={compose}", timeout=60, env=env)
     assert proc.returncode != 0 and "no running bench container in project 'rbother'" in proc.stderr
+
+
+def test_make_and_plain_compose_name_the_project_alike(tmp_path):
+    """No hidden `cp .env.example .env`: make's default project is the one plain Compose gives the folder."""
+    work = tmp_path / "My.Bench-Checkout_2"
+    work.mkdir()
+    for name in ("Makefile", "docker-compose.yml", "pyproject.toml"):
+        shutil.copy2(REPO / name, work / name)
+    env = clean_env()
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    made = subprocess.run(["make", "-s", "--no-print-directory", "--eval", "p: ; @echo $(COMPOSE_PROJECT_NAME)", "p"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    # Compose v1's rule (compose/cli/command.py: re.sub(r'[^-_a-z0-9]', '', name.lower())), v2's with
+    # leading - and _ trimmed: the same here
+    assert made == re.sub(r"[^-_a-z0-9]", "", work.name.lower()).lstrip("-_") == "mybench-checkout_2"
+    v2 = REPO / "build" / "compose" / "docker-compose"
+    if v2.exists():
+        config = subprocess.run([str(v2), "config"], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+        assert config.returncode == 0, config.stderr
+        assert config.stdout.splitlines()[0] == f"name: {made}"
