@@ -280,6 +280,10 @@ def bench(args) -> int:
     expect = args.expect_nodes
     if not args.workers_given and running and running != int(args.workers):
         expect = str(running + head_cpu_nodes())  # the running cluster's size, not the default's
+    labels = capture(["docker", "inspect", "-f", LABELS_FMT, args.container])
+    if is_stale(labels, source_hash()):
+        print("bench: note: the running cluster's image was built from other sources than this checkout; "
+              "this run uses it as it is ('make up' rebuilds the image and recreates the cluster)", file=sys.stderr)
     # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
     check(call(["docker", "exec", args.container, "sh", "-c", AUTORUN_WAIT]))
     cmd = [*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(args.container)}",

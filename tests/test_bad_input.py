@@ -149,3 +149,14 @@ def test_help_works_on_every_command():
     top = run_cli("--help").stdout
     assert all(f"\n  {c} " in top for c in commands()), "the top-level help lists every command"
     assert "usage: python -m bench compare A B [options]" in run_cli("compare", "--help").stdout
+
+
+def test_help_names_the_program_as_it_was_started(monkeypatch, capsys):
+    from bench import cli
+
+    monkeypatch.setattr(cli.sys, "argv", ["/usr/local/bin/ray-bench", "--help"])
+    cli.main(["compare", "--help"])
+    assert capsys.readouterr().out.startswith("usage: ray-bench compare A B [options]")
+    monkeypatch.setattr(cli.sys, "argv", ["/x/bench/__main__.py"])
+    cli.main([])
+    assert capsys.readouterr().out.startswith("usage: python -m bench COMMAND")

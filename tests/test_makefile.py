@@ -264,8 +264,8 @@ def _cluster_make(tmp_path, *args, results=None, **fake_env):
         (tmp_path / "res" / name).write_text(json.dumps(data))
     docker, _ = _fake(tmp_path, "docker", FAKE_CLUSTER_DOCKER)
     compose, log = _fake(tmp_path, "compose", FAKE_COMPOSE)
-    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_IMAGE_LABELS="x",
-                    FAKE_RUNNING_LABELS="x", COMPOSE_PROJECT_NAME="rbfake", **{"FAKE_WORKERS": "2", **fake_env})
+    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", FAKE_LOG=str(log), COMPOSE_PROJECT_NAME="rbfake",
+                    **{"FAKE_WORKERS": "2", "FAKE_IMAGE_LABELS": "x", "FAKE_RUNNING_LABELS": "x", **fake_env})
     proc = subprocess.run(["make", "--no-print-directory", *args, f"COMPOSE={compose}", f"RESULTS_DIR={tmp_path / 'res'}",
                            f"REPORTS_DIR={tmp_path / 'rep'}"], cwd=work, env=env, capture_output=True, text=True,
                           timeout=120)
@@ -376,3 +376,11 @@ def test_make_and_plain_compose_name_the_project_alike(tmp_path):
         config = subprocess.run([str(v2), "config"], cwd=work, env=env, capture_output=True, text=True, timeout=60)
         assert config.returncode == 0, config.stderr
         assert config.stdout.splitlines()[0] == f"name: {made}"
+
+
+def test_bench_says_when_the_running_cluster_runs_an_image_of_other_sources(tmp_path):
+    proc, calls = _cluster_make(tmp_path, "bench", "SUITE=quick", "NAME=t",
+                                FAKE_RUNNING_LABELS="ray-granularity-bench 0123456789abcdef")
+    assert proc.returncode == 0, proc.stderr
+    assert "the running cluster's image was built from other sources than this checkout" in proc.stderr
+    assert [c for c in calls if " bench run " in c], "the run goes ahead, on the image the cluster has"
