@@ -244,16 +244,18 @@ def top_help() -> str:
     return "\n".join(lines + [""] + [textwrap.fill(note, 96) for note in notes])
 
 
-def _option(command: str, params: dict, token: str) -> inspect.Parameter:
-    """The parameter a --flag token names (--no-less boolean: --noforce), or a one-line UsageError."""
+def _option(command: str, params: dict, token: str) -> tuple[inspect.Parameter, bool]:
+    """(the parameter a --flag token names, whether it is a boolean's --noNAME), or a one-line UsageError."""
     key = token[2:].split("=", 1)[0].replace("-", "_")
-    param = params.get(key)
-    negated = params.get(key[2:]) if key.startswith("no") and "=" not in token else None
-    if param is None and negated is not None and _is_bool(negated):
-        param = negated
+    param, negated = params.get(key), False
+    if param is None and key.startswith("no") and "=" not in token and _is_bool(params.get(key[2:], _NONE)):
+        param, negated = params[key[2:]], True
     if param is None or param.kind == param.VAR_POSITIONAL:
         raise UsageError(f"unknown option {token.split('=', 1)[0]} for '{command}' (see: {prog()} {command} --help)")
-    return param
+    return param, negated
+
+
+_NONE = inspect.Parameter("none", inspect.Parameter.KEYWORD_ONLY)  # no default: not a boolean
 
 
 def check_arguments(argv: list[str]) -> list[str]:
@@ -288,10 +290,10 @@ def check_arguments(argv: list[str]) -> list[str]:
             out.append(token)
             i += 1
             continue
-        param = _option(command, params, token)
+        param, negated = _option(command, params, token)
         given.add(param.name)
         if _is_bool(param) and "=" not in token:
-            out.append(f"{_flag(param.name)}={not token[2:].startswith('no') or token[2:] == param.name}")
+            out.append(f"{_flag(param.name)}={not negated}")
         elif "=" in token:
             out.append(token)
         elif i + 1 < len(rest) and not re.match(r"--|-[a-zA-Z]", rest[i + 1]):

@@ -14,6 +14,7 @@ cannot drift from the code (issue 24). Fast: nothing here starts Docker or Ray.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shlex
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_every_bench_command_readme_shows_passes_the_cli_check():
 def bench_flags() -> set[str]:
     flags = {"--help", "--version"}
     for name, method in cli.commands().items():
-        flags |= {"--" + p.replace("_", "-") for p in cli.inspect.signature(method).parameters if p != "self"}
+        flags |= {"--" + p.replace("_", "-") for p in inspect.signature(method).parameters if p != "self"}
     return flags
 
 
