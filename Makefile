@@ -8,13 +8,19 @@ SHELL := /bin/bash
 IMAGE ?= ray-granularity-bench:local
 BASE_IMAGE ?= python:3.11-slim-bookworm
 OFFLINE_BASE ?= ray-bench-base:bookworm
-COMPOSE_PROJECT_NAME ?= raybench
+# The project name plain `docker compose` gives this folder (lowercase, [a-z0-9_-] kept, no
+# leading - or _; Compose v1 and v2 agree), so `docker compose up` and make drive the same
+# cluster with or without .env; COMPOSE_PROJECT_NAME in .env (both read it) sets another.
+COMPOSE_PROJECT_NAME ?= $(shell basename "$(CURDIR)" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-' | sed 's/^[-_]*//')
 RESULTS_DIR ?= ./results
 REPORTS_DIR ?= ./reports
 APP_UID ?= 1000
 HEAD_CPUS ?= 0
 DASHBOARD_PORT ?= 8265
-WORKERS ?= 3
+ifeq ($(origin WORKERS),undefined)
+WORKERS := 3
+WORKERS_DEFAULTED := 1
+endif
 SUITE ?= standard
 UP_TIMEOUT ?= 300
 VENV ?= .venv
@@ -39,6 +45,11 @@ export DOCKER_BUILDKIT
 APPLIANCE := python3 scripts/appliance.py
 RUN = COMPOSE="$(COMPOSE)" $(APPLIANCE)
 
+# WORKERS set by the user (command line, environment or .env): honoured, or refused in one line
+# where it cannot be (a running cluster of another size for `make bench`, a results file
+# recorded on another for `make repro`); otherwise the running cluster's count is kept.
+WORKERS_GIVEN = $(if $(WORKERS_DEFAULTED),,--workers-given)
+
 # Nodes that can run tasks: the workers, plus the head when it has CPUs.
 EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKERS) + 1)) || echo $(WORKERS))
 RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
@@ -51,7 +62,7 @@ help:
 	@echo "make up WORKERS=3        start head + N workers + bench driver (token auth on, no automatic run)"
 	@echo "make bench SUITE=quick   run a suite (quick|standard|full|heavy|stress) in the bench container"
 	@echo "make report              cluster (re)started fresh, standard + heavy suites, reports/index.html"
-	@echo "make repro [FILE=...]    restart the cluster fresh, re-run a results file (default: newest, then its -heavy), judge each row"
+	@echo "make repro [FILE=...]    cluster (re)started fresh as the file ran, re-run a results file (default: newest, then its -heavy), judge each row"
 	@echo "make chaos               kill a worker mid-run; results + reports/chaos/ (chaos-head: kill the head)"
 	@echo "make chaos-sweep         a worker killed mid-trial at each CHAOS_BATCH_SIZES; the cost against B, reports/chaos-sweep/"
 	@echo "make scaling WORKERS=\"1 2 3 4\"  quick + heavy suites per worker count, reports/scaling/"
@@ -112,27 +123,30 @@ BENCH_CONTAINER = $(firstword $(shell $(APPLIANCE) containers bench --project "$
 # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
 bench: check-suite
 	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' first))
-	@$(RUN) bench --container $(BENCH_CONTAINER) --suite $(SUITE) --expect-nodes $(EXPECT_NODES) --name $(RUN_NAME)
+	@$(RUN) bench --container $(BENCH_CONTAINER) --suite $(SUITE) --expect-nodes $(EXPECT_NODES) --name $(RUN_NAME) \
+	  --workers $(WORKERS) $(WORKERS_GIVEN)
 
 # THE one command: start the cluster, fresh (a running one is recreated with its worker
 # count, so every measured run starts from the same state), then the standard suite (plus
 # heavy) unless SUITE is given, and the report.
 report: SUITE = standard
-report: check-suite
-	@$(RUN) report --suite $(SUITE) --workers $(WORKERS) --name $(RUN_NAME) $(if $(NO_HEAVY),--no-heavy)
+report: check-suite check-workers
+	@$(RUN) report --suite $(SUITE) --workers $(WORKERS) $(WORKERS_GIVEN) --name $(RUN_NAME) $(if $(NO_HEAVY),--no-heavy)
 
-# Re-run what a results file records (suite, parameters, seed, node count) on the running
-# cluster, restarted fresh as `make report` started it (the image rebuilt first if the sources
-# changed; bench repro names an image difference), and judge each row against it: bench
-# repro, exit 1 if a row differs beyond its tolerance. FILE defaults to the newest results file that is not a heavy, chaos or re-run
-# file; its NAME-heavy.json partner from `make report` is re-run after it when present.
-# The new files are NAME-repro-<utc>.json; reports/repro/index.html sets each beside its original.
+# Re-run what a results file records (suite, parameters, seed, node count) on a cluster
+# started fresh (running or not: it is recreated with as many workers as the file records; the
+# image rebuilt first if the sources changed; bench repro names an image difference), and judge
+# each row against it with bench repro. FILE defaults to the newest results file that is not a
+# heavy, chaos, scaling, speed or re-run file; its NAME-heavy.json partner from `make report` is
+# re-run after it when present. The new files are NAME-repro-<utc>.json; reports/repro/index.html
+# sets each beside its original. make exits 0 when every row reproduced and 2 on any failure
+# (GNU make's status for a failed recipe); its "*** [Makefile:N: repro] Error K" line carries
+# the recipe's status K: 1 a row differs, answers wrongly or is missing, 2 a bad file or option.
 REPRO_FILE = $(or $(FILE),$(shell $(APPLIANCE) latest-results "$(RESULTS_DIR)"))
 .PHONY: repro
-repro:
-	$(if $(BENCH_CONTAINER),,$(error the cluster is not up (no running bench container in project '$(COMPOSE_PROJECT_NAME)'); run 'make up' or 'make report' first))
+repro: check-workers
 	$(if $(REPRO_FILE),,$(error no results file to reproduce in $(RESULTS_DIR); run 'make report' first or give FILE=results/NAME.json))
-	@$(RUN) repro --container $(BENCH_CONTAINER) --file '$(REPRO_FILE)' --workers $(WORKERS) $(if $(TOLERANCE),--tolerance '$(TOLERANCE)')
+	@$(RUN) repro --file '$(REPRO_FILE)' --workers $(WORKERS) $(WORKERS_GIVEN) $(if $(TOLERANCE),--tolerance '$(TOLERANCE)')
 
 # Fault scenarios (scripts/chaos.py): kill a worker mid-run (answers must stay correct),
 # or kill the head (the bench must exit 1 within 60 s, results kept, marked incomplete).

@@ -292,11 +292,12 @@ def print_claims(a: Results, b: Results, out) -> None:
 
 def compare_files(path_a: str, path_b: str, fail_above: float | None = None, alpha: float = ALPHA,
                   out=None) -> Comparison:
-    """The `bench compare` command: print the table; raise on a regression beyond fail_above %."""
+    """The `bench compare` command: print the table; raise on a regression beyond fail_above, a
+    fraction like every relative threshold of the CLI (0.1: more than 10% slower)."""
     out = out or sys.stdout
     if fail_above is not None:
-        if isinstance(fail_above, bool) or not isinstance(fail_above, (int, float)) or fail_above < 0:
-            raise UsageError(f"--fail-above must be a percentage >= 0, got {fail_above!r}")
+        if isinstance(fail_above, bool) or not isinstance(fail_above, (int, float)) or not 0 <= fail_above < 1:
+            raise UsageError(f"--fail-above must be a fraction from 0 to 1 (0.1: 10% slower), got {fail_above!r}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise UsageError(f"--alpha must be between 0 and 1, got {alpha!r}")
     a = load(str(path_a))
@@ -321,8 +322,8 @@ def compare_files(path_a: str, path_b: str, fail_above: float | None = None, alp
                   else "choose a larger --alpha")
         print(f"note: with {fewest} trial(s) a side a rank test cannot reach p < {alpha:g}; {advice}", file=out)
     if fail_above is not None:
-        bad = regressions(comparison, float(fail_above))
+        bad = regressions(comparison, 100.0 * fail_above)
         if bad:
-            raise RuntimeFailure(f"{len(bad)} run(s) regressed beyond {fail_above:g}%: {', '.join(bad)}")
-        print(f"no regression beyond {fail_above:g}%", file=out)
+            raise RuntimeFailure(f"{len(bad)} run(s) regressed beyond {100 * fail_above:g}%: {', '.join(bad)}")
+        print(f"no regression beyond {100 * fail_above:g}%", file=out)
     return comparison

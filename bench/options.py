@@ -185,8 +185,8 @@ OPTIONS: tuple[Option, ...] = (
            positive_int),
     Option("items_from", None, "with --workload: MODULE:FUNCTION returning the list of items instead.",
            function_spec),
-    Option("trials", None, "measured trials per run (suite default; warm-up is extra; unless given, 100k-task "
-           "naive runs get 3).", positive_int),
+    Option("trials", None, "measured trials per run (suite default: quick 3, standard 5, full 10; warm-up is extra; "
+           "unless --trials is given, naive runs of 100k tasks or more get fewer: 2 in standard, 5 in full).", positive_int),
     Option("batch_sizes", None, "comma list for the ray-batched sweep (default 10,100,1000,10000 + one task "
            "per CPU).", int_list, listed=True),
     Option("naive_tasks", None, "comma list of task counts for ray-naive (standard: 1000,10000,100000).",
@@ -218,11 +218,12 @@ RECORDED_NOT_OPTIONS = frozenset({"order", "gc", "quiet_before_trial", "median_c
                                   "reconstructed_from"})
 
 
-def signature(options=OPTIONS, self_param: bool = False) -> inspect.Signature:
-    """A Signature with one keyword per option and its default (for Fire and for introspection)."""
+def signature(options=OPTIONS, self_param: bool = False, keyword_only: bool = False) -> inspect.Signature:
+    """A Signature with one keyword per option and its default (for Fire and for introspection);
+    keyword_only: flags only, as on the command line."""
+    kind = inspect.Parameter.KEYWORD_ONLY if keyword_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] if self_param else []
-    params += [inspect.Parameter(opt.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=opt.default)
-               for opt in options]
+    params += [inspect.Parameter(opt.name, kind, default=opt.default) for opt in options]
     return inspect.Signature(params)
 
 

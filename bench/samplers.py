@@ -333,6 +333,77 @@ def _governors() -> list[str]:
 
 
 BUSY_HOST_CORES = 0.25  # more than this before a suite starts: something else is running
+# Ray's own processes, by what their command line contains: the bench's cluster, not other work.
+RAY_PROCESS_MARKS = ("raylet", "gcs_server", "ray::", "/ray/_private/", "/ray/dashboard/", "/ray/autoscaler/",
+                     "default_worker.py", "plasma_store", "ray/core/src/")
+
+
+def _process_cpu() -> dict[int, tuple[float, str, bool]]:
+    """pid -> (CPU seconds so far, a short name, is it the bench's own or Ray's) for every
+    process this one can see (inside a container: that container's)."""
+    own = {os.getpid()}
+    try:
+        me = psutil.Process()
+        own |= {child.pid for child in me.children(recursive=True)} | {me.ppid()}
+    except psutil.Error:
+        pass
+    seen = {}
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+        info = proc.info
+        times, cmdline = info.get("cpu_times"), " ".join(info.get("cmdline") or ())
+        if times is None:
+            continue
+        ours = info["pid"] in own or any(mark in cmdline for mark in RAY_PROCESS_MARKS) or "-m bench" in cmdline
+        seen[info["pid"]] = (times.user + times.system, info.get("name") or cmdline[:30] or "?", ours)
+    return seen
+
+
+def cpu_by_owner(window_s: float) -> dict:
+    """Who uses the CPU over one window: the whole host (host_busy_cores), the bench and Ray
+    (this process, its children, Ray's processes), and the top other processes by name."""
+    try:
+        before = _process_cpu()
+    except Exception:
+        before = {}
+    busy = host_busy_cores(window_s)
+    try:
+        after = _process_cpu()
+    except Exception:
+        after = {}
+    own, others = 0.0, []
+    for pid, (cpu, name, ours) in after.items():
+        # a process started during the window spent all its CPU time in it
+        used = min(1.0 * window_s, max(0.0, cpu - before[pid][0] if pid in before else cpu)) / window_s
+        if ours:
+            own += used
+        else:
+            others.append((used, pid, name))
+    other = sum(used for used, _, _ in others)
+    unseen = max(0.0, busy - own - other) if busy is not None else None
+    top = [{"name": name, "pid": pid, "cores": round(used, 3)} for used, pid, name in sorted(others, reverse=True)[:3]
+           if used >= 0.05]
+    return {"host_busy_cores": busy, "own_cores": round(own, 3), "other_cores": round(other, 3),
+            "unseen_cores": None if unseen is None else round(unseen, 3), "top_other": top}
+
+
+def machine_warnings(load, cpus: int, who: dict, window_s: float) -> list[str]:
+    """The pre-flight's warnings: busy only counts against the machine when something other than
+    the bench and Ray uses it. A high load average with nothing else busy now is the recent past
+    (the previous suite's own work), not other work."""
+    warnings, busy = [], who.get("host_busy_cores")
+    named = ", ".join(f"{t['name']} (pid {t['pid']}) {t['cores']:.2f}" for t in who["top_other"])
+    if who["other_cores"] > BUSY_HOST_CORES:
+        load_text = f"load average {load[0]:.2f} on {cpus} CPUs; " if load is not None else ""
+        warnings.append(f"other work is running ({load_text}{who['other_cores']:.2f} cores over {window_s:.0f} s "
+                        f"in processes that are not the bench or Ray: {named or 'several small ones'}); "
+                        "figures will be noisy")
+    elif busy is not None and busy > BUSY_HOST_CORES:
+        warnings.append(f"the host is busy ({busy:.2f} cores over {window_s:.0f} s before the suite): the bench and "
+                        f"Ray here {who['own_cores']:.2f}, other processes here {who['other_cores']:.2f}, the rest "
+                        f"{who['unseen_cores'] or 0:.2f} in processes not visible from here (other containers, "
+                        "such as this cluster's nodes, or short-lived ones); stop other containers or jobs for "
+                        "stable figures")
+    return warnings
 
 
 def system_check(window_s: float = 1.0) -> dict:
@@ -342,16 +413,11 @@ def system_check(window_s: float = 1.0) -> dict:
         load = list(os.getloadavg())
     except OSError:
         load = None
-    busy = host_busy_cores(window_s)
+    who = cpu_by_owner(window_s)
     governors = _governors()
-    warnings = []
-    if load is not None and load[0] > 0.5 * cpus:
-        warnings.append(f"load average {load[0]:.2f} on {cpus} CPUs: other work is running; figures will be noisy")
-    if busy is not None and busy > BUSY_HOST_CORES:
-        warnings.append(f"the host is busy ({busy:.2f} cores in use over {window_s:.0f} s before the suite): "
-                        f"stop other containers or jobs for stable figures")
+    warnings = machine_warnings(load, cpus, who, window_s)
     slow = [g for g in governors if g != "performance"]
     if slow:
         warnings.append(f"CPU frequency governor is {', '.join(slow)} (not 'performance'): clock speed may vary between trials")
-    return {"load_average": load, "cpus": cpus, "host_busy_cores": busy, "window_s": window_s,
-            "cpu_governors": governors, "warnings": warnings}
+    return {"load_average": load, "cpus": cpus, "host_busy_cores": who["host_busy_cores"], "window_s": window_s,
+            "cpu_by_owner": who, "cpu_governors": governors, "warnings": warnings}

@@ -53,7 +53,7 @@ SUITES = {
     "quick": Suite(
         "quick", queries=20_000, trials=3, naive_tasks=(1_000, 5_000), calibration_trials=3,
         calibration_max_trials=3, extra_budget_s=10.0,
-        description="smoke-sized: every mode, 20k lookups, ~1 min on 2 cores",
+        description="smoke-sized: every mode, 20k lookups, 1-2 min on 2 cores",
     ),
     "standard": Suite(
         "standard", queries=100_000, trials=5, naive_tasks=(1_000, 10_000, 100_000), extra_budget_s=90.0,

@@ -157,7 +157,11 @@ esac
 monitor_flag=--no-monitor
 [ "$dashboard" = false ] || monitor_flag=
 head_address=${RAY_HEAD_ADDRESS:-ray-head:6379}
-store=${OBJECT_STORE_MEMORY:-}
+# The object store, in bytes: the compose file's sizes unless set (a worker 1 GB, the head and a
+# driver 500 MB), so `docker run ... driver` needs no setting. /dev/shm should be >= 1.1 x it
+# (docker run --shm-size 600m); a smaller one still works: Ray keeps the store in /tmp, slower.
+case "$role" in worker) default_store=1000000000 ;; *) default_store=500000000 ;; esac
+store=${OBJECT_STORE_MEMORY:-$default_store}
 
 if [ "$role" = init ]; then
     init_deployment
@@ -167,7 +171,6 @@ fi
 case "$role" in
     head|worker|driver)
         check_token
-        [ -n "$store" ] || die "OBJECT_STORE_MEMORY (bytes) must be set: /dev/shm is sized from it"
         positive_int OBJECT_STORE_MEMORY "$store"
         echo "$role" >/tmp/bench-role
         ;;

@@ -4,7 +4,8 @@ target; the settings arrive in the environment the Makefile exports (COMPOSE_PRO
 RESULTS_DIR, REPORTS_DIR, IMAGE, BASE_IMAGE, DASHBOARD_PORT, APP_UID) plus COMPOSE.
 
   containers SERVICE [--all]        ids of the project's running (--all: any) SERVICE containers
-  latest-results DIR                the newest results file `make repro` re-runs by default
+  latest-results DIR                the newest results file `make repro` re-runs by default (no heavy,
+                                    chaos, scaling, speed or re-run file)
   source-hash                       hash of what goes into the image (labels it, finds stale ones)
   ensure-image                      build the image when missing or built from other sources
   image                             build from BASE_IMAGE, or the offline path when it cannot be pulled
@@ -53,7 +54,10 @@ def env(name: str, default: str = "") -> str:
 
 
 def project() -> str:
-    return env("COMPOSE_PROJECT_NAME", "raybench")
+    """The compose project: COMPOSE_PROJECT_NAME (the Makefile always sets it), else the name plain
+    Compose gives the checkout's folder."""
+    folder = re.sub(r"[^-_a-z0-9]", "", ROOT.name.lower()).lstrip("-_")
+    return env("COMPOSE_PROJECT_NAME", folder)
 
 
 def compose() -> list[str]:
@@ -241,16 +245,50 @@ def up(args) -> int:
              str(args.expect_nodes), "--timeout", str(args.timeout)]) != 0:
         raise Fail(f"error: cluster did not reach {args.expect_nodes} CPU nodes; see 'make logs'")
     print(f"up: {args.expect_nodes} CPU nodes alive after {time.monotonic() - start:.1f} s")
-    print(f"dashboard: http://127.0.0.1:{env('DASHBOARD_PORT', '8265')}")
+    if dashboard_on():
+        print(f"dashboard: http://127.0.0.1:{env('DASHBOARD_PORT', '8265')}")
     return 0
 
 
+def dashboard_on() -> bool:
+    """Whether the running head serves the dashboard (DASHBOARD=1 in its environment)."""
+    heads = containers("ray-head")
+    lines = capture(["docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", heads[0]]) if heads else ""
+    return "DASHBOARD=1" in lines.splitlines()
+
+
+def workers_to_use(args, running: int, recorded: int | None = None, action: str = "restarts") -> int:
+    """The worker count a target uses: WORKERS when the user gave it, else the count the results
+    file recorded (make repro), else the running cluster's, else the default. A given WORKERS that
+    cannot be honoured is refused in one line (exit 2)."""
+    asked = int(args.workers)
+    if recorded and args.workers_given and asked != recorded:
+        raise Fail(f"error: the results file was recorded on {recorded} worker(s), and WORKERS={asked} would re-run "
+                   f"it on another cluster; leave WORKERS out (make {action} with {recorded})", 2)
+    if recorded:
+        return recorded
+    if args.workers_given:
+        return asked
+    return running or asked
+
+
 def bench(args) -> int:
+    running = len(containers("ray-worker"))
+    if args.workers_given and running and running != int(args.workers):
+        raise Fail(f"error: the running cluster has {running} worker(s), not WORKERS={args.workers}; "
+                   f"'make up WORKERS={args.workers}' first, or leave WORKERS out", 2)
+    expect = args.expect_nodes
+    if not args.workers_given and running and running != int(args.workers):
+        expect = str(running + head_cpu_nodes())  # the running cluster's size, not the default's
+    labels = capture(["docker", "inspect", "-f", LABELS_FMT, args.container])
+    if is_stale(labels, source_hash()):
+        print("bench: note: the running cluster's image was built from other sources than this checkout; "
+              "this run uses it as it is ('make up' rebuilds the image and recreates the cluster)", file=sys.stderr)
     # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
     check(call(["docker", "exec", args.container, "sh", "-c", AUTORUN_WAIT]))
     cmd = [*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(args.container)}",
            "bench", "python", "-m", "bench", "run", "--suite", args.suite, "--address", "auto",
-           "--expect-nodes", str(args.expect_nodes), "--out", f"results/{args.name}.json"]
+           "--expect-nodes", expect, "--out", f"results/{args.name}.json"]
     print(shlex.join(cmd))
     return call(cmd)
 
@@ -275,17 +313,22 @@ def restart_fresh(workers, bench_container: str | None) -> str:
     return new[0]
 
 
+def head_cpu_nodes() -> int:
+    """1 when the head has CPUs (HEAD_CPUS > 0), so counts as a node that runs tasks."""
+    return 1 if env("HEAD_CPUS", "0").isdigit() and int(env("HEAD_CPUS", "0")) > 0 else 0
+
+
 def report(args) -> int:
-    # THE one command: restart a running cluster (keeping its worker count), else start one.
+    # THE one command: restart a running cluster (with WORKERS when given, else its worker
+    # count), else start one.
     workers_running = containers("ray-worker")
     bench_running = containers("bench")
+    workers = workers_to_use(args, len(workers_running))
     if workers_running and bench_running:
-        workers = len(workers_running)
         labels = capture(["docker", "inspect", "-f", LABELS_FMT, bench_running[0]]) or f"{IMAGE_TITLE} unknown"
         why = "its image was built from other sources" if is_stale(labels, source_hash()) else FRESH_WHY
-        print(f"report: restarting the running cluster ({workers} workers): {why}")
-    else:
-        workers = args.workers
+        other = f", with {workers} (WORKERS)" if workers != len(workers_running) else ""
+        print(f"report: restarting the running cluster ({len(workers_running)} workers){other}: {why}")
     restart_fresh(workers, bench_running[0] if bench_running else None)
     check(make("bench", SUITE=args.suite, WORKERS=workers, NAME=args.name) and 1)
     files = [f"results/{args.name}.json"]
@@ -299,18 +342,35 @@ def report(args) -> int:
 
 
 def latest_results(args) -> int:
-    """The newest results file that is not a heavy, chaos or re-run file."""
+    """The newest results file of a plain suite run (make report, make bench, bench run): not a
+    heavy, chaos, scaling, speed or re-run file."""
     try:
         files = sorted(Path(args.dir).glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:
         files = []
     for path in files:
         name = path.name
-        if "-heavy" in name or name.startswith(("heavy-", "chaos-")) or "-repro-" in name:
+        if "-heavy" in name or name.startswith(("heavy-", "chaos-", "scaling-", "speed-")) or "-repro-" in name \
+                or name.endswith(".speed.json"):
             continue
         print(path)
         break
     return 0
+
+
+def recorded_workers(path: Path) -> int | None:
+    """The worker containers a results file ran on: its alive CPU nodes, less the head when it has CPUs."""
+    try:
+        data = json.loads(path.read_text())
+        cluster = data.get("cluster") or {}
+        nodes = cluster.get("nodes") or []
+        on_cluster = cluster.get("mode") == "existing" or bool((data.get("config") or {}).get("address"))
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not on_cluster:
+        return None  # an embedded run: no worker count to keep
+    cpu_nodes = sum(1 for n in nodes if isinstance(n, dict) and n.get("alive", True) and (n.get("cpus") or 0) > 0)
+    return (cpu_nodes - head_cpu_nodes()) or None
 
 
 def repro(args) -> int:
@@ -323,9 +383,10 @@ def repro(args) -> int:
         raise Fail(f"error: {args.file}: no such file in {results_dir} "
                    "(the bench container sees only that directory)", 2)
     heavy = name[:-len(".json")] + "-heavy.json" if name.endswith(".json") else name + "-heavy.json"
-    workers = len(containers("ray-worker")) or args.workers
-    print(f"repro: restarting the cluster ({workers} workers): {FRESH_WHY}")
-    container = restart_fresh(workers, args.container)  # a new container: its image id is asked again
+    workers = workers_to_use(args, len(containers("ray-worker")), recorded_workers(results_dir / name), "repro")
+    bench_running = containers("bench")
+    print(f"repro: {'restarting' if bench_running else 'starting'} the cluster ({workers} workers): {FRESH_WHY}")
+    container = restart_fresh(workers, bench_running[0] if bench_running else None)  # its image id is asked again
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     status, pairs = 0, []
     for f in [name] + ([heavy] if (results_dir / heavy).is_file() else []):
@@ -478,20 +539,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, required=True)
     p.add_argument("--fresh", action="store_true", help="recreate running containers: a new Ray cluster")
     p.set_defaults(func=up)
+    given = "WORKERS was given by the user: honour it, or refuse in one line"
     p = sub.add_parser("bench")
-    for opt in ("--container", "--suite", "--expect-nodes", "--name"):
+    for opt in ("--container", "--suite", "--expect-nodes", "--name", "--workers"):
         p.add_argument(opt, required=True)
+    p.add_argument("--workers-given", action="store_true", help=given)
     p.set_defaults(func=bench)
     p = sub.add_parser("report")
     for opt in ("--suite", "--workers", "--name"):
         p.add_argument(opt, required=True)
+    p.add_argument("--workers-given", action="store_true", help=given)
     p.add_argument("--no-heavy", action="store_true")
     p.set_defaults(func=report)
     p = sub.add_parser("repro")
-    p.add_argument("--container", required=True)
     p.add_argument("--file", required=True)
     p.add_argument("--tolerance")
-    p.add_argument("--workers", required=True, help="when no worker is running")
+    p.add_argument("--workers", required=True, help="when the file records no node count")
+    p.add_argument("--workers-given", action="store_true", help=given)
     p.set_defaults(func=repro)
     p = sub.add_parser("chaos")
     p.add_argument("scenario", choices=["worker", "head", "sweep"])

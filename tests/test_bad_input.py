@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -64,6 +65,19 @@ CASES = [
      "WORKERS must be a whole number from 1 to 999, got 'three'"),
     ("compare-bad-threshold", ["compare", "{fixtures}/small.json", "{fixtures}/small.json", "--fail-above=-5"], 2,
      "--fail-above"),
+    ("compare-percentage-threshold", ["compare", "{fixtures}/small.json", "{fixtures}/small.json", "--fail-above", "10"],
+     2, "--fail-above must be a fraction"),
+    # Fire's own 5-line error pages never show: the CLI answers each mistake in one line
+    ("compare-missing-positional", ["compare", "{fixtures}/small.json"], 2, "missing argument B (usage: "),
+    ("compare-extra-positional", ["compare", "{fixtures}/small.json", "{fixtures}/small.json", "x"], 2,
+     "unexpected argument 'x'"),
+    ("short-flag", ["compare", "{fixtures}/small.json", "{fixtures}/small.json", "-a", "0.1"], 2,
+     "short flags are not used"),
+    ("option-without-value", ["run", "--out"], 2, "option --out needs a value"),
+    ("underscore-spelling-in-errors", ["run", "--expect_nodes"], 2, "option --expect-nodes needs a value"),
+    ("advise-missing-option", ["advise", "{fixtures}/small.json", "--items", "5"], 2, "missing option --work-per-item"),
+    ("report-no-file", ["report"], 2, "missing argument RESULTS"),
+    ("fire-separator", ["run", "--", "--interactive"], 2, "unexpected '--'"),
 ]
 
 
@@ -121,7 +135,28 @@ def test_bad_input_gets_one_line_and_no_files(inputs, case_id, args, code, words
 
 
 def test_help_works_on_every_command():
-    for command in ("run", "env", "export"):
-        proc = run_cli(command, "--help", env={"PAGER": "cat"})
-        assert proc.returncode == 0, proc.stderr
-        assert f"bench {command}" in proc.stdout + proc.stderr
+    """Every --help: stdout, exit 0, the real program name, dashes, no Fire noise; never a pager."""
+    from bench.cli import commands
+
+    for args in ([], ["--help"], ["-h"], *([c, "--help"] for c in commands())):
+        proc = run_cli(*args, env={"PAGER": "false"})  # a pager, if used, would fail the command
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert proc.stderr == "", (args, proc.stderr)
+        assert proc.stdout.startswith("usage: python -m bench"), (args, proc.stdout[:200])
+        assert "INFO:" not in proc.stdout and "Optional[" not in proc.stdout
+        assert not re.search(r"--[a-z]+_[a-z]", proc.stdout), "flags are spelled with dashes"
+        assert not re.search(r"^\s+-[a-z],", proc.stdout, re.M), "no short flags"
+    top = run_cli("--help").stdout
+    assert all(f"\n  {c} " in top for c in commands()), "the top-level help lists every command"
+    assert "usage: python -m bench compare A B [options]" in run_cli("compare", "--help").stdout
+
+
+def test_help_names_the_program_as_it_was_started(monkeypatch, capsys):
+    from bench import cli
+
+    monkeypatch.setattr(cli.sys, "argv", ["/usr/local/bin/ray-bench", "--help"])
+    cli.main(["compare", "--help"])
+    assert capsys.readouterr().out.startswith("usage: ray-bench compare A B [options]")
+    monkeypatch.setattr(cli.sys, "argv", ["/x/bench/__main__.py"])
+    cli.main([])
+    assert capsys.readouterr().out.startswith("usage: python -m bench COMMAND")

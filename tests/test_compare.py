@@ -53,12 +53,12 @@ def test_known_non_difference_is_not_real():
 def test_fail_above_exits_on_a_regression_only():
     out = io.StringIO()
     with pytest.raises(RuntimeFailure, match=r"1 run\(s\) regressed beyond 20%: ray-batched B=100 \(\+5\d\.\d%\)"):
-        compare.compare_files(str(BASE), str(SLOWER), fail_above=20, out=out)
+        compare.compare_files(str(BASE), str(SLOWER), fail_above=0.2, out=out)
     assert SLOWED in out.getvalue()
-    compare.compare_files(str(BASE), str(SAME), fail_above=20, out=out)
+    compare.compare_files(str(BASE), str(SAME), fail_above=0.2, out=out)
     assert "no regression beyond 20%" in out.getvalue()
     # above the threshold: a 52% slowdown does not fail a 60% gate
-    compare.compare_files(str(BASE), str(SLOWER), fail_above=60, out=io.StringIO())
+    compare.compare_files(str(BASE), str(SLOWER), fail_above=0.6, out=io.StringIO())
 
 
 def test_different_workloads_are_refused(tmp_path):
@@ -90,10 +90,10 @@ def test_wrong_answers_in_b_are_a_regression():
 
 
 def test_cli_compare_exit_codes(capsys, tmp_path):
-    main(["compare", str(BASE), str(SAME), "--fail-above", "10"])
+    main(["compare", str(BASE), str(SAME), "--fail-above", "0.1"])
     assert "no regression beyond 10%" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
-        main(["compare", str(BASE), str(SLOWER), "--fail-above", "10"])
+        main(["compare", str(BASE), str(SLOWER), "--fail-above", "0.1"])
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("bench: error: 1 run(s) regressed") and len(err.strip().splitlines()) == 1
@@ -232,8 +232,8 @@ def test_compare_files_prints_both_sources_and_the_alpha(tmp_path):
     for bad in (0, 1, True, "0.05"):
         with pytest.raises(UsageError, match="--alpha"):
             compare.compare_files(str(BASE), str(SAME), alpha=bad, out=io.StringIO())
-    for bad in (-0.1, True, "5"):
-        with pytest.raises(UsageError, match="--fail-above"):
+    for bad in (-0.1, True, "5", 1, 10):  # 10 (a percentage) is refused, not read as a 1000% gate
+        with pytest.raises(UsageError, match="--fail-above must be a fraction"):
             compare.compare_files(str(BASE), str(SAME), fail_above=bad, out=io.StringIO())
     compare.compare_files(str(BASE), str(SAME), fail_above=0, out=io.StringIO())  # 0 is a valid gate
 

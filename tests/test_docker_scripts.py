@@ -95,14 +95,22 @@ def test_wait_nodes_wants_a_count_or_a_stability_window():
         assert proc.returncode == 2 and proc.stderr.strip() == "wait_nodes: give either a node count N or --stable S"
 
 
-@pytest.mark.parametrize("value, message", [
-    ("", "OBJECT_STORE_MEMORY (bytes) must be set"),
-    ("1g", "OBJECT_STORE_MEMORY must be a whole number, got '1g'"),
-])
-def test_entrypoint_requires_an_explicit_object_store_size(tmp_path, value, message):
-    proc = _entrypoint(tmp_path, "worker", OBJECT_STORE_MEMORY=value)
+def test_entrypoint_refuses_a_malformed_object_store_size(tmp_path):
+    proc = _entrypoint(tmp_path, "worker", OBJECT_STORE_MEMORY="1g")
     assert proc.returncode == 1
-    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "OBJECT_STORE_MEMORY must be a whole number, got '1g'" in proc.stderr
+
+
+def test_entrypoint_defaults_the_object_store_size_as_compose_does(tmp_path):
+    # README's `docker run ... driver` sets no OBJECT_STORE_MEMORY: the compose file's size applies
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ray").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "ray-args"}; exit 3\n')
+    (fake_bin / "ray").chmod(0o755)
+    proc = _entrypoint(tmp_path, "head", PATH=f"{fake_bin}:/usr/bin:/bin", OBJECT_STORE_MEMORY="")
+    assert proc.returncode == 3, proc.stderr
+    assert "--object-store-memory=500000000" in (tmp_path / "ray-args").read_text()
 
 
 def test_entrypoint_runs_any_other_command(tmp_path):

@@ -2,6 +2,7 @@
 no Docker engine needed."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -180,8 +181,10 @@ FAKE_CLUSTER_DOCKER = """#!/bin/sh
 echo "$*" >> "$FAKE_LOG"
 case "$1 $2" in
   "image inspect") printf '%s\\n' "$FAKE_IMAGE_LABELS" ;;
-  "ps -q") case "$*" in
-      *service=ray-worker*) i=0; while [ $i -lt "$FAKE_WORKERS" ]; do echo "w$i"; i=$((i+1)); done ;;
+  "ps -q") if [ -n "$FAKE_DOWN" ] && ! grep -q "up -d" "$FAKE_LOG"; then exit 0; fi  # nothing runs before an up
+    case "$*" in
+      *service=ray-worker*) n=$(grep -o 'ray-worker=[0-9]*' "$FAKE_LOG" | tail -n 1 | cut -d= -f2)  # as scaled
+        i=0; while [ $i -lt "${n:-$FAKE_WORKERS}" ]; do echo "w$i"; i=$((i+1)); done ;;
       *service=bench*) if grep -q "up -d" "$FAKE_LOG"; then echo bench1; else echo bench0; fi ;;
     esac ;;
   "inspect -f") case "$3" in *bench.source-hash*) printf '%s\\n' "$FAKE_RUNNING_LABELS" ;;
@@ -253,6 +256,81 @@ def test_repro_restarts_the_cluster_before_the_re_run(tmp_path):
     assert waits and waits[0] < ups[0]
 
 
+def _cluster_make(tmp_path, *args, results=None, **fake_env):
+    """make ARGS in a scratch checkout against the fake cluster (FAKE_WORKERS running workers unless FAKE_DOWN)."""
+    work = tmp_path / "checkout" if (tmp_path / "checkout").exists() else _image_sources_copy(tmp_path)
+    (tmp_path / "res").mkdir(exist_ok=True)
+    for name, data in (results or {}).items():
+        (tmp_path / "res" / name).write_text(json.dumps(data))
+    docker, _ = _fake(tmp_path, "docker", FAKE_CLUSTER_DOCKER)
+    compose, log = _fake(tmp_path, "compose", FAKE_COMPOSE)
+    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", FAKE_LOG=str(log), COMPOSE_PROJECT_NAME="rbfake",
+                    **{"FAKE_WORKERS": "2", "FAKE_IMAGE_LABELS": "x", "FAKE_RUNNING_LABELS": "x", **fake_env})
+    proc = subprocess.run(["make", "--no-print-directory", *args, f"COMPOSE={compose}", f"RESULTS_DIR={tmp_path / 'res'}",
+                           f"REPORTS_DIR={tmp_path / 'rep'}"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=120)
+    return proc, log.read_text().splitlines()
+
+
+def _cluster_results(workers):
+    nodes = [{"is_head": True, "cpus": 0, "alive": True}] + [{"cpus": 1, "alive": True}] * workers
+    return {"cluster": {"mode": "existing", "nodes": nodes + [{"cpus": 0, "alive": True}]}, "config": {"address": "auto"}}
+
+
+def test_repro_starts_the_cluster_it_needs_when_none_is_running(tmp_path):
+    proc, calls = _cluster_make(tmp_path, "repro", "FILE=results/r.json", results={"r.json": _cluster_results(2)},
+                                FAKE_DOWN="1")
+    assert proc.returncode == 0, proc.stderr
+    assert "repro: starting the cluster (2 workers)" in proc.stdout
+    ups = [i for i, c in enumerate(calls) if " up -d" in c]
+    reruns = [i for i, c in enumerate(calls) if "bench repro results/r.json" in c]
+    assert len(ups) == 1 and "--scale ray-worker=2" in calls[ups[0]] and reruns and ups[0] < reruns[0]
+
+
+def test_repro_uses_the_files_worker_count_and_refuses_another_in_one_line(tmp_path):
+    results = {"r.json": _cluster_results(2)}
+    proc, calls = _cluster_make(tmp_path, "repro", "FILE=results/r.json", results=results, FAKE_WORKERS="3")
+    assert proc.returncode == 0, proc.stderr
+    assert [c for c in calls if " up -d" in c and "--scale ray-worker=2" in c], "the file's 2 workers, not the running 3"
+    proc, calls = _cluster_make(tmp_path, "repro", "FILE=results/r.json", "WORKERS=3", results=results)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "recorded on 2 worker(s), and WORKERS=3" in lines[0]
+    assert not [c for c in calls if " up -d" in c], "refused before touching the cluster"
+
+
+def test_report_honours_workers_given_on_a_running_cluster_of_another_size(tmp_path):
+    proc, calls = _cluster_make(tmp_path, "report", "NO_HEAVY=1", "NAME=r", "WORKERS=3")
+    assert proc.returncode == 0, proc.stderr
+    assert "restarting the running cluster (2 workers), with 3 (WORKERS)" in proc.stdout
+    assert [c for c in calls if " up -d" in c and "--scale ray-worker=3" in c]
+    assert [c for c in calls if "bench run --suite standard" in c and "--expect-nodes 3" in c]
+
+
+def test_bench_refuses_workers_that_differ_from_the_running_cluster_and_keeps_its_size_otherwise(tmp_path):
+    proc, calls = _cluster_make(tmp_path, "bench", "SUITE=quick", "NAME=t", "WORKERS=3")
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "the running cluster has 2 worker(s), not WORKERS=3" in lines[0]
+    assert not [c for c in calls if " bench run " in c]
+    proc, calls = _cluster_make(tmp_path, "bench", "SUITE=quick", "NAME=t")  # WORKERS defaults to 3: 2 are running
+    assert proc.returncode == 0, proc.stderr
+    assert [c for c in calls if " bench run " in c and "--expect-nodes 2" in c]
+
+
+def test_latest_results_skips_heavy_chaos_scaling_speed_and_repro_files(tmp_path):
+    import time as _time
+
+    names = ["standard-1.json", "standard-1-heavy.json", "chaos-2.json", "scaling-3-w1-quick.json",
+             "speed-4.json", "speed-4.speed.json", "standard-1-repro-5.json"]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_text("{}")
+        os.utime(tmp_path / name, (_time.time() + i, _time.time() + i))
+    out = subprocess.run(["python3", str(REPO / "scripts" / "appliance.py"), "latest-results", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assert out.strip() == str(tmp_path / "standard-1.json")
+
+
 FAKE_PROJECT_DOCKER = """#!/bin/sh
 # A running bench container, in project $FAKE_PROJECT only.
 echo "docker $*" >> "$FAKE_LOG"
@@ -278,3 +356,31 @@ def test_a_project_named_on_the_command_line_finds_its_bench_container(tmp_path)
     assert "--expect-nodes 2" in runs[0] and "--out results/t.json" in runs[0]
     proc = make("bench", "SUITE=quick", "COMPOSE_PROJECT_NAME=rbother", f"COMPOSE={compose}", timeout=60, env=env)
     assert proc.returncode != 0 and "no running bench container in project 'rbother'" in proc.stderr
+
+
+def test_make_and_plain_compose_name_the_project_alike(tmp_path):
+    """No hidden `cp .env.example .env`: make's default project is the one plain Compose gives the folder."""
+    work = tmp_path / "My.Bench-Checkout_2"
+    work.mkdir()
+    for name in ("Makefile", "docker-compose.yml", "pyproject.toml"):
+        shutil.copy2(REPO / name, work / name)
+    env = clean_env()
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    made = subprocess.run(["make", "-s", "--no-print-directory", "--eval", "p: ; @echo $(COMPOSE_PROJECT_NAME)", "p"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    # Compose v1's rule (compose/cli/command.py: re.sub(r'[^-_a-z0-9]', '', name.lower())), v2's with
+    # leading - and _ trimmed: the same here
+    assert made == re.sub(r"[^-_a-z0-9]", "", work.name.lower()).lstrip("-_") == "mybench-checkout_2"
+    v2 = REPO / "build" / "compose" / "docker-compose"
+    if v2.exists():
+        config = subprocess.run([str(v2), "config"], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+        assert config.returncode == 0, config.stderr
+        assert config.stdout.splitlines()[0] == f"name: {made}"
+
+
+def test_bench_says_when_the_running_cluster_runs_an_image_of_other_sources(tmp_path):
+    proc, calls = _cluster_make(tmp_path, "bench", "SUITE=quick", "NAME=t",
+                                FAKE_RUNNING_LABELS="ray-granularity-bench 0123456789abcdef")
+    assert proc.returncode == 0, proc.stderr
+    assert "the running cluster's image was built from other sources than this checkout" in proc.stderr
+    assert [c for c in calls if " bench run " in c], "the run goes ahead, on the image the cluster has"

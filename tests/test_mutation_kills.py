@@ -329,7 +329,7 @@ def test_compare_files_names_every_regressed_run(tmp_path):
     a = _fixture_file(tmp_path, "a.json", lambda d: None)
     b = _fixture_file(tmp_path, "b.json", slow_down)
     with pytest.raises(RuntimeFailure, match=r"^2 run\(s\) regressed beyond 10%: numpy \(\+\d+\.\d%\), ray-auto \(\+\d+\.\d%\)$"):
-        compare.compare_files(a, b, fail_above=10, out=__import__("io").StringIO())
+        compare.compare_files(a, b, fail_above=0.1, out=__import__("io").StringIO())
 
 
 # ---- bench.model: the sweep fit -------------------------------------------------------

@@ -18,7 +18,7 @@ def test_cli_and_build_config_take_the_tables_options_and_defaults():
     assert list(built) == [opt.name for opt in options.OPTIONS if opt.in_config]
     for opt in options.OPTIONS:
         assert f"  {opt.name}: {opt.help}" in BenchCLI.run.__doc__
-        assert check_arguments(["run", opt.flag, "1"])  # every flag is allowed
+        assert check_arguments(["run", f"{opt.flag}=1"])  # every flag is allowed
 
 
 def test_unknown_keyword_is_a_type_error_as_for_a_def():
