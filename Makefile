@@ -139,9 +139,10 @@ report: check-suite check-workers
 # each row against it with bench repro. FILE defaults to the newest results file that is not a
 # heavy, chaos, scaling, speed or re-run file; its NAME-heavy.json partner from `make report` is
 # re-run after it when present. The new files are NAME-repro-<utc>.json; reports/repro/index.html
-# sets each beside its original. make exits 0 when every row reproduced and 2 on any failure
-# (GNU make's status for a failed recipe); its "*** [Makefile:N: repro] Error K" line carries
-# the recipe's status K: 1 a row differs, answers wrongly or is missing, 2 a bad file or option.
+# sets each beside its original. make exits 0 when nothing differs and every claim holds, and 2
+# on any failure (GNU make's status for a failed recipe); its "*** [Makefile:N: repro] Error K"
+# line carries the recipe's status K: 1 a claim or row differs, answers wrongly or is missing,
+# 2 a bad file or option, 3 nothing differs but a claim can't tell.
 REPRO_FILE = $(or $(FILE),$(shell $(APPLIANCE) latest-results "$(RESULTS_DIR)"))
 .PHONY: repro
 repro: check-workers

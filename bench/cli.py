@@ -105,11 +105,14 @@ class BenchCLI:
         advise_command(results, work_per_item, items)
 
     def repro(self, results, other=None, *, out=None, tolerance=None, address=None, force=False, quiet=False):
-        """Re-run what a results file records, then say row by row whether its figures reproduced.
+        """Re-run what a results file records, then judge its claims, then its rows.
 
-        A row reproduces when new/original median response time is within ±tolerance; the
-        Mann-Whitney p and a bootstrap CI are shown as evidence, not used to decide. Exit 1 if
-        any row differs (or answers wrongly, or is missing), 2 on a bad file or option.
+        Claims (ratios within each run, from same-round pairs) and rows (new/original median
+        response time) are each reproduced (inside the band), differs (outside it and
+        significant) or can't tell (outside it, not significant). A file from another machine is
+        judged against the machine factors, printed first. Exit 0 every claim holds and no row
+        differs; 1 a claim or row differs (or answers wrongly, or is missing); 2 a bad file or
+        option; 3 nothing differs but a claim can't tell.
 
         Args:
           results: the original results JSON; its suite, parameters (config), seed and node count are re-run.

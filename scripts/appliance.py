@@ -375,7 +375,7 @@ def recorded_workers(path: Path) -> int | None:
 
 def repro(args) -> int:
     # Re-run what a results file records on the running cluster and judge each row against it
-    # (bench repro, exit 1 if a row differs beyond its tolerance); its NAME-heavy.json partner
+    # (bench repro: claims, then rows; exit 1 if one differs, 3 if a claim can't tell); its NAME-heavy.json partner
     # from `make report` after it when present. reports/repro/index.html sets each beside its original.
     results_dir = Path(env("RESULTS_DIR", "results"))
     name = Path(args.file).name
