@@ -41,7 +41,10 @@ def machine_lines(rep: Reproduction) -> list[str]:
     if m is None or m.same:
         return []
 
-    said = "; ".join(f"{what} {va} (original) vs {vb} (here)" for what, va, vb in m.differences)
+    def shown(what, value):
+        return fmt_time(value) if what == "probe_s" else f"{value / 2**30:.1f} GiB" if what == "memory_bytes" else value
+
+    said = "; ".join(f"{what} {shown(what, va)} (original) vs {shown(what, vb)} (here)" for what, va, vb in m.differences)
     return [f"ANOTHER MACHINE: the original ran elsewhere ({said}).",
             f"machine factors (here / original, time): Python work {describe_factor(m.python)} (the machine probe), "
             f"Ray per-task cost {describe_factor(m.ray_task)} (the no-op task), numpy {describe_factor(m.numpy)}; "
