@@ -65,3 +65,13 @@ def embedded_ray():
     connect(None, num_cpus=2)
     yield
     shutdown()
+
+
+@pytest.fixture
+def clocked_ray(monkeypatch):
+    """Ray replaced by tests/fake_ray.py for one test: (clock, ray module). No Ray starts."""
+    import fake_ray as fake
+
+    clock, ray = fake.install(monkeypatch)
+    yield clock, ray
+    fake.clear_caches()
