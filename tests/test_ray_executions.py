@@ -8,11 +8,15 @@ driver computed or copied (e.g. from workload.reference, which cannot be read he
 """
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from bench import cluster, modes
+from conftest import REPO
 from test_honesty import NoReference, brute_force
 
 pytestmark = pytest.mark.ray
@@ -21,10 +25,36 @@ MARK = 1_000_000  # added to every remotely computed answer; no real answer is n
 
 
 @pytest.fixture(scope="module")
-def counted(request):
-    import ray
+def embedded():
+    """An embedded Ray for the module: what bench.cluster.connect recorded about it."""
+    info = cluster.connect(None, num_cpus=2)
+    yield info
+    cluster.shutdown()
 
-    cluster.connect(None, num_cpus=2)
+
+def test_an_embedded_run_records_the_auth_mode_ray_runs_with(embedded):
+    """Issue 25. Ray 2.60 turns token auth on for a new local cluster unless RAY_AUTH_MODE says
+    otherwise (ray/_private/worker.py: enable_token_auth_by_default), and says so in the
+    driver's RAY_AUTH_MODE: the record must agree with Ray, whichever it is."""
+    assert embedded["mode"] == "embedded"
+    assert embedded["auth_mode"] == os.environ.get("RAY_AUTH_MODE", "disabled").lower()
+
+
+def test_an_embedded_run_without_token_auth_records_disabled():
+    """Issue 25: an embedded Ray told RAY_AUTH_MODE=disabled records "disabled", never "token".
+    In a fresh interpreter: Ray keeps its auth mode per process."""
+    script = ("from bench import cluster; info = cluster.connect(None, num_cpus=1); "
+              "print(info['mode'], info['auth_mode']); cluster.shutdown()")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["embedded", "disabled"]
+
+
+@pytest.fixture(scope="module")
+def counted(embedded):
+    import ray
 
     @ray.remote(num_cpus=0)
     class Counter:
@@ -53,7 +83,6 @@ def counted(request):
                           dtype=np.int64)
 
     yield counter, (search, search_batch)
-    cluster.shutdown()
 
 
 @pytest.fixture
