@@ -17,6 +17,7 @@ def test_the_fault_log_holds_the_faults_in_the_window(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_FAULT_LOG", str(log))
     assert record.fault_log(5, 10) == [{"unix": 5, "kind": "kill", "node": "wörker-1"}, {"unix": 10.0, "kind": "kill"}]
     assert record.fault_log(0, 4.95) == [{"unix": 4.9, "kind": "kill"}, {"kind": "no time"}]  # no time: 0
+    assert record.fault_log(0, 0.5) == [{"kind": "no time"}]
 
 
 def test_no_fault_log_no_faults(tmp_path, monkeypatch):
