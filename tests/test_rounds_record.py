@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bench.rounds import Row, RunSpec, _cv, _unsettled_reason, attribute_to_runs
+from bench.rounds import Row, RunSpec, _cv, _unsettled_reason, attribute_to_runs, extra_round_rows
 from bench.suites import build_config
 
 
@@ -108,3 +108,29 @@ def test_why_an_unsettled_row_stopped():
     assert _stopped(8, [2.0, 2.0, 2.0, 2.1])[0] == "budget"  # a trial of exactly a quarter of it is allowed
     assert _stopped(8, [2.1, 2.1, 2.1, 2.2])[0] == "trial too long for extra trials"
     assert reason == "trial too long for extra trials"
+
+
+def test_settled_at_exactly_the_cv_target_or_exactly_the_median_target():
+    row = _row("r", [1.0, 1.2, 1.1])
+    assert row.settled(row.cv())  # at the CV target, not only under it
+    at_target = _row("m", [19.0, 20.0, 20.0, 20.0, 20.0, 21.0])  # median 20 known within 1/20, the target
+    assert at_target.cv() > 0.01 and at_target.settled(0.01)
+
+
+def test_an_extra_trial_that_costs_exactly_what_is_left_is_taken():
+    noisy = _row("noisy", [1.0, 0.5, 1.5])  # median 1.0
+    assert extra_round_rows([noisy], 0.05, 9, budget_left_s=1.0) == [noisy]
+    assert extra_round_rows([noisy], 0.05, 9, budget_left_s=1.0, max_trial_s=1.0) == [noisy]
+    assert extra_round_rows([noisy], 0.05, 9, budget_left_s=1.5) == [noisy]  # one row wanting: all of it is its share
+
+
+def test_a_trial_without_latencies_is_its_own_latency():
+    from bench.modes import TrialOutcome
+    from bench.record import _trial_samples
+
+    sample = _trial_samples(TrialOutcome(answers=[], response_s=0.5, tasks=4), lookups=100)
+    assert sample["task_latency_p50_s"] == sample["task_latency_p99_s"] == 0.5
+    assert sample["tasks_per_s"] == 8.0 and sample["lookups_per_s"] == 200.0 and "submit_s" not in sample
+    timed = _trial_samples(TrialOutcome(answers=[], response_s=0.5, tasks=4, submit_s=0.2,
+                                        task_latencies_s=[0.1, 0.3]), lookups=100)
+    assert timed["task_latency_p50_s"] == pytest.approx(0.2) and timed["submit_per_task_s"] == pytest.approx(0.05)
