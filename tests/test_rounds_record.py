@@ -134,3 +134,17 @@ def test_a_trial_without_latencies_is_its_own_latency():
     timed = _trial_samples(TrialOutcome(answers=[], response_s=0.5, tasks=4, submit_s=0.2,
                                         task_latencies_s=[0.1, 0.3]), lookups=100)
     assert timed["task_latency_p50_s"] == pytest.approx(0.2) and timed["submit_per_task_s"] == pytest.approx(0.05)
+
+
+def test_a_fault_after_the_loss_is_not_its_cause():
+    rows = _rows()
+    before, after = {"event": "kill", "unix": 0.7}, {"event": "kill", "unix": 35}
+    lost = {"event": "node_lost", "detected_unix": 15}
+    assert _owner(rows, attribute_to_runs(list(rows), [before, after], [lost]), lost, 1) == "A"
+
+
+def test_an_untimed_fault_is_before_a_loss_at_half_a_second():
+    early, late = _row("P", windows=[(-1.0, 0.1)]), _row("Q", windows=[(0.2, 0.9)])
+    lost = {"event": "node_lost", "detected_unix": 0.5}
+    owned = attribute_to_runs([early, late], [{"event": "kill"}], [lost])
+    assert _owner((early, late), owned, lost, 1) == "P"
