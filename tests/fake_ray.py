@@ -28,9 +28,14 @@ GET_S = 100.0
 
 
 class Clock:
-    def __init__(self):
-        self.now = 0.0
+    """Starts far from 0, so a difference taken the wrong way round (now + start) shows."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
         self.log: list[tuple[str, float, int]] = []  # (event, time, how many refs)
+        self.submit_s, self.wait_s, self.get_s = SUBMIT_S, WAIT_S, GET_S  # a test may change them
+        self.in_flight = 0  # submitted, not yet returned by a get
+        self.most_in_flight = 0
 
     def perf_counter(self) -> float:
         return self.now
@@ -48,6 +53,8 @@ class FakeRef:
         self.value = value
         self._future: concurrent.futures.Future | None = None
         self.clock = clock
+        self.task = False  # a task's result (not ray.put)
+        self.got = False
 
     def future(self) -> concurrent.futures.Future:
         if self._future is None:
@@ -68,9 +75,13 @@ class FakeRemoteFunction:
         args = tuple(a.value if isinstance(a, FakeRef) else a for a in args)
         self.calls.append(args)
         value = self.fn(*args)
-        self.clock.advance(SUBMIT_S)
+        self.clock.advance(self.clock.submit_s)
         self.clock.log.append(("submit", self.clock.now, 1))
-        return FakeRef(value, self.clock)
+        self.clock.in_flight += 1
+        self.clock.most_in_flight = max(self.clock.most_in_flight, self.clock.in_flight)
+        ref = FakeRef(value, self.clock)
+        ref.task = True
+        return ref
 
     def options(self, **_):
         return self
@@ -91,17 +102,20 @@ def fake_ray_module(clock: Clock) -> types.ModuleType:
         return FakeRef(value, clock)
 
     def get(refs, timeout=None):
-        clock.advance(GET_S)
+        clock.advance(clock.get_s)
         single = isinstance(refs, FakeRef)
         refs = [refs] if single else list(refs)
         for ref in refs:
             ref.done()
+            if ref.task and not ref.got:
+                ref.got = True
+                clock.in_flight -= 1
         clock.log.append(("get", clock.now, len(refs)))
         values = [ref.value for ref in refs]
         return values[0] if single else values
 
     def wait(refs, num_returns=1, timeout=None):
-        clock.advance(WAIT_S)
+        clock.advance(clock.wait_s)
         refs = list(refs)
         ready, rest = refs[:num_returns], refs[num_returns:]
         for ref in ready:
@@ -113,8 +127,9 @@ def fake_ray_module(clock: Clock) -> types.ModuleType:
         return types.SimpleNamespace(get_node_id=lambda: "driver-node")
 
     def nodes():
-        return [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"}]
+        return ray.node_list
 
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"}]  # a test may change it
     ray.remote, ray.put, ray.get, ray.wait = remote, put, get, wait
     ray.get_runtime_context, ray.nodes = get_runtime_context, nodes
     ray.is_initialized = lambda: True
