@@ -148,3 +148,29 @@ def test_an_untimed_fault_is_before_a_loss_at_half_a_second():
     lost = {"event": "node_lost", "detected_unix": 0.5}
     owned = attribute_to_runs([early, late], [{"event": "kill"}], [lost])
     assert _owner((early, late), owned, lost, 1) == "P"
+
+
+@pytest.mark.parametrize("window", [None, 64])
+def test_the_plan_has_one_row_per_configuration_named_and_parametrised(window):
+    from bench.rounds import plan_runs
+
+    config = build_config(suite="quick", modes="sequential,numpy,multiprocessing,ray-naive,ray-batched,ray-auto",
+                          queries=1001, naive_tasks="300,1001", batch_sizes="10,1000", window=window, quiet=True)
+    specs = plan_runs(config, cluster_cpus=2, driver_cpus=3)
+    trials = config.trials
+    naive_params = {"window": window} if window else {}
+    assert specs == [
+        RunSpec("sequential", "sequential", 1001, trials),
+        RunSpec("numpy", "numpy", 1001, trials),
+        RunSpec("multiprocessing", "multiprocessing P=3", 1001, trials, {"processes": 3}),
+        RunSpec("ray-naive", "ray-naive 300 tasks", 300, config.trials_for_naive(300), naive_params),
+        RunSpec("ray-naive", "ray-naive 1,001 tasks", 1001, config.trials_for_naive(1001), naive_params),
+        RunSpec("ray-batched", "ray-batched B=10", 1001, trials, {"batch_size": 10, "per_cpu": False}),
+        RunSpec("ray-batched", "ray-batched B=501 (1 task per CPU)", 1001, trials, {"batch_size": 501, "per_cpu": True}),
+        RunSpec("ray-batched", "ray-batched B=1,000", 1001, trials, {"batch_size": 1000, "per_cpu": False}),
+        RunSpec("ray-auto", "ray-auto", 1001, trials, {"cluster_cpus": 2}),
+    ]
+    # with no CPUs known, one per CPU is one task for all
+    assert plan_runs(build_config(suite="quick", modes="ray-batched", queries=1001, batch_sizes="10", quiet=True),
+                     cluster_cpus=0, driver_cpus=1)[-1] == RunSpec("ray-batched", "ray-batched B=1,001 (1 task per CPU)",
+                                                                  1001, trials, {"batch_size": 1001, "per_cpu": True})
