@@ -121,3 +121,9 @@ def test_detection_delays_pair_each_fault_with_the_next_loss_once():
     faults = [{"unix": 11.0}, {"unix": 9.0}, {"unix": 10.0}]
     assert record._detection_delays(events, faults) == [1.0, 2.0]  # 9 -> 10, 10 -> 12 (10 is taken), 11: none
     assert record._detection_delays([{"event": "node_lost", "detected_unix": 5.0}], [{"unix": 5.0}]) == [0.0]
+
+
+def test_a_finite_figure_is_kept_to_six_places_and_infinity_as_none():
+    assert record._finite_or_none(0.123456789) == 0.123457
+    assert record._finite_or_none(2.0) == 2.0
+    assert record._finite_or_none(float("inf")) is None and record._finite_or_none(float("nan")) is None
