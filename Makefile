@@ -77,6 +77,7 @@ help:
 	@echo "make venv                host .venv from the hashed locks"
 	@echo "make test                everything, Docker included; make test-fast for unit tests"
 	@echo "make mutation            mutmut on the core modules vs the fast tests; score per module (slow, not CI)"
+	@echo "make mutation-ray        the same for bench/cluster.py, against the Ray tests too (slower still)"
 	@echo "make clean               remove build outputs and the wheelhouse"
 	@echo ""
 	@echo "The CLI (ray-bench, or python -m bench) outside make, no cluster needed:"
@@ -230,20 +231,26 @@ test: venv compose-v2
 test-fast: venv
 	$(VENV)/bin/python -m pytest -m "not docker and not slow and not browser and not ray" tests/
 
-# Test strength (issue 12): mutmut 3 ([tool.mutmut] in pyproject.toml) mutates the modules
-# that decide correctness and figures and runs the fast tests against each mutant. The
-# Ray-remote parts of bench/modes.py (trial/prepare of the Ray modes, the remote functions,
-# the node query) are out of scope: the fast tests cannot run them. Not incremental: mutmut
-# re-tests every mutant named on its command line, so each run re-tests the whole scope (about
-# 30 min on 2 niced cores); to re-test a few after a new test, `mutmut run NAME...` and
-# `mutmut results`. Niced: it takes every core for a while.
+# Test strength (issues 12 and 25): mutmut 3 ([tool.mutmut] in pyproject.toml) mutates the
+# modules that decide correctness, timing and figures and runs the fast tests against each
+# mutant; scripts/mutation_score.py prints a score per module. The Ray modes' trials and
+# probe, and the calibration, run in the fast tests on a fake Ray with a test-controlled clock
+# (tests/fake_ray.py), so they are in MUTATION_SCOPE; what only a real Ray reaches
+# (bench/cluster.py) is `make mutation-ray`, against the `ray` tests too (MUTATION_RAY=1; much
+# slower: every test module starts its own Ray). Not incremental: mutmut re-tests every mutant
+# named on its command line (the scope took hours on 2 niced cores); a subset:
+# `make mutation MUTATION_SCOPE='bench.rounds.*'`; to re-test a few after a new test,
+# `mutmut run NAME...` and `mutmut results`. Niced: it takes every core for a while.
 MUTATION_SCOPE = 'bench.workload.*' 'bench.stats.*' 'bench.model.*' 'bench.compare.*' 'bench.results.*' \
   'bench.modes.x_tracking_stride*' 'bench.modes.xǁLatencyTrackerǁ*' 'bench.modes.xǁModeǁ*' \
   'bench.modes.xǁSequentialǁ*' 'bench.modes.x_numpy_first_index*' 'bench.modes.xǁNumpyǁ*' \
   'bench.modes.xǁMultiprocessingǁ__init__*' 'bench.modes.xǁMultiprocessingǁchunk_for*' \
   'bench.modes.xǁMultiprocessingǁtasks_for*' 'bench.modes.xǁMultiprocessingǁtrial*' \
-  'bench.modes.xǁRayNaiveǁ__init__*' 'bench.modes.xǁRayBatchedǁ__init__*' 'bench.modes.xǁRayBatchedǁtasks_for*' \
-  'bench.modes.xǁRayAutoǁ__init__*' 'bench.modes.x_choose_batch_size*' 'bench.modes.x_inline_object_bytes*'
+  'bench.modes.xǁRayNaiveǁ*' 'bench.modes.xǁRayBatchedǁ*' 'bench.modes.xǁRayAutoǁ*' \
+  'bench.modes.x_remote_functions*' 'bench.modes.x_tasks_leave_driver_node*' \
+  'bench.modes.x_choose_batch_size*' 'bench.modes.x_inline_object_bytes*' \
+  'bench.rounds.*' 'bench.record.*' 'bench.calibration.*' 'bench.runner.*' 'bench.repro.*' 'bench.rerun.*'
+MUTATION_RAY_SCOPE = 'bench.cluster.*'
 $(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/mutation.lock
 	@touch $@
@@ -251,6 +258,10 @@ $(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
 .PHONY: mutation
 mutation: $(VENV)/.mutation-installed
 	@$(VENV)/bin/python scripts/mutation_score.py run $(MUTATION_SCOPE)
+
+.PHONY: mutation-ray
+mutation-ray: $(VENV)/.mutation-installed
+	@MUTATION_RAY=1 $(VENV)/bin/python scripts/mutation_score.py run $(MUTATION_RAY_SCOPE)
 
 clean:
 	rm -rf build .pytest_cache

@@ -136,3 +136,52 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
     assert [n.text for n in stability_warnings([], res) if n.kind == "calibration"] == [line]
     clean = make_results().with_cluster(calibration={**cal.record(), "in_rounds_error": None})
     assert not any("stopped" in text for text in table_lines(clean))
+
+
+# -- what the record says, word for word (issue 25: mutation of bench.calibration) -------------
+
+def test_known_means_enough_batches_and_a_median_known_within_the_target():
+    """At the planned count (not one more) and at exactly the target (not only under it)."""
+    assert calibration._known([20.0] * 6, trials=6, max_trials=20)
+    assert not calibration._known([20.0] * 5, trials=6, max_trials=20)
+    at_target = [19.0, 20.0, 20.0, 20.0, 20.0, 21.0]  # median 20, interval [19, 21]: 1/20 = the target
+    assert calibration.median_ci_rel(at_target) == calibration.MEDIAN_CI_TARGET
+    assert calibration._known(at_target, trials=6, max_trials=20)
+    assert calibration._known([1.0, 9.0], trials=6, max_trials=2)  # the cap, whatever the spread
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("", "RuntimeError"),  # no message: no dangling colon
+    ("lost node X\nmore", "RuntimeError: lost node X"),  # first line, kept to its last character
+])
+def test_a_failed_batch_is_named_by_its_first_line(fake_ray, monkeypatch, message, expected):
+    fake_ray["durations"]([1.0] * 9)
+    cal = calibration.Calibration(trials=3, max_trials=9, tasks=100)
+
+    def failing(submit_all, tasks):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(calibration, "one_batch", failing)
+    cal.after_round(1)
+    assert cal.record()["in_rounds_error"] == expected
+
+
+def test_the_record_names_its_method_task_count_and_the_with_args_method(fake_ray):
+    fake_ray["durations"]([1.0] * 6)
+    cal = calibration.Calibration(trials=3, max_trials=3, naive_args=("array", 7), tasks=100)
+    record = cal.record()
+    assert record["method"] == ("async no-op tasks, 100 per batch, submit all then ray.get; "
+                                "3 batches before the rounds")
+    assert record["tasks_per_trial"] == 100
+    assert record["with_naive_args"]["method"] == calibration.WITH_ARGS_METHOD
+    fake_ray["durations"]([1.0] * 6)
+    more = calibration.Calibration(trials=3, max_trials=9, tasks=100).record()
+    assert more["method"].endswith("3 batches before the rounds, more (up to 9) until the median is known within 5%")
+
+
+def test_the_interleaved_record_keeps_the_block_under_its_own_name(fake_ray):
+    fake_ray["durations"]([1.0] * 3 + [2.0] * 3)
+    cal = calibration.Calibration(trials=3, max_trials=3, tasks=100)
+    for index in range(1, 4):
+        cal.after_round(index)
+    assert cal.record()["before_rounds"]["method"] == "before the rounds (predicts naive trials)"

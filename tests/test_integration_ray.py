@@ -1,6 +1,7 @@
 """Every mode on a small workload against an embedded Ray with 2 CPUs."""
 
 import json
+import os
 
 import pytest
 
@@ -96,6 +97,10 @@ def test_calibration_and_cluster_are_recorded(small_run):
     for rate in (calib, cluster["calibration"]["with_naive_args"]["stats"]["tasks_per_s"]["median"]):
         assert 0.2 * naive_rate <= rate <= 20 * naive_rate, (rate, naive_rate)
     assert cluster["nodes_start"] == {"alive": 1, "alive_with_cpus": 1, "cpus": 2.0}
+    # issue 25: the auth mode Ray ran with (Ray 2.60 turns token auth on for a new local cluster
+    # unless RAY_AUTH_MODE says otherwise, and sets RAY_AUTH_MODE in the driver to what it chose)
+    assert cluster["mode"] == "embedded"
+    assert cluster["auth_mode"] == os.environ.get("RAY_AUTH_MODE", "disabled").lower()
     node = cluster["nodes"][0]
     assert node["alive"] and node["object_store_memory_bytes"] > 0 and node["shm_bytes"] > 0
     # the host's own CPU while the rounds ran: one window per round, adding up to the whole

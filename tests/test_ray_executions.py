@@ -8,11 +8,16 @@ driver computed or copied (e.g. from workload.reference, which cannot be read he
 """
 
 import math
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from bench import cluster, modes
+from conftest import REPO
 from test_honesty import NoReference, brute_force
 
 pytestmark = pytest.mark.ray
@@ -21,10 +26,36 @@ MARK = 1_000_000  # added to every remotely computed answer; no real answer is n
 
 
 @pytest.fixture(scope="module")
-def counted(request):
-    import ray
+def embedded():
+    """An embedded Ray for the module: what bench.cluster.connect recorded about it."""
+    info = cluster.connect(None, num_cpus=2)
+    yield info
+    cluster.shutdown()
 
-    cluster.connect(None, num_cpus=2)
+
+def test_an_embedded_run_records_the_auth_mode_ray_runs_with(embedded):
+    """Issue 25. Ray 2.60 turns token auth on for a new local cluster unless RAY_AUTH_MODE says
+    otherwise (ray/_private/worker.py: enable_token_auth_by_default), and says so in the
+    driver's RAY_AUTH_MODE: the record must agree with Ray, whichever it is."""
+    assert embedded["mode"] == "embedded"
+    assert embedded["auth_mode"] == os.environ.get("RAY_AUTH_MODE", "disabled").lower()
+
+
+def test_an_embedded_run_without_token_auth_records_disabled():
+    """Issue 25: an embedded Ray told RAY_AUTH_MODE=disabled records "disabled", never "token".
+    In a fresh interpreter: Ray keeps its auth mode per process."""
+    script = ("from bench import cluster; info = cluster.connect(None, num_cpus=1); "
+              "print(info['mode'], info['auth_mode']); cluster.shutdown()")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["embedded", "disabled"]
+
+
+@pytest.fixture(scope="module")
+def counted(embedded):
+    import ray
 
     @ray.remote(num_cpus=0)
     class Counter:
@@ -53,7 +84,6 @@ def counted(request):
                           dtype=np.int64)
 
     yield counter, (search, search_batch)
-    cluster.shutdown()
 
 
 @pytest.fixture
@@ -112,3 +142,81 @@ def test_auto_runs_ceil_n_over_its_chosen_b_remote_tasks(counted, workload, monk
     assert len(calls) == math.ceil(n / mode.batch_size) == outcome.tasks
     assert sum(size for _, size in calls) == n
     assert np.array_equal(outcome.answers, brute_force(workload.array, workload.query_values[:n]) + MARK)
+
+
+# -- timing windows on the real Ray (issue 25; the exact version is tests/test_timing_windows.py) --
+
+class _Readings:
+    """Every clock reading the code under test takes, when each submission began and when each
+    ray.get returned: real perf_counter values, compared with each other, never with a limit."""
+
+    def __init__(self):
+        self.clock, self.submits, self.gets = [], [], []
+
+    def perf_counter(self):
+        value = time.perf_counter()
+        self.clock.append(value)
+        return value
+
+    def spanned(self, measured_s: float) -> bool:
+        """Whether two of the code's own readings, one no later than the first submission and one
+        no earlier than the last get's return, are exactly `measured_s` apart."""
+        starts = [s for s in self.clock if s <= self.submits[0]]
+        ends = [e for e in self.clock if e >= self.gets[-1]]
+        return any(abs((e - s) - measured_s) <= 1e-12 for s in starts for e in ends)
+
+
+def _instrument(monkeypatch, module, functions):
+    import types
+
+    import ray
+
+    readings = _Readings()
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=readings.perf_counter,
+                                                              monotonic=time.monotonic, sleep=time.sleep))
+    real_get = ray.get
+
+    def get(*args, **kwargs):
+        values = real_get(*args, **kwargs)
+        readings.gets.append(time.perf_counter())
+        return values
+
+    monkeypatch.setattr(ray, "get", get)
+
+    class Submitting:
+        def __init__(self, function):
+            self.function = function
+
+        def remote(self, *args):
+            readings.submits.append(time.perf_counter())
+            return self.function.remote(*args)
+
+    return readings, tuple(Submitting(f) for f in functions)
+
+
+@pytest.mark.parametrize("case, n", [("naive", 250), ("naive window=40", 300), ("batched B=7", 1000),
+                                     ("auto", 1000)])
+def test_each_ray_mode_times_from_its_first_submission_until_its_last_answer_is_back(counted, workload, monkeypatch,
+                                                                                      case, n):
+    counter, functions = counted
+    mode = {"naive": lambda: modes.RayNaive(workload), "naive window=40": lambda: modes.RayNaive(workload, window=40),
+            "batched B=7": lambda: modes.RayBatched(workload, batch_size=7),
+            "auto": lambda: modes.RayAuto(workload, cluster_cpus=2)}[case]()
+    readings, wrapped = _instrument(monkeypatch, modes, functions)
+    outcome, _ = _trial(mode, n, counter, monkeypatch, wrapped)
+    trial_gets = [t for t in readings.gets if t >= readings.submits[-outcome.tasks]]
+    readings.submits[:] = readings.submits[-outcome.tasks:]  # the trial's own (ray-auto's probe submitted too)
+    readings.gets[:] = trial_gets[:-1]  # the last get is _trial's count of the calls, after the trial
+    assert readings.gets, "no answer came back through ray.get"
+    assert readings.spanned(outcome.response_s)
+    assert np.array_equal(outcome.answers, brute_force(workload.array, workload.query_values[:n]) + MARK)
+
+
+def test_a_calibration_batch_times_submission_plus_completion(counted, monkeypatch):
+    from bench import calibration
+
+    noop, _ = calibration.noop_functions()
+    readings, (submitting,) = _instrument(monkeypatch, calibration, (noop,))
+    rate = calibration.one_batch(lambda: [submitting.remote() for _ in range(200)], 200)
+    assert len(readings.gets) == 1 and len(readings.submits) == 200
+    assert readings.spanned(200 / rate)

@@ -1,0 +1,163 @@
+"""A stand-in for Ray with a clock the test controls (issue 25: Ray timing windows).
+
+Time passes only inside the fake Ray's calls: a submission (`f.remote(...)`) costs SUBMIT_S,
+a `ray.wait` WAIT_S and a `ray.get` GET_S, and the clock the code under test reads
+(`time.perf_counter` in bench.modes and bench.calibration, swapped for `clock.perf_counter`)
+does not move by itself. So every interval a mode or the calibration measures is known
+exactly, and the log says when each answer came back to the driver (the moment a
+`ray.get` returned it). A task's work runs in the driver at submission (its result is only
+handed over by `get`); its ref's future (ref.future(), the latency tracker) completes when
+`wait` reports it ready or `get` returns it, whichever comes first.
+
+Install with `install(monkeypatch)` (the `clocked_ray` fixture of tests/conftest.py): `sys.modules["ray"]`
+and the modules' clocks are replaced for one test, and the cached remote functions of
+bench.modes are cleared before and after (clear_caches), so a test with the real Ray later in
+the session gets real ones again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+import time
+import types
+
+SUBMIT_S = 1.0
+WAIT_S = 10.0
+GET_S = 100.0
+
+
+class Clock:
+    """Starts far from 0, so a difference taken the wrong way round (now + start) shows."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.log: list[tuple[str, float, int]] = []  # (event, time, how many refs)
+        self.submit_s, self.wait_s, self.get_s = SUBMIT_S, WAIT_S, GET_S  # a test may change them
+        self.in_flight = 0  # submitted, not yet returned by a get
+        self.most_in_flight = 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+    def times(self, event: str) -> list[float]:
+        return [t for e, t, _ in self.log if e == event]
+
+
+class FakeRef:
+    def __init__(self, value, clock: Clock):
+        self.value = value
+        self._future: concurrent.futures.Future | None = None
+        self.clock = clock
+        self.task = False  # a task's result (not ray.put)
+        self.got = False
+
+    def future(self) -> concurrent.futures.Future:
+        if self._future is None:
+            self._future = concurrent.futures.Future()
+        return self._future
+
+    def done(self) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.set_result(self.value)
+
+
+class FakeRemoteFunction:
+    def __init__(self, fn, clock: Clock):
+        self.fn, self.clock = fn, clock
+        self.calls: list[tuple] = []  # the arguments of every submitted task, resolved
+
+    def remote(self, *args):
+        args = tuple(a.value if isinstance(a, FakeRef) else a for a in args)
+        self.calls.append(args)
+        value = self.fn(*args)
+        self.clock.advance(self.clock.submit_s)
+        self.clock.log.append(("submit", self.clock.now, 1))
+        self.clock.in_flight += 1
+        self.clock.most_in_flight = max(self.clock.most_in_flight, self.clock.in_flight)
+        ref = FakeRef(value, self.clock)
+        ref.task = True
+        return ref
+
+    def options(self, **_):
+        return self
+
+
+def fake_ray_module(clock: Clock) -> types.ModuleType:
+    ray = types.ModuleType("ray")
+    ray.functions = []  # every remote function made, in order
+
+    def remote(*args, **kwargs):
+        if args and callable(args[0]):
+            made = FakeRemoteFunction(args[0], clock)
+            ray.functions.append(made)
+            return made
+        return remote
+
+    def put(value):
+        return FakeRef(value, clock)
+
+    def get(refs, timeout=None):
+        clock.advance(clock.get_s)
+        single = isinstance(refs, FakeRef)
+        refs = [refs] if single else list(refs)
+        for ref in refs:
+            ref.done()
+            if ref.task and not ref.got:
+                ref.got = True
+                clock.in_flight -= 1
+        clock.log.append(("get", clock.now, len(refs)))
+        values = [ref.value for ref in refs]
+        return values[0] if single else values
+
+    def wait(refs, num_returns=1, timeout=None):
+        clock.advance(clock.wait_s)
+        refs = list(refs)
+        ready, rest = refs[:num_returns], refs[num_returns:]
+        for ref in ready:
+            ref.done()
+        clock.log.append(("wait", clock.now, len(ready)))
+        return ready, rest
+
+    def get_runtime_context():
+        return types.SimpleNamespace(get_node_id=lambda: "driver-node")
+
+    def nodes():
+        return ray.node_list
+
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"}]  # a test may change it
+    ray.remote, ray.put, ray.get, ray.wait = remote, put, get, wait
+    ray.get_runtime_context, ray.nodes = get_runtime_context, nodes
+    ray.is_initialized = lambda: True
+    return ray
+
+
+def fake_time(clock: Clock) -> types.SimpleNamespace:
+    """The `time` module as the code under test sees it: perf_counter is the fake clock; the
+    rest (monotonic, sleep: the latency tracker's wait for its callbacks) is the real one."""
+    return types.SimpleNamespace(perf_counter=clock.perf_counter, monotonic=time.monotonic, sleep=time.sleep,
+                                 time=time.time)
+
+
+def install(monkeypatch) -> tuple[Clock, types.ModuleType]:
+    from bench import calibration, modes
+
+    clock = Clock()
+    ray = fake_ray_module(clock)
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setattr(modes, "time", fake_time(clock))
+    monkeypatch.setattr(calibration, "time", fake_time(clock))
+    clear_caches()
+    return clock, ray
+
+
+def clear_caches() -> None:
+    """bench.modes caches its remote functions: made with the fake Ray, they must not outlive the test."""
+    from bench import modes
+
+    for cached in (modes._ray_functions, modes._workload_functions, modes._timed_batch_function):
+        cached.cache_clear()
