@@ -249,7 +249,8 @@ MUTATION_SCOPE = 'bench.workload.*' 'bench.stats.*' 'bench.model.*' 'bench.compa
   'bench.modes.xǁRayNaiveǁ*' 'bench.modes.xǁRayBatchedǁ*' 'bench.modes.xǁRayAutoǁ*' \
   'bench.modes.x_remote_functions*' 'bench.modes.x_tasks_leave_driver_node*' \
   'bench.modes.x_choose_batch_size*' 'bench.modes.x_inline_object_bytes*' \
-  'bench.rounds.*' 'bench.record.*' 'bench.calibration.*' 'bench.runner.*' 'bench.repro.*' 'bench.rerun.*'
+  'bench.rounds.*' 'bench.record.*' 'bench.calibration.*' 'bench.runner.*' 'bench.repro.*' 'bench.rerun.*' \
+  'bench.facts.*' 'bench.claims.*' 'bench.machines.*'
 MUTATION_RAY_SCOPE = 'bench.cluster.*'
 $(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/mutation.lock
