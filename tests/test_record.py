@@ -95,12 +95,17 @@ def test_a_run_record_holds_every_measurement_of_its_row():
     assert extra["resources"]["n2"] == {"hostname": "host-2", "lost": True, "samples": []}
     kinds = [w["kind"] for w in extra["warnings"]]
     assert kinds == ["unstable", "too-short", "outliers"]
-    assert extra["warnings"][0]["message"].startswith("response time CV is ")
-    assert extra["warnings"][1]["message"] == ("a trial took under 1 ms: timer resolution and noise dominate; "
-                                               "raise --queries")
+    # figures recorded, words where shown (bench.wording)
+    from bench.wording import run_warning_text
+
+    assert extra["warnings"][0]["cv"] == run.stats["response_s"]["cv"] and extra["warnings"][0]["limit"] == 0.10
+    assert run_warning_text(extra["warnings"][0]).startswith("response time CV is ")
+    assert run_warning_text(extra["warnings"][1]) == ("a trial took under 1 ms: timer resolution and noise dominate; "
+                                                      "raise --queries")
     assert [o["trial"] for o in extra["outliers"]] == [3, 4] and extra["outliers"][0]["round"] == 4
-    assert extra["warnings"][2]["message"] == ("outlier trial(s) #4 (5 s, 5.00x the median), #5 (0.0005 s, 0.00x the "
-                                               "median): kept in the median, named here")
+    assert extra["warnings"][2] == {"kind": "outliers", "trials": 2}
+    assert run_warning_text(extra["warnings"][2], extra["outliers"]) == (
+        "outlier trial(s) #4 (5 s, 5.00x the median), #5 (0.0005 s, 0.00x the median): kept in the median, named here")
 
 
 def test_a_run_without_windows_or_a_cost_records_none_of_them():
