@@ -253,10 +253,12 @@ def align_table(header: tuple, body: list[tuple]) -> list[str]:
     return lines
 
 
-def claims_table(verdicts, items: str = "lookups", across: bool = False) -> list[str]:
+def claims_table(verdicts, items: str = "lookups", across: bool = False,
+                 names: tuple[str, str] = ("original", "new")) -> list[str]:
     """One line per claim: both files' values with their intervals, new/expected, the verdict."""
-    header = ("claim", "original") + (("expected here",) if across else ()) + ("new", "new/expected" if across
-                                                                               else "new/orig", "tolerance", "verdict")
+    old, new = names
+    header = ("claim", old) + (("expected here",) if across else ()) + (new, f"{new}/expected" if across
+                                                                        else f"{new}/{old[:4]}", "tolerance", "verdict")
     body = []
     for c in verdicts:
         if c.unit == "B":
@@ -285,9 +287,8 @@ def print_claims(a: Results, b: Results, out) -> None:
         print(file=out)
         print("claims (ratios within each file, 95% CI from same-round pairs; B/A within the claim's tolerance: "
               "holds):", file=out)
-        for line in claims_table(verdicts, facts_a.items):
-            print(line.replace("original", "A       ", 1).replace("new/orig", "B/A     ", 1)
-                  .replace("  new  ", "  B    ", 1), file=out)
+        for line in claims_table(verdicts, facts_a.items, names=("A", "B")):
+            print(line, file=out)
 
 
 def compare_files(path_a: str, path_b: str, fail_above: float | None = None, alpha: float = ALPHA,

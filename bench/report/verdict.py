@@ -152,7 +152,7 @@ def _reason_above_linear(cpus, results: Results) -> str:
 
 
 def work_bound_facts(views, results: Results, seq: RunView | None, batched: RunView | None,
-                     auto: RunView | None) -> WorkBoundFacts | None:
+                     auto: RunView | None, claims: Facts | None = None) -> WorkBoundFacts | None:
     """Speed-up, parallel efficiency and the multiprocessing comparison for the work-bound regime."""
     ray_cpus = cluster_cpus(results)
     cores, _ = physical_cores(results)
@@ -161,7 +161,7 @@ def work_bound_facts(views, results: Results, seq: RunView | None, batched: RunV
     if not seq or not cpus or not (batched or auto):
         return None
     mp = first_correct(views, "multiprocessing")
-    claims = compute_facts(results)
+    claims = claims or compute_facts(results)
     claim, mp_claim = claims.get("parallel_efficiency"), claims.get("batched_vs_multiprocessing")
     runs = []
     for view in (batched, auto):
@@ -185,14 +185,15 @@ def verdict_facts(views, results: Results) -> VerdictFacts:
     seq = first_correct(views, "sequential")
     batched = fastest_correct(views, "ray-batched")
     auto = first_correct(views, "ray-auto")
+    claims = compute_facts(results)  # once per file: the page's every ratio comes from here
     return VerdictFacts(
         queries=queries, seq=seq, naive_ref=naive_reference(views, queries), batched=batched,
         numpy=first_correct(views, "numpy"), auto=auto,
         excluded=tuple(v for v in views if not v.correct),
         calibration=calibration_summary(results), model=analysis_of(results).get("model"),
         cpus=cluster_cpus(results),
-        work_bound=work_bound_facts(views, results, seq, batched, auto) if is_work_bound(results) else None,
-        items=items, item=item, claims=compute_facts(results),
+        work_bound=work_bound_facts(views, results, seq, batched, auto, claims) if is_work_bound(results) else None,
+        items=items, item=item, claims=claims,
     )
 
 
