@@ -373,16 +373,35 @@ def recorded_workers(path: Path) -> int | None:
     return (cpu_nodes - head_cpu_nodes()) or None
 
 
+def bring_into_results(given: Path, results_dir: Path, heavy: str) -> None:
+    """A results file from elsewhere (e.g. ../shared/results/) copied into the results directory,
+    with its -heavy partner: the bench container sees only that directory. A different file of
+    the same name already there is never overwritten (Fail, exit 2)."""
+    if (results_dir / given.name).is_file() and (not given.is_file() or given.resolve() == (results_dir / given.name).resolve()):
+        return
+    if not given.is_file():
+        raise Fail(f"error: {given}: no such file (nor {given.name} in {results_dir})", 2)
+    for source in [given] + ([given.with_name(heavy)] if given.with_name(heavy).is_file() else []):
+        target = results_dir / source.name
+        if target.is_file():
+            if target.read_bytes() != source.read_bytes():
+                raise Fail(f"error: {target} exists and differs from {source}; rename one of them", 2)
+            continue
+        results_dir.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(source.read_bytes())
+        partial.replace(target)  # atomic: never a half-copied results file
+        print(f"repro: copied {source} to {target} (the bench container sees only {results_dir}/)")
+
+
 def repro(args) -> int:
     # Re-run what a results file records on the running cluster and judge each row against it
     # (bench repro: claims, then rows; exit 1 if one differs, 3 if a claim can't tell); its NAME-heavy.json partner
     # from `make report` after it when present. reports/repro/index.html sets each beside its original.
     results_dir = Path(env("RESULTS_DIR", "results"))
     name = Path(args.file).name
-    if not (results_dir / name).is_file():
-        raise Fail(f"error: {args.file}: no such file in {results_dir} "
-                   "(the bench container sees only that directory)", 2)
     heavy = name[:-len(".json")] + "-heavy.json" if name.endswith(".json") else name + "-heavy.json"
+    bring_into_results(Path(args.file), results_dir, heavy)
     workers = workers_to_use(args, len(containers("ray-worker")), recorded_workers(results_dir / name), "repro")
     bench_running = containers("bench")
     print(f"repro: {'restarting' if bench_running else 'starting'} the cluster ({workers} workers): {FRESH_WHY}")

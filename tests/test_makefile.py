@@ -299,6 +299,32 @@ def test_repro_uses_the_files_worker_count_and_refuses_another_in_one_line(tmp_p
     assert not [c for c in calls if " up -d" in c], "refused before touching the cluster"
 
 
+def test_repro_of_a_file_outside_results_copies_it_and_its_heavy_partner_in(tmp_path):
+    """`make repro FILE=../shared/results/X.json`: the bench container sees only the results
+    directory, so the file (and X-heavy.json) is copied there, atomically, and both are re-run."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name in ("s.json", "s-heavy.json"):
+        (shared / name).write_text(json.dumps(_cluster_results(2)))
+    proc, calls = _cluster_make(tmp_path, "repro", f"FILE={shared / 's.json'}", FAKE_DOWN="1")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("s.json", "s-heavy.json"):
+        assert (tmp_path / "res" / name).read_bytes() == (shared / name).read_bytes()
+        assert [c for c in calls if f"bench repro results/{name}" in c], name
+    assert f"repro: copied {shared / 's.json'} to" in proc.stdout
+    assert not list((tmp_path / "res").glob(".*partial"))
+    # a different file of that name already there is never overwritten
+    (shared / "s.json").write_text(json.dumps({**_cluster_results(2), "other": 1}))
+    proc, calls = _cluster_make(tmp_path, "repro", f"FILE={shared / 's.json'}", FAKE_DOWN="1")
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("make: ***")]
+    assert proc.returncode == 2 and len(lines) == 1 and "exists and differs" in lines[0], proc.stderr
+    assert json.loads((tmp_path / "res" / "s.json").read_text()) == _cluster_results(2)
+    assert not [c for c in calls if " up -d" in c]
+    # neither here nor in the results directory: one line, exit 2
+    proc, _ = _cluster_make(tmp_path, "repro", f"FILE={shared / 'none.json'}", FAKE_DOWN="1")
+    assert proc.returncode == 2 and "none.json: no such file" in proc.stderr
+
+
 def test_report_honours_workers_given_on_a_running_cluster_of_another_size(tmp_path):
     proc, calls = _cluster_make(tmp_path, "report", "NO_HEAVY=1", "NAME=r", "WORKERS=3")
     assert proc.returncode == 0, proc.stderr
