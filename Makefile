@@ -246,9 +246,9 @@ MUTATION_SCOPE = 'bench.workload.*' 'bench.stats.*' 'bench.model.*' 'bench.compa
   'bench.modes.xǁSequentialǁ*' 'bench.modes.x_numpy_first_index*' 'bench.modes.xǁNumpyǁ*' \
   'bench.modes.xǁMultiprocessingǁ__init__*' 'bench.modes.xǁMultiprocessingǁchunk_for*' \
   'bench.modes.xǁMultiprocessingǁtasks_for*' 'bench.modes.xǁMultiprocessingǁtrial*' \
-  'bench.modes.xǁRayNaiveǁ*' 'bench.modes.xǁRayBatchedǁ*' 'bench.modes.xǁRayAutoǁ*' \
-  'bench.modes.x_remote_functions*' 'bench.modes.x_tasks_leave_driver_node*' \
-  'bench.modes.x_choose_batch_size*' 'bench.modes.x_inline_object_bytes*' \
+  'bench.modes.xǁRayModeǁ*' 'bench.modes.xǁRayNaiveǁ*' 'bench.modes.xǁRayBatchedǁ*' 'bench.modes.xǁRayAutoǁ*' \
+  'bench.modes.x_remote_functions*' 'bench.placement.x_tasks_leave_driver_node*' \
+  'bench.modes.x_choose_batch_size*' 'bench.placement.x_inline_object_bytes*' 'bench.placement.x_placed*' \
   'bench.rounds.*' 'bench.record.*' 'bench.calibration.*' 'bench.runner.*' 'bench.repro.*' 'bench.rerun.*' \
   'bench.facts.*' 'bench.claims.*' 'bench.machines.*'
 MUTATION_RAY_SCOPE = 'bench.cluster.*'

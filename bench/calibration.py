@@ -8,17 +8,22 @@ the naive rows, measured in the rounds, reproduced within 4% (docs/measurements.
 
 With `naive_args`, also the rate of no-op tasks that take ray-naive's arguments (the array
 by value): the difference is what passing the array costs, so naive's rate over this one
-isolates the harness and the lookup work.
+isolates the harness and the lookup work. Every batch goes through the run's --placement
+(bench.placement), and one more batch per round through the other one, in the same rounds:
+the difference is what Ray's default placement (a spillback hop from a 0-CPU driver node)
+costs per task.
 """
 
 from __future__ import annotations
 
 import time
 
+from bench.placement import PLACEMENTS, RAY_DEFAULT, driver_node_cpus, placed
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
 CALIBRATION_TASKS = 1000  # per batch, like Ray's single-client async microbenchmark
 WITH_ARGS_METHOD = "the same, each task taking ray-naive's arguments (array by value, one query)"
+OTHER_PLACEMENT_METHOD = "the same no-op tasks placed the other way (--placement {other}): what the placement costs"
 
 
 def noop_functions():
@@ -69,12 +74,20 @@ class Calibration:
     than `trials` or the median is not yet known within MEDIAN_CI_TARGET, up to max_trials."""
 
     def __init__(self, trials: int, max_trials: int | None = None, naive_args: tuple | None = None,
-                 tasks: int = CALIBRATION_TASKS):
+                 tasks: int = CALIBRATION_TASKS, placement: str = RAY_DEFAULT, other_placement: bool = False):
         self.trials, self.max_trials, self.tasks = trials, max(trials, max_trials or trials), tasks
+        self.placement = placement
+        self.other = next(p for p in PLACEMENTS if p != placement)
         noop, with_args = noop_functions()
-        self.submit = {"noop": lambda: [noop.remote() for _ in range(tasks)]}
+        here, there = placed(noop, placement), (placed(noop, self.other) if other_placement else [])
+        self.submit = {"noop": lambda: [here[i % len(here)].remote() for i in range(tasks)]}
         if naive_args is not None:
-            self.submit["with_naive_args"] = lambda: [with_args.remote(*naive_args) for _ in range(tasks)]
+            with_args_here = placed(with_args, placement)
+            self.submit["with_naive_args"] = lambda: [with_args_here[i % len(with_args_here)].remote(*naive_args)
+                                                      for i in range(tasks)]
+        self.driver_node_cpus = driver_node_cpus() if other_placement else None
+        if other_placement:
+            self.submit["other_placement"] = lambda: [there[i % len(there)].remote() for i in range(tasks)]
         self.before = {kind: _rates(submit, trials, tasks, self.max_trials) for kind, submit in self.submit.items()}
         self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
         self.batch_rounds: list[int] = []  # the round each in-round batch followed
@@ -119,11 +132,16 @@ class Calibration:
         """The results' calibration block: the in-round batches once there are as many as
         planned (the block before the rounds kept under before_rounds), else the block."""
         interleaved = len(self.in_rounds["noop"]) >= self.trials
-        out = {**self._part("noop", self._method(interleaved), interleaved), "tasks_per_trial": self.tasks}
+        out = {**self._part("noop", self._method(interleaved), interleaved), "tasks_per_trial": self.tasks,
+               "placement": self.placement}
         if self.error:
             out["in_rounds_error"] = self.error
         if "with_naive_args" in self.submit:
             out["with_naive_args"] = self._part("with_naive_args", WITH_ARGS_METHOD, interleaved)
+        if "other_placement" in self.submit:
+            out["other_placement"] = {**self._part("other_placement", OTHER_PLACEMENT_METHOD.format(other=self.other),
+                                                   interleaved), "placement": self.other,
+                                      "driver_node_cpus": self.driver_node_cpus}
         return out
 
 

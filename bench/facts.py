@@ -88,6 +88,21 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class PlacementCost:
+    """The no-op task under the run's --placement and under the other one, in the same rounds
+    (bench.calibration): what Ray's default placement costs per task against node affinity."""
+
+    placement: str  # the run's: every Ray row's tasks went this way
+    rate: float  # its no-op tasks/s (median)
+    other_rate: float  # the other placement's
+    default_over_affinity: float  # Ray's default time per no-op task over affinity's (geometric mean of rounds)
+    ci: tuple[float, float] | None
+    extra_s: float  # seconds more per task under Ray's default (at the medians; < 0: less)
+    pairs: int
+    driver_node_cpus: float | None = None  # 0: the driver's node runs no task, so Ray's default spills back
+
+
+@dataclass(frozen=True)
 class Facts:
     suite: str | None
     work_bound: bool
@@ -97,6 +112,7 @@ class Facts:
     fingerprint: Fingerprint
     best_label: str | None = None
     best_batch_size: float | None = None
+    placement: PlacementCost | None = None
 
     def get(self, key: str) -> Fact | None:
         return next((f for f in self.facts if f.key == key), None)
@@ -420,4 +436,26 @@ def compute(res: Results) -> Facts:
             facts.append(efficiency)
     facts.sort(key=lambda f: ORDER.index(f.key))
     return Facts(res.suite, is_work_bound(res), items, tuple(facts), tuple(warnings_of(res)), fingerprint(res),
-                 best.label if best else None, float(best.params.get("batch_size")) if best else None)
+                 best.label if best else None, float(best.params.get("batch_size")) if best else None,
+                 placement_cost(res))
+
+
+def placement_cost(res: Results) -> PlacementCost | None:
+    """From the calibration's two placements, measured in the same rounds; None without them."""
+    record = res.cluster.get("calibration") or {}
+    other = record.get("other_placement") or {}
+    here_rates = (record.get("samples") or {}).get("tasks_per_s") or []
+    there_rates = (other.get("samples") or {}).get("tasks_per_s") or []
+    if not here_rates or not there_rates or not record.get("placement"):
+        return None
+    here = dict(zip(record.get("trial_rounds") or range(len(here_rates)), here_rates))
+    there = dict(zip(other.get("trial_rounds") or range(len(there_rates)), there_rates))
+    default_first = record["placement"] != "affinity"  # time per task is 1 / rate
+    ratios = paired_ratios(here, there) if default_first else paired_ratios(there, here)
+    if not ratios:
+        return None
+    value, ci = log_t_interval([1 / r for r in ratios])
+    rate, other_rate = statistics.median(here_rates), statistics.median(there_rates)
+    default_rate, affinity_rate = (rate, other_rate) if default_first else (other_rate, rate)
+    return PlacementCost(record["placement"], rate, other_rate, value, ci, 1 / default_rate - 1 / affinity_rate,
+                         len(ratios), other.get("driver_node_cpus"))

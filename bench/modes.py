@@ -14,13 +14,13 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import multiprocessing
-import os
 import time
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
+from bench.placement import AFFINITY, inline_object_bytes, placed, tasks_leave_driver_node
 from bench.workload import LookupWorkload, Workload, WorkloadLike, first_index, lookup_many
 
 # Per-task latency is tracked on at most this many tasks per trial, evenly spread,
@@ -221,15 +221,33 @@ def remote_functions(workload: WorkloadLike):
     return _workload_functions(workload.run_one, workload.run_stored_batch)
 
 
-class RayNaive(Mode):
+class RayMode(Mode):
+    """A mode whose tasks Ray places: on each CPU node in turn (affinity) or by Ray's default
+    (bench.placement). The handles are listed at prepare, outside every timed window."""
+
+    uses_ray = True
+
+    def __init__(self, workload: WorkloadLike, placement: str = AFFINITY, **params):
+        super().__init__(workload, placement=placement, **params)
+        self.placement = placement
+        self.handles: list = []
+
+    def place(self, remote_fn) -> list:
+        self.handles = placed(remote_fn, self.placement)
+        return self.handles
+
+
+class RayNaive(RayMode):
     """One task per lookup with the array passed by value: the seed's naive mode."""
 
     name = "ray-naive"
-    uses_ray = True
 
     def __init__(self, workload: WorkloadLike, window: int | None = None, **params):
         super().__init__(workload, window=window, **params)
         self.window = window
+
+    def prepare(self) -> None:
+        self.place(remote_functions(self.workload)[0])
 
     def tasks_for(self, n: int) -> int:
         return n
@@ -237,7 +255,8 @@ class RayNaive(Mode):
     def trial(self, n: int) -> TrialOutcome:
         import ray
 
-        search, _ = remote_functions(self.workload)
+        handles = self.handles or self.place(remote_functions(self.workload)[0])
+        spread = len(handles)
         array = self.workload.task_state
         queries = self.workload.items(n)
         tracker = LatencyTracker(n, self.progress_hook)
@@ -251,7 +270,7 @@ class RayNaive(Mode):
             if window and len(in_flight) >= window:
                 self._drain(in_flight, answers, keep=window // 2)
             submitted_at = time.perf_counter()
-            ref = search.remote(array, query)
+            ref = handles[index % spread].remote(array, query)
             submit += time.perf_counter() - submitted_at
             if window:
                 in_flight[ref] = index
@@ -277,12 +296,11 @@ class RayNaive(Mode):
                 answers[in_flight.pop(ref)] = value
 
 
-class RayBatched(Mode):
+class RayBatched(RayMode):
     """B lookups (items) per task, array (the workload's state) put once in the object store:
     the seed's fix, done properly."""
 
     name = "ray-batched"
-    uses_ray = True
 
     def __init__(self, workload: WorkloadLike, batch_size: int, **params):
         super().__init__(workload, batch_size=batch_size, **params)
@@ -293,6 +311,7 @@ class RayBatched(Mode):
         import ray
 
         self.array_ref = ray.put(self.workload.stored_state)
+        self.place(remote_functions(self.workload)[1])
 
     def tasks_for(self, n: int) -> int:
         return math.ceil(n / self.batch_size)
@@ -300,7 +319,8 @@ class RayBatched(Mode):
     def trial(self, n: int) -> TrialOutcome:
         import ray
 
-        _, search_batch = remote_functions(self.workload)
+        handles = self.handles or self.place(remote_functions(self.workload)[1])
+        spread = len(handles)
         workload = self.workload
         tasks = self.tasks_for(n)
         tracker = LatencyTracker(tasks, self.progress_hook)
@@ -309,7 +329,7 @@ class RayBatched(Mode):
         start = time.perf_counter()
         for index, offset in enumerate(range(0, n, self.batch_size)):
             submitted_at = time.perf_counter()
-            ref = search_batch.remote(self.array_ref, workload.stored_items(offset, min(n, offset + self.batch_size)))
+            ref = handles[index % spread].remote(self.array_ref, workload.stored_items(offset, min(n, offset + self.batch_size)))
             submit += time.perf_counter() - submitted_at
             refs.append(ref)
             if tracker.wants(index):
@@ -357,7 +377,7 @@ class RayAuto(RayBatched):
 
         super().prepare()
         workload = self.workload
-        _, search_batch = remote_functions(workload)
+        handles, spread = self.handles, len(self.handles)
         timed = _timed_batch_function(workload.time_batch)
         cpus = self.cluster_cpus
         size = workload.size
@@ -369,9 +389,11 @@ class RayAuto(RayBatched):
         per_lookup = work_s / len(sample)
         # c: wall time of a burst of one-lookup tasks, per task and per CPU, minus its work.
         burst = max(200, 20 * cpus)
-        ray.get([search_batch.remote(self.array_ref, workload.stored_items(i % size, i % size + 1)) for i in range(cpus)])
+        ray.get([handles[i % spread].remote(self.array_ref, workload.stored_items(i % size, i % size + 1))
+                 for i in range(cpus)])
         t0 = time.perf_counter()
-        ray.get([search_batch.remote(self.array_ref, workload.stored_items(i % size, i % size + 1)) for i in range(burst)])
+        ray.get([handles[i % spread].remote(self.array_ref, workload.stored_items(i % size, i % size + 1))
+                 for i in range(burst)])
         wall = time.perf_counter() - t0
         per_task = max(wall * cpus / burst - per_lookup, 1e-7)
         remote = tasks_leave_driver_node()
@@ -426,24 +448,6 @@ def choose_batch_size(queries: int, cpus: int, per_task_s: float, per_lookup_s: 
     tasks = math.ceil(math.ceil(queries / size) / cpus) * cpus
     shrunk = math.ceil(queries / tasks)
     return shrunk if shrunk >= max(1, size // 2) and whole_waves(shrunk) else size
-
-
-def inline_object_bytes() -> int:
-    """Ray's limit for objects passed inline in task RPCs (max_direct_call_object_size,
-    100 KiB unless overridden by its environment variable); larger ones use the object store."""
-    try:
-        return int(os.environ.get("RAY_max_direct_call_object_size", 100 * 1024))
-    except ValueError:
-        return 100 * 1024
-
-
-def tasks_leave_driver_node() -> bool:
-    """True when some alive node with CPUs is not the driver's own node."""
-    import ray
-
-    here = ray.get_runtime_context().get_node_id()
-    return any(node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0 and node.get("NodeID") != here
-               for node in ray.nodes())
 
 
 @cache

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 
 from bench.cluster import parse_address
 from bench.errors import UsageError
+from bench.placement import PLACEMENTS
 
 # The values --modes and --suite accept (bench.suites defines what each suite runs).
 RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
@@ -117,6 +118,12 @@ def function_spec(name: str, value) -> str:
     return f"{module.strip()}:{attr.strip()}"
 
 
+def placement_name(name: str, value) -> str:
+    if value not in PLACEMENTS:
+        raise UsageError(f"--{name} must be one of {', '.join(PLACEMENTS)}, got {value!r}")
+    return value
+
+
 def flag(name: str, value) -> bool:
     return bool(value)
 
@@ -196,6 +203,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("expect_timeout", 120, "seconds to wait for --expect-nodes (default 120).", positive_seconds,
            experiment=False, attr="expect_timeout_s"),
     Option("num_cpus", None, "CPUs for the embedded Ray (default: all).", positive_int),
+    Option("placement", "affinity", "where Ray tasks go: affinity (default: each task to the next CPU node in turn, "
+           "by soft node affinity: no spillback hop from a driver on a 0-CPU node) | default (Ray's own "
+           "scheduler: such a driver's every lease is spilled back to a worker, one hop more).", placement_name),
     Option("window", None, "submit ray-naive tasks in windows of this many outstanding refs.", positive_int),
     Option("target_cv", None, "rows whose response-time CV is above this get extra trials (default 0.05).",
            fraction),

@@ -65,3 +65,60 @@ def describe(nodes: list[dict]) -> dict:
         info["single_node"] = {"setting": TOP_K_FRACTION, "value": single["top_k_fraction"], "nodes": len(alive),
                                "advised": APPLIANCE_FRACTION}
     return info
+
+
+# --- where the Ray modes send their tasks (--placement) ---------------------------------------
+# affinity: each task to the next CPU node in turn, by soft NodeAffinitySchedulingStrategy. The
+# owner then asks that node's raylet for a lease directly. Under Ray's default, a driver on a
+# 0-CPU node (the appliance's bench container, a 0-CPU head on a large cluster) asks its own
+# raylet first, which spills every lease back to a worker: one hop more per task, and the
+# spread over the workers varies between driver sessions (a B = 10,000 trial at 121 or 190-200
+# ms by session; docs/measurements.md, 2026-12-04). soft: a lost node's tasks go elsewhere.
+AFFINITY, RAY_DEFAULT = "affinity", "default"
+PLACEMENTS = (AFFINITY, RAY_DEFAULT)
+
+
+def cpu_node_ids() -> list[str]:
+    """The alive nodes with CPUs, in a fixed order (by id)."""
+    import ray
+
+    return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("CPU", 0) > 0)
+
+
+def driver_node_cpus() -> float | None:
+    """CPUs of the driver's own Ray node (0: every task leaves it; under Ray's default, through
+    a spillback hop), None when the node is not listed."""
+    import ray
+
+    here = ray.get_runtime_context().get_node_id()
+    return next(((n.get("Resources") or {}).get("CPU", 0.0) for n in ray.nodes() if n.get("NodeID") == here), None)
+
+
+def placed(remote_fn, placement: str, node_ids: list[str] | None = None) -> list:
+    """The handles a Ray mode submits through, task i through handles[i % len(handles)]: one
+    per CPU node (soft node affinity) under affinity; [remote_fn] under Ray's default."""
+    if placement != AFFINITY:
+        return [remote_fn]
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ids = cpu_node_ids() if node_ids is None else list(node_ids)
+    return [remote_fn.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=True))
+            for node in ids] or [remote_fn]
+
+
+def inline_object_bytes() -> int:
+    """Ray's limit for objects passed inline in task RPCs (max_direct_call_object_size,
+    100 KiB unless overridden by its environment variable); larger ones use the object store."""
+    try:
+        return int(os.environ.get("RAY_max_direct_call_object_size", 100 * 1024))
+    except ValueError:
+        return 100 * 1024
+
+
+def tasks_leave_driver_node() -> bool:
+    """True when some alive node with CPUs is not the driver's own node."""
+    import ray
+
+    here = ray.get_runtime_context().get_node_id()
+    return any(node.get("Alive") and node.get("Resources", {}).get("CPU", 0) > 0 and node.get("NodeID") != here
+               for node in ray.nodes())

@@ -14,6 +14,7 @@ from bench import options as option_table
 from bench import results as results_io
 from bench.cluster import parse_address
 from bench.errors import RuntimeFailure, UsageError
+from bench.placement import RAY_DEFAULT
 from bench.repro import (OPTION_NAMES, RECORDED_NOT_OPTIONS, Reproduction, _cpu_nodes, _on_cluster,
                          _raise_unless_reproduced, check_tolerance, environment_differences, reproduction_table)
 from bench.repro_text import print_reproduction
@@ -70,6 +71,12 @@ def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict
             value = None  # the suite's (empty) default: an empty list is not a valid option
         options[name] = value
     options["trials"] = _recorded_trials(config, res)
+    if options.get("placement") is None and res.config.get("modes") and set(res.config["modes"]) & set(option_table.RAY_MODES):
+        options["placement"] = RAY_DEFAULT  # recorded before --placement existed: Ray placed every task
+        notes.append("the original predates --placement: its Ray tasks went where Ray's default placement sent them, "
+                     "and so do this re-run's (--placement default)")
+    elif options.get("placement") is None:
+        options.pop("placement", None)
     embedded_before = not _on_cluster(res)
     if address is not None:
         options["address"] = parse_address(address)

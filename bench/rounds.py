@@ -43,7 +43,7 @@ def plan_runs(config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[Ru
             specs.append(RunSpec(mode, f"multiprocessing P={driver_cpus}", n, config.trials, {"processes": driver_cpus}))
         elif mode == "ray-naive":
             for tasks in config.naive_tasks:
-                params = {"window": config.window} if config.window else {}
+                params = {"placement": config.placement, **({"window": config.window} if config.window else {})}
                 specs.append(RunSpec(mode, f"ray-naive {tasks:,} tasks", tasks, config.trials_for_naive(tasks), params))
         elif mode == "ray-batched":
             per_cpu = math.ceil(n / max(1, cluster_cpus))
@@ -52,10 +52,11 @@ def plan_runs(config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[Ru
                 tag = " (1 task per CPU)" if size == per_cpu else ""
                 specs.append(
                     RunSpec(mode, f"ray-batched B={size:,}{tag}", n, config.trials,
-                            {"batch_size": size, "per_cpu": size == per_cpu})
+                            {"batch_size": size, "per_cpu": size == per_cpu, "placement": config.placement})
                 )
         elif mode == "ray-auto":
-            specs.append(RunSpec(mode, "ray-auto", n, config.trials, {"cluster_cpus": cluster_cpus}))
+            specs.append(RunSpec(mode, "ray-auto", n, config.trials,
+                                 {"cluster_cpus": cluster_cpus, "placement": config.placement}))
     return specs
 
 

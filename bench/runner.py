@@ -300,7 +300,8 @@ class SuiteRunner:
             phase("calibrating (no-op task rate)")
             self.calibration = Calibration(
                 config.suite.calibration_trials, max_trials=config.suite.calibration_max_trials,
-                naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None)
+                naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None,
+                placement=config.placement, other_placement=True)
             info["calibration"] = self.calibration.record()
         info["driver_cpus"] = driver_cpus
         info["cluster_cpus"] = cluster_cpus

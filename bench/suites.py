@@ -106,6 +106,7 @@ class RunConfig:
     num_cpus: int | None
     window: int | None
     quiet: bool
+    placement: str = "affinity"  # bench.placement: where the Ray modes' tasks go
     trials_given: bool = False
     target_cv: float = 0.05
     extra_budget_s: float = 0.0
@@ -178,7 +179,7 @@ def build_config(**given) -> RunConfig:
         window=check["window"](_or(value["window"], preset.window)), quiet=check["quiet"](value["quiet"]),
         trials_given=trials_given, target_cv=check["target_cv"](_or(value["target_cv"], preset.target_cv)),
         extra_budget_s=check["budget"](_or(value["budget"], preset.extra_budget_s)),
-        workload=function, items=items, items_from=items_from,
+        workload=function, items=items, items_from=items_from, placement=check["placement"](value["placement"]),
     )
 
 

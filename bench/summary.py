@@ -9,7 +9,7 @@ from __future__ import annotations
 from bench.facts import TARGET_EFFICIENCY, Fact, Facts, compute as compute_facts
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.results import Results, Run
-from bench.wording import fmt_interval, speed_words, warning_line
+from bench.wording import fmt_interval, placement_text, speed_words, warning_line
 from bench.workload import item_words
 
 
@@ -111,7 +111,8 @@ def claim_lines(facts: Facts, res: Results) -> list[str]:
 def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
     """The claims (bench.facts) in words, then the warnings."""
     facts = compute_facts(res)
-    lines = claim_lines(facts, res) + [warning_line(w) for w in facts.warnings]
+    lines = claim_lines(facts, res) + ([placement_text(facts.placement)] if facts.placement else [])
+    lines += [warning_line(w) for w in facts.warnings]
     if report_path:
         lines.append(f"report: {report_path}")
     return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.facts import Fact, Warning_
+from bench.facts import Fact, PlacementCost, Warning_
 from bench.format import fmt_int, fmt_pct, fmt_time
 
 # What each claim says, in a phrase (the value follows it).
@@ -96,6 +96,31 @@ def run_warning_text(warning, outliers=()) -> str:
                           for o in outliers)
         return f"outlier trial(s) {named}: kept in the median, named here"
     return str(warning.get("message") or kind)
+
+
+PLACEMENT_MEASURABLE = 0.05  # a smaller difference between the placements is not called one
+PLACEMENT_WORDS = {"affinity": "each Ray task to the next CPU node in turn (--placement affinity)",
+                   "default": "Ray's default scheduler (--placement default)"}
+
+
+def placement_text(p: PlacementCost) -> str:
+    """Where the Ray rows' tasks went, and what Ray's default placement costs per task against
+    node affinity, from the no-op tasks of the same rounds."""
+    other = "default" if p.placement == "affinity" else "affinity"
+    interval = f", 95% CI {p.ci[0]:.2f}–{p.ci[1]:.2f}×" if p.ci else ""
+    other_words = "Ray's default" if other == "default" else "affinity"
+    compared = f"{p.rate:,.0f} no-op tasks/s; under {other_words} in the same rounds {p.other_rate:,.0f}/s"
+    more = "more" if p.extra_s > 0 else "less"
+    figures = f"{fmt_time(abs(p.extra_s))} {more} per task ({p.default_over_affinity:.2f}×{interval}, {p.pairs} rounds)"
+    hop = p.driver_node_cpus == 0
+    if (p.ci and p.ci[0] <= 1 <= p.ci[1]) or abs(p.default_over_affinity - 1) < PLACEMENT_MEASURABLE:
+        cost = f"no measurable difference per task ({p.default_over_affinity:.2f}×{interval})"
+    elif hop:
+        cost = (f"Ray's default costs {figures}: the spillback hop of a driver on a node without CPUs "
+                f"(the anatomy's scheduling-and-lease phase)")
+    else:
+        cost = f"Ray's default took {figures}; the driver's node has CPUs, so no spillback hop is in it"
+    return f"placement: {PLACEMENT_WORDS.get(p.placement, p.placement)}: {compared}; {cost}"
 
 
 def lease_single_node_text(f) -> str:

@@ -18,6 +18,7 @@ the session gets real ones again.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import sys
 import time
 import types
@@ -70,10 +71,12 @@ class FakeRemoteFunction:
     def __init__(self, fn, clock: Clock):
         self.fn, self.clock = fn, clock
         self.calls: list[tuple] = []  # the arguments of every submitted task, resolved
+        self.placements: list = []  # per task: the node its soft affinity named (None: Ray's default)
 
-    def remote(self, *args):
+    def remote(self, *args, _node=None):
         args = tuple(a.value if isinstance(a, FakeRef) else a for a in args)
         self.calls.append(args)
+        self.placements.append(_node)
         value = self.fn(*args)
         self.clock.advance(self.clock.submit_s)
         self.clock.log.append(("submit", self.clock.now, 1))
@@ -83,8 +86,24 @@ class FakeRemoteFunction:
         ref.task = True
         return ref
 
-    def options(self, **_):
-        return self
+    def options(self, scheduling_strategy=None, **_):
+        return self if scheduling_strategy is None else PlacedRemoteFunction(self, scheduling_strategy)
+
+
+class PlacedRemoteFunction:
+    """A remote function with a scheduling strategy (.options): its tasks count as the base's."""
+
+    def __init__(self, base: FakeRemoteFunction, strategy):
+        self.base, self.strategy = base, strategy
+
+    def remote(self, *args):
+        return self.base.remote(*args, _node=(self.strategy.node_id, self.strategy.soft))
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeAffinitySchedulingStrategy:
+    node_id: str
+    soft: bool
 
 
 def fake_ray_module(clock: Clock) -> types.ModuleType:
@@ -149,6 +168,10 @@ def install(monkeypatch) -> tuple[Clock, types.ModuleType]:
     clock = Clock()
     ray = fake_ray_module(clock)
     monkeypatch.setitem(sys.modules, "ray", ray)
+    strategies = types.ModuleType("ray.util.scheduling_strategies")
+    strategies.NodeAffinitySchedulingStrategy = NodeAffinitySchedulingStrategy
+    monkeypatch.setitem(sys.modules, "ray.util", types.ModuleType("ray.util"))
+    monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies", strategies)
     monkeypatch.setattr(modes, "time", fake_time(clock))
     monkeypatch.setattr(calibration, "time", fake_time(clock))
     clear_caches()

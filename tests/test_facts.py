@@ -4,6 +4,7 @@ machine judged against the machine factors (issue 22)."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -195,3 +196,44 @@ def test_an_existing_pair_is_rejudged_without_a_re_run(tmp_path, capsys):
     copy_of.write_text(STANDARD.read_text())
     assert main(["repro", str(STANDARD), "--other", str(copy_of)]) is None
     assert "claims: 10 of 10 hold" in capsys.readouterr().out
+
+
+def _with_placements(res, here, there, placement="affinity", driver_node_cpus=0.0):
+    rounds = list(range(1, len(here) + 1))
+    calibration = {**(res.cluster.get("calibration") or {}), "placement": placement,
+                   "samples": {"tasks_per_s": list(here)}, "trial_rounds": rounds,
+                   "other_placement": {"placement": "default" if placement == "affinity" else "affinity",
+                                       "samples": {"tasks_per_s": list(there)}, "trial_rounds": rounds,
+                                       "driver_node_cpus": driver_node_cpus}}
+    return res.with_cluster(calibration=calibration)
+
+
+def test_the_placement_cost_comes_from_the_no_op_rates_of_the_same_rounds_and_is_shown_alike(tmp_path):
+    """Ray's default placement against node affinity: per round, the default's time per no-op
+    task over affinity's (here 2x whatever the machine did), worded once for terminal and page."""
+    from bench.results import save
+    from bench.wording import placement_text
+
+    machine = np.array([1.0, 0.7, 1.3, 0.9, 1.1])
+    res = _with_placements(load(STANDARD), 1000 * machine, 500 * machine)
+    cost = facts.compute(res).placement
+    assert cost.default_over_affinity == pytest.approx(2.0) and cost.pairs == 5
+    assert cost.ci[0] == pytest.approx(2.0) and cost.ci[1] == pytest.approx(2.0)
+    assert cost.extra_s == pytest.approx(1 / 500 - 1 / 1000)  # at the medians
+    # the run placed by Ray's default: the same cost, read the other way round
+    flipped = facts.compute(_with_placements(load(STANDARD), 500 * machine, 1000 * machine, "default")).placement
+    assert flipped.default_over_affinity == pytest.approx(2.0) and flipped.extra_s == pytest.approx(cost.extra_s)
+    said = placement_text(cost)
+    assert "Ray's default costs 1 ms more per task (2.00×" in said and "spillback" in said
+    assert said in "\n".join(verdict_lines(res))
+    save(res, tmp_path / "p.json")
+    page = html.unescape(render(load_sources([str(tmp_path / "p.json")]), with_charts=False))
+    assert said.removeprefix("placement: ") in page
+    # no difference beyond the noise: no hop claimed
+    same = facts.compute(_with_placements(load(STANDARD), 1000 * machine, 1000 * machine * [1.02, 0.97, 1.01, 0.99, 1.0]))
+    assert "no measurable difference" in placement_text(same.placement)
+    # a driver on a node with CPUs (embedded Ray) has no hop to pay: none is named
+    beside = placement_text(facts.compute(_with_placements(load(STANDARD), 1000 * machine, 500 * machine,
+                                                           driver_node_cpus=2.0)).placement)
+    assert "Ray's default took 1 ms more per task" in beside and "no spillback hop is in it" in beside
+    assert facts.compute(load(STANDARD)).placement is None  # a file from before --placement

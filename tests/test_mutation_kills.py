@@ -103,16 +103,17 @@ def test_multiprocessing_chunks_cover_all_queries():
 def test_ray_modes_are_built_and_sized_without_ray():
     w = Workload(1000, array_size=10, seed=1)
     naive = modes.RayNaive(w, window=64, extra=1)
-    assert naive.window == 64 and naive.params == {"window": 64, "extra": 1} and naive.tasks_for(321) == 321
-    assert modes.RayNaive(w).window is None and modes.RayNaive(w).params == {"window": None}
+    assert naive.window == 64 and naive.params == {"placement": "affinity", "window": 64, "extra": 1} and naive.tasks_for(321) == 321
+    assert modes.RayNaive(w).window is None and modes.RayNaive(w).params == {"placement": "affinity", "window": None}
     batched = modes.RayBatched(w, batch_size=100)
-    assert batched.batch_size == 100 and batched.array_ref is None and batched.params == {"batch_size": 100}
+    assert batched.batch_size == 100 and batched.array_ref is None and batched.params == {"placement": "affinity", "batch_size": 100}
     assert batched.tasks_for(1000) == 10 and batched.tasks_for(1001) == 11 and batched.tasks_for(1) == 1
     assert naive.workload is w and batched.workload is w
     auto = modes.RayAuto(w, cluster_cpus=0)
-    assert auto.workload is w and modes.RayAuto(w, 2, x=1).params == {"batch_size": 1, "cluster_cpus": 2, "x": 1}
+    assert auto.workload is w and modes.RayAuto(w, 2, x=1).params == {"placement": "affinity", "batch_size": 1, "cluster_cpus": 2, "x": 1}
     assert auto.cluster_cpus == 1 and auto.batch_size == 1 and auto.probe == {}
-    assert auto.params == {"batch_size": 1, "cluster_cpus": 0}
+    assert auto.params == {"placement": "affinity", "batch_size": 1, "cluster_cpus": 0}
+    assert modes.RayBatched(w, 10, placement="default").placement == "default" and naive.placement == "affinity"
     assert modes.RayAuto(w, cluster_cpus=6).cluster_cpus == 6
     for cls in (modes.RayNaive, modes.RayBatched, modes.RayAuto):
         assert cls.uses_ray and modes.MODES[cls.name] is cls

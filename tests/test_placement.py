@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import placement, samplers
+import numpy as np
+
+from bench import calibration, modes, placement, samplers
 from bench.summary import verdict_lines
 from bench.wording import lease_single_node_text
 
@@ -77,3 +79,73 @@ def test_the_terminal_and_the_report_say_where_leases_go(tmp_path):
         save(results, tmp_path / f"{name}.json")
         page = write_report([str(tmp_path / f"{name}.json")], tmp_path / f"{name}.html", charts=False).read_text()
         assert "Lease placement" in page and words in page
+
+
+# --- --placement: where the Ray modes send their tasks (issue 23) -----------------------------
+
+CLUSTER = [{"Alive": True, "Resources": {"CPU": 0.0}, "NodeID": "driver-node"},  # the bench container
+           {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w-c"},
+           {"Alive": False, "Resources": {"CPU": 1.0}, "NodeID": "w-dead"},
+           {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w-a"},
+           {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w-b"}]
+
+
+def _placed_trial(clocked_ray, make_mode, n=100):
+    from bench.workload import Workload
+
+    _, ray = clocked_ray
+    ray.node_list = CLUSTER
+    mode = make_mode(Workload(n, array_size=10, seed=3))
+    mode.prepare()
+    for fn in ray.functions:
+        fn.placements.clear()
+    outcome = mode.trial(n)
+    assert np.array_equal(np.asarray(outcome.answers), mode.workload.reference[:n])
+    return [p for fn in ray.functions for p in fn.placements]
+
+
+@pytest.mark.parametrize("make_mode", [lambda w: modes.RayNaive(w), lambda w: modes.RayNaive(w, window=8),
+                                       lambda w: modes.RayBatched(w, batch_size=9),
+                                       lambda w: modes.RayAuto(w, cluster_cpus=3)],
+                         ids=["naive", "naive-window", "batched", "auto"])
+def test_affinity_sends_task_i_to_cpu_node_i_mod_k_softly_and_default_leaves_it_to_ray(clocked_ray, make_mode):
+    placements = _placed_trial(clocked_ray, make_mode)
+    nodes = ["w-a", "w-b", "w-c"]  # alive, with CPUs, by id: never the 0-CPU driver node or a dead one
+    assert placements == [(nodes[i % 3], True) for i in range(len(placements))] and len(placements) >= 3
+
+    def default(w):
+        mode = make_mode(w)
+        mode.placement = "default"
+        return mode
+
+    assert set(_placed_trial(clocked_ray, default)) == {None}  # Ray's own scheduler: no strategy at all
+
+
+def test_the_calibration_measures_both_placements_in_the_same_rounds(clocked_ray):
+    _, ray = clocked_ray
+    ray.node_list = CLUSTER
+    cal = calibration.Calibration(trials=3, max_trials=3, tasks=30, placement="affinity", other_placement=True)
+    noop = ray.functions[0]
+    noop.placements.clear()
+    for index in range(1, 4):
+        cal.after_round(index)
+    record = cal.record()
+    assert record["placement"] == "affinity" and record["other_placement"]["placement"] == "default"
+    assert record["other_placement"]["driver_node_cpus"] == 0.0  # the driver's node runs no task
+    assert record["trial_rounds"] == record["other_placement"]["trial_rounds"] == [1, 2, 3]
+    assert len(record["other_placement"]["samples"]["tasks_per_s"]) == 3
+    # per round: 30 tasks on the CPU nodes in turn, then 30 left to Ray
+    per_round = [("w-a", True), ("w-b", True), ("w-c", True)] * 10 + [None] * 30
+    assert noop.placements == per_round * 3
+    assert "other_placement" not in calibration.Calibration(trials=3, max_trials=3, tasks=30).record()
+
+
+def test_placement_is_an_option_recorded_in_the_config_and_checked():
+    from bench.errors import UsageError
+    from bench.suites import build_config
+
+    assert build_config(quiet=True).placement == "affinity"
+    config = build_config(placement="default", quiet=True)
+    assert config.describe()["placement"] == "default"
+    with pytest.raises(UsageError, match="--placement must be one of affinity, default, got 'spread'"):
+        build_config(placement="spread", quiet=True)

@@ -191,6 +191,9 @@ def _instrument(monkeypatch, module, functions):
             readings.submits.append(time.perf_counter())
             return self.function.remote(*args)
 
+        def options(self, **kw):  # --placement affinity: one handle per node, each still counted
+            return Submitting(self.function.options(**kw))
+
     return readings, tuple(Submitting(f) for f in functions)
 
 

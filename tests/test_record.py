@@ -74,7 +74,8 @@ def test_a_run_record_holds_every_measurement_of_its_row():
                             fault_cost=[{"fault": 1}])
     extra = _thaw(run.extra)
     assert run.mode == "ray-batched" and run.label == "ray-batched B=10" and run.correct is True
-    assert _thaw(run.params) == {**workload.describe(), "queries": 40, "trials": 5, "planned_trials": 4, "tasks": 4,
+    assert _thaw(run.params) == {**workload.describe(), "placement": "affinity", "queries": 40, "trials": 5,
+                                 "planned_trials": 4, "tasks": 4,
                                 "batch_size": 10, "per_cpu": False}
     assert extra["warmup"] == {"response_s": [2.0]} and extra["task_latencies_s"] == [[0.1, 0.2]]
     assert extra["checksum"] == "abc" and extra["reference_checksum"] == workload.checksum_of(workload.reference[:40])

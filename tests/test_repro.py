@@ -230,7 +230,9 @@ def test_rerun_options_repeat_the_recorded_parameters(tmp_path):
     assert list(config.batch_sizes) == list(recorded["batch_sizes"]) and config.num_cpus == 2
     assert options["trials"] is None  # left to the suite, as the original did
     assert build_config(**{**options, "trials": None}).trials == 5
-    assert notes == ["recorded parameter mystery_knob=3 is not an option of this bench; not re-applied"]
+    assert notes[0] == "recorded parameter mystery_knob=3 is not an option of this bench; not re-applied"
+    # a file from before --placement ran its Ray tasks by Ray's default placement: so does its re-run
+    assert config.placement == "default" and "predates --placement" in notes[1] and len(notes) == 2
 
     def given(data):
         data["metadata"]["command_line"] = "python -m bench run --suite heavy --trials 5"
@@ -243,13 +245,15 @@ def test_rerun_options_repeat_the_recorded_parameters(tmp_path):
 
 def test_rerun_options_on_a_cluster(tmp_path):
     def compose(data):
-        data["config"].update(address="auto", expect_nodes=3, num_cpus=None)
+        data["config"].update(address="auto", expect_nodes=3, num_cpus=None, placement="affinity")
         data["cluster"]["mode"] = "existing"
 
     res = _with(tmp_path, "e.json", compose)
     options, notes = rerun.rerun_options(res)
     assert options["address"] == "auto" and options["expect_nodes"] == 3 and not notes
-    local, local_notes = rerun.rerun_options(_with(tmp_path, "d.json", lambda d: None), address="auto")
+    local, local_notes = rerun.rerun_options(_with(tmp_path, "d.json", lambda d: d["config"].update(placement="default")),
+                                             address="auto")
+    assert local["placement"] == "default" and options["placement"] == "affinity"  # as recorded
     assert local["address"] == "auto" and "num_cpus" not in local  # --num-cpus is embedded-only
     assert local["expect_nodes"] is None and not local_notes
     with pytest.raises(UsageError, match="address"):

@@ -158,19 +158,25 @@ def test_the_plan_has_one_row_per_configuration_named_and_parametrised(window):
                           queries=1001, naive_tasks="300,1001", batch_sizes="10,1000", window=window, quiet=True)
     specs = plan_runs(config, cluster_cpus=2, driver_cpus=3)
     trials = config.trials
-    naive_params = {"window": window} if window else {}
+    placed = {"placement": "affinity"}  # every Ray row records where its tasks went
+    naive_params = {**placed, "window": window} if window else placed
     assert specs == [
         RunSpec("sequential", "sequential", 1001, trials),
         RunSpec("numpy", "numpy", 1001, trials),
         RunSpec("multiprocessing", "multiprocessing P=3", 1001, trials, {"processes": 3}),
         RunSpec("ray-naive", "ray-naive 300 tasks", 300, config.trials_for_naive(300), naive_params),
         RunSpec("ray-naive", "ray-naive 1,001 tasks", 1001, config.trials_for_naive(1001), naive_params),
-        RunSpec("ray-batched", "ray-batched B=10", 1001, trials, {"batch_size": 10, "per_cpu": False}),
-        RunSpec("ray-batched", "ray-batched B=501 (1 task per CPU)", 1001, trials, {"batch_size": 501, "per_cpu": True}),
-        RunSpec("ray-batched", "ray-batched B=1,000", 1001, trials, {"batch_size": 1000, "per_cpu": False}),
-        RunSpec("ray-auto", "ray-auto", 1001, trials, {"cluster_cpus": 2}),
+        RunSpec("ray-batched", "ray-batched B=10", 1001, trials, {"batch_size": 10, "per_cpu": False, **placed}),
+        RunSpec("ray-batched", "ray-batched B=501 (1 task per CPU)", 1001, trials, {"batch_size": 501, "per_cpu": True, **placed}),
+        RunSpec("ray-batched", "ray-batched B=1,000", 1001, trials, {"batch_size": 1000, "per_cpu": False, **placed}),
+        RunSpec("ray-auto", "ray-auto", 1001, trials, {"cluster_cpus": 2, **placed}),
     ]
+    # --placement default: Ray's own scheduler for every Ray row
+    assert {spec.params.get("placement") for spec in plan_runs(build_config(
+        suite="quick", modes="ray-naive,ray-batched,ray-auto", queries=1001, placement="default", quiet=True),
+        cluster_cpus=2, driver_cpus=1)} == {"default"}
     # with no CPUs known, one per CPU is one task for all
     assert plan_runs(build_config(suite="quick", modes="ray-batched", queries=1001, batch_sizes="10", quiet=True),
                      cluster_cpus=0, driver_cpus=1)[-1] == RunSpec("ray-batched", "ray-batched B=1,001 (1 task per CPU)",
-                                                                  1001, trials, {"batch_size": 1001, "per_cpu": True})
+                                                                  1001, trials, {"batch_size": 1001, "per_cpu": True,
+                                                                                 "placement": "affinity"})

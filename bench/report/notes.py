@@ -8,7 +8,8 @@ from typing import Mapping
 
 from bench import faultcost
 from bench.calibration import stopped_line as calibration_stopped
-from bench.wording import lease_single_node_text, run_warning_text
+from bench.facts import placement_cost
+from bench.wording import PLACEMENT_WORDS, lease_single_node_text, placement_text, run_warning_text
 from bench.placement import TOP_K_FRACTION
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
@@ -209,6 +210,17 @@ KNOWN_METADATA = {"bench_version", "ray_version", "python_version", "numpy_versi
                   "image", "image_id", "command_line", "started_utc", "ray_auth_mode"}
 
 
+def _placement_rows(results: Results) -> list[tuple[str, str]]:
+    """Where the Ray rows' tasks went, and the hop's cost when both placements were timed."""
+    cost = placement_cost(results)
+    if cost:
+        return [("Task placement", placement_text(cost).removeprefix("placement: "))]
+    placements = {run.params.get("placement") for run in results.runs if run.mode.startswith("ray-")}
+    return [("Task placement", "; ".join(PLACEMENT_WORDS.get(p, p) if p else
+                                         "Ray's default scheduler (recorded before --placement existed)"
+                                         for p in sorted(placements, key=str)))] if placements else []
+
+
 def environment_rows(results: Results) -> list[tuple[str, str]]:
     meta, cluster, workload = results.metadata, results.cluster, results.workload
     rows = [
@@ -219,6 +231,7 @@ def environment_rows(results: Results) -> list[tuple[str, str]]:
         ("Reference checksum", str(workload.get("reference_checksum", "–"))),
         ("Cluster", f"{cluster.get('mode', '–')}" + (f" at {cluster.get('address')}" if cluster.get("address") else "")),
         ("Nodes and CPUs", where(results)),
+        *_placement_rows(results),
         ("Object store (all nodes)", fmt_bytes(cluster.get("object_store_memory_bytes"))),
         ("Ray init", fmt_time(cluster.get("init_s")) if cluster.get("init_s") is not None else "–"),
         ("Ray auth", str(meta.get("ray_auth_mode", cluster.get("auth_mode", "unknown (not recorded)")))),
