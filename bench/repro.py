@@ -282,7 +282,7 @@ def _judge(run_a: Run, run_b: Run, tolerance: float, alpha: float, factor: float
     why = f"{len(sa)} vs {len(sb)} trials: too few for the rank test" if not testable else "not significant"
     return ReproRow(status="cant-tell", reason="noise", more_trials=more, verdict=(
         f"can't tell: {ratio:.2f}×, {_fmt_p(p)} ({why}; the noise is wider than ±{tolerance:.0%}"
-        + (f"; about {more} more trials a side would settle it" if more else "") + ")"), **common)
+        + (f"; about {more} more trial{'s' if more != 1 else ''} a side would settle it" if more else "") + ")"), **common)
 
 
 def interleaved_calibration(res: Results) -> bool:
