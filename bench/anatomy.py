@@ -39,6 +39,7 @@ import uuid
 from typing import Callable
 
 from bench.format import fmt_pct, fmt_time
+from bench.placement import RAY_DEFAULT, RoundRobin
 from bench.workload import lookup_array_batch
 from bench.stats import Stats
 
@@ -339,7 +340,7 @@ def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_t
 
 
 def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: int = 50,
-             timeout_s: float = 120.0) -> dict:
+             timeout_s: float = 120.0, placement: str = RAY_DEFAULT) -> dict:
     """The anatomy of the suite's own task shapes: for each (mode, batch size) in plan, up to
     max_tasks tasks of B of the workload's queries against its array (in the object store
     once, as the modes pass it). At most one task per CPU is in flight, so the phases show
@@ -347,7 +348,7 @@ def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: 
     import ray
 
     started = time.time()
-    fn = ray.remote(lookup_batch_task)
+    fn = RoundRobin(ray.remote(lookup_batch_task), placement)  # where the rows' tasks went
     array_ref = ray.put(array)
     runs = []
     for mode, batch in plan:
@@ -361,7 +362,7 @@ def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: 
         best = min(attempts, key=_missing_tasks)
         runs.append({"mode": mode, "batch_size": batch, **best, "attempts": len(attempts)})
     available = [r for r in runs if r["available"]]
-    return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": max(1, int(cpus)),
+    return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": max(1, int(cpus)), "placement": placement,
             "started_unix": started, "ended_unix": time.time(),
             "reason": None if available else (runs[0].get("reason") if runs else "no Ray mode to diagnose")}
 
@@ -426,7 +427,7 @@ def anatomy_lines(result: dict) -> list[str]:
     return lines
 
 
-def diagnose_suite(specs, workload, phase, cpus: int) -> dict | None:
+def diagnose_suite(specs, workload, phase, cpus: int, placement: str = RAY_DEFAULT) -> dict | None:
     """Where each task's time goes for the suite's task shapes: naive (B = 1) if it ran and
     each swept batch size. A diagnostic: its failure never costs the suite's results."""
     plan = [("ray-naive", 1)] if any(s.mode == "ray-naive" for s in specs) else []
@@ -438,7 +439,7 @@ def diagnose_suite(specs, workload, phase, cpus: int) -> dict | None:
         return unavailable("the anatomy diagnoses the lookup tasks' shapes only")
     phase(f"task anatomy at {len(plan)} batch size(s) (Ray task events; not timed)")
     try:
-        return diagnose(workload.array, workload.query_values, plan, cpus=cpus)
+        return diagnose(workload.array, workload.query_values, plan, cpus=cpus, placement=placement)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         return unavailable(f"the diagnostic failed: {exc.__class__.__name__}: {first}".rstrip(": "))

@@ -101,8 +101,11 @@ class Calibration:
         node lost mid-suite) ends the in-round calibration; it never costs the suite."""
         if not self.wanted():
             return
+        kinds = [kind for kind in self.submit if kind != "other_placement"]
+        if "other_placement" in self.submit:  # first in even rounds, last in odd: it never always follows a batch
+            kinds.insert(0 if round_index % 2 == 0 else len(kinds), "other_placement")
         try:
-            rates = {kind: one_batch(submit, self.tasks) for kind, submit in self.submit.items()}
+            rates = {kind: one_batch(self.submit[kind], self.tasks) for kind in kinds}
         except Exception as exc:
             self.error = f"{exc.__class__.__name__}: {(str(exc).strip().splitlines() or [''])[0]}".rstrip(": ")
             return

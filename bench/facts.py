@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from bench.model import fit_points
+from bench.options import recorded_placement
 from bench.results import Results, Run
 from bench.samplers import SETTLE_BUSY_CORES
 from bench.workload import item_words
@@ -357,7 +358,9 @@ def warnings_of(res: Results) -> list[Warning_]:
     for message in ((res.cluster.get("system_check") or {}).get("warnings") or ()):
         out.append(Warning_("system-check", {"message": message}))
     placement = res.cluster.get("lease_placement") or {}
-    if placement.get("single_node"):
+    if recorded_placement(res.config) == "affinity":
+        pass  # every task asked its node directly: no lease left to a raylet's choice
+    elif placement.get("single_node"):
         out.append(Warning_("lease-single-node", dict(placement["single_node"])))
     elif placement.get("warning"):  # files from before the figures were recorded
         out.append(Warning_("lease-single-node", {"message": placement["warning"]}))
@@ -448,8 +451,10 @@ def placement_cost(res: Results) -> PlacementCost | None:
     there_rates = (other.get("samples") or {}).get("tasks_per_s") or []
     if not here_rates or not there_rates or not record.get("placement"):
         return None
-    here = dict(zip(record.get("trial_rounds") or range(len(here_rates)), here_rates))
-    there = dict(zip(other.get("trial_rounds") or range(len(there_rates)), there_rates))
+    if not record.get("trial_rounds") or not other.get("trial_rounds"):
+        return None  # only the blocks before the rounds: not the same rounds, no pairs to claim
+    here = dict(zip(record["trial_rounds"], here_rates))
+    there = dict(zip(other["trial_rounds"], there_rates))
     default_first = record["placement"] != "affinity"  # time per task is 1 / rate
     ratios = paired_ratios(here, there) if default_first else paired_ratios(there, here)
     if not ratios:

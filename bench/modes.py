@@ -223,7 +223,9 @@ def remote_functions(workload: WorkloadLike):
 
 class RayMode(Mode):
     """A mode whose tasks Ray places: on each CPU node in turn (affinity) or by Ray's default
-    (bench.placement). The handles are listed at prepare, outside every timed window."""
+    (bench.placement). The nodes are listed at prepare, outside every timed window: a node
+    lost later has its tasks placed elsewhere (soft affinity); one that joins later gets
+    tasks from the next row on."""
 
     uses_ray = True
 

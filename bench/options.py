@@ -262,6 +262,15 @@ def describe(config) -> dict:
     return out
 
 
+def recorded_placement(config: Mapping[str, Any]) -> str | None:
+    """Where a recorded run's Ray tasks went: its --placement, or Ray's default for a file from
+    before the option that ran a Ray mode (None when it ran none)."""
+    modes = config.get("modes")
+    if config.get("placement") is not None or modes is None:
+        return config.get("placement")
+    return "default" if set(modes) & set(RAY_MODES) else None
+
+
 def argv_from_config(config: Mapping[str, Any]) -> list[str]:
     """`python -m bench run` with every recorded experiment option as an explicit flag: exact,
     whatever the defaults become. config is a results file's config (Results.config), from a
@@ -269,7 +278,7 @@ def argv_from_config(config: Mapping[str, Any]) -> list[str]:
     argv = ["python", "-m", "bench", "run", "--suite", str(config.get("suite") or "standard")]
     for opt in EXPERIMENT_OPTIONS:
         if opt.name != "suite":
-            argv += opt.render(config.get(opt.key))
+            argv += opt.render(recorded_placement(config) if opt.name == "placement" else config.get(opt.key))
     return argv
 
 

@@ -79,10 +79,14 @@ PLACEMENTS = (AFFINITY, RAY_DEFAULT)
 
 
 def cpu_node_ids() -> list[str]:
-    """The alive nodes with CPUs, in a fixed order (by id)."""
+    """The alive nodes with CPUs, each once per whole CPU, interleaved (by id): task i goes to
+    entry i mod len, so a 2-CPU node gets twice a 1-CPU node's tasks and no node a wave more."""
     import ray
 
-    return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("CPU", 0) > 0)
+    cpus = {n["NodeID"]: max(1, int((n.get("Resources") or {}).get("CPU", 0)))
+            for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("CPU", 0) > 0}
+    ids = sorted(cpus)
+    return [node for k in range(max(cpus.values(), default=0)) for node in ids if cpus[node] > k]
 
 
 def driver_node_cpus() -> float | None:
@@ -94,16 +98,37 @@ def driver_node_cpus() -> float | None:
     return next(((n.get("Resources") or {}).get("CPU", 0.0) for n in ray.nodes() if n.get("NodeID") == here), None)
 
 
-def placed(remote_fn, placement: str, node_ids: list[str] | None = None) -> list:
+def placed(remote_fn, placement: str, node_ids: list[str] | None = None, **options) -> list:
     """The handles a Ray mode submits through, task i through handles[i % len(handles)]: one
-    per CPU node (soft node affinity) under affinity; [remote_fn] under Ray's default."""
+    per CPU (cpu_node_ids; soft node affinity) under affinity; [remote_fn] under Ray's default.
+    options: further .options() of every handle (a task name)."""
+    plain = remote_fn.options(**options) if options else remote_fn
     if placement != AFFINITY:
-        return [remote_fn]
+        return [plain]
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     ids = cpu_node_ids() if node_ids is None else list(node_ids)
-    return [remote_fn.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=True))
-            for node in ids] or [remote_fn]
+    handle = {node: remote_fn.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=True),
+                                      **options) for node in dict.fromkeys(ids)}
+    return [handle[node] for node in ids] or [plain]
+
+
+class RoundRobin:
+    """A remote function placed like the rows (placed) whose every .remote() goes through the
+    next handle; .options() (a task name) keeps the placement. Nodes listed once, at creation."""
+
+    def __init__(self, remote_fn, placement: str, options: dict | None = None, node_ids: list[str] | None = None):
+        self.remote_fn, self.placement, self.opts = remote_fn, placement, dict(options or {})
+        self.node_ids = cpu_node_ids() if node_ids is None and placement == AFFINITY else node_ids
+        self.handles, self.submitted = placed(remote_fn, placement, self.node_ids, **self.opts), 0
+
+    def options(self, **options) -> "RoundRobin":
+        return RoundRobin(self.remote_fn, self.placement, {**self.opts, **options}, self.node_ids)
+
+    def remote(self, *args):
+        handle = self.handles[self.submitted % len(self.handles)]
+        self.submitted += 1
+        return handle.remote(*args)
 
 
 def inline_object_bytes() -> int:

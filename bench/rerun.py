@@ -71,12 +71,12 @@ def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict
             value = None  # the suite's (empty) default: an empty list is not a valid option
         options[name] = value
     options["trials"] = _recorded_trials(config, res)
-    if options.get("placement") is None and res.config.get("modes") and set(res.config["modes"]) & set(option_table.RAY_MODES):
-        options["placement"] = RAY_DEFAULT  # recorded before --placement existed: Ray placed every task
-        notes.append("the original predates --placement: its Ray tasks went where Ray's default placement sent them, "
-                     "and so do this re-run's (--placement default)")
-    elif options.get("placement") is None:
+    if options.get("placement") is None:
         options.pop("placement", None)
+        if option_table.recorded_placement(res.config) == RAY_DEFAULT:  # recorded before --placement existed
+            options["placement"] = RAY_DEFAULT
+            notes.append("the original predates --placement: its Ray tasks went where Ray's default placement sent "
+                         "them, and so do this re-run's (--placement default)")
     embedded_before = not _on_cluster(res)
     if address is not None:
         options["address"] = parse_address(address)

@@ -287,7 +287,7 @@ class SuiteRunner:
             for node in nodes:
                 node.update({k: v for k, v in (facts.get(node["node_id"]) or {}).items() if k != "hostname"})
             info["lease_placement"] = lease = placement.describe(nodes)
-            if lease.get("single_node"):
+            if lease.get("single_node") and config.placement == "default":  # affinity asks the node itself
                 phase(f"warning: {lease_single_node_text(lease['single_node'])}")
             cluster_cpus = cluster.total_cpus()
             phase(f"{len(nodes)} node(s), {cluster_cpus} CPUs; measuring the idle load")
@@ -415,7 +415,8 @@ class SuiteRunner:
         if self.config.suite.name == "stress":
             return None
         return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase,
-                                      cpus=int(self.results.cluster.get("cluster_cpus") or 1))
+                                      cpus=int(self.results.cluster.get("cluster_cpus") or 1),
+                                      placement=self.config.placement)
 
     def _save_interrupted(self, exc: BaseException) -> None:
         if self.results is None:

@@ -112,14 +112,15 @@ def placement_text(p: PlacementCost) -> str:
     compared = f"{p.rate:,.0f} no-op tasks/s; under {other_words} in the same rounds {p.other_rate:,.0f}/s"
     more = "more" if p.extra_s > 0 else "less"
     figures = f"{fmt_time(abs(p.extra_s))} {more} per task ({p.default_over_affinity:.2f}×{interval}, {p.pairs} rounds)"
-    hop = p.driver_node_cpus == 0
-    if (p.ci and p.ci[0] <= 1 <= p.ci[1]) or abs(p.default_over_affinity - 1) < PLACEMENT_MEASURABLE:
-        cost = f"no measurable difference per task ({p.default_over_affinity:.2f}×{interval})"
-    elif hop:
+    if not p.ci or p.ci[0] <= 1 <= p.ci[1] or abs(p.default_over_affinity - 1) < PLACEMENT_MEASURABLE:
+        cost = f"no measurable difference per task ({p.default_over_affinity:.2f}×{interval}, {p.pairs} rounds)"
+    elif p.extra_s > 0 and p.driver_node_cpus == 0:
         cost = (f"Ray's default costs {figures}: the spillback hop of a driver on a node without CPUs "
-                f"(the anatomy's scheduling-and-lease phase)")
-    else:
+                f"(the anatomy's scheduling-and-lease phase, under --placement default)")
+    elif p.extra_s > 0 and p.driver_node_cpus:
         cost = f"Ray's default took {figures}; the driver's node has CPUs, so no spillback hop is in it"
+    else:
+        cost = f"Ray's default took {figures}"
     return f"placement: {PLACEMENT_WORDS.get(p.placement, p.placement)}: {compared}; {cost}"
 
 

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -381,15 +382,20 @@ def bring_into_results(given: Path, results_dir: Path, heavy: str) -> None:
         return
     if not given.is_file():
         raise Fail(f"error: {given}: no such file (nor {given.name} in {results_dir})", 2)
-    for source in [given] + ([given.with_name(heavy)] if given.with_name(heavy).is_file() else []):
+    sources = [given] + ([given.with_name(heavy)] if given.with_name(heavy).is_file() else [])
+    for source in sources:  # every refusal before any copy: the pair comes in whole or not at all
+        target = results_dir / source.name
+        if target.is_file() and target.read_bytes() != source.read_bytes():
+            raise Fail(f"error: {target} exists and differs from {source}; rename one of them", 2)
+    for source in sources:
         target = results_dir / source.name
         if target.is_file():
-            if target.read_bytes() != source.read_bytes():
-                raise Fail(f"error: {target} exists and differs from {source}; rename one of them", 2)
             continue
         results_dir.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
-        partial.write_bytes(source.read_bytes())
+        shutil.copy2(source, partial)  # its time too: a shared file is not "the newest run" here
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
         partial.replace(target)  # atomic: never a half-copied results file
         print(f"repro: copied {source} to {target} (the bench container sees only {results_dir}/)")
 

@@ -237,3 +237,36 @@ def test_the_placement_cost_comes_from_the_no_op_rates_of_the_same_rounds_and_is
                                                            driver_node_cpus=2.0)).placement)
     assert "Ray's default took 1 ms more per task" in beside and "no spillback hop is in it" in beside
     assert facts.compute(load(STANDARD)).placement is None  # a file from before --placement
+
+
+def test_the_placement_cost_needs_the_same_rounds_and_words_each_case(tmp_path):
+    from bench.facts import PlacementCost
+    from bench.wording import placement_text
+
+    res = load(STANDARD)
+    blocks_only = _with_placements(res, [1000, 1100, 900], [500, 520, 480])
+    calibration = dict(blocks_only.cluster["calibration"])
+    calibration.pop("trial_rounds")  # only the blocks before the rounds: nothing paired
+    assert facts.placement_cost(blocks_only.with_cluster(calibration=calibration)) is None
+    # pairs go by round number, not by position
+    mixed = _with_placements(res, [1000, 2000, 1000], [500, 1000, 500])
+    cal = dict(mixed.cluster["calibration"])
+    cal["other_placement"] = {**cal["other_placement"], "trial_rounds": [1, 2, 3]}
+    cal["trial_rounds"] = [1, 2, 3]
+    paired = facts.placement_cost(mixed.with_cluster(calibration=cal))
+    assert paired.default_over_affinity == pytest.approx(2.0) and paired.ci == pytest.approx((2.0, 2.0))
+    cal["other_placement"] = {**cal["other_placement"], "trial_rounds": [2, 1, 3]}
+    unpaired = facts.placement_cost(mixed.with_cluster(calibration=cal))  # round 1 against round 2's: wide
+    assert unpaired.ci[1] / unpaired.ci[0] > 10
+
+    def said(ratio, ci, extra, cpus):
+        return placement_text(PlacementCost("affinity", 1000, 1000 / ratio, ratio, ci, extra, 5, cpus))
+
+    assert "no measurable difference" in said(1.5, None, 5e-4, 0)  # no interval: nothing claimed
+    assert "no measurable difference" in said(1.04, (1.02, 1.06), 4e-5, 0)  # under 5%
+    assert "spillback hop" in said(1.5, (1.3, 1.7), 5e-4, 0)
+    faster = said(0.6, (0.5, 0.7), -4e-4, 0)  # Ray's default measurably faster: no hop is named
+    assert "Ray's default took 400 µs less per task" in faster and "hop" not in faster
+    assert "no spillback hop is in it" in said(1.5, (1.3, 1.7), 5e-4, 2.0)
+    unknown = said(1.5, (1.3, 1.7), 5e-4, None)  # the driver's node not recorded: neither claim
+    assert "hop" not in unknown and "Ray's default took 500 µs more per task" in unknown

@@ -311,6 +311,8 @@ def test_repro_of_a_file_outside_results_copies_it_and_its_heavy_partner_in(tmp_
     for name in ("s.json", "s-heavy.json"):
         assert (tmp_path / "res" / name).read_bytes() == (shared / name).read_bytes()
         assert [c for c in calls if f"bench repro results/{name}" in c], name
+        # its time kept: a shared file never becomes "the newest run" of a later plain make repro
+        assert (tmp_path / "res" / name).stat().st_mtime == (shared / name).stat().st_mtime
     assert f"repro: copied {shared / 's.json'} to" in proc.stdout
     assert not list((tmp_path / "res").glob(".*partial"))
     # a different file of that name already there is never overwritten
@@ -320,6 +322,13 @@ def test_repro_of_a_file_outside_results_copies_it_and_its_heavy_partner_in(tmp_
     assert proc.returncode == 2 and len(lines) == 1 and "exists and differs" in lines[0], proc.stderr
     assert json.loads((tmp_path / "res" / "s.json").read_text()) == _cluster_results(2)
     assert not [c for c in calls if " up -d" in c]
+    # a pair comes in whole or not at all: a differing partner stops it before the first copy
+    (shared / "t.json").write_text(json.dumps(_cluster_results(2)))
+    (shared / "t-heavy.json").write_text(json.dumps(_cluster_results(2)))
+    (tmp_path / "res" / "t-heavy.json").write_text("{}")
+    proc, _ = _cluster_make(tmp_path, "repro", f"FILE={shared / 't.json'}", FAKE_DOWN="1")
+    assert proc.returncode == 2 and "t-heavy.json exists and differs" in proc.stderr
+    assert not (tmp_path / "res" / "t.json").exists()
     # neither here nor in the results directory: one line, exit 2
     proc, _ = _cluster_make(tmp_path, "repro", f"FILE={shared / 'none.json'}", FAKE_DOWN="1")
     assert proc.returncode == 2 and "none.json: no such file" in proc.stderr

@@ -134,9 +134,10 @@ def test_the_calibration_measures_both_placements_in_the_same_rounds(clocked_ray
     assert record["other_placement"]["driver_node_cpus"] == 0.0  # the driver's node runs no task
     assert record["trial_rounds"] == record["other_placement"]["trial_rounds"] == [1, 2, 3]
     assert len(record["other_placement"]["samples"]["tasks_per_s"]) == 3
-    # per round: 30 tasks on the CPU nodes in turn, then 30 left to Ray
-    per_round = [("w-a", True), ("w-b", True), ("w-c", True)] * 10 + [None] * 30
-    assert noop.placements == per_round * 3
+    # per round: 30 tasks on the CPU nodes in turn and 30 left to Ray, the latter last in odd
+    # rounds and first in even ones (never always right after the other batch)
+    placed, ray_default = [("w-a", True), ("w-b", True), ("w-c", True)] * 10, [None] * 30
+    assert noop.placements == placed + ray_default + ray_default + placed + placed + ray_default
     assert "other_placement" not in calibration.Calibration(trials=3, max_trials=3, tasks=30).record()
 
 
@@ -149,3 +150,45 @@ def test_placement_is_an_option_recorded_in_the_config_and_checked():
     assert config.describe()["placement"] == "default"
     with pytest.raises(UsageError, match="--placement must be one of affinity, default, got 'spread'"):
         build_config(placement="spread", quiet=True)
+
+
+def test_a_node_with_more_cpus_gets_more_tasks_interleaved_and_a_name_keeps_the_placement(clocked_ray):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "big"},
+                     {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "small"},
+                     {"Alive": True, "Resources": {"CPU": 0.5}, "NodeID": "half"}]  # a fraction counts as one
+    assert placement.cpu_node_ids() == ["big", "half", "small", "big"]
+    fn = ray.remote(lambda: None)
+    named = placement.RoundRobin(fn, "affinity").options(name="anatomy")
+    for _ in range(8):
+        named.remote()
+    assert [node for node, _ in fn.placements] == ["big", "half", "small", "big"] * 2
+    plain = placement.RoundRobin(fn, "default").options(name="x")
+    plain.remote()
+    assert fn.placements[-1] is None
+
+
+def test_the_lease_warning_is_for_rays_default_placement_only():
+    from pathlib import Path
+
+    from bench import facts
+    from bench.results import load
+
+    res = load(Path(__file__).parent / "fixtures" / "compare-base.json")
+    lease = placement.describe([node(0), node(0)] + [node(1) for _ in range(3)])
+    for recorded, warned in ((None, True), ("default", True), ("affinity", False)):
+        placed = res.with_cluster(lease_placement=lease).with_config_extra(placement=recorded)
+        kinds = [w.kind for w in facts.compute(placed).warnings]
+        assert ("lease-single-node" in kinds) is warned, recorded
+
+
+def test_the_pages_command_repeats_the_recorded_placement_and_rays_default_for_older_files():
+    from pathlib import Path
+
+    from bench.report.reproduce import reproduce
+    from bench.results import load
+
+    old = load(Path(__file__).resolve().parent.parent / "docs" / "examples" / "amd-epyc-485"
+               / "standard-20261202T175806Z.json")
+    assert "placement" not in old.config and "--placement default" in reproduce(old).explicit
+    assert "--placement affinity" in reproduce(old.with_config_extra(placement="affinity")).explicit
