@@ -71,8 +71,8 @@ def describe(nodes: list[dict]) -> dict:
 # affinity: each task to the next CPU node in turn, by soft NodeAffinitySchedulingStrategy. The
 # owner then asks that node's raylet for a lease directly. Under Ray's default, a driver on a
 # 0-CPU node (the appliance's bench container, a 0-CPU head on a large cluster) asks its own
-# raylet first, which spills every lease back to a worker: one hop more per task, and the
-# spread over the workers varies between driver sessions (a B = 10,000 trial at 121 or 190-200
+# raylet first, which spills every lease back to a worker: one hop more per lease, and the
+# spread over the workers varies between driver sessions (a B = 10,000 trial at 121-122 or 188-201
 # ms by session; docs/measurements.md, 2026-12-04). soft: a lost node's tasks go elsewhere.
 AFFINITY, RAY_DEFAULT = "affinity", "default"
 PLACEMENTS = (AFFINITY, RAY_DEFAULT)
