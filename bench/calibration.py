@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from bench.placement import PLACEMENTS, RAY_DEFAULT, driver_node_cpus, placed
+from bench.placement import PLACEMENTS, RAY_DEFAULT, RoundRobin, driver_node_cpus
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
 CALIBRATION_TASKS = 1000  # per batch, like Ray's single-client async microbenchmark
@@ -79,15 +79,15 @@ class Calibration:
         self.placement = placement
         self.other = next(p for p in PLACEMENTS if p != placement)
         noop, with_args = noop_functions()
-        here, there = placed(noop, placement), (placed(noop, self.other) if other_placement else [])
-        self.submit = {"noop": lambda: [here[i % len(here)].remote() for i in range(tasks)]}
+        here = RoundRobin(noop, placement)
+        self.submit = {"noop": lambda: [here.remote() for _ in range(tasks)]}
         if naive_args is not None:
-            with_args_here = placed(with_args, placement)
-            self.submit["with_naive_args"] = lambda: [with_args_here[i % len(with_args_here)].remote(*naive_args)
-                                                      for i in range(tasks)]
+            with_args_here = RoundRobin(with_args, placement, node_ids=here.node_ids)
+            self.submit["with_naive_args"] = lambda: [with_args_here.remote(*naive_args) for _ in range(tasks)]
         self.driver_node_cpus = driver_node_cpus() if other_placement else None
         if other_placement:
-            self.submit["other_placement"] = lambda: [there[i % len(there)].remote() for i in range(tasks)]
+            there = RoundRobin(noop, self.other)
+            self.submit["other_placement"] = lambda: [there.remote() for _ in range(tasks)]
         self.before = {kind: _rates(submit, trials, tasks, self.max_trials) for kind, submit in self.submit.items()}
         self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
         self.batch_rounds: list[int] = []  # the round each in-round batch followed
