@@ -62,14 +62,32 @@ def _job_submission_id() -> str | None:
         return None
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def _check_reachable(address: str, timeout_s: float = 5.0, found_by: str = "", hint: str = "") -> None:
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
-        raise RuntimeFailure(f"cannot reach a Ray head at {address}: {reason}") from None
+        raise RuntimeFailure(f"cannot reach a Ray head at {address}{found_by}: {reason}{hint}") from None
+
+
+def resolve_auto() -> str:
+    """The GCS address `--address auto` means here, found as ray.init would find it.
+
+    ray.init("auto") also reads the command lines of Ray processes it can see. On a host
+    running the compose appliance those are the containers' (gcs ray-head:6379), a name the
+    host cannot resolve, and ray.init then retries for minutes in silence: resolving first
+    turns that into one line."""
+    try:  # private API, hence best-effort: ray.init gives its own message when this fails
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        return canonicalize_bootstrap_address_or_die("auto") or "auto"
+    except ConnectionError as exc:
+        raise RuntimeFailure(f"--address auto found no Ray cluster to join on this host: "
+                             f"{str(exc).splitlines()[0]} (start one with `ray start`, or give --address HOST:PORT)") from None
+    except Exception:
+        return "auto"
 
 
 # ray.get of objects in the plasma store blocks in slices of this many ms, holding the
@@ -121,9 +139,17 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
         )
         mode = "embedded"
     else:
-        if address != "auto":
+        if address == "auto":
+            joined = resolve_auto()
+            if joined != "auto":
+                _check_reachable(joined, found_by=(
+                    ", which --address auto found on this host (the last `ray start` here, or a Ray process "
+                    "it can see, such as a compose appliance's container)"),
+                    hint="; for the appliance use make bench, else give --address HOST:PORT")
+        else:
+            joined = address
             _check_reachable(address)
-        kwargs["address"] = address
+        kwargs["address"] = joined
         mode = "existing"
         if num_cpus is not None:  # ray.init refuses it when joining; build_config reports it first
             raise UsageError("--num-cpus applies only to the embedded Ray (no --address, no RAY_ADDRESS)")

@@ -57,10 +57,22 @@ init_deployment() {
 
 # Workers and the driver wait for the head's GCS port instead of a health check on
 # the head (cheaper while idle); `ray start` then joins at once.
+# Says what it waits for (at once, then every 30 s), so that a node started outside the
+# compose network without RAY_HEAD_ADDRESS does not wait in silence; the default name
+# ray-head exists only inside that network, so it gives up on it after 60 s.
 wait_for_head() {
-    local host=${1%:*} port=${1##*:} limit=${HEAD_WAIT_S:-300} start=$SECONDS
+    local host=${1%:*} port=${1##*:} limit=${HEAD_WAIT_S:-300} start=$SECONDS waited next_note=0
     until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
-        [ $((SECONDS - start)) -lt "$limit" ] || die "the head at $1 did not answer within $limit s"
+        waited=$((SECONDS - start))
+        if [ -z "${RAY_HEAD_ADDRESS:-}" ] && [ "$waited" -ge $((limit < 60 ? limit : 60)) ] \
+            && ! getent hosts "$host" >/dev/null 2>&1; then
+            die "the head's name '$host' does not resolve: outside the compose network, set RAY_HEAD_ADDRESS=HOST:PORT (docker run -e RAY_HEAD_ADDRESS=HEAD:6379 ...)"
+        fi
+        [ "$waited" -lt "$limit" ] || die "the head at $1 did not answer within $limit s"
+        if [ "$waited" -ge "$next_note" ]; then
+            echo "entrypoint: waiting for the Ray head at $1 (RAY_HEAD_ADDRESS; $waited s of HEAD_WAIT_S=$limit)" >&2
+            next_note=$((next_note + 30))
+        fi
         sleep 0.5
     done
 }

@@ -88,6 +88,22 @@ def test_driver_refuses_bad_autorun_settings_with_one_line(tmp_path, var, value)
     assert len(lines) == 1 and var in lines[0] and f"'{value}'" in lines[0]
 
 
+def test_a_driver_outside_compose_without_the_head_address_says_what_it_waits_for(tmp_path):
+    # README's `docker run ... driver` without -e RAY_HEAD_ADDRESS used to wait in silence
+    # for ray-head, a name that exists only inside the compose network.
+    proc = _entrypoint(tmp_path, "driver", OBJECT_STORE_MEMORY="100000000", HEAD_WAIT_S="2")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("entrypoint: waiting for the Ray head at ray-head:6379 (RAY_HEAD_ADDRESS")
+    assert lines[-1] == ("entrypoint: the head's name 'ray-head' does not resolve: outside the compose network, "
+                         "set RAY_HEAD_ADDRESS=HOST:PORT (docker run -e RAY_HEAD_ADDRESS=HEAD:6379 ...)")
+    # given an address that resolves but does not answer, the limit is the head's
+    proc = _entrypoint(tmp_path, "driver", OBJECT_STORE_MEMORY="100000000", HEAD_WAIT_S="2",
+                       RAY_HEAD_ADDRESS="127.0.0.1:9")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        "entrypoint: the head at 127.0.0.1:9 did not answer within 2 s")
+
+
 def test_wait_nodes_wants_a_count_or_a_stability_window():
     for args in ([], ["2", "--stable", "5"]):
         proc = subprocess.run([sys.executable, str(REPO / "docker" / "wait_nodes.py"), *args],

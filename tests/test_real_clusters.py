@@ -83,6 +83,36 @@ def test_num_cpus_with_ray_address_cli_one_line(tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "r.json").exists()
 
 
+def test_address_auto_that_finds_an_unreachable_head_says_so_at_once(tmp_path):
+    # The compose appliance on the host: ray.init("auto") finds its containers' GCS
+    # (ray-head:6379), which the host cannot resolve, and used to retry for minutes.
+    ray_dir = tmp_path / "ray"
+    ray_dir.mkdir()
+    (ray_dir / "ray_current_cluster").write_text("ray-head.invalid:6379")
+    started = time.monotonic()
+    proc = run_cli("run", "--address", "auto", "--suite", "quick", "--out", tmp_path / "r.json",
+                   env={"RAY_TMPDIR": str(tmp_path)}, timeout=120)
+    assert time.monotonic() - started < 60, "it waited instead of saying so"
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "cannot reach a Ray head at ray-head.invalid:6379" in errors[0], proc.stderr
+    assert "which --address auto found on this host" in errors[0] and "make bench" in errors[0]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_address_auto_with_no_cluster_says_so(tmp_path, monkeypatch):
+    from bench import cluster
+    from bench.errors import RuntimeFailure
+    from ray._private import services
+
+    def nothing_found(addr, temp_dir=None):
+        raise ConnectionError("Could not find any running Ray instance. Please specify ...")
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address_or_die", nothing_found)
+    with pytest.raises(RuntimeFailure, match="--address auto found no Ray cluster to join on this host"):
+        cluster.resolve_auto()
+
+
 def test_working_dir_upload_leaves_large_directories_out(tmp_path):
     """What `ray job submit --working-dir . --runtime-env deploy/ray-job-runtime-env.yaml`
     ships, packed by Ray's own packager with .gitignore switched off
