@@ -16,7 +16,7 @@ RESULTS_DIR ?= ./results
 REPORTS_DIR ?= ./reports
 APP_UID ?= 1000
 HEAD_CPUS ?= 0
-DASHBOARD_PORT ?= 8265
+DASHBOARD_PORT ?=
 ifeq ($(origin WORKERS),undefined)
 WORKERS := 3
 WORKERS_DEFAULTED := 1

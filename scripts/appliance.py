@@ -247,8 +247,16 @@ def up(args) -> int:
         raise Fail(f"error: cluster did not reach {args.expect_nodes} CPU nodes; see 'make logs'")
     print(f"up: {args.expect_nodes} CPU nodes alive after {time.monotonic() - start:.1f} s")
     if dashboard_on():
-        print(f"dashboard: http://127.0.0.1:{env('DASHBOARD_PORT', '8265')}")
+        print(f"dashboard: http://{dashboard_address()}")
     return 0
+
+
+def dashboard_address() -> str:
+    """Where the head's dashboard is published on this host: DASHBOARD_PORT, or the free port
+    Docker chose when it is empty."""
+    heads = containers("ray-head")
+    published = capture(["docker", "port", heads[0], "8265/tcp"]).split() if heads else []
+    return published[0] if published else f"127.0.0.1:{env('DASHBOARD_PORT', '') or '8265'}"
 
 
 def dashboard_on() -> bool:

@@ -32,3 +32,9 @@ def test_both_composes_read_the_file_without_warnings(flavour, tmp_path):
     # Only the bench service is health-checked (the others wait on the head by themselves).
     assert [n for n, s in services.items() if "healthcheck" in s] == ["bench"]
     assert "version" not in yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    # Only the dashboard is published, on loopback, at a port Docker picks unless
+    # DASHBOARD_PORT is set: a second appliance on the host must not clash over it.
+    [port] = services["ray-head"]["ports"]
+    as_text = port if isinstance(port, str) else f"{port['host_ip']}:{port.get('published', '')}:{port['target']}"
+    assert as_text.removesuffix("/tcp") == "127.0.0.1::8265", port
+    assert all("ports" not in s for n, s in services.items() if n != "ray-head")
