@@ -17,6 +17,10 @@ before any data, from what the claim measures:
   (bench.repro's cluster band, issue 10).
 - TOL_PER_TASK: one side is Ray's per-task cost, which moves 10-20% between driver
   sessions on this machine class while the CPU holds (docs/measurements.md): ±20%.
+- TOL_MACHINE_PYTHON: w, the Python work per lookup, is not a ratio: nothing cancels the
+  machine out of it. The same pure-Python loop on this machine class spans max/min
+  1.14-1.17 between runs (docs/measurements.md, 2026-11-30): ±15%. (Until 2026-12-04 w was
+  held to TOL_HOST, whose reason, two sides on one host, does not apply to one figure.)
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ CONFIDENCE = 0.95
 TOL_HOST = 0.10
 TOL_CROSS_NODE = 0.15
 TOL_PER_TASK = 0.20
+TOL_MACHINE_PYTHON = 0.15
 TARGET_EFFICIENCY = 0.9  # the parallel efficiency a work-bound batched run should reach
 REGION_WITHIN = 0.10  # the best-B region: every B within 10% of the fastest, same-round ratio
 BOOTSTRAP_RESAMPLES = 400  # the model's c, w and break-even: rounds resampled, sweep refitted
@@ -272,7 +277,7 @@ def model_facts(res: Results) -> list[Fact]:
     facts = [Fact("per_task_overhead", float(model["per_task_overhead_s"]), "s", interval(samples["c"]), labels,
                   resampled, True, TOL_PER_TASK, method),
              Fact("per_item_work", float(model["per_lookup_work_s"]), "s", interval(samples["w"]), labels,
-                  resampled, True, TOL_HOST, method)]
+                  resampled, True, TOL_MACHINE_PYTHON, method)]
     if model.get("break_even_lookups_per_task"):
         facts.append(Fact("break_even", float(model["break_even_lookups_per_task"]), "items/task",
                           interval(samples["be"]), labels, resampled, True, TOL_PER_TASK, method,

@@ -181,6 +181,19 @@ def test_a_claim_holds_differs_or_cannot_tell():
     assert claims.judge(region, tie).status == claims.HOLDS and claims.judge(region, apart).status == claims.DIFFERS
 
 
+def test_an_absolute_figure_is_never_held_tighter_than_the_machine_drifts():
+    # w and c are one figure each, not a ratio of two sides in the same round: the machine's
+    # drift between two runs does not cancel out of them, so their band is at least it.
+    computed = facts.compute(load(STANDARD))
+    absolute = [f for f in computed.facts if f.unit == "s"]
+    assert {f.key for f in absolute} == {"per_task_overhead", "per_item_work"}
+    assert all(f.machine_dependent and f.tolerance >= facts.TOL_MACHINE_PYTHON for f in absolute)
+    w = computed.get("per_item_work")
+    moved = facts.Fact(w.key, w.value * 1.12, w.unit, tuple(x * 1.12 for x in w.ci), w.runs, w.pairs,
+                       True, w.tolerance)
+    assert claims.judge(w, moved).status == claims.HOLDS  # pair 2's w (1.106x) sat inside the drift
+
+
 def test_no_prose_is_stored_and_warnings_are_typed():
     res = load(STANDARD)
     assert all(isinstance(w, facts.Warning_) and w.kind for w in facts.compute(res).warnings)
