@@ -283,3 +283,94 @@ def test_the_placement_cost_needs_the_same_rounds_and_words_each_case(tmp_path):
     assert "no spillback hop is in it" in said(1.5, (1.3, 1.7), 5e-4, 2.0)
     unknown = said(1.5, (1.3, 1.7), 5e-4, None)  # the driver's node not recorded: neither claim
     assert "hop" not in unknown and "Ray's default took 500 µs more per task" in unknown
+
+
+# --- bench.claims.judge, branch by branch (issue 25: every figure a verdict carries) ----------
+
+def _claim(value, ci, key="batched_vs_sequential", tolerance=0.10, members=()):
+    return facts.Fact(key, value, "x", ci, ("a", "b"), 5, True, tolerance, members=members)
+
+
+def _verdict(a, b, **fields):
+    base = dict(key=a.key, unit="x", tolerance=a.tolerance, original=a.value, new=b.value, factor=1.0,
+                original_ci=a.ci, new_ci=b.ci, original_members=a.members, new_members=b.members)
+    return claims.ClaimVerdict(**{**base, **fields})
+
+
+def test_a_claim_verdict_carries_every_figure_it_was_judged_on():
+    a, b = _claim(1.30, (1.2, 1.4)), _claim(1.25, (1.15, 1.35))
+    q = 1.25 / 1.30
+    half = math.hypot((math.log(1.4) - math.log(1.2)) / 2, (math.log(1.35) - math.log(1.15)) / 2)
+    assert claims.judge(a, b) == _verdict(a, b, status=claims.HOLDS, ratio=q,
+                                          ci=(q * math.exp(-half), q * math.exp(half)))
+    # differs: a narrow interval either side of 1; an interval wholly below 1 still counts
+    a, b = _claim(1.30, (1.28, 1.32)), _claim(1.00, (0.98, 1.02))
+    q = 1.00 / 1.30
+    half = math.hypot((math.log(1.32) - math.log(1.28)) / 2, (math.log(1.02) - math.log(0.98)) / 2)
+    assert claims.judge(a, b) == _verdict(a, b, status=claims.DIFFERS, ratio=q,
+                                          ci=(q * math.exp(-half), q * math.exp(half)))
+    a, b = _claim(0.50, (0.45, 0.55)), _claim(0.70, (0.66, 0.74))
+    assert claims.judge(a, b).status == claims.DIFFERS and claims.judge(a, b).ci[0] > 1
+    # can't tell, noise: the combined interval spans 1
+    a, b = _claim(1.30, (0.9, 1.9)), _claim(1.00, (0.7, 1.4))
+    q = 1.00 / 1.30
+    half = math.hypot((math.log(1.9) - math.log(0.9)) / 2, (math.log(1.4) - math.log(0.7)) / 2)
+    assert claims.judge(a, b) == _verdict(a, b, status=claims.CANT_TELL, ratio=q, reason="noise",
+                                          ci=(q * math.exp(-half), q * math.exp(half)))
+    # can't tell, no interval on one side (either side), the ratio still given
+    for a, b in ((_claim(1.30, (1.28, 1.32)), _claim(1.00, None)), (_claim(1.30, None), _claim(1.00, (0.98, 1.02)))):
+        assert claims.judge(a, b) == _verdict(a, b, status=claims.CANT_TELL, ratio=1.00 / 1.30, reason="no-interval")
+    # an interval with a bound at or below 0 is no interval; one wholly below 1 is one
+    for bad in ((0.0, 2.0), (-1.0, 2.0), (0.5, 0.0), (0.5, -1.0)):
+        assert claims.judge(_claim(1.30, (1.28, 1.32)), _claim(1.00, bad)).reason == "no-interval"
+    assert claims.judge(_claim(0.50, (0.49, 0.51)), _claim(0.70, (0.5, 0.9))).ci is not None
+
+
+def test_a_claim_with_a_missing_side_or_figure_cannot_tell_and_says_so():
+    a = _claim(1.30, (1.2, 1.4))
+    for x, y in ((a, None), (None, a), (a, _claim(None, None)), (_claim(None, None), a),
+                 (a, _claim(0.0, None)), (_claim(0.0, None), a), (_claim(-1.0, None), a), (a, _claim(-1.0, None))):
+        verdict = claims.judge(x, y)
+        assert (verdict.status, verdict.reason, verdict.ratio, verdict.ci) == (claims.CANT_TELL, "missing", None, None)
+        assert verdict.original == (x.value if x else None) and verdict.new == (y.value if y else None)
+        assert verdict.unit == "x" and verdict.key == a.key
+
+
+def test_a_claim_on_the_tolerance_holds_and_one_past_it_does_not():
+    on = claims.judge(_claim(1.0, (0.99, 1.01), tolerance=0.25), _claim(1.25, (1.24, 1.26), tolerance=0.25))
+    assert on.status == claims.HOLDS
+    past = claims.judge(_claim(1.0, (0.99, 1.01), tolerance=0.25), _claim(1.2501, (1.24, 1.26), tolerance=0.25))
+    assert past.status == claims.DIFFERS
+
+
+def test_judge_all_asks_the_factor_only_for_the_originals_claims_and_overall_needs_all_to_hold():
+    fa = facts.Facts("standard", False, "lookups", (_claim(1.30, (1.2, 1.4)),), (), None, None, None, None)
+    only_new = _claim(2.0, (1.9, 2.1), key="auto_vs_best")
+    fb = facts.Facts("standard", False, "lookups", (_claim(1.30, (1.2, 1.4)), only_new), (), None, None, None, None)
+    asked = []
+
+    def factor_of(fact):
+        asked.append(fact.key)  # a None here would fail: the factor belongs to an original's claim
+        return 1.0
+
+    verdicts = claims.judge_all(fa, fb, factor_of)
+    assert asked == ["batched_vs_sequential"]
+    assert [v.key for v in verdicts] == ["batched_vs_sequential", "auto_vs_best"]
+    assert verdicts[1].factor == 1.0 and verdicts[1].reason == "missing"
+    holds, cant = verdicts[0], verdicts[1]
+    assert claims.overall([holds]) == claims.HOLDS
+    assert claims.overall([holds, cant]) == claims.CANT_TELL
+    assert claims.overall([]) == claims.CANT_TELL
+
+
+def test_a_claims_edges_fall_on_the_kind_side():
+    # exactly on the tolerance (with its float slack) still holds
+    edge = 0.15
+    assert claims.judge(_claim(1.0, (0.99, 1.01), tolerance=edge),
+                        _claim(1.0 + (edge + 1e-12), (1.14, 1.16), tolerance=edge)).status == claims.HOLDS
+    # an interval that touches 1 does not exclude it: can't tell, not differs (both ends)
+    wide = (1.0, math.e ** 2)  # half-width exactly 1 on the log scale
+    touching_low = claims.judge(_claim(1.0, wide), _claim(math.e, (1.0, 1.0)))
+    assert touching_low.ci[0] == 1.0 and touching_low.status == claims.CANT_TELL
+    touching_high = claims.judge(_claim(math.e, wide), _claim(1.0, (1.0, 1.0)))
+    assert touching_high.ci[1] == 1.0 and touching_high.status == claims.CANT_TELL
