@@ -374,3 +374,12 @@ def test_a_claims_edges_fall_on_the_kind_side():
     assert touching_low.ci[0] == 1.0 and touching_low.status == claims.CANT_TELL
     touching_high = claims.judge(_claim(math.e, wide), _claim(1.0, (1.0, 1.0)))
     assert touching_high.ci[1] == 1.0 and touching_high.status == claims.CANT_TELL
+
+
+def test_a_verdict_keeps_the_machine_factor_and_the_regions_members():
+    across = claims.judge(_claim(1.30, (1.28, 1.32)), _claim(1.95, (1.93, 1.97)), factor=1.5)
+    assert across.factor == 1.5 and across.expected == pytest.approx(1.95) and across.ratio == pytest.approx(1.0)
+    region = facts.Fact("best_b_region", 10000, "B", None, (), 0, False, 0.1, members=(10000.0, 33334.0))
+    tie = facts.Fact("best_b_region", 33334, "B", None, (), 0, False, 0.1, members=(33334.0,))
+    verdict = claims.judge(region, tie)
+    assert (verdict.original_members, verdict.new_members) == ((10000.0, 33334.0), (33334.0,))
