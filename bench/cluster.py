@@ -90,6 +90,20 @@ def resolve_auto() -> str:
         return "auto"
 
 
+def _reachable_address(address: str) -> str:
+    """The GCS address to join, checked to answer first (one line instead of Ray's retries)."""
+    if address != "auto":
+        _check_reachable(address)
+        return address
+    joined = resolve_auto()
+    if joined != "auto":
+        _check_reachable(joined, found_by=(
+            ", which --address auto found on this host (the last `ray start` here, or a Ray process "
+            "it can see, such as a compose appliance's container)"),
+            hint="; for the appliance use make bench, else give --address HOST:PORT")
+    return joined
+
+
 # ray.get of objects in the plasma store blocks in slices of this many ms, holding the
 # process's plasma-client lock for the whole slice (plasma/client.cc PlasmaClient::Get).
 # Another driver thread that needs the lock (the latency tracker's future callbacks
@@ -139,17 +153,7 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
         )
         mode = "embedded"
     else:
-        if address == "auto":
-            joined = resolve_auto()
-            if joined != "auto":
-                _check_reachable(joined, found_by=(
-                    ", which --address auto found on this host (the last `ray start` here, or a Ray process "
-                    "it can see, such as a compose appliance's container)"),
-                    hint="; for the appliance use make bench, else give --address HOST:PORT")
-        else:
-            joined = address
-            _check_reachable(address)
-        kwargs["address"] = joined
+        kwargs["address"] = _reachable_address(address)
         mode = "existing"
         if num_cpus is not None:  # ray.init refuses it when joining; build_config reports it first
             raise UsageError("--num-cpus applies only to the embedded Ray (no --address, no RAY_ADDRESS)")

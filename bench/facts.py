@@ -17,10 +17,8 @@ before any data, from what the claim measures:
   (bench.repro's cluster band, issue 10).
 - TOL_PER_TASK: one side is Ray's per-task cost, which moves 10-20% between driver
   sessions on this machine class while the CPU holds (docs/measurements.md): ±20%.
-- TOL_MACHINE_PYTHON: w, the Python work per lookup, is not a ratio: nothing cancels the
-  machine out of it. The same pure-Python loop on this machine class spans max/min
-  1.14-1.17 between runs (docs/measurements.md, 2026-11-30): ±15%. (Until 2026-12-04 w was
-  held to TOL_HOST, whose reason, two sides on one host, does not apply to one figure.)
+- TOL_MACHINE_PYTHON: w, Python work per lookup, is one figure: nothing cancels the machine
+  out of it, and a pure-Python loop here spans max/min 1.14-1.17 between runs (2026-11-30): ±15%.
 """
 
 from __future__ import annotations

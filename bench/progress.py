@@ -43,6 +43,8 @@ class SuiteProgress:
         self._last_line = 0.0
         self._lock = threading.Lock()
         self._bar = None
+        self._rounds_started: float | None = None  # set by start_rounds, cleared by close
+        self._rounds_predicted_s = 0.0
         if not quiet and self.tty:
             self._bar = tqdm(total=1, unit="s", file=self.stream, dynamic_ncols=True,
                              bar_format="bench {percentage:3.0f}%|{bar}| {desc}")
@@ -58,6 +60,14 @@ class SuiteProgress:
             print(f"bench: {text}", file=self.stream, flush=True)
 
     # -- the suite bar ------------------------------------------------------------
+
+    def start_rounds(self, trials: int, predicted_s: float) -> None:
+        """The measured rounds begin: say how many trials and how long they are predicted to
+        take, so that close() can set the actual time beside it."""
+        self._rounds_started, self._rounds_predicted_s = time.monotonic(), max(0.0, predicted_s)
+        self.phase(f"measuring: {trials} trials in interleaved rounds, predicted to take {_clock(predicted_s)} "
+                   "(the trials alone, from the calibration and the warm-ups)")
+        self.plan(predicted_s)
 
     def plan(self, seconds: float) -> None:
         """Add predicted seconds of trials still to run (extra rounds add theirs later)."""
@@ -119,3 +129,9 @@ class SuiteProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        started, self._rounds_started = self._rounds_started, None
+        if started is not None:
+            extra = self.total_s - self._rounds_predicted_s
+            self.phase(f"the measured rounds took {_clock(time.monotonic() - started)} (predicted "
+                       f"{_clock(self._rounds_predicted_s)}" + (f", {_clock(self.total_s)} with the extra rounds"
+                                                                 if extra >= 0.5 else "") + ")")

@@ -358,8 +358,7 @@ class SuiteRunner:
         self.progress.phase(f"warming up {len(rows)} configurations")
         for row in rows:
             self._warm_up(row)
-        self.progress.phase(f"measuring: {sum(r.spec.trials for r in rows)} trials in interleaved rounds")
-        self.progress.plan(sum(r.predicted_s() * r.spec.trials for r in rows if r.active))
+        self.progress.start_rounds(sum(r.spec.trials for r in rows), sum(r.predicted_s() * r.spec.trials for r in rows if r.active))
 
     def _observe(self, rows: list[Row]) -> tuple[dict, list, list]:
         """Measure the rounds under one sampling session; then the resources, the node events

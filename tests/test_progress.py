@@ -59,3 +59,24 @@ def test_early_eta_is_the_prediction_not_a_ratio_of_start_up_noise():
     progress.start_trial("first", 10.0, tasks=100)
     progress.tasks_done(1)  # 0.01% done after some start-up time
     assert progress.eta_s() == 1000.0 - 0.1
+
+
+def test_the_rounds_state_their_predicted_time_first_and_the_actual_time_beside_it_last(monkeypatch):
+    clock = iter([1000.0, 1000.0] + [1150.0] * 50)
+    monkeypatch.setattr("bench.progress.time.monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    progress = SuiteProgress(stream=stream, line_interval_s=3600)
+    progress.start_rounds(12, 120.0)
+    progress.plan(30.0)  # an extra round for a noisy row
+    progress.close()
+    progress.close()  # a second close says nothing more
+    lines = [line for line in stream.getvalue().splitlines() if "ETA" not in line]
+    assert lines[0] == ("bench: measuring: 12 trials in interleaved rounds, predicted to take 2:00 "
+                        "(the trials alone, from the calibration and the warm-ups)")
+    assert lines[-1] == "bench: the measured rounds took 2:30 (predicted 2:00, 2:30 with the extra rounds)"
+    assert sum("measured rounds took" in line for line in lines) == 1
+    plain = io.StringIO()
+    no_extra = SuiteProgress(stream=plain, line_interval_s=3600)
+    no_extra.start_rounds(3, 10.0)
+    no_extra.close()
+    assert plain.getvalue().splitlines()[-1].endswith("(predicted 0:10)")

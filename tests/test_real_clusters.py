@@ -127,7 +127,7 @@ def test_working_dir_upload_leaves_large_directories_out(tmp_path):
     create_package(str(REPO), package, include_gitignore=False, excludes=excludes)
     names = zipfile.ZipFile(package).namelist()
     assert "bench/__main__.py" in names and "pyproject.toml" in names
-    for big in (".venv/", ".git/", "build/", "results/", "reports/", "docker/wheels/"):
+    for big in (".venv/", ".git/", "build/", "results/", "reports/", "docker/wheels/", "mutants/"):
         assert not [n for n in names if n.startswith(big)], big
     assert package.stat().st_size < 20 * 2**20, package.stat().st_size
 
