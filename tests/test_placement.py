@@ -192,3 +192,91 @@ def test_the_pages_command_repeats_the_recorded_placement_and_rays_default_for_o
                / "standard-20261202T175806Z.json")
     assert "placement" not in old.config and "--placement default" in reproduce(old).explicit
     assert "--placement affinity" in reproduce(old.with_config_extra(placement="affinity")).explicit
+
+
+# --- every figure describe() records, and the node lists (issue 25: bench.placement's mutants) ------
+
+def test_describe_records_each_alive_nodes_settings_and_the_policy():
+    nodes = [{"node_id": "a", "hostname": "ha", "alive": True, "cpus": 1,
+              "ray_settings": {placement.TOP_K_FRACTION: "1.0", placement.TOP_K_ABSOLUTE: "3"}},
+             {"node_id": "b", "hostname": "hb", "alive": True,  # no "cpus": a node without CPUs
+              "ray_settings": {placement.TOP_K_FRACTION: "abc", placement.TOP_K_ABSOLUTE: ""}}]
+    info = placement.describe(nodes)
+    assert info["cpu_nodes"] == 1 and info["nodes"] == 2
+    assert info["per_node"] == [
+        {"node_id": "a", "hostname": "ha", "top_k_fraction": 1.0, "top_k_absolute": 3, "known": True, "candidates": 3},
+        {"node_id": "b", "hostname": "hb", "top_k_fraction": 0.2, "top_k_absolute": 1, "known": True, "candidates": 1}]
+    assert info["policy"] == "max(scheduler_top_k_absolute, int(nodes x scheduler_top_k_fraction)) best nodes"
+    assert "single_node" not in info  # one CPU node: nowhere else to pile up
+
+
+def test_two_cpu_nodes_on_rays_default_are_enough_to_pile_up():
+    assert "single_node" in placement.describe([node(1), node(1)])
+
+
+def test_cpu_node_ids_skip_nodes_without_cpus_and_an_empty_cluster_has_none(clocked_ray):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {}, "NodeID": "head"},
+                     {"Alive": True, "Resources": None, "NodeID": "bench"},
+                     {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w1"},
+                     {"Alive": False, "Resources": {"CPU": 1.0}, "NodeID": "gone"}]
+    assert placement.cpu_node_ids() == ["w1"]
+    ray.node_list = [{"Alive": True, "Resources": {}, "NodeID": "head"}]
+    assert placement.cpu_node_ids() == []
+
+
+def test_the_driver_nodes_cpus_are_its_own_and_none_when_it_is_not_listed(clocked_ray):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"}]
+    assert placement.driver_node_cpus() == 2.0
+    ray.node_list = [{"Alive": True, "Resources": {}, "NodeID": "driver-node"}]
+    assert placement.driver_node_cpus() == 0.0
+    ray.node_list = [{"Alive": True, "Resources": None, "NodeID": "driver-node"}]
+    assert placement.driver_node_cpus() == 0.0
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "elsewhere"}]
+    assert placement.driver_node_cpus() is None
+
+
+class Recording:
+    """A remote function that remembers the .options() each submitted task went through."""
+
+    def __init__(self, opts=None, log=None):
+        self.opts, self.log = dict(opts or {}), [] if log is None else log
+
+    def options(self, **kw):
+        return Recording({**self.opts, **kw}, self.log)
+
+    def remote(self, *args):
+        self.log.append(self.opts)
+
+
+def test_placed_handles_carry_the_options_and_the_nodes_given(clocked_ray):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "listed"}]
+    fn = Recording()
+    [plain] = placement.placed(fn, "default", name="t")
+    plain.remote()
+    assert fn.log[-1] == {"name": "t"}
+    handles = placement.placed(fn, "affinity", ["x", "y", "x"], name="t")
+    for handle in handles:
+        handle.remote()
+    assert [(o["scheduling_strategy"].node_id, o["name"]) for o in fn.log[-3:]] == [("x", "t"), ("y", "t"), ("x", "t")]
+
+
+def test_round_robin_lists_the_nodes_once_and_keeps_them_and_its_options(clocked_ray):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "a"},
+                     {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "b"}]
+    fn = Recording()
+    robin = placement.RoundRobin(fn, "affinity", {"name": "first"})
+    assert robin.node_ids == ["a", "b"]
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "c"}]  # nodes change later
+    renamed = robin.options(num_returns=1)
+    for _ in range(2):
+        renamed.remote()
+    assert [(o["scheduling_strategy"].node_id, o["name"], o["num_returns"]) for o in fn.log] == [
+        ("a", "first", 1), ("b", "first", 1)]
+    given = placement.RoundRobin(fn, "affinity", node_ids=["p", "q"])
+    given.remote()
+    assert fn.log[-1]["scheduling_strategy"].node_id == "p"
+    assert placement.RoundRobin(fn, "default").node_ids is None

@@ -1,0 +1,102 @@
+"""bench.machines: when two fingerprints are two machines, and the factor each row and claim is
+expected to move by there (issue 22's cross-machine judging; issue 25: its mutation score)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import machines
+from bench.facts import Fact, Facts, Fingerprint
+from bench.model import predict
+from bench.results import Run
+
+MODEL = {"fixed_cost_s": 0.02, "per_task_overhead_s": 0.004, "per_lookup_work_s": 1.6e-6, "queries": 100_000, "cpus": 3}
+
+
+def _print(**changes):
+    base = dict(cpu_model="Xeon", logical_cores=2, physical_cores=1, memory_bytes=8 * 2**30, virtualization="kvm",
+                probe_s=0.02, noop_task_s=0.001, numpy_item_s=1e-7)
+    return Fingerprint(**{**base, **changes})
+
+
+def test_each_difference_is_named_and_the_factors_are_new_over_original():
+    same = machines.compare_machines(_print(), _print(probe_s=0.024))
+    assert same.same and same.differences == () and same.python == pytest.approx(1.2)
+    other = machines.compare_machines(
+        _print(), _print(cpu_model="EPYC", logical_cores=4, physical_cores=2, memory_bytes=16 * 2**30,
+                         probe_s=0.05, noop_task_s=0.0025, numpy_item_s=1.5e-7))
+    assert not other.same
+    assert other.differences == (("cpu_model", "Xeon", "EPYC"), ("logical_cores", 2, 4), ("physical_cores", 1, 2),
+                                 ("memory_bytes", 8 * 2**30, 16 * 2**30), ("probe_s", 0.02, 0.05))
+    assert (other.python, other.ray_task, other.numpy) == pytest.approx((2.5, 2.5, 1.5))
+    unrecorded = machines.compare_machines(_print(noop_task_s=None, numpy_item_s=None), _print())
+    assert (unrecorded.ray_task, unrecorded.numpy) == (None, None)
+
+
+def test_a_probe_exactly_at_the_limit_is_still_this_machine():
+    assert machines.compare_machines(_print(probe_s=1.0), _print(probe_s=1.25)).same
+    assert machines.compare_machines(_print(probe_s=1.0), _print(probe_s=1 / 1.25)).same
+    assert not machines.compare_machines(_print(probe_s=1.0), _print(probe_s=1.2501)).same
+    assert machines.compare_machines(_print(memory_bytes=100), _print(memory_bytes=109)).same
+
+
+def _factors(python=2.0, ray=3.0, numpy=1.5, same=False):
+    return machines.MachineFactors(same, () if same else (("cpu_model", "a", "b"),), python, ray, numpy)
+
+
+def test_each_row_moves_by_its_kind_of_cost():
+    m = _factors()
+    assert machines.row_factor(m, "sequential", {}, MODEL) == 2.0
+    assert machines.row_factor(m, "multiprocessing", {}, MODEL) == 2.0
+    assert machines.row_factor(m, "numpy", {}, MODEL) == 1.5
+    assert machines.row_factor(_factors(numpy=None), "numpy", {}, MODEL) == 2.0  # no numpy rate: Python's
+    assert machines.row_factor(m, "ray-naive", {}, MODEL) == 3.0
+    assert machines.row_factor(m, "calibration", {}, MODEL) == 3.0
+    for mode in ("ray-batched", "ray-auto"):  # through the model: a and c by Ray's factor, w by Python's
+        expected = (predict(0.02 * 3.0, 0.004 * 3.0, 1.6e-6 * 2.0, 100_000, 3, 1000.0)
+                    / predict(0.02, 0.004, 1.6e-6, 100_000, 3, 1000.0))
+        assert machines.row_factor(m, mode, {"batch_size": 1000}, MODEL) == pytest.approx(expected, rel=1e-12)
+        assert 2.0 < expected < 3.0
+        assert machines.row_factor(m, mode, {}, MODEL) == 3.0  # no batch size: Ray's
+        assert machines.row_factor(m, mode, None, MODEL) == 3.0
+        assert machines.row_factor(m, mode, {"batch_size": 1000}, None) == 3.0  # no model: Ray's
+        assert machines.row_factor(m, mode, {"batch_size": 1000}, {**MODEL, "per_task_overhead_s": None}) == 3.0
+    zero = dict(MODEL, fixed_cost_s=0.0, per_task_overhead_s=0.0, per_lookup_work_s=0.0)
+    assert machines.row_factor(m, "ray-batched", {"batch_size": 1000}, zero) == 3.0  # nothing to scale
+    unknown = _factors(python=None, ray=None)
+    assert machines.row_factor(unknown, "sequential", {}, MODEL) == 1.0
+    assert machines.row_factor(unknown, "ray-naive", {}, MODEL) == 1.0
+    assert machines.row_factor(_factors(same=True), "ray-naive", {}, MODEL) == 1.0
+
+
+def _fact(key, unit="x", runs=()):
+    return Fact(key, 1.0, unit, None, runs, 0, True, 0.1)
+
+
+def test_each_claim_moves_by_the_factors_of_what_it_compares():
+    m = _factors()
+    runs = {"seq": Run(mode="sequential", label="seq", params={}, samples={}, stats={}, correct=True),
+            "naive": Run(mode="ray-naive", label="naive", params={}, samples={}, stats={}, correct=True)}
+    facts = Facts("standard", False, "lookups", (), (), None)
+    factor = lambda fact: machines.fact_factor(m, fact, facts, runs, MODEL)  # noqa: E731
+    assert factor(_fact("per_task_overhead", "s")) == 3.0
+    assert factor(_fact("per_item_work", "s")) == 2.0
+    assert factor(_fact("break_even", "items/task")) == 1.5
+    assert factor(_fact("naive_fidelity")) == 1.0
+    assert factor(_fact("best_b_region", "B")) == 1.0
+    assert factor(_fact("batched_vs_naive", runs=("naive", "seq"))) == 1.5  # slower's factor / faster's
+    assert factor(_fact("batched_vs_naive", runs=("naive", "gone"))) == 1.0  # a run it cannot find
+    assert factor(_fact("batched_vs_naive", runs=("naive",))) == 1.0
+    assert machines.fact_factor(_factors(same=True), _fact("per_task_overhead", "s"), facts, runs, MODEL) == 1.0
+    unknown = _factors(python=None, ray=None)
+    assert machines.fact_factor(unknown, _fact("per_task_overhead", "s"), facts, runs, MODEL) == 1.0
+    assert machines.fact_factor(unknown, _fact("per_item_work", "s"), facts, runs, MODEL) == 1.0
+
+
+def test_a_factor_not_recorded_says_so():
+    assert machines.describe_factor(None) == "not recorded"
+    assert machines.describe_factor(math.nan) == "not recorded"
+    assert machines.describe_factor(math.inf) == "not recorded"
+    assert machines.describe_factor(0.4812) == "0.48×"
