@@ -73,10 +73,11 @@ def test_the_rounds_state_their_predicted_time_first_and_the_actual_time_beside_
     lines = [line for line in stream.getvalue().splitlines() if "ETA" not in line]
     assert lines[0] == ("bench: measuring: 12 trials in interleaved rounds, predicted to take 2:00 "
                         "(the trials alone, from the calibration and the warm-ups)")
-    assert lines[-1] == "bench: the measured rounds took 2:30 (predicted 2:00, 2:30 with the extra rounds)"
+    assert lines[-1] == ("bench: the measured rounds took 2:30 (the trials alone were predicted to take 2:00, "
+                         "2:30 with the extra rounds)")
     assert sum("measured rounds took" in line for line in lines) == 1
     plain = io.StringIO()
     no_extra = SuiteProgress(stream=plain, line_interval_s=3600)
     no_extra.start_rounds(3, 10.0)
     no_extra.close()
-    assert plain.getvalue().splitlines()[-1].endswith("(predicted 0:10)")
+    assert plain.getvalue().splitlines()[-1].endswith("(the trials alone were predicted to take 0:10)")
