@@ -25,13 +25,12 @@ SUITE ?= standard
 UP_TIMEOUT ?= 300
 VENV ?= .venv
 PYTHON ?= python3
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 # Compose reads a bare relative path (no ./) as a named volume: hand it absolute paths.
 override RESULTS_DIR := $(abspath $(RESULTS_DIR))
 override REPORTS_DIR := $(abspath $(REPORTS_DIR))
 
-export APP_UID IMAGE BASE_IMAGE COMPOSE_PROJECT_NAME RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT
+export APP_UID IMAGE BASE_IMAGE OFFLINE_BASE COMPOSE_PROJECT_NAME RESULTS_DIR REPORTS_DIR HEAD_CPUS DASHBOARD_PORT UP_TIMEOUT
 
 # Compose v2 when present (the `docker compose` plugin, else the project's own copy from
 # `make compose-v2`), v1 otherwise; the compose file suits both.
@@ -41,7 +40,8 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 # The legacy builder when buildx is missing (Docker 23+ would otherwise refuse).
 DOCKER_BUILDKIT ?= $(shell docker buildx version >/dev/null 2>&1 && echo 1 || echo 0)
 export DOCKER_BUILDKIT
-# The targets' programs (scripts/appliance.py, standard library only); RUN hands them the compose command.
+# The targets' programs (scripts/appliance.py, standard library only); RUN hands them the compose
+# command. One direction: targets call appliance.py, which never calls make.
 APPLIANCE := python3 scripts/appliance.py
 RUN = COMPOSE="$(COMPOSE)" $(APPLIANCE)
 
@@ -77,7 +77,7 @@ help:
 	@echo "make venv                host .venv from the hashed locks"
 	@echo "make test                everything, Docker included; make test-fast for unit tests"
 	@echo "make mutation            mutmut on the core modules vs the fast tests; score per module (slow, not CI)"
-	@echo "make mutation-ray        the same for bench/cluster.py, against the Ray tests too (slower still)"
+	@echo "make mutation-ray        the same for bench/engine/cluster.py, against the Ray tests too (slower still)"
 	@echo "make clean               remove build outputs and the wheelhouse"
 	@echo ""
 	@echo "The CLI (ray-bench, or python -m bench) outside make, no cluster needed:"
@@ -112,10 +112,10 @@ SOURCE_HASH = $(shell $(APPLIANCE) source-hash)
 ensure-image:
 	@$(APPLIANCE) ensure-image
 
-# make's own runs (bench, report, chaos, scaling) must not race the bench container's
-# automatic first run, so `up` turns it off. Compose v2 waits for health itself (`up --wait`).
-up: export BENCH_AUTORUN := 0
-up: check-workers dirs ensure-image
+# The folders and the image first; make's own runs (bench, report, chaos, scaling) must not race
+# the bench container's automatic first run, so `up` turns it off. Compose v2 waits for health
+# itself (`up --wait`).
+up: check-workers
 	@$(RUN) up --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --timeout $(UP_TIMEOUT) $(if $(FRESH),--fresh)
 
 # $(shell) does not see what make exports (before GNU make 4.4): the project goes as an argument.
@@ -180,7 +180,7 @@ speed:
 
 # --volumes: a new deployment gets a new token (it lives in the `ray-secrets` volume).
 down:
-	$(COMPOSE) down --volumes --remove-orphans
+	@$(RUN) down
 
 logs:
 	$(COMPOSE) logs --tail=$(or $(TAIL),200) $(if $(FOLLOW),-f)
@@ -189,8 +189,8 @@ logs:
 image:
 	@$(APPLIANCE) image
 
-image-offline: base wheels
-	@$(MAKE) --no-print-directory image-build BUILD_BASE="$(OFFLINE_BASE)"
+image-offline:
+	@$(APPLIANCE) image-offline
 
 base:
 	@scripts/build-offline-base.sh "$(OFFLINE_BASE)"
@@ -198,17 +198,9 @@ base:
 wheels:
 	@scripts/fetch-wheels.sh
 
+# FROM BUILD_BASE, labelled with the sources' hash, the commit and whether the tree was dirty.
 image-build:
-	@test -n "$(BUILD_BASE)" || { echo "error: BUILD_BASE is empty" >&2; exit 2; }
-	docker build --build-arg BASE_IMAGE="$(BUILD_BASE)" --build-arg APP_UID="$(APP_UID)" \
-	  --build-arg VERSION="$(VERSION)" \
-	  --build-arg VCS_REF="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
-	  --build-arg VCS_DIRTY="$$(git rev-parse HEAD >/dev/null 2>&1 && { test -z "$$(git status --porcelain --untracked-files=no)" && echo 0 || echo 1; } || echo unknown)" \
-	  --build-arg BUILD_DATE="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-	  --label bench.source-hash="$(SOURCE_HASH)" \
-	  -t "$(IMAGE)" .
-	@docker image prune -f --filter "label=org.opencontainers.image.title=ray-granularity-bench" >/dev/null
-	@echo "image: $(IMAGE) $$(docker image inspect -f '{{.Size}}' "$(IMAGE)" | awk '{printf "%.0f MB", $$1/1e6}')"
+	@$(APPLIANCE) image-build --base "$(BUILD_BASE)"
 
 $(VENV)/.installed: requirements/runtime.lock requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -225,7 +217,7 @@ $(COMPOSE_V2_BIN): requirements/compose.lock scripts/install-compose-v2.sh
 
 test: venv compose-v2
 	@scripts/install-chromium.sh
-	@$(MAKE) --no-print-directory image
+	@$(APPLIANCE) image
 	$(VENV)/bin/python -m pytest --durations=25 tests/
 
 test-fast: venv
@@ -236,22 +228,22 @@ test-fast: venv
 # mutant; scripts/mutation_score.py prints a score per module. The Ray modes' trials and
 # probe, and the calibration, run in the fast tests on a fake Ray with a test-controlled clock
 # (tests/fake_ray.py), so they are in MUTATION_SCOPE; what only a real Ray reaches
-# (bench/cluster.py) is `make mutation-ray`, against the `ray` tests too (MUTATION_RAY=1; much
+# (bench/engine/cluster.py) is `make mutation-ray`, against the `ray` tests too (MUTATION_RAY=1; much
 # slower: every test module starts its own Ray). Not incremental: mutmut re-tests every mutant
 # named on its command line (the scope took hours on 2 niced cores); a subset:
-# `make mutation MUTATION_SCOPE='bench.rounds.*'`; to re-test a few after a new test,
+# `make mutation MUTATION_SCOPE='bench.engine.rounds.*'`; to re-test a few after a new test,
 # `mutmut run NAME...` and `mutmut results`. Niced: it takes every core for a while.
-MUTATION_SCOPE = 'bench.workload.*' 'bench.stats.*' 'bench.model.*' 'bench.compare.*' 'bench.results.*' \
-  'bench.modes.x_tracking_stride*' 'bench.modes.xǁLatencyTrackerǁ*' 'bench.modes.xǁModeǁ*' \
-  'bench.modes.xǁSequentialǁ*' 'bench.modes.x_numpy_first_index*' 'bench.modes.xǁNumpyǁ*' \
-  'bench.modes.xǁMultiprocessingǁ__init__*' 'bench.modes.xǁMultiprocessingǁchunk_for*' \
-  'bench.modes.xǁMultiprocessingǁtasks_for*' 'bench.modes.xǁMultiprocessingǁtrial*' \
-  'bench.modes.xǁRayModeǁ*' 'bench.modes.xǁRayNaiveǁ*' 'bench.modes.xǁRayBatchedǁ*' 'bench.modes.xǁRayAutoǁ*' \
-  'bench.modes.x_remote_functions*' 'bench.placement.x_tasks_leave_driver_node*' \
-  'bench.modes.x_choose_batch_size*' 'bench.placement.x_inline_object_bytes*' 'bench.placement.x_placed*' \
-  'bench.rounds.*' 'bench.record.*' 'bench.calibration.*' 'bench.runner.*' 'bench.repro.*' 'bench.rerun.*' \
-  'bench.facts.*' 'bench.claims.*' 'bench.machines.*'
-MUTATION_RAY_SCOPE = 'bench.cluster.*'
+MUTATION_SCOPE = 'bench.engine.workload.*' 'bench.stats.*' 'bench.analysis.model.*' 'bench.analysis.compare.*' 'bench.results.*' \
+  'bench.engine.modes.x_tracking_stride*' 'bench.engine.modes.xǁLatencyTrackerǁ*' 'bench.engine.modes.xǁModeǁ*' \
+  'bench.engine.modes.xǁSequentialǁ*' 'bench.engine.modes.x_numpy_first_index*' 'bench.engine.modes.xǁNumpyǁ*' \
+  'bench.engine.modes.xǁMultiprocessingǁ__init__*' 'bench.engine.modes.xǁMultiprocessingǁchunk_for*' \
+  'bench.engine.modes.xǁMultiprocessingǁtasks_for*' 'bench.engine.modes.xǁMultiprocessingǁtrial*' \
+  'bench.engine.ray_modes.xǁRayModeǁ*' 'bench.engine.ray_modes.xǁRayNaiveǁ*' 'bench.engine.ray_modes.xǁRayBatchedǁ*' 'bench.engine.ray_modes.xǁRayAutoǁ*' \
+  'bench.engine.ray_modes.x_remote_functions*' 'bench.engine.placement.x_tasks_leave_driver_node*' \
+  'bench.engine.ray_modes.x_choose_batch_size*' 'bench.engine.placement.x_inline_object_bytes*' 'bench.engine.placement.x_placed*' \
+  'bench.engine.rounds.*' 'bench.engine.record.*' 'bench.engine.calibration.*' 'bench.engine.runner.*' 'bench.analysis.repro.*' 'bench.rerun.*' \
+  'bench.analysis.facts.*' 'bench.analysis.claims.*' 'bench.analysis.machines.*' 'bench.mode_table.*' 'bench.engine.run.*'
+MUTATION_RAY_SCOPE = 'bench.engine.cluster.*'
 $(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/mutation.lock
 	@touch $@

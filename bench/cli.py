@@ -30,19 +30,42 @@ class BenchCLI:
     decides what Ray costs against a plain loop."""
 
     def run(self, *args, **kwargs):
-        from bench.runner import run_command
+        from bench.engine.run import run_command
+        from bench.report.summary import print_summary
 
         given = options.signature().bind(*args, **kwargs).arguments
-        run_command(given, argv=sys.argv[1:])
+        run_command(given, argv=sys.argv[1:], on_done=print_summary)
 
     # The parameters, their defaults and their help come from the one option table; on the
     # command line they are flags only (keyword-only), never positions.
     run.__signature__ = options.signature(self_param=True, keyword_only=True)
     run.__doc__ = "Run a benchmark suite and write one results JSON file.\n\n" + options.args_doc()
 
+    def suites(self, *suites, name, report="reports/index.html", results_dir="results", address=None,
+               expect_nodes=None, quiet=False):
+        """Run suites one after another, then render one report over their results files.
+
+        What make report runs in the bench container (standard, then heavy), and the container's
+        automatic first run. A failed suite ends the sequence; the report still shows every file
+        written, and the exit status is the failure's.
+
+        Args:
+          suites: suite names in the order to run (quick, standard, full, heavy, stress).
+          name: the first suite's results are RESULTS_DIR/NAME.json, each other's NAME-SUITE.json.
+          report: the HTML report to write (default reports/index.html).
+          results_dir: where the results files go (default results).
+          address: the Ray cluster to join (as for run: HOST:PORT, or auto); default an embedded Ray.
+          expect_nodes: wait for this many CPU nodes before each suite (as for run).
+          quiet: no progress bar.
+        """
+        from bench.pipeline import run_suites
+
+        run_suites(list(suites), name=str(name), report=report, results_dir=results_dir, address=address,
+                   expect_nodes=expect_nodes, quiet=quiet, argv=sys.argv[1:])
+
     def env(self):
         """Print, as JSON, the metadata a run would record about this machine."""
-        from bench.metadata import collect
+        from bench.engine.metadata import collect
 
         print(json.dumps(collect(), indent=2))
 
@@ -55,7 +78,7 @@ class BenchCLI:
           out: output file (default: stdout).
           force: overwrite an existing --out file.
         """
-        from bench.export import export_file
+        from bench.report.export import export_file
 
         export_file(results, format=format, out=out, force=force)
 
@@ -84,7 +107,7 @@ class BenchCLI:
           fail_above: exit 1 if any run of B is slower than A by more than this fraction (0.1: 10% slower).
           alpha: significance level of the Mann-Whitney U rank test (default 0.05).
         """
-        from bench.compare import compare_files
+        from bench.analysis.compare import compare_files
 
         compare_files(a, b, fail_above=fail_above, alpha=alpha)
 
@@ -100,7 +123,7 @@ class BenchCLI:
           work_per_item: the time one item takes in your function, with a unit: 50us, 0.2ms, 1e-5s.
           items: how many items: 1e6, 1_000_000, 20000.
         """
-        from bench.advise import advise_command
+        from bench.analysis.advise import advise_command
 
         advise_command(results, work_per_item, items)
 
@@ -123,7 +146,7 @@ class BenchCLI:
           force: overwrite an existing --out file.
           quiet: no progress bar.
         """
-        from bench.repro_text import repro_files
+        from bench.report.repro_text import repro_files
         from bench.rerun import repro_run
 
         if other is not None:

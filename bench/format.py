@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from typing import Any
 
@@ -96,3 +97,5 @@ def fmt_speedup(value: float | None) -> str:
     return f"{fmt_ratio(1 / value)} slower"
 
 
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,15 +1,15 @@
 """The one table of `bench run`'s options, and everything derived from it.
 
 Each option is declared once, in OPTIONS: its name (the keyword of `bench run` and of
-bench.suites.build_config), its default, its help line, how its value is checked, whether it
+bench.engine.suites.build_config), its default, its help line, how its value is checked, whether it
 is part of "the same experiment" (recorded in the results file's config by
 RunConfig.describe, rendered back into a command by argv_from_config, re-applied by
 `bench repro`), and how it is written back on a command line. From this table come:
 
-  * build_config's keywords and defaults (bench.suites),
+  * build_config's keywords and defaults (bench.engine.suites),
   * the CLI's `run` signature, its --help text and its allowed flags (bench.cli),
-  * RunConfig.describe, the config a results file records (bench.suites),
-  * the recorded-key -> option-name map `bench repro` re-applies (bench.repro),
+  * RunConfig.describe, the config a results file records (bench.engine.suites),
+  * the recorded-key -> option-name map `bench repro` re-applies (bench.analysis.repro),
   * argv_from_config, the `python -m bench run ...` that repeats a recorded config.
 
 Checks that relate two options (batch sizes against queries, --num-cpus without an address)
@@ -24,13 +24,16 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from bench.cluster import parse_address
+from bench import mode_table
 from bench.errors import UsageError
-from bench.placement import PLACEMENTS
 
-# The values --modes and --suite accept (bench.suites defines what each suite runs).
-RAY_MODES = ("ray-naive", "ray-batched", "ray-auto")
-ALL_MODES = ("sequential", "numpy", "multiprocessing", *RAY_MODES)
+# --placement's choices (bench.engine.placement says what each does), and the Ray setting whose
+# default makes a small cluster's leases land on one node.
+AFFINITY, RAY_DEFAULT = "affinity", "default"
+PLACEMENTS = (AFFINITY, RAY_DEFAULT)
+TOP_K_FRACTION = "RAY_scheduler_top_k_fraction"
+
+# The values --suite accepts (bench.engine.suites defines what each runs); --modes: bench.mode_table.
 SUITE_NAMES = ("quick", "standard", "full", "heavy", "stress")
 
 # --- per-option parsers: (name as the user spells it, value) -> the checked value ------------
@@ -93,9 +96,9 @@ def int_list(name: str, value) -> tuple[int, ...]:
 def mode_list(name: str, value) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else list(value)
     modes = tuple(str(item).strip() for item in items if str(item).strip())
-    unknown = [m for m in modes if m not in ALL_MODES]
+    unknown = [m for m in modes if m not in mode_table.names()]
     if unknown or not modes:
-        raise UsageError(f"unknown mode {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_MODES)}")
+        raise UsageError(f"unknown mode {', '.join(unknown) or '(none)'}; choose from {', '.join(mode_table.names())}")
     return tuple(dict.fromkeys(modes))
 
 
@@ -110,7 +113,7 @@ def address(name: str, value):
 
 
 def function_spec(name: str, value) -> str:
-    """MODULE:FUNCTION, its syntax only (build_config imports it: bench.workload.resolve_function)."""
+    """MODULE:FUNCTION, its syntax only (build_config imports it: bench.engine.workload.resolve_function)."""
     text = str(value).strip() if value is not None else ""
     module, sep, attr = text.partition(":")
     if isinstance(value, bool) or not sep or not module.strip() or not attr.strip() or ":" in attr:
@@ -268,7 +271,7 @@ def recorded_placement(config: Mapping[str, Any]) -> str | None:
     modes = config.get("modes")
     if config.get("placement") is not None or modes is None:
         return config.get("placement")
-    return "default" if set(modes) & set(RAY_MODES) else None
+    return "default" if set(modes) & set(mode_table.ray_names()) else None
 
 
 def argv_from_config(config: Mapping[str, Any]) -> list[str]:
@@ -283,3 +286,16 @@ def argv_from_config(config: Mapping[str, Any]) -> list[str]:
 
 
 __all__ = ["OPTIONS", "Option", "argv_from_config", "describe", "signature", "with_defaults"]
+
+
+def parse_address(address: str | None) -> str | None:
+    """None (embedded), 'auto', or HOST:PORT. Anything else is a usage error."""
+    if address is None or address == "":
+        return None
+    address = str(address)
+    if address == "auto":
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--address must be 'auto' or HOST:PORT, got {address!r}")
+    return address

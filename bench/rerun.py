@@ -1,5 +1,5 @@
 """`bench repro RESULTS.json`: run what a results file records again, on the cluster at hand,
-then judge the new file row by row (bench.repro's verdicts)."""
+then judge the new file row by row (bench.analysis.repro's verdicts)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from bench import metadata
 from bench import options as option_table
 from bench import results as results_io
-from bench.cluster import parse_address
+from bench.analysis.repro import (OPTION_NAMES, RECORDED_NOT_OPTIONS, Reproduction, _cpu_nodes, _on_cluster,
+                                  _raise_unless_reproduced, check_tolerance, environment_differences, reproduction_table)
+from bench.engine import metadata
+from bench.engine.run import run_benchmark
+from bench.engine.suites import SUITES, build_config
 from bench.errors import RuntimeFailure, UsageError
-from bench.placement import RAY_DEFAULT
-from bench.repro import (OPTION_NAMES, RECORDED_NOT_OPTIONS, Reproduction, _cpu_nodes, _on_cluster,
-                         _raise_unless_reproduced, check_tolerance, environment_differences, reproduction_table)
-from bench.repro_text import print_reproduction
+from bench.options import RAY_DEFAULT, parse_address
+from bench.report.repro_text import print_reproduction
+from bench.report.summary import print_summary
 from bench.results import Results, write_atomic
-from bench.runner import run_benchmark
-from bench.suites import SUITES, build_config
 
 
 def _flag_given(command_line, name: str) -> bool | None:
@@ -122,7 +122,7 @@ def repro_run(path: str, out=None, tolerance=None, address=None, force: bool = F
     print(f"repro: re-running {source} ({original.suite} suite, seed {config.seed}) into {target}", file=stream, flush=True)
     failure = None
     try:
-        _, target = run_benchmark(config, out=str(target), force=force, argv=argv)
+        _, target = run_benchmark(config, out=str(target), force=force, argv=argv, on_done=print_summary)
     except RuntimeFailure as exc:
         # Wrong answers: the file is written, and a wrong row is a verdict too. Anything else: no file to judge.
         if not target.is_file():

@@ -35,6 +35,8 @@ from bench import options
 from bench.errors import RuntimeFailure, UsageError
 from bench.stats import MISFIT
 
+SETTLE_BUSY_CORES = 0.25  # quiet enough to start measuring (an idle compose cluster: ~0.07)
+
 SCHEMA_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -108,9 +110,9 @@ class Results:
     status: str = "complete"  # or "incomplete"
     incomplete_reason: str | None = None
     suite: str | None = None
-    # The validated run parameters (bench.suites.RunConfig.describe).
+    # The validated run parameters (bench.engine.suites.RunConfig.describe).
     config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    # Figures derived from the raw samples (bench.model); recomputable, never edited by hand.
+    # Figures derived from the raw samples (bench.analysis.model); recomputable, never edited by hand.
     analysis: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = SCHEMA_VERSION
 
@@ -386,3 +388,9 @@ def upgrade(data: dict) -> dict:
     while data["schema_version"] < SCHEMA_VERSION:
         data = UPGRADES[data["schema_version"]](data)
     return data
+
+
+def item_words(described) -> tuple[str, str]:
+    """(plural, singular) for one unit of work in a results file's workload record: the seeded
+    lookups, or "items" of a user's function (--workload)."""
+    return ("items", "item") if (described or {}).get("kind") == "function" else ("lookups", "lookup")

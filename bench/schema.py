@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 
-from bench import options
-from bench.options import ALL_MODES
+from bench import mode_table, options
 from bench.results import REQUIRED_RUN_KEYS, SCHEMA_VERSION, STATUSES, Run
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -25,7 +24,7 @@ def _option_schema(opt: options.Option) -> dict:
         options.fraction: {"type": ["number", "null"]},
         options.seconds: {"type": ["number", "null"]},
         options.int_list: {"type": ["array", "null"], "items": {"type": "integer"}},
-        options.mode_list: {"type": ["array", "null"], "items": {"type": "string", "enum": list(ALL_MODES)}},
+        options.mode_list: {"type": ["array", "null"], "items": {"type": "string", "enum": list(mode_table.names())}},
     }
     return dict(by_parser.get(opt.parse, _NULLABLE_STRING), description=opt.help)
 
@@ -43,7 +42,7 @@ def _run_schema() -> dict:
             "stats": {"type": "object", "additionalProperties": {"type": "object"}},
             "correct": {"type": "boolean"},
             "fault_cost": {"type": "array", "items": {"type": "object"}, "description": "optional: what each injected "
-                           "fault cost its trial (bench.faultcost), on runs a chaos harness's fault hit"},
+                           "fault cost its trial (bench.engine.faultcost), on runs a chaos harness's fault hit"},
         },
         "additionalProperties": True,  # Run.extra: what the runner records beside the samples
     }

@@ -16,7 +16,7 @@ import numpy as np
 HIGH_CV = 0.10
 # A row is settled when its median is known within this fraction (95% confidence), even if
 # its trials are noisy: two runs of settled rows then agree within about +-7% on medians
-# alone, which is what a re-run is judged on (bench.repro).
+# alone, which is what a re-run is judged on (bench.analysis.repro).
 MEDIAN_CI_TARGET = 0.05
 # A model point further than this from its fit (relative residual) flags the fit as a misfit.
 MISFIT = 0.25

@@ -139,11 +139,9 @@ autorun() {
     fi
     name=$suite-$(date -u +%Y%m%dT%H%M%SZ)
     echo "autorun: $nodes CPU node(s) joined; running the $suite suite into results/$name.json"
-    python -m bench run --suite "$suite" --address auto --expect-nodes "$nodes" \
-        --out "results/$name.json" || rc=$?
-    if [ -f "results/$name.json" ]; then
-        python -m bench report "results/$name.json" --out reports/index.html || rc=1
-    fi
+    # the suite, then its report: `bench suites`, the sequence make report runs too
+    python -m bench suites "$suite" --name "$name" --address auto --expect-nodes "$nodes" \
+        --report reports/index.html || rc=$?
     echo "autorun: finished (exit $rc): results/$name.json, reports/index.html;" \
          "this container stays up as the driver for more runs (make bench)"
     echo "$rc" >/tmp/bench-autorun.done

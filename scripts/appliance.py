@@ -9,12 +9,15 @@ RESULTS_DIR, REPORTS_DIR, IMAGE, BASE_IMAGE, DASHBOARD_PORT, APP_UID) plus COMPO
   source-hash                       hash of what goes into the image (labels it, finds stale ones)
   ensure-image                      build the image when missing or built from other sources
   image                             build from BASE_IMAGE, or the offline path when it cannot be pulled
+  image-build --base IMAGE          build the image FROM IMAGE (labelled with the sources' hash)
+  image-offline                     debootstrap base + wheelhouse, then image-build from it
   dirs DIR...                       results/reports folders the container user can write
   wait-healthy SERVICE [TIMEOUT]    every SERVICE container healthy (Compose v1 has no `up --wait`)
-  up | bench | report | repro | chaos | scaling | speed    the make targets of those names (chaos: worker,
-                                    head or sweep)
+  up | bench | report | repro | chaos | scaling | speed | down    the make targets of those names (chaos:
+                                    worker, head or sweep)
 
-Errors are one line on stderr and a non-zero exit, never a traceback.
+The direction is one way: make calls these, and they never call make. Errors are one line on
+stderr and a non-zero exit, never a traceback.
 """
 from __future__ import annotations
 
@@ -87,11 +90,6 @@ def call(cmd: list[str], *, quiet: bool = False, extra_env: dict[str, str] | Non
         raise Fail(f"error: cannot run {cmd[0]}: {exc.strerror or exc}") from None
 
 
-def make(*args: str, quiet: bool = False, **variables: object) -> int:
-    """A sub-make of this Makefile, as `$(MAKE) --no-print-directory TARGET VAR=...` did."""
-    return call(["make", "--no-print-directory", *args, *(f"{k}={v}" for k, v in variables.items())], quiet=quiet)
-
-
 def check(rc: int) -> None:
     """Stop with rc (the failing command has said why)."""
     if rc != 0:
@@ -157,17 +155,17 @@ def ensure_image(_args) -> int:
     # other sources, so `make up`/`make report` never run yesterday's code. Images built
     # elsewhere from this Dockerfile are rebuilt too; any other image is used as it is.
     current = source_hash()
-    image = env("IMAGE", "ray-granularity-bench:local")
+    image_name = env("IMAGE", "ray-granularity-bench:local")
     try:
-        proc = subprocess.run(["docker", "image", "inspect", "-f", LABELS_FMT, image],
+        proc = subprocess.run(["docker", "image", "inspect", "-f", LABELS_FMT, image_name],
                               capture_output=True, text=True)
     except OSError as exc:
         raise Fail(f"error: cannot run docker: {exc.strerror or exc}") from None
     if proc.returncode != 0:
-        return make("image")
+        return image(None)
     if is_stale(proc.stdout, current):
-        print(f"image: {image} was built from other sources than this checkout; rebuilding")
-        return make("image")
+        print(f"image: {image_name} was built from other sources than this checkout; rebuilding")
+        return image(None)
     return 0
 
 
@@ -175,9 +173,48 @@ def image(_args) -> int:
     base = env("BASE_IMAGE", "python:3.11-slim-bookworm")
     if call(["docker", "image", "inspect", base], quiet=True) == 0 or \
             call(["timeout", "120", "docker", "pull", base], quiet=True) == 0:
-        return make("image-build", BUILD_BASE=base)
+        return image_build(base)
     print(f"image: {base} cannot be pulled (no registry?); using the offline path")
-    return make("image-offline")
+    return image_offline(None)
+
+
+def image_offline(_args) -> int:
+    """The offline path (no registry): a debootstrap base image and the wheelhouse, then the build."""
+    base = env("OFFLINE_BASE", "ray-bench-base:bookworm")
+    check(call([str(ROOT / "scripts" / "build-offline-base.sh"), base]))
+    check(call([str(ROOT / "scripts" / "fetch-wheels.sh")]))
+    return image_build(base)
+
+
+def git_version() -> tuple[str, str]:
+    """(commit, dirty) of this checkout for the image's labels: "unknown" outside git; dirty is
+    1 when a tracked file differs from the commit (untracked files do not count)."""
+    commit = capture(["git", "-C", str(ROOT), "rev-parse", "HEAD"]).strip()
+    if not commit:
+        return "unknown", "unknown"
+    changed = capture(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"]).strip()
+    return commit, "1" if changed else "0"
+
+
+def image_build(base) -> int:
+    base = getattr(base, "base", base)
+    if not base:
+        raise Fail("error: the base image is empty (image-build needs BUILD_BASE)", 2)
+    version = re.search(r'^version = "(.*)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    commit, dirty = git_version()
+    image_name = env("IMAGE", "ray-granularity-bench:local")
+    cmd = ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"APP_UID={env('APP_UID', '1000')}",
+           "--build-arg", f"VERSION={version.group(1) if version else 'unknown'}",
+           "--build-arg", f"VCS_REF={commit}", "--build-arg", f"VCS_DIRTY={dirty}",
+           "--build-arg", f"BUILD_DATE={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+           "--label", f"bench.source-hash={source_hash()}", "-t", image_name, str(ROOT)]
+    print(shlex.join(cmd))
+    check(call(cmd))
+    call(["docker", "image", "prune", "-f", "--filter", f"label=org.opencontainers.image.title={IMAGE_TITLE}"],
+         quiet=True)
+    size = capture(["docker", "image", "inspect", "-f", "{{.Size}}", image_name]).strip()
+    print(f"image: {image_name} {int(size) / 1e6:.0f} MB" if size.isdigit() else f"image: {image_name}")
+    return 0
 
 
 # --- the cluster ----------------------------------------------------------------------
@@ -233,22 +270,58 @@ def compose_is_v2() -> bool:
     return re.match(r"v?2", out.strip()) is not None
 
 
-def up(args) -> int:
+def check_workers(text) -> int:
+    """A worker count as make's WORKERS takes it: a whole number from 1 to 999, or Fail (exit 2)."""
+    if not re.fullmatch(r"[1-9][0-9]{0,2}", str(text)):
+        raise Fail(f"error: WORKERS must be a whole number from 1 to 999, got '{text}'", 2)
+    return int(text)
+
+
+def expect_nodes_for(workers) -> int:
+    """Nodes that can run tasks: the workers, plus the head when it has CPUs (the Makefile's EXPECT_NODES)."""
+    return int(workers) + head_cpu_nodes()
+
+
+def bring_up(workers, expect_nodes=None, timeout_s=None, fresh: bool = False, quiet: bool = False) -> str:
+    """`make up`: the folders and the image first, then head + WORKERS workers + the bench driver,
+    healthy, with every CPU node joined; the running bench container's id ("" if none). make's
+    own runs must not race the bench container's automatic first run, so it is off (BENCH_AUTORUN=0)."""
     start = time.monotonic()
-    # --fresh: new containers, so a new Ray cluster (GCS, raylets) with no earlier driver jobs
-    scale = ["--scale", f"ray-worker={args.workers}", *(["--force-recreate"] if args.fresh else [])]
+    expect = expect_nodes or expect_nodes_for(workers)
+    timeout_s = timeout_s or int(env("UP_TIMEOUT", "300"))
+    dirs(argparse.Namespace(dirs=[env("RESULTS_DIR", "./results"), env("REPORTS_DIR", "./reports")]))
+    check(ensure_image(None))
+    os.environ["BENCH_AUTORUN"] = "0"
+    # fresh: new containers, so a new Ray cluster (GCS, raylets) with no earlier driver jobs
+    scale = ["--scale", f"ray-worker={workers}", *(["--force-recreate"] if fresh else [])]
     if compose_is_v2():
-        check(call([*compose(), "up", "-d", "--wait", "--wait-timeout", str(args.timeout), *scale]) and 1)
+        check(call([*compose(), "up", "-d", "--wait", "--wait-timeout", str(timeout_s), *scale], quiet=quiet) and 1)
     else:
-        check(call([*compose(), "up", "-d", *scale]) and 1)
-        wait_healthy("bench", args.timeout)
+        check(call([*compose(), "up", "-d", *scale], quiet=quiet) and 1)
+        wait_healthy("bench", timeout_s)
     if call([*compose(), "exec", "-T", "bench", "python", "/usr/local/lib/bench-docker/wait_nodes.py",
-             str(args.expect_nodes), "--timeout", str(args.timeout)]) != 0:
-        raise Fail(f"error: cluster did not reach {args.expect_nodes} CPU nodes; see 'make logs'")
-    print(f"up: {args.expect_nodes} CPU nodes alive after {time.monotonic() - start:.1f} s")
+             str(expect), "--timeout", str(timeout_s)], quiet=quiet) != 0:
+        raise Fail(f"error: cluster did not reach {expect} CPU nodes; see 'make logs'")
+    print(f"up: {expect} CPU nodes alive after {time.monotonic() - start:.1f} s")
     if dashboard_on():
         print(f"dashboard: http://{dashboard_address()}")
+    return next(iter(containers("bench")), "")
+
+
+def bench_container_after(container: str) -> str:
+    if not container:
+        raise Fail(f"error: no running bench container in project '{project()}' after up; see 'make logs'")
+    return container
+
+
+def up(args) -> int:
+    bring_up(check_workers(args.workers), args.expect_nodes, args.timeout, fresh=args.fresh)
     return 0
+
+
+def down(_args=None, quiet: bool = False) -> int:
+    """Remove the project's containers, networks and volumes (so the token too: a new deployment gets a new one)."""
+    return call([*compose(), "down", "--volumes", "--remove-orphans"], quiet=quiet)
 
 
 def dashboard_address() -> str:
@@ -282,24 +355,33 @@ def workers_to_use(args, running: int, recorded: int | None = None, action: str 
 
 
 def bench(args) -> int:
+    container = args.container or next(iter(containers("bench")), None)
+    if not container:
+        raise Fail(f"error: the cluster is not up (no running bench container in project '{project()}'); "
+                   "run 'make up' first", 2)
     running = len(containers("ray-worker"))
     if args.workers_given and running and running != int(args.workers):
         raise Fail(f"error: the running cluster has {running} worker(s), not WORKERS={args.workers}; "
                    f"'make up WORKERS={args.workers}' first, or leave WORKERS out", 2)
-    expect = args.expect_nodes
+    expect = args.expect_nodes or expect_nodes_for(args.workers)
     if not args.workers_given and running and running != int(args.workers):
-        expect = str(running + head_cpu_nodes())  # the running cluster's size, not the default's
-    labels = capture(["docker", "inspect", "-f", LABELS_FMT, args.container])
+        expect = running + head_cpu_nodes()  # the running cluster's size, not the default's
+    labels = capture(["docker", "inspect", "-f", LABELS_FMT, container])
     if is_stale(labels, source_hash()):
         print("bench: note: the running cluster's image was built from other sources than this checkout; "
               "this run uses it as it is ('make up' rebuilds the image and recreates the cluster)", file=sys.stderr)
-    # A cluster started by plain `compose up` may still be in its automatic run: wait for it.
-    check(call(["docker", "exec", args.container, "sh", "-c", AUTORUN_WAIT]))
-    cmd = [*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(args.container)}",
-           "bench", "python", "-m", "bench", "run", "--suite", args.suite, "--address", "auto",
-           "--expect-nodes", expect, "--out", f"results/{args.name}.json"]
+    return run_in_bench(container, ["run", "--suite", args.suite, "--address", "auto", "--expect-nodes", str(expect),
+                                    "--out", f"results/{args.name}.json"])
+
+
+def run_in_bench(container: str, bench_args: list[str], quiet: bool = False) -> int:
+    """`python -m bench ARGS` in the bench container, recording its image id, once any automatic
+    run a plain `compose up` started there has finished."""
+    check(call(["docker", "exec", container, "sh", "-c", AUTORUN_WAIT]))
+    cmd = [*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(container)}",
+           "bench", "python", "-m", "bench", *bench_args]
     print(shlex.join(cmd))
-    return call(cmd)
+    return call(cmd, quiet=quiet)
 
 
 # Why make report and make repro start each on a fresh cluster: the first driver session of a
@@ -315,11 +397,7 @@ def restart_fresh(workers, bench_container: str | None) -> str:
     finishes first: its results are the user's, and recreating the container would kill it."""
     if bench_container:
         check(call(["docker", "exec", bench_container, "sh", "-c", AUTORUN_WAIT]))
-    check(make("up", WORKERS=workers, FRESH=1) and 1)
-    new = containers("bench")
-    if not new:
-        raise Fail(f"error: no running bench container in project '{project()}' after the restart; see 'make logs'")
-    return new[0]
+    return bench_container_after(bring_up(workers, fresh=True))
 
 
 def head_cpu_nodes() -> int:
@@ -338,14 +416,13 @@ def report(args) -> int:
         why = "its image was built from other sources" if is_stale(labels, source_hash()) else FRESH_WHY
         other = f", with {workers} (WORKERS)" if workers != len(workers_running) else ""
         print(f"report: restarting the running cluster ({len(workers_running)} workers){other}: {why}")
-    restart_fresh(workers, bench_running[0] if bench_running else None)
-    check(make("bench", SUITE=args.suite, WORKERS=workers, NAME=args.name) and 1)
-    files = [f"results/{args.name}.json"]
-    if args.suite == "standard" and not args.no_heavy:
-        check(make("bench", SUITE="heavy", WORKERS=workers, NAME=f"{args.name}-heavy") and 1)
-        files.append(f"results/{args.name}-heavy.json")
-    check(call([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
-                "--out", "reports/index.html"]) and 1)
+    container = restart_fresh(workers, bench_running[0] if bench_running else None)
+    suites = [args.suite] + (["heavy"] if args.suite == "standard" and not args.no_heavy else [])
+    # the suites, then the report over their files: `bench suites`, the same sequence as the
+    # bench container's automatic run (docker/entrypoint.sh)
+    check(run_in_bench(container, ["suites", *suites, "--name", args.name, "--address", "auto",
+                                   "--expect-nodes", str(expect_nodes_for(workers)), "--report", "reports/index.html"])
+          and 1)
     print(f"report: {env('REPORTS_DIR')}/index.html (results: {env('RESULTS_DIR')}/{args.name}.json)")
     return 0
 
@@ -454,7 +531,7 @@ def chaos(args) -> int:
     # or the sweep: one worker killed mid-trial at each batch size, the cost against B.
     sizes = batch_sizes(args.batch_sizes) if args.scenario == "sweep" else []
     if not containers("bench"):
-        check(make("up", WORKERS=args.workers) and 1)
+        bring_up(check_workers(args.workers), args.expect_nodes)
     cmd = [sys.executable, str(ROOT / "scripts" / "chaos.py"), args.scenario, "--project", project(),
            "--results-dir", env("RESULTS_DIR", "./results"), "--expect-nodes", str(args.expect_nodes),
            "--name", args.name]
@@ -490,14 +567,14 @@ def chaos_sweep(cmd: list[str], name: str, sizes: list[int]) -> int:
 
 def scaling(args) -> int:
     # The quick (overhead-bound) and heavy (work-bound) suites at each worker count, one report.
-    counts = args.workers.split()
-    for n in counts:
-        check(make("check-workers", WORKERS=n))
+    counts = [check_workers(n) for n in args.workers.split()]
     files = []
     for n in counts:
-        check(make("up", WORKERS=n) and 1)
+        container = bench_container_after(bring_up(n))
         for suite in ("quick", "heavy"):
-            check(make("bench", SUITE=suite, WORKERS=n, NAME=f"{args.name}-w{n}-{suite}") and 1)
+            check(run_in_bench(container, ["run", "--suite", suite, "--address", "auto", "--expect-nodes",
+                                           str(expect_nodes_for(n)), "--out", f"results/{args.name}-w{n}-{suite}.json"])
+                  and 1)
             files.append(f"results/{args.name}-w{n}-{suite}.json")
     check(call([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
                 "--out", "reports/scaling/index.html"]) and 1)
@@ -518,12 +595,14 @@ def speed(args) -> int:
     # over the calibration no-op rate; >= 0.9: the harness costs little). Starts from `make
     # down`, so it replaces a running cluster.
     name = f"speed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-    make("down", quiet=True)
+    workers = check_workers(args.workers)
+    down(quiet=True)
     t = time.monotonic()
-    check(make("up", quiet=True, WORKERS=args.workers) and 1)
+    container = bench_container_after(bring_up(workers, quiet=True))
     up_s = round(time.monotonic() - t, 1)
     t = time.monotonic()
-    check(make("bench", quiet=True, SUITE=args.suite, WORKERS=args.workers, NAME=name) and 1)
+    check(run_in_bench(container, ["run", "--suite", args.suite, "--address", "auto", "--expect-nodes",
+                                   str(expect_nodes_for(workers)), "--out", f"results/{name}.json"], quiet=True) and 1)
     suite_s = round(time.monotonic() - t, 1)
     render = subprocess.run([*compose(), "exec", "-T", "bench", "python", "-c", RENDER_TIMER, f"results/{name}.json"],
                             capture_output=True, text=True)
@@ -559,6 +638,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("source-hash").set_defaults(func=lambda a: print(source_hash()) or 0)
     sub.add_parser("ensure-image").set_defaults(func=ensure_image)
     sub.add_parser("image").set_defaults(func=image)
+    p = sub.add_parser("image-build")
+    p.add_argument("--base", required=True, help="the image to build FROM")
+    p.set_defaults(func=image_build)
+    sub.add_parser("image-offline").set_defaults(func=image_offline)
+    sub.add_parser("down").set_defaults(func=down)
     p = sub.add_parser("dirs")
     p.add_argument("dirs", nargs="+")
     p.set_defaults(func=dirs)
@@ -574,8 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=up)
     given = "WORKERS was given by the user: honour it, or refuse in one line"
     p = sub.add_parser("bench")
-    for opt in ("--container", "--suite", "--expect-nodes", "--name", "--workers"):
+    for opt in ("--suite", "--expect-nodes", "--name", "--workers"):
         p.add_argument(opt, required=True)
+    p.add_argument("--container", help="the bench container (default: the project's running one)")
     p.add_argument("--workers-given", action="store_true", help=given)
     p.set_defaults(func=bench)
     p = sub.add_parser("report")

@@ -7,7 +7,7 @@
                    60 s with one line, leaving a valid results file marked incomplete.
   chaos.py sweep   the cost of a failure against batch size: for each B, all workers up, then
                    ray-batched at B with clean trials and one more, into which one worker is
-                   killed; the bench records what the kill cost (bench.faultcost). Every answer
+                   killed; the bench records what the kill cost (bench.engine.faultcost). Every answer
                    must stay correct, and every kill must land inside its trial.
 
 Each kill is appended to a fault log (JSON lines) that the bench reads through

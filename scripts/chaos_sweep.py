@@ -4,7 +4,7 @@ For each batch size B: every worker container up (a killed one is started again;
 --expect-nodes then waits until the head sees them all), then `bench run` of ray-batched at B
 with --clean-trials trials and one more. The bench announces each trial on BENCH_TRIAL_LOG; when
 B's faulted trial starts, one worker is killed --kill-at of a clean trial's median into it, and
-the kill goes to BENCH_FAULT_LOG. The bench records what it cost (bench.faultcost) in
+the kill goes to BENCH_FAULT_LOG. The bench records what it cost (bench.engine.faultcost) in
 NAME-B<B>.json; a kill that landed after its trial ended is reported and fails the sweep.
 
 The workload: ray-batched's own lookups with --array-size elements per search (5,000: about

@@ -84,11 +84,11 @@ def _no_quiet_host_wait_under_mutmut(monkeypatch):
     """Under mutmut only (`make mutation`): a suite does not wait for a quiet host (up to 10 s
     before the rounds, 2 s before each trial). mutmut's own workers keep the host busy, so every
     suite would wait out the maximum, for every mutant its tests reach; the wait decides no
-    figure. tests/test_samplers.py tests bench.samplers.settle itself, unaffected."""
+    figure. tests/test_samplers.py tests bench.engine.samplers.settle itself, unaffected."""
     if "mutmut" not in sys.modules:
         return
-    from bench import runner
-    from bench.samplers import SETTLE_BUSY_CORES
+    from bench.engine import runner
+    from bench.results import SETTLE_BUSY_CORES
 
     monkeypatch.setattr(runner, "settle", lambda *_a, **_k: {"waited_s": 0.0, "busy_cores": None,
                                                              "quiet_cores": SETTLE_BUSY_CORES, "settled": False})
@@ -97,7 +97,7 @@ def _no_quiet_host_wait_under_mutmut(monkeypatch):
 @pytest.fixture(scope="module")
 def embedded_ray():
     """An embedded Ray (2 CPUs) for one test module, shut down after it."""
-    from bench.cluster import connect, shutdown
+    from bench.engine.cluster import connect, shutdown
 
     connect(None, num_cpus=2)
     yield

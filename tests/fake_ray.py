@@ -2,7 +2,7 @@
 
 Time passes only inside the fake Ray's calls: a submission (`f.remote(...)`) costs SUBMIT_S,
 a `ray.wait` WAIT_S and a `ray.get` GET_S, and the clock the code under test reads
-(`time.perf_counter` in bench.modes and bench.calibration, swapped for `clock.perf_counter`)
+(`time.perf_counter` in bench.engine.modes, bench.engine.ray_modes and bench.engine.calibration, swapped for `clock.perf_counter`)
 does not move by itself. So every interval a mode or the calibration measures is known
 exactly, and the log says when each answer came back to the driver (the moment a
 `ray.get` returned it). A task's work runs in the driver at submission (its result is only
@@ -11,7 +11,7 @@ handed over by `get`); its ref's future (ref.future(), the latency tracker) comp
 
 Install with `install(monkeypatch)` (the `clocked_ray` fixture of tests/conftest.py): `sys.modules["ray"]`
 and the modules' clocks are replaced for one test, and the cached remote functions of
-bench.modes are cleared before and after (clear_caches), so a test with the real Ray later in
+bench.engine.ray_modes are cleared before and after (clear_caches), so a test with the real Ray later in
 the session gets real ones again.
 """
 
@@ -163,7 +163,7 @@ def fake_time(clock: Clock) -> types.SimpleNamespace:
 
 
 def install(monkeypatch) -> tuple[Clock, types.ModuleType]:
-    from bench import calibration, modes
+    from bench.engine import calibration, modes, ray_modes
 
     clock = Clock()
     ray = fake_ray_module(clock)
@@ -173,14 +173,15 @@ def install(monkeypatch) -> tuple[Clock, types.ModuleType]:
     monkeypatch.setitem(sys.modules, "ray.util", types.ModuleType("ray.util"))
     monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies", strategies)
     monkeypatch.setattr(modes, "time", fake_time(clock))
+    monkeypatch.setattr(ray_modes, "time", fake_time(clock))
     monkeypatch.setattr(calibration, "time", fake_time(clock))
     clear_caches()
     return clock, ray
 
 
 def clear_caches() -> None:
-    """bench.modes caches its remote functions: made with the fake Ray, they must not outlive the test."""
-    from bench import modes
+    """bench.engine.ray_modes caches its remote functions: made with the fake Ray, they must not outlive the test."""
+    from bench.engine import ray_modes
 
-    for cached in (modes._ray_functions, modes._workload_functions, modes._timed_batch_function):
+    for cached in (ray_modes._ray_functions, ray_modes._workload_functions, ray_modes._timed_batch_function):
         cached.cache_clear()

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.advise import (HARNESS_ITEM_BYTES, INLINE_MARGIN_BYTES, RAY_INLINE_DEFAULT_BYTES, advice_lines, advise,
-                          advise_command, break_even_items, candidate_sizes, parse_count, parse_duration,
-                          validate_against_suite)
+from bench.analysis.advise import (HARNESS_ITEM_BYTES, INLINE_MARGIN_BYTES, RAY_INLINE_DEFAULT_BYTES, advice_lines, advise,
+                                   advise_command, break_even_items, candidate_sizes, parse_count, parse_duration,
+                                   validate_against_suite)
+from bench.analysis.model import fit, predict
 from bench.errors import UsageError
-from bench.model import fit, predict
 from bench.results import Results, Run, load
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
@@ -203,7 +203,7 @@ def test_validation_needs_a_sequential_run():
 
 
 def test_advise_never_imports_ray():
-    code = ("import sys; from bench.advise import advise_command; "
+    code = ("import sys; from bench.analysis.advise import advise_command; "
             f"advise_command({os.path.join(FIXTURES, 'small.json')!r}, '50us', '1e6'); "
             "assert 'ray' not in sys.modules, 'ray imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

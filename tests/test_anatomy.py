@@ -1,4 +1,4 @@
-"""bench.anatomy: phases from task-event timestamps (synthetic records), and one embedded run."""
+"""bench.engine.anatomy: phases from task-event timestamps (synthetic records), and one embedded run."""
 
 import json
 import subprocess
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from bench import anatomy
-from bench.anatomy import PHASES, anatomy_lines, summarize_records, task_latency, task_phases
+from bench.engine import anatomy
+from bench.engine.anatomy import PHASES, anatomy_lines, summarize_records, task_latency, task_phases
 
 MS = 1_000_000  # ns
 
@@ -147,7 +147,7 @@ def test_result_is_json_and_lines_name_every_phase_and_the_residual():
 
 
 def test_importing_the_module_starts_no_ray():
-    code = "import sys, bench.anatomy; print('ray' in sys.modules)"
+    code = "import sys, bench.engine.anatomy; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,11 +1,12 @@
-"""bench.calibration: the no-op task rate, a block before the rounds (it predicts naive
+"""bench.engine.calibration: the no-op task rate, a block before the rounds (it predicts naive
 trials) and one batch of each kind after each round, which is what the results record."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import calibration
+from bench.engine import calibration
+from bench.report.notes import calibration_stopped
 
 
 class FakeRemote:
@@ -108,7 +109,7 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
     """The summary and the report say when the batches after the rounds failed, and which
     figure the results then hold; nothing is said when they did not fail."""
     from bench.report.notes import stability_warnings
-    from bench.summary import table_lines, verdict_lines
+    from bench.report.summary import table_lines, verdict_lines
     from bench.results import Results
 
     def make_results():
@@ -118,7 +119,7 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
     cal = calibration.Calibration(trials=3, max_trials=3, tasks=100)
     for index in range(1, 4):
         cal.after_round(index)  # the planned batches are in: they are the figure
-    assert calibration.stopped_line(cal.record()) is None
+    assert calibration_stopped(cal.record()) is None
     cal.max_trials = 9  # more wanted, and the next batch fails
 
     def lost_node(submit_all, tasks):
@@ -126,10 +127,10 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
 
     monkeypatch.setattr(calibration, "one_batch", lost_node)
     cal.after_round(4)
-    line = calibration.stopped_line(cal.record())
+    line = calibration_stopped(cal.record())
     assert line == ("the calibration's batches after the rounds stopped (RuntimeError: node died); "
                     "its figure is the batches after the rounds before it failed")
-    assert calibration.stopped_line({"in_rounds_error": "RuntimeError: x", "samples": {}}).endswith(
+    assert calibration_stopped({"in_rounds_error": "RuntimeError: x", "samples": {}}).endswith(
         "its figure is the block before the rounds")
     res = make_results().with_cluster(calibration=cal.record())
     assert f"warning: {line}" in verdict_lines(res)
@@ -138,7 +139,7 @@ def test_a_stopped_calibration_is_told_with_the_figure_it_left(fake_ray, monkeyp
     assert not any("stopped" in text for text in table_lines(clean))
 
 
-# -- what the record says, word for word (issue 25: mutation of bench.calibration) -------------
+# -- what the record says, word for word (issue 25: mutation of bench.engine.calibration) -------------
 
 def test_known_means_enough_batches_and_a_median_known_within_the_target():
     """At the planned count (not one more) and at exactly the target (not only under it)."""

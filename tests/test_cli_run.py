@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.suites import ALL_MODES
+from bench.mode_table import names as mode_names
 from conftest import run_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -19,7 +19,7 @@ def test_quick_suite_through_the_cli(tmp_path):
     assert f"results: {out}" in proc.stdout
     data = json.loads(out.read_text())
     assert data["status"] == "complete" and data["suite"] == "quick"
-    assert {r["mode"] for r in data["runs"]} == set(ALL_MODES)
+    assert {r["mode"] for r in data["runs"]} == set(mode_names())
     assert all(r["correct"] for r in data["runs"])
     assert all(len(r["samples"]["response_s"]) >= 3 for r in data["runs"])
     assert len({r["params"]["batch_size"] for r in data["runs"] if r["mode"] == "ray-batched"}) >= 4

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import compare
+from bench.analysis import compare
 from bench.cli import main
 from bench.errors import RuntimeFailure, UsageError
 from bench.format import fmt_time
@@ -280,7 +280,7 @@ def Results_with_seed(res, seed):
 
 
 def test_equal_medians_with_a_significant_rank_test_name_the_shift_not_the_median():
-    from bench.compare import _direction
+    from bench.analysis.compare import _direction
 
     a = [1.0] * 6 + [0.5] * 5
     b = [1.0] * 6 + [2.0] * 5
@@ -292,7 +292,7 @@ def test_equal_medians_with_a_significant_rank_test_name_the_shift_not_the_media
 
 
 def test_an_alpha_no_trial_count_can_reach_gives_advice_instead_of_a_crash():
-    from bench.compare import min_attainable_p, trials_for_alpha
+    from bench.analysis.compare import min_attainable_p, trials_for_alpha
 
     need = trials_for_alpha(0.05)
     assert min_attainable_p(need, need) < 0.05 <= min_attainable_p(need - 1, need - 1)

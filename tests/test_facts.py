@@ -1,4 +1,4 @@
-"""The facts layer (bench.facts) and what reads it: one figure everywhere, intervals from
+"""The facts layer (bench.analysis.facts) and what reads it: one figure everywhere, intervals from
 same-round pairs, claims judged before rows, rows judged both ways, and a file from another
 machine judged against the machine factors (issue 22)."""
 
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import claims, facts, machines, repro
-from bench.model import fit
+from bench.analysis import claims, conditions, facts, machines, repro
+from bench.analysis.model import fit
+from bench.analysis.wording import speed_words
 from bench.report import load_sources, render
+from bench.report.summary import verdict_lines
 from bench.results import Run, load
-from bench.summary import verdict_lines
-from bench.wording import speed_words
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER = ROOT / "docs" / "examples" / "amd-epyc-485"  # a shared pair from a slower machine (compose, 3 workers)
@@ -196,7 +196,7 @@ def test_an_absolute_figure_is_never_held_tighter_than_the_machine_drifts():
 
 def test_no_prose_is_stored_and_warnings_are_typed():
     res = load(STANDARD)
-    assert all(isinstance(w, facts.Warning_) and w.kind for w in facts.compute(res).warnings)
+    assert all(isinstance(w, conditions.Warning_) and w.kind for w in facts.compute(res).warnings)
     rep = repro.reproduction_table(res, res).to_dict()
     assert "summary" not in rep and "rule" not in rep and all("verdict" not in r for r in rep["rows"])
 
@@ -225,7 +225,7 @@ def test_the_placement_cost_comes_from_the_no_op_rates_of_the_same_rounds_and_is
     """Ray's default placement against node affinity: per round, the default's time per no-op
     task over affinity's (here 2x whatever the machine did), worded once for terminal and page."""
     from bench.results import save
-    from bench.wording import placement_text
+    from bench.analysis.wording import placement_text
 
     machine = np.array([1.0, 0.7, 1.3, 0.9, 1.1])
     res = _with_placements(load(STANDARD), 1000 * machine, 500 * machine)
@@ -253,23 +253,23 @@ def test_the_placement_cost_comes_from_the_no_op_rates_of_the_same_rounds_and_is
 
 
 def test_the_placement_cost_needs_the_same_rounds_and_words_each_case(tmp_path):
-    from bench.facts import PlacementCost
-    from bench.wording import placement_text
+    from bench.analysis.conditions import PlacementCost
+    from bench.analysis.wording import placement_text
 
     res = load(STANDARD)
     blocks_only = _with_placements(res, [1000, 1100, 900], [500, 520, 480])
     calibration = dict(blocks_only.cluster["calibration"])
     calibration.pop("trial_rounds")  # only the blocks before the rounds: nothing paired
-    assert facts.placement_cost(blocks_only.with_cluster(calibration=calibration)) is None
+    assert conditions.placement_cost(blocks_only.with_cluster(calibration=calibration)) is None
     # pairs go by round number, not by position
     mixed = _with_placements(res, [1000, 2000, 1000], [500, 1000, 500])
     cal = dict(mixed.cluster["calibration"])
     cal["other_placement"] = {**cal["other_placement"], "trial_rounds": [1, 2, 3]}
     cal["trial_rounds"] = [1, 2, 3]
-    paired = facts.placement_cost(mixed.with_cluster(calibration=cal))
+    paired = conditions.placement_cost(mixed.with_cluster(calibration=cal))
     assert paired.default_over_affinity == pytest.approx(2.0) and paired.ci == pytest.approx((2.0, 2.0))
     cal["other_placement"] = {**cal["other_placement"], "trial_rounds": [2, 1, 3]}
-    unpaired = facts.placement_cost(mixed.with_cluster(calibration=cal))  # round 1 against round 2's: wide
+    unpaired = conditions.placement_cost(mixed.with_cluster(calibration=cal))  # round 1 against round 2's: wide
     assert unpaired.ci[1] / unpaired.ci[0] > 10
 
     def said(ratio, ci, extra, cpus):
@@ -285,7 +285,7 @@ def test_the_placement_cost_needs_the_same_rounds_and_words_each_case(tmp_path):
     assert "hop" not in unknown and "Ray's default took 500 µs more per task" in unknown
 
 
-# --- bench.claims.judge, branch by branch (issue 25: every figure a verdict carries) ----------
+# --- bench.analysis.claims.judge, branch by branch (issue 25: every figure a verdict carries) ----------
 
 def _claim(value, ci, key="batched_vs_sequential", tolerance=0.10, members=()):
     return facts.Fact(key, value, "x", ci, ("a", "b"), 5, True, tolerance, members=members)

@@ -1,12 +1,13 @@
-"""The cost of an injected fault (bench.faultcost) on synthetic task-event records."""
+"""The cost of an injected fault (bench.engine.faultcost) on synthetic task-event records."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from bench import faultcost
-from bench.rounds import RunSpec
+from bench.analysis.wording import fault_cost_line
+from bench.engine import faultcost
+from bench.engine.rounds import RunSpec
 
 S = 1_000_000_000  # ns per second
 
@@ -100,7 +101,7 @@ def test_fault_cost_of_a_kill_inside_a_trial():
     assert cost["detection_s"] == pytest.approx(3.0)
     assert cost["slowdown"] == pytest.approx(2.5) and cost["trial_correct"] is True
     assert cost["task_events"]["available"] and cost["task_events"]["tasks_seen"] == 10
-    line = faultcost.summary_line("ray-batched B=100", cost)
+    line = fault_cost_line("ray-batched B=100", cost)
     assert "300 lookups re-executed" in line and "2.50x" in line and "trial #3" in line
     json.dumps(cost)  # goes into the results file as it is
 
@@ -110,7 +111,7 @@ def test_a_kill_after_the_trial_ended_is_reported_not_costed():
     assert cost["trial"] is None and cost["landed"].startswith("after the last trial")
     assert cost["lookups_re_executed"] is None and cost["slowdown"] is None and cost["recovery_s"] is None
     assert not cost["task_events"]["available"]
-    assert "not measured" in faultcost.summary_line("x", cost)
+    assert "not measured" in fault_cost_line("x", cost)
 
 
 def test_without_task_events_only_the_times_are_given():
@@ -119,7 +120,7 @@ def test_without_task_events_only_the_times_are_given():
     assert cost["slowdown"] == pytest.approx(2.0)
     assert cost["lookups_re_executed"] is None and cost["recovery_s"] is None
     assert cost["task_events"] == {"available": False, "reason": "GetTaskEvents failed: unavailable"}
-    assert "unavailable: GetTaskEvents failed" in faultcost.summary_line("x", cost)
+    assert "unavailable: GetTaskEvents failed" in fault_cost_line("x", cost)
     empty = faultcost.fault_cost({"unix": 122.0}, trial(WINDOWS, [4.0, 4.0, 8.0]), [], None, [])
     assert empty["lookups_re_executed"] is None and "no task events" in empty["task_events"]["reason"]
 

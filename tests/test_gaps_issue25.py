@@ -7,20 +7,25 @@ mode needs a real Ray and is in tests/test_ray_executions.py.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 
 import numpy as np
 import pytest
 
-from bench import modes, model, runner
+from bench import mode_table
+from bench.analysis import model
+from bench.engine import modes, ray_modes, runner
+from bench.engine.record import run_record
+from bench.engine.rounds import Row, RunSpec, plan_runs, round_order
+from bench.engine.run import run_benchmark
+from bench.engine.runner import SuiteRunner
+from bench.engine.suites import build_config
+from bench.engine.workload import Workload
 from bench.errors import RuntimeFailure
-from bench.record import run_record
 from bench.results import Results, Run
-from bench.rounds import Row, RunSpec, plan_runs, round_order
-from bench.runner import SuiteRunner, run_benchmark
-from bench.suites import build_config
-from bench.workload import Workload
 
 
 # -- rounds are shuffled, not only recorded --------------------------------------------------
@@ -107,7 +112,7 @@ class WrongInOneTrial(modes.Numpy):
 def test_a_suite_with_answers_wrong_in_only_one_trial_marks_the_run_wrong(tmp_path, monkeypatch):
     """Break: a run correct if any of its trials was (the suite then raises nothing)."""
     WrongInOneTrial.calls = 0
-    monkeypatch.setitem(modes.MODES, "numpy", WrongInOneTrial)
+    monkeypatch.setitem(mode_table.TABLE, "numpy", dataclasses.replace(mode_table.TABLE["numpy"], strategy=WrongInOneTrial))
     # no wait for a quiet host (up to 10 s before the rounds, 2 s before each trial): not what is tested
     monkeypatch.setattr(runner, "settle", lambda *_a, **_k: {"waited_s": 0.0, "busy_cores": None,
                                                              "quiet_cores": 0.5, "settled": False})
@@ -132,7 +137,7 @@ def test_a_sweep_with_a_ragged_n_plans_one_task_per_cpu_by_rounding_up(tmp_path)
     assert sizes[501].params["per_cpu"] and sizes[501].label == "ray-batched B=501 (1 task per CPU)"
     workload = Workload(1001, array_size=10, value_range=30, seed=1)
     for size, tasks in ((7, 143), (100, 11), (501, 2)):  # 1001 = 143*7 = 10*100 + 1 = 501 + 500
-        assert modes.RayBatched(workload, batch_size=size).tasks_for(1001) == tasks
+        assert ray_modes.RayBatched(workload, batch_size=size).tasks_for(1001) == tasks
 
 
 def _by_hand(a, c, w, n, p, b):
@@ -180,7 +185,7 @@ def test_the_auth_mode_is_what_ray_says(monkeypatch, enabled, expected):
     RAY_AUTH_MODE=disabled or not, is tests/test_ray_executions.py, marker ray.)"""
     from ray._private.authentication import authentication_utils
 
-    from bench import cluster
+    from bench.engine import cluster
 
     monkeypatch.setattr(authentication_utils, "is_token_auth_enabled", lambda: enabled)
     assert cluster.auth_mode() == expected
@@ -189,7 +194,7 @@ def test_the_auth_mode_is_what_ray_says(monkeypatch, enabled, expected):
 def test_the_auth_mode_is_unknown_when_ray_will_not_say(monkeypatch):
     from ray._private.authentication import authentication_utils
 
-    from bench import cluster
+    from bench.engine import cluster
 
     def refuses():
         raise RuntimeError("no")

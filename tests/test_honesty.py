@@ -11,11 +11,14 @@ import json
 import numpy as np
 import pytest
 
-from bench import modes
+from bench import mode_table
+from bench.engine import modes
+from bench.engine.run import run_benchmark
+from bench.engine.runner import verify
+from bench.engine.suites import build_config
+from bench.engine.workload import Workload
 from bench.errors import RuntimeFailure
-from bench.runner import run_benchmark, verify
-from bench.suites import ALL_MODES, build_config
-from bench.workload import Workload
+from bench.mode_table import names as mode_names
 
 
 def brute_force(array, queries) -> np.ndarray:
@@ -50,7 +53,7 @@ def test_verify_counts_mismatches_and_rejects_a_wrong_length():
 def test_driver_modes_answer_without_the_reference(name):
     # value_range >> array_size: most queries miss, some hit
     w = NoReference(3000, array_size=40, value_range=400, seed=9)
-    outcome = modes.MODES[name](w).trial(3000)
+    outcome = mode_table.spec_of(name).strategy_class()(w).trial(3000)
     expected = brute_force(w.array, w.query_values)
     assert (expected == -1).any() and (expected >= 0).any()
     assert np.array_equal(outcome.answers, expected)
@@ -84,14 +87,14 @@ def test_a_wrong_reference_fails_every_mode(tmp_path, monkeypatch):
         return true_answers[key]
 
     monkeypatch.setattr(Workload, "reference", property(corrupted))
-    config = build_config(suite="quick", modes=",".join(ALL_MODES), queries=600, naive_tasks="100",
+    config = build_config(suite="quick", modes=",".join(mode_names()), queries=600, naive_tasks="100",
                           batch_sizes="50", trials=2, num_cpus=2, quiet=True)
     out = tmp_path / "r.json"
     with pytest.raises(RuntimeFailure, match="gave wrong answers"):
         run_benchmark(config, out=out)
     data = json.loads(out.read_text())
     assert data["status"] == "complete"
-    assert {r["mode"] for r in data["runs"]} == set(ALL_MODES)
+    assert {r["mode"] for r in data["runs"]} == set(mode_names())
     for run in data["runs"]:
         # flagged for its answers, not for crashing; every measured trial ran
         assert run["error"] is None, (run["label"], run["error"])

@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from bench.runner import WARMUP_MAX_TASKS, run_benchmark
-from bench.suites import ALL_MODES, build_config
+from bench.engine.run import run_benchmark
+from bench.engine.runner import WARMUP_MAX_TASKS
+from bench.engine.suites import build_config
+from bench.mode_table import names as mode_names
 
 pytestmark = pytest.mark.ray
 
@@ -26,7 +28,7 @@ def small_run(tmp_path_factory):
 
 def test_every_mode_ran_and_answered_correctly(small_run):
     assert small_run["status"] == "complete"
-    assert {r["mode"] for r in small_run["runs"]} == set(ALL_MODES)
+    assert {r["mode"] for r in small_run["runs"]} == set(mode_names())
     for run in small_run["runs"]:
         assert run["correct"] is True, run["label"]
         assert run["mismatches"] == 0

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from bench.suites import build_config
+from bench.engine.suites import build_config
 from conftest import REPO
 
 SCHEMA_FILE = REPO / "tests" / "data" / "kuberay-v1.7.0-rayjob-v1.openapiv3.yaml"

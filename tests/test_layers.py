@@ -1,84 +1,101 @@
 """The package's shape, checked: layers with no import back up, no bench import hidden
 inside a function, and no module or function past the size a reader can hold.
 
-The layers, lowest first (a module may import its own layer and the ones below):
+bench/ by layer (README "Layout"); a module may import its own layer and those it lists:
+  core       bench/*.py: errors, number formatting, statistics, the option table, the results
+             model and its schema, the shipped example workloads
+  analysis   bench/analysis/: what a results file says (model, facts, claims, their words,
+             compare, repro, advise); reads the results model, never the engine
+  engine     bench/engine/: what measures (workload, cluster, samplers, modes, rounds,
+             calibration, record, runner); it records the model's fit and words its progress
+             lines with the analysis
+  report     bench/report/: the readers (terminal summary, HTML page, charts, export, the
+             repro verdict's text); results and facts in, never the engine
+  commands   bench/cli.py, rerun.py, pipeline.py, __main__.py: run the engine, then the readers
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "bench"
 
-LAYERS = [
-    # shared vocabulary: errors, number formatting, statistics, the progress bar
-    {"errors", "format", "stats", "progress"},
-    # the work and the machine: the workload (and shipped examples), cluster connection, samplers,
-    # the calibration (no-op task rate), the task-anatomy diagnostic, Ray's lease placement
-    {"workload", "examples", "cluster", "samplers", "metadata", "calibration", "anatomy", "placement"},
-    # what a run is: the one option table and the suites built from it
-    {"options", "suites"},
-    # the strategies
-    {"modes"},
-    # the results model and the analysis of one file: its claims (facts) and their words, the
-    # judgement of one file's claims against another's, and the machine factors between two files
-    {"results", "model", "schema", "facts", "wording", "claims", "machines"},
-    # running a suite: rounds, the run record, the cost of an injected fault, the runner, its terminal summary
-    {"rounds", "record", "faultcost", "runner", "summary"},
-    # reading results files: compare, re-run, export, advice, the HTML report and its charts
-    {"compare", "repro", "repro_explain", "repro_text", "rerun", "export", "advise", "charts", "charts_cluster",
-     "report"},
-    # the command line
-    {"cli", "__main__"},
-]
-LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}
+MAY_IMPORT = {
+    "core": {"core"},
+    "analysis": {"core", "analysis"},
+    "engine": {"core", "analysis", "engine"},
+    "report": {"core", "analysis", "report"},
+    "commands": {"core", "analysis", "engine", "report", "commands"},
+}
+SUB_PACKAGES = {"analysis", "engine", "report"}
+COMMANDS = {"cli", "rerun", "pipeline", "__main__"}
 # The CLI imports a command's module when the command runs, so that --help and --version
 # answer at once (the runner pulls in scipy, the report matplotlib): its only hidden imports.
-LAZY_IMPORTS_ALLOWED = {"cli"}
-MAX_MODULE_LINES = 470
+LAZY_IMPORTS_ALLOWED = {"bench.cli"}
+MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
+
+
+def layer_of(module: str) -> str:
+    """bench.engine.modes -> engine; bench.results -> core; bench.cli -> commands."""
+    parts = module.split(".")[1:] or ["__init__"]
+    if parts[0] in SUB_PACKAGES:
+        return parts[0]
+    return "commands" if parts[0] in COMMANDS else "core"
 
 
 def modules():
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE).with_suffix("").parts
-        yield path, parts[0] if parts[0] != "__init__" else "__init__"
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield path, ".".join(("bench", *parts))
 
 
 def bench_imports(tree: ast.AST):
-    """(top-level bench module imported, line, at module level?) for each import."""
+    """(bench module imported, line, at module level?) for each import."""
     top_level = {id(node) for node in ast.iter_child_nodes(tree)}
     for node in ast.walk(tree):
         names = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "bench":
-                names = [alias.name for alias in node.names]
+            if node.module == "bench" or node.module in {f"bench.{p}" for p in SUB_PACKAGES}:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
             elif node.module.startswith("bench."):
-                names = [node.module.split(".")[1]]
+                names = [node.module]
         elif isinstance(node, ast.Import):
-            names = [a.name.split(".")[1] for a in node.names if a.name.startswith("bench.")]
+            names = [a.name for a in node.names if a.name.startswith("bench.")]
         for name in names:
-            if name in LAYER_OF:
-                yield name, node.lineno, id(node) in top_level
+            yield name, node.lineno, id(node) in top_level
 
 
-def test_every_module_has_a_layer():
-    missing = {name for _, name in modules()} - set(LAYER_OF) - {"__init__"}
-    assert not missing, f"add these modules to a layer in LAYERS: {sorted(missing)}"
+def test_every_sub_package_is_a_layer():
+    found = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert found - {"examples"} == SUB_PACKAGES
 
 
-def test_no_module_imports_a_layer_above_its_own():
-    upward = []
+def test_no_module_imports_a_layer_it_may_not():
+    wrong = []
     for path, name in modules():
-        if name not in LAYER_OF:
-            continue
         for imported, line, _ in bench_imports(ast.parse(path.read_text())):
-            if LAYER_OF[imported] > LAYER_OF[name]:
-                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} {name} -> {imported}")
-    assert not upward, "imports back up the layers:\n" + "\n".join(upward)
+            if layer_of(imported) not in MAY_IMPORT[layer_of(name)]:
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} {layer_of(name)} -> {imported}")
+    assert not wrong, "imports across the layers:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("reader", ["bench.report", "bench.analysis.repro", "bench.analysis.advise",
+                                    "bench.analysis.compare", "bench.options", "bench.results"])
+def test_a_reader_loads_no_engine_module(reader):
+    """The graph's promise, checked where it matters: importing the report (or an analysis)
+    loads nothing that measures, and the option table no longer pulls in psutil."""
+    code = f"import sys, {reader}; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert not [m for m in loaded if m.startswith("bench.engine")]
+    assert "ray" not in loaded and "psutil" not in loaded
 
 
 def test_bench_imports_are_at_module_level_where_the_graph_shows_them():
@@ -115,6 +132,6 @@ def test_the_checks_catch_what_they_look_for(probe):
     source = ("from bench import cli\n" if probe == "upward" else "def f():\n    from bench import errors\n")
     found = list(bench_imports(ast.parse(source)))
     if probe == "upward":
-        assert found == [("cli", 1, True)] and LAYER_OF["cli"] > LAYER_OF["workload"]
+        assert found == [("bench.cli", 1, True)] and "commands" not in MAY_IMPORT[layer_of("bench.engine.workload")]
     else:
-        assert found == [("errors", 2, False)]
+        assert found == [("bench.errors", 2, False)]

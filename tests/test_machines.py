@@ -1,4 +1,4 @@
-"""bench.machines: when two fingerprints are two machines, and the factor each row and claim is
+"""bench.analysis.machines: when two fingerprints are two machines, and the factor each row and claim is
 expected to move by there (issue 22's cross-machine judging; issue 25: its mutation score)."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from bench import machines
-from bench.facts import Fact, Facts, Fingerprint
-from bench.model import predict
+from bench.analysis import machines
+from bench.analysis.conditions import Fingerprint
+from bench.analysis.facts import Fact, Facts
+from bench.analysis.model import predict
 from bench.results import Run
 
 MODEL = {"fixed_cost_s": 0.02, "per_task_overhead_s": 0.004, "per_lookup_work_s": 1.6e-6, "queries": 100_000, "cpus": 3}

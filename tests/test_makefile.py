@@ -74,8 +74,17 @@ def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off(v
         assert any(c.startswith("docker ps -aq") for c in calls[ups[0]:])
     assert not [c for c in calls if c.startswith("docker run") or " run " in c]
     assert "up: 2 CPU nodes alive after" in proc.stdout
+
+
+def test_make_calls_the_appliance_script_which_never_calls_make():
+    """One direction (issue 26): a target calls scripts/appliance.py; the script runs docker,
+    compose and bench, never a sub-make, and no target calls make again."""
+    script = (REPO / "scripts" / "appliance.py").read_text()
+    assert not re.search(r"[\[(\s]\"make\"|\bmake\(|subprocess\.\w+\(\s*\[?\s*\"make", script)
     makefile = (REPO / "Makefile").read_text()
-    assert "up: export BENCH_AUTORUN := 0" in makefile
+    recipes = [line for line in makefile.splitlines()
+               if line.startswith("\t") and "@echo" not in line and "$(error" not in line]
+    assert "$(MAKE)" not in makefile and not [line for line in recipes if re.search(r"\bmake ", line)]
 
 
 def test_bare_relative_paths_reach_compose_as_absolute_paths():
@@ -158,7 +167,7 @@ def test_stale_image_is_rebuilt_and_a_current_one_is_kept(tmp_path):
     # An image from elsewhere (not our Dockerfile): used as it is.
     assert _ensure_image(work, tmp_path, "")[0] == []
     # Editing a module the image copies makes the image stale.
-    module = work / "bench" / "workload.py"
+    module = work / "bench" / "engine" / "workload.py"
     module.write_text(module.read_text() + "\n# edited\n")
     builds, _ = _ensure_image(work, tmp_path, f"ray-granularity-bench {current}")
     assert len(builds) == 1
@@ -217,7 +226,7 @@ def test_report_recreates_a_running_cluster_whose_image_is_stale(tmp_path):
     ups = [c for c in calls if " up -d" in c]
     assert len(ups) == 1 and "--scale ray-worker=2" in ups[0] and "--force-recreate" in ups[0]
     assert ups[0].startswith("BENCH_AUTORUN=0 "), "make's own up must not start a competing automatic run"
-    assert any("bench run --suite standard" in c for c in calls)
+    assert any("bench suites standard --name r" in c for c in calls)
 
 
 def test_report_restarts_a_current_running_cluster_so_every_run_starts_fresh(tmp_path):
@@ -227,7 +236,7 @@ def test_report_restarts_a_current_running_cluster_so_every_run_starts_fresh(tmp
     assert proc.returncode == 0, proc.stderr
     assert "restarting the running cluster (2 workers): each measured run starts on a fresh cluster" in proc.stdout
     ups = [i for i, c in enumerate(calls) if " up -d" in c]
-    runs = [i for i, c in enumerate(calls) if "bench run --suite standard" in c and "--expect-nodes 2" in c]
+    runs = [i for i, c in enumerate(calls) if "bench suites standard --name r" in c and "--expect-nodes 2" in c]
     assert len(ups) == 1 and "--force-recreate" in calls[ups[0]] and "--scale ray-worker=2" in calls[ups[0]]
     assert runs and ups[0] < runs[0]
 
@@ -339,7 +348,7 @@ def test_report_honours_workers_given_on_a_running_cluster_of_another_size(tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "restarting the running cluster (2 workers), with 3 (WORKERS)" in proc.stdout
     assert [c for c in calls if " up -d" in c and "--scale ray-worker=3" in c]
-    assert [c for c in calls if "bench run --suite standard" in c and "--expect-nodes 3" in c]
+    assert [c for c in calls if "bench suites standard --name r" in c and "--expect-nodes 3" in c]
 
 
 def test_bench_refuses_workers_that_differ_from_the_running_cluster_and_keeps_its_size_otherwise(tmp_path):

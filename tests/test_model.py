@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from bench.model import analyse, fit, predict
-from bench.modes import choose_batch_size
+from bench.analysis.model import analyse, fit, predict
+from bench.engine.ray_modes import choose_batch_size
 from bench.results import Results, Run
 
 
@@ -178,7 +178,7 @@ def test_fit_reports_a_misfit_on_another_curve():
 def test_naive_fit_weights_every_point_alike():
     """A 1k-task point far above the line the other points lie on is a visible misfit
     (an absolute fit would pass within 2% of the 100k point and call it R² = 1.000)."""
-    from bench.model import naive_fit
+    from bench.analysis.model import naive_fit
 
     exact = naive_fit([(1000, 1.0), (10_000, 10.0), (100_000, 100.0)])
     assert exact["rate"] == pytest.approx(1000, rel=1e-6)
@@ -200,7 +200,7 @@ def _rounds_run(mode, times, rounds, batch_size=None):
 
 def test_auto_ratio_pairs_trials_of_the_same_round():
     """Drift that slows every configuration in later rounds cancels out of same-round ratios."""
-    from bench.model import auto_ratio, paired_round_ratios
+    from bench.analysis.model import auto_ratio, paired_round_ratios
 
     drift = [1.0, 1.2, 1.4, 1.6, 1.8]
     best = _rounds_run("ray-batched", [0.1 * d for d in drift], range(1, 6), 25000)
@@ -220,7 +220,7 @@ def test_auto_ratio_pairs_trials_of_the_same_round():
 
 
 def test_drift_is_measured_per_round_and_across_runs():
-    from bench.model import drift
+    from bench.analysis.model import drift
 
     rising = [_rounds_run("ray-batched", [t * 1.1 ** k for k in range(5)], range(1, 6), b)
               for b, t in ((10, 1.0), (100, 0.2), (1000, 0.1), (10000, 0.05))]

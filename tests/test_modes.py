@@ -1,15 +1,17 @@
 """Verification: a mode that answers wrongly, or crashes, is flagged and the suite goes on."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from bench import modes
+from bench import mode_table
+from bench.engine import modes
+from bench.engine.run import run_benchmark
+from bench.engine.suites import build_config
+from bench.engine.workload import Workload
 from bench.errors import RuntimeFailure
-from bench.runner import run_benchmark
-from bench.suites import build_config
-from bench.workload import Workload
 
 
 class OffByOneNumpy(modes.Numpy):
@@ -26,7 +28,7 @@ class CrashingNumpy(modes.Numpy):
 
 
 def _run(tmp_path, monkeypatch, broken):
-    monkeypatch.setitem(modes.MODES, "numpy", broken)
+    monkeypatch.setitem(mode_table.TABLE, "numpy", dataclasses.replace(mode_table.TABLE["numpy"], strategy=broken))
     config = build_config(suite="quick", modes="numpy,sequential", queries=500, quiet=True)
     out = tmp_path / "r.json"
     with pytest.raises(RuntimeFailure, match="gave wrong answers") as err:

@@ -11,12 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from bench import modes
+from bench import mode_table
+from bench.engine import modes, ray_modes
+from bench.engine.workload import Workload
 from bench.results import Results, Run
-from bench.workload import Workload
 
 
-# ---- bench.modes: the parts that assemble answers and latencies without Ray ----------
+# ---- bench.engine.modes: the parts that assemble answers and latencies without Ray ----------
 
 def test_tracking_stride_spreads_at_most_the_tracked_count():
     cap = modes.LATENCY_TRACKED_TASKS
@@ -102,31 +103,31 @@ def test_multiprocessing_chunks_cover_all_queries():
 
 def test_ray_modes_are_built_and_sized_without_ray():
     w = Workload(1000, array_size=10, seed=1)
-    naive = modes.RayNaive(w, window=64, extra=1)
+    naive = ray_modes.RayNaive(w, window=64, extra=1)
     assert naive.window == 64 and naive.params == {"placement": "affinity", "window": 64, "extra": 1} and naive.tasks_for(321) == 321
-    assert modes.RayNaive(w).window is None and modes.RayNaive(w).params == {"placement": "affinity", "window": None}
-    batched = modes.RayBatched(w, batch_size=100)
+    assert ray_modes.RayNaive(w).window is None and ray_modes.RayNaive(w).params == {"placement": "affinity", "window": None}
+    batched = ray_modes.RayBatched(w, batch_size=100)
     assert batched.batch_size == 100 and batched.array_ref is None and batched.params == {"placement": "affinity", "batch_size": 100}
     assert batched.tasks_for(1000) == 10 and batched.tasks_for(1001) == 11 and batched.tasks_for(1) == 1
     assert naive.workload is w and batched.workload is w
-    auto = modes.RayAuto(w, cluster_cpus=0)
-    assert auto.workload is w and modes.RayAuto(w, 2, x=1).params == {"placement": "affinity", "batch_size": 1, "cluster_cpus": 2, "x": 1}
+    auto = ray_modes.RayAuto(w, cluster_cpus=0)
+    assert auto.workload is w and ray_modes.RayAuto(w, 2, x=1).params == {"placement": "affinity", "batch_size": 1, "cluster_cpus": 2, "x": 1}
     assert auto.cluster_cpus == 1 and auto.batch_size == 1 and auto.probe == {}
     assert auto.params == {"placement": "affinity", "batch_size": 1, "cluster_cpus": 0}
-    assert modes.RayBatched(w, 10, placement="default").placement == "default" and naive.placement == "affinity"
-    assert modes.RayAuto(w, cluster_cpus=6).cluster_cpus == 6
-    for cls in (modes.RayNaive, modes.RayBatched, modes.RayAuto):
-        assert cls.uses_ray and modes.MODES[cls.name] is cls
+    assert ray_modes.RayBatched(w, 10, placement="default").placement == "default" and naive.placement == "affinity"
+    assert ray_modes.RayAuto(w, cluster_cpus=6).cluster_cpus == 6
+    for cls in (ray_modes.RayNaive, ray_modes.RayBatched, ray_modes.RayAuto):
+        assert cls.uses_ray and mode_table.spec_of(cls.name).strategy_class() is cls
     assert not modes.Sequential.uses_ray and not modes.Numpy.uses_ray
 
 
 def test_inline_object_bytes_reads_rays_variable(monkeypatch):
     monkeypatch.delenv("RAY_max_direct_call_object_size", raising=False)
-    assert modes.inline_object_bytes() == 100 * 1024
+    assert ray_modes.inline_object_bytes() == 100 * 1024
     monkeypatch.setenv("RAY_max_direct_call_object_size", "2048")
-    assert modes.inline_object_bytes() == 2048
+    assert ray_modes.inline_object_bytes() == 2048
     monkeypatch.setenv("RAY_max_direct_call_object_size", "lots")
-    assert modes.inline_object_bytes() == 100 * 1024
+    assert ray_modes.inline_object_bytes() == 100 * 1024
 
 
 # ---- bench.results: the immutable updates -------------------------------------------
@@ -151,7 +152,7 @@ def test_with_run_appends_and_with_cluster_merges_without_touching_the_original(
         merged.cluster["mode"] = "x"  # still frozen
 
 
-# ---- bench.model: bootstrap interval, representative runs, scaling -------------------
+# ---- bench.analysis.model: bootstrap interval, representative runs, scaling -------------------
 
 def _mrun(mode, median, label=None, correct=True, **params):
     """A run whose response-time median is `median` (None: no samples)."""
@@ -168,7 +169,7 @@ def _mres(runs, cpus=None, **cluster):
 
 
 def test_bootstrap_median_ci_is_the_seeded_percentile_interval():
-    from bench.model import bootstrap_median_ci
+    from bench.analysis.model import bootstrap_median_ci
 
     values = list(1 + 0.3 * np.random.default_rng(3).standard_normal(40))  # many distinct medians
     low, high = bootstrap_median_ci(values)
@@ -185,7 +186,7 @@ def test_bootstrap_median_ci_is_the_seeded_percentile_interval():
 
 
 def test_representative_is_the_fastest_correct_run_or_the_largest_naive_one():
-    from bench import model
+    from bench.analysis import model
 
     res = _mres([
         _mrun("ray-batched", 0.05, "B=10", batch_size=10),
@@ -208,7 +209,7 @@ def test_representative_is_the_fastest_correct_run_or_the_largest_naive_one():
 
 
 def test_scaling_orders_by_cpus_skips_missing_modes_and_compares_with_sequential():
-    from bench.model import scaling
+    from bench.analysis.model import scaling
 
     def res(cpus, batched, seq=None, mp=None):
         runs = [_mrun("ray-batched", batched, f"B@{cpus}", batch_size=100)]
@@ -243,7 +244,7 @@ def test_scaling_orders_by_cpus_skips_missing_modes_and_compares_with_sequential
     assert points[1]["speedup"] == pytest.approx(2.0)
 
 
-# ---- bench.compare: what `bench compare` prints and raises --------------------------
+# ---- bench.analysis.compare: what `bench compare` prints and raises --------------------------
 
 def _fixture_file(tmp_path, name, edit):
     import json
@@ -259,7 +260,7 @@ def _fixture_file(tmp_path, name, edit):
 def test_compare_files_names_both_paths_when_the_workloads_differ(tmp_path):
     import io
 
-    from bench import compare
+    from bench.analysis import compare
     from bench.errors import UsageError
 
     a = _fixture_file(tmp_path, "a.json", lambda d: None)
@@ -271,7 +272,7 @@ def test_compare_files_names_both_paths_when_the_workloads_differ(tmp_path):
 def test_compare_files_lists_every_unmatched_run_on_each_side(tmp_path):
     import io
 
-    from bench import compare
+    from bench.analysis import compare
 
     def drop(labels):
         return lambda d: d.update(runs=[r for r in d["runs"] if r["label"] not in labels])
@@ -288,7 +289,7 @@ def test_compare_files_lists_every_unmatched_run_on_each_side(tmp_path):
 def test_compare_files_note_says_how_many_trials_a_rank_test_needs(tmp_path):
     import io
 
-    from bench import compare
+    from bench.analysis import compare
 
     def keep(n):
         return lambda d: [r["samples"].update(response_s=r["samples"]["response_s"][:n]) for r in d["runs"]]
@@ -317,7 +318,7 @@ def test_compare_files_note_says_how_many_trials_a_rank_test_needs(tmp_path):
 
 
 def test_compare_files_names_every_regressed_run(tmp_path):
-    from bench import compare
+    from bench.analysis import compare
     from bench.errors import RuntimeFailure
 
     slowed = ("numpy", "ray-auto")
@@ -333,7 +334,7 @@ def test_compare_files_names_every_regressed_run(tmp_path):
         compare.compare_files(a, b, fail_above=0.1, out=__import__("io").StringIO())
 
 
-# ---- bench.model: the sweep fit -------------------------------------------------------
+# ---- bench.analysis.model: the sweep fit -------------------------------------------------------
 
 def _sweep(times_by_size, n=100_000, cpus=4, seq=None, extra=()):
     runs = [_mrun("sequential", seq, queries=n)] if seq is not None else []
@@ -342,7 +343,7 @@ def _sweep(times_by_size, n=100_000, cpus=4, seq=None, extra=()):
 
 
 def test_fit_reports_every_figure_of_an_exact_sweep():
-    from bench import model
+    from bench.analysis import model
 
     a, c, w, n, p = 0.02, 400e-6, 2e-6, 100_000, 4
     sizes = (10, 100, 1000, 10_000, 25_000)
@@ -382,7 +383,7 @@ def test_fit_reports_every_figure_of_an_exact_sweep():
 
 
 def test_fit_needs_three_sizes_and_defaults_to_one_cpu():
-    from bench import model
+    from bench.analysis import model
 
     times = {b: model.predict(0.01, 1e-3, 1e-6, 10_000, 1, b) for b in (10, 100, 1000)}
     fitted = model.fit(_sweep(times, 10_000, cpus=None, seq=10_000 * 1e-6))
@@ -396,7 +397,7 @@ def test_fit_needs_three_sizes_and_defaults_to_one_cpu():
 
 
 def test_fit_of_a_flat_sweep_and_the_five_percent_rule():
-    from bench import model
+    from bench.analysis import model
 
     flat = model.fit(_sweep({100: 0.5, 1000: 0.5, 10_000: 0.5}, 10_000, cpus=2))
     assert flat["r_squared"] == 1.0  # nothing to explain: not a division by zero
@@ -409,10 +410,10 @@ def test_fit_of_a_flat_sweep_and_the_five_percent_rule():
     assert model.WITHIN == 0.05 and model.MISFIT == 0.25
 
 
-# ---- bench.model: fit quality, same-round ratios, auto, harness, naive fit, drift ------
+# ---- bench.analysis.model: fit quality, same-round ratios, auto, harness, naive fit, drift ------
 
 def test_relative_fit_quality_is_signed_relative_and_flags_beyond_misfit_only():
-    from bench.model import relative_fit_quality
+    from bench.analysis.model import relative_fit_quality
 
     q = relative_fit_quality(np.array([1.0, 2.0, 4.0]), np.array([1.1, 2.0, 3.0]))
     assert q["relative_residuals"] == pytest.approx([0.1, 0.0, -0.25])
@@ -435,7 +436,7 @@ def _trials(mode, times, rounds, label=None, correct=True, **params):
 
 
 def test_paired_round_ratios_skip_unpaired_and_empty_trials_in_round_order():
-    from bench.model import paired_round_ratios
+    from bench.analysis.model import paired_round_ratios
 
     run = _trials("ray-auto", [3.0, 2.0, None, 4.0, 0.0], [3, 1, 2, 5, 4])
     other = _trials("ray-batched", [1.0, 1.0, 1.0, 1.0, 2.0], [1, 2, 3, 4, 6])
@@ -445,7 +446,7 @@ def test_paired_round_ratios_skip_unpaired_and_empty_trials_in_round_order():
 
 
 def test_auto_ratio_against_the_best_size_with_the_probe_and_fallbacks():
-    from bench.model import auto_ratio
+    from bench.analysis.model import auto_ratio
 
     best = _trials("ray-batched", [0.10, 0.11, 0.12], [1, 2, 3], "B=1000", batch_size=1000)
     slow = _trials("ray-batched", [0.30, 0.31, 0.32], [1, 2, 3], "B=10", batch_size=10)
@@ -473,7 +474,7 @@ def test_auto_ratio_against_the_best_size_with_the_probe_and_fallbacks():
 
 
 def test_harness_overhead_uses_the_largest_naive_run_and_the_same_argument_calibration():
-    from bench.model import harness_overhead
+    from bench.analysis.model import harness_overhead
 
     naive = [_mrun("ray-naive", 1.0, "n1k", tasks=1000), _mrun("ray-naive", 1.0, "n10k", tasks=10_000),
              _mrun("ray-naive", 1.0, "n100k-wrong", correct=False, tasks=100_000)]
@@ -491,7 +492,7 @@ def test_harness_overhead_uses_the_largest_naive_run_and_the_same_argument_calib
 
 
 def test_naive_fit_line_and_its_refusals():
-    from bench.model import naive_fit
+    from bench.analysis.model import naive_fit
 
     line = naive_fit([(1000, 0.5 + 1000 * 1e-3), (10_000, 0.5 + 10_000 * 1e-3), (5000, 0.5 + 5000 * 1e-3)])
     assert line["slope_s"] == pytest.approx(1e-3) and line["intercept_s"] == pytest.approx(0.5)
@@ -504,7 +505,7 @@ def test_naive_fit_line_and_its_refusals():
 
 
 def test_drift_skips_runs_it_cannot_measure_and_reports_each_run():
-    from bench.model import analyse, drift
+    from bench.analysis.model import analyse, drift
 
     good = [_trials("ray-batched", [t * 1.1 ** k for k in range(4)], range(1, 5), f"B={b}", batch_size=b,
                     queries=10_000)
@@ -707,16 +708,16 @@ def test_load_says_why_a_file_cannot_be_read(tmp_path):
         results.load(bad)
 
 
-# ---- bench.modes.choose_batch_size: growing to whole waves, never past the cap ----------
+# ---- bench.engine.modes.choose_batch_size: growing to whole waves, never past the cap ----------
 
 def test_choose_batch_size_grows_to_whole_waves_but_never_past_the_cap():
     # 3 lookups of 1 s on 2 CPUs: 1 s tasks would be 3 tasks (a ragged second wave); one more
     # lookup per task makes 2 tasks, one wave
-    assert modes.choose_batch_size(3, 2, 1e-9, 1.0, 0.05, 1.0) == 2
+    assert ray_modes.choose_batch_size(3, 2, 1e-9, 1.0, 0.05, 1.0) == 2
     # the same with a cap of 1 lookup per task: the cap wins over whole waves
-    assert modes.choose_batch_size(3, 2, 1e-4, 1e-6, 0.05, 1.0, 1) == 1
+    assert ray_modes.choose_batch_size(3, 2, 1e-4, 1e-6, 0.05, 1.0, 1) == 1
     # as many lookups as CPUs: one lookup per task
-    assert modes.choose_batch_size(4, 4, 1e-4, 1e-6, 0.05, 1.0) == 1
+    assert ray_modes.choose_batch_size(4, 4, 1e-4, 1e-6, 0.05, 1.0) == 1
 
 
 def _relative_rms(predicted, measured):
@@ -727,7 +728,7 @@ def test_fit_minimises_relative_error_and_reports_r_squared_on_the_linear_scale(
     """On a sweep the model cannot fit exactly, the fitted (a, c) are the least-squares
     optimum of the relative residuals (any nudge makes them worse), and R² is the usual
     1 - SS_res/SS_tot of the measured and predicted times."""
-    from bench import model
+    from bench.analysis import model
 
     n, p, w = 100_000, 4, 2e-6
     sizes = (10, 100, 1000, 10_000, 25_000)
@@ -755,7 +756,7 @@ def test_fit_minimises_relative_error_and_reports_r_squared_on_the_linear_scale(
 
 
 def test_fit_without_a_sequential_run_recovers_all_three_parameters():
-    from bench import model
+    from bench.analysis import model
 
     a, c, w, n, p = 0.02, 400e-6, 2e-6, 100_000, 4
     times = {b: model.predict(a, c, w, n, p, b) for b in (10, 100, 1000, 2000, 10_000, 25_000, 50_000, 100_000)}
@@ -767,7 +768,7 @@ def test_fit_without_a_sequential_run_recovers_all_three_parameters():
 
 
 def test_break_even_on_one_two_and_flat_clusters():
-    from bench import model
+    from bench.analysis import model
 
     exact = {b: model.predict(0.01, 1e-3, 1e-6, 10_000, 2, b) for b in (10, 100, 1000, 5000)}
     two = model.fit(_sweep(exact, 10_000, cpus=2, seq=10_000 * 1e-6))
@@ -782,7 +783,7 @@ def test_break_even_on_one_two_and_flat_clusters():
 
 
 def test_naive_fit_minimises_relative_error_and_refuses_a_flat_line():
-    from bench.model import naive_fit
+    from bench.analysis.model import naive_fit
 
     points = [(1000, 1.5), (10_000, 10.0), (50_000, 52.0), (100_000, 98.0)]
     line = naive_fit(points)
@@ -798,7 +799,7 @@ def test_naive_fit_minimises_relative_error_and_refuses_a_flat_line():
 
 
 def test_drift_uses_the_round_numbers_and_reads_past_unusable_runs():
-    from bench.model import drift
+    from bench.analysis.model import drift
 
     # each run ran in every other round (interleaved with others): 10% per 2 rounds
     spaced = [_trials("ray-batched", [t * 1.1 ** k for k in range(4)], [1, 3, 5, 7], f"B={b}", batch_size=b)
@@ -808,7 +809,7 @@ def test_drift_uses_the_round_numbers_and_reads_past_unusable_runs():
     assert found["median_relative_change_per_round"] == pytest.approx(1.1 ** 0.5 - 1, rel=1e-9)
 
 
-# ---- bench.compare: matching, the pair's row, the interval, the header ------------------
+# ---- bench.analysis.compare: matching, the pair's row, the interval, the header ------------------
 
 def _crun(mode, label, samples=(1.0, 1.1, 0.9), correct=True, **params):
     return Run.from_dict({"mode": mode, "label": label, "params": params, "samples": {"response_s": list(samples)},
@@ -816,7 +817,7 @@ def _crun(mode, label, samples=(1.0, 1.1, 0.9), correct=True, **params):
 
 
 def test_match_runs_pairs_each_run_once_and_the_per_cpu_sizes_across_cluster_sizes():
-    from bench import compare
+    from bench.analysis import compare
 
     a = _mres([_crun("numpy", "numpy"), _crun("numpy", "numpy again"),
                _crun("multiprocessing", "mp odd", per_cpu=True),
@@ -834,14 +835,14 @@ def test_match_runs_pairs_each_run_once_and_the_per_cpu_sizes_across_cluster_siz
 
 
 def test_min_attainable_p_of_one_trial_against_several():
-    from bench import compare
+    from bench.analysis import compare
 
     assert compare.min_attainable_p(1, 3) == 0.5 and compare.min_attainable_p(3, 1) == 0.5
     assert compare.min_attainable_p(1, 1) == 1.0 and compare.min_attainable_p(2, 2) == pytest.approx(1 / 3)
 
 
 def test_bootstrap_ratio_ci_resamples_each_side_on_its_own():
-    from bench import compare
+    from bench.analysis import compare
 
     a = [0.5, 1.0, 1.5, 2.0, 1.0, 0.8, 1.2, 0.7]
     b = [2.0, 2.1, 1.9, 2.05, 1.95, 2.2, 1.8, 2.0]
@@ -865,7 +866,7 @@ def test_bootstrap_ratio_ci_resamples_each_side_on_its_own():
 
 
 def test_compare_pair_row_carries_the_medians_and_the_strict_alpha():
-    from bench import compare
+    from bench.analysis import compare
 
     fast, slow = [1.0, 1.01, 0.99, 1.02, 0.98], [2.0, 2.01, 1.99, 2.02, 1.98]
     row = compare.compare_pair(_crun("numpy", "a", fast), _crun("numpy", "b", slow))
@@ -900,7 +901,7 @@ def test_fmt_time_scales_exactly():
 
 
 def test_describe_counts_alive_nodes_prefers_the_cluster_cpus_and_marks_unknown_start():
-    from bench import compare
+    from bench.analysis import compare
 
     res = Results(metadata={"host": "h", "cpu_count": 64}, workload={}, runs=(), suite="quick",
                   cluster={"nodes": [{"id": 1}, {"id": 2, "alive": True}, {"id": 3, "alive": False}],
@@ -980,7 +981,7 @@ def test_save_overwrites_by_default_and_never_writes_invalid_json(tmp_path):
 
 
 def test_mann_whitney_p_tests_single_trials_and_short_cuts_only_identical_constant_sides():
-    from bench import compare
+    from bench.analysis import compare
 
     assert compare.mann_whitney_p([1.0], [2.0, 3.0, 4.0]) == pytest.approx(0.5)
     assert compare.mann_whitney_p([2.0, 3.0, 4.0], [1.0]) == pytest.approx(0.5)
@@ -990,7 +991,7 @@ def test_mann_whitney_p_tests_single_trials_and_short_cuts_only_identical_consta
 
 
 def test_workload_difference_lists_every_differing_key():
-    from bench import compare
+    from bench.analysis import compare
 
     a = Results(metadata={}, workload={"queries": 2000, "seed": 42, "array_size": 100}, cluster={}, runs=())
     b = Results(metadata={}, workload={"queries": 1000, "seed": 7, "array_size": 100}, cluster={}, runs=())

@@ -4,10 +4,11 @@ import inspect
 
 import pytest
 
-from bench import options, repro
+from bench import options
+from bench.analysis import repro
 from bench.cli import BenchCLI, check_arguments
+from bench.engine.suites import build_config
 from bench.errors import UsageError
-from bench.suites import build_config
 
 
 def test_cli_and_build_config_take_the_tables_options_and_defaults():

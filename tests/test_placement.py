@@ -7,9 +7,9 @@ import pytest
 
 import numpy as np
 
-from bench import calibration, modes, placement, samplers
-from bench.summary import verdict_lines
-from bench.wording import lease_single_node_text
+from bench.analysis.wording import lease_single_node_text
+from bench.engine import calibration, placement, ray_modes, samplers
+from bench.report.summary import verdict_lines
 
 
 def node(cpus: float, fraction: str | None = None, absolute: str | None = None, alive: bool = True, known=True):
@@ -91,7 +91,7 @@ CLUSTER = [{"Alive": True, "Resources": {"CPU": 0.0}, "NodeID": "driver-node"}, 
 
 
 def _placed_trial(clocked_ray, make_mode, n=100):
-    from bench.workload import Workload
+    from bench.engine.workload import Workload
 
     _, ray = clocked_ray
     ray.node_list = CLUSTER
@@ -104,9 +104,9 @@ def _placed_trial(clocked_ray, make_mode, n=100):
     return [p for fn in ray.functions for p in fn.placements]
 
 
-@pytest.mark.parametrize("make_mode", [lambda w: modes.RayNaive(w), lambda w: modes.RayNaive(w, window=8),
-                                       lambda w: modes.RayBatched(w, batch_size=9),
-                                       lambda w: modes.RayAuto(w, cluster_cpus=3)],
+@pytest.mark.parametrize("make_mode", [lambda w: ray_modes.RayNaive(w), lambda w: ray_modes.RayNaive(w, window=8),
+                                       lambda w: ray_modes.RayBatched(w, batch_size=9),
+                                       lambda w: ray_modes.RayAuto(w, cluster_cpus=3)],
                          ids=["naive", "naive-window", "batched", "auto"])
 def test_affinity_sends_task_i_to_cpu_node_i_mod_k_softly_and_default_leaves_it_to_ray(clocked_ray, make_mode):
     placements = _placed_trial(clocked_ray, make_mode)
@@ -143,7 +143,7 @@ def test_the_calibration_measures_both_placements_in_the_same_rounds(clocked_ray
 
 def test_placement_is_an_option_recorded_in_the_config_and_checked():
     from bench.errors import UsageError
-    from bench.suites import build_config
+    from bench.engine.suites import build_config
 
     assert build_config(quiet=True).placement == "affinity"
     config = build_config(placement="default", quiet=True)
@@ -171,7 +171,7 @@ def test_a_node_with_more_cpus_gets_more_tasks_interleaved_and_a_name_keeps_the_
 def test_the_lease_warning_is_for_rays_default_placement_only():
     from pathlib import Path
 
-    from bench import facts
+    from bench.analysis import facts
     from bench.results import load
 
     res = load(Path(__file__).parent / "fixtures" / "compare-base.json")
@@ -194,7 +194,7 @@ def test_the_pages_command_repeats_the_recorded_placement_and_rays_default_for_o
     assert "--placement affinity" in reproduce(old.with_config_extra(placement="affinity")).explicit
 
 
-# --- every figure describe() records, and the node lists (issue 25: bench.placement's mutants) ------
+# --- every figure describe() records, and the node lists (issue 25: bench.engine.placement's mutants) ------
 
 def test_describe_records_each_alive_nodes_settings_and_the_policy():
     nodes = [{"node_id": "a", "hostname": "ha", "alive": True, "cpus": 1,

@@ -1,4 +1,4 @@
-"""The pre-flight (bench.samplers.system_check) blames other work only for other processes:
+"""The pre-flight (bench.engine.samplers.system_check) blames other work only for other processes:
 right after a suite the load average is the bench's own, and the bench's and Ray's processes
 are not "other work"."""
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench import samplers
+from bench.engine import samplers
 
 SPIN = "import time\nend = time.time() + 8\nwhile time.time() < end: pass\n"
 

@@ -2,7 +2,7 @@
 
 import io
 
-from bench.progress import SuiteProgress
+from bench.engine.progress import SuiteProgress
 
 
 class FakeTTY(io.StringIO):
@@ -63,7 +63,7 @@ def test_early_eta_is_the_prediction_not_a_ratio_of_start_up_noise():
 
 def test_the_rounds_state_their_predicted_time_first_and_the_actual_time_beside_it_last(monkeypatch):
     clock = iter([1000.0, 1000.0] + [1150.0] * 50)
-    monkeypatch.setattr("bench.progress.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("bench.engine.progress.time.monotonic", lambda: next(clock))
     stream = io.StringIO()
     progress = SuiteProgress(stream=stream, line_interval_s=3600)
     progress.start_rounds(12, 120.0)

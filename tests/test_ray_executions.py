@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from bench import cluster, modes
+from bench.engine import cluster, ray_modes
 from conftest import REPO
 from test_honesty import NoReference, brute_force
 
@@ -27,7 +27,7 @@ MARK = 1_000_000  # added to every remotely computed answer; no real answer is n
 
 @pytest.fixture(scope="module")
 def embedded():
-    """An embedded Ray for the module: what bench.cluster.connect recorded about it."""
+    """An embedded Ray for the module: what bench.engine.cluster.connect recorded about it."""
     info = cluster.connect(None, num_cpus=2)
     yield info
     cluster.shutdown()
@@ -44,7 +44,7 @@ def test_an_embedded_run_records_the_auth_mode_ray_runs_with(embedded):
 def test_an_embedded_run_without_token_auth_records_disabled():
     """Issue 25: an embedded Ray told RAY_AUTH_MODE=disabled records "disabled", never "token".
     In a fresh interpreter: Ray keeps its auth mode per process."""
-    script = ("from bench import cluster; info = cluster.connect(None, num_cpus=1); "
+    script = ("from bench.engine import cluster; info = cluster.connect(None, num_cpus=1); "
               "print(info['mode'], info['auth_mode']); cluster.shutdown()")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
@@ -95,7 +95,7 @@ def workload():
 def _trial(mode, n, counter, monkeypatch, functions):
     import ray
 
-    monkeypatch.setattr(modes, "_ray_functions", lambda: functions)
+    monkeypatch.setattr(ray_modes, "_ray_functions", lambda: functions)
     try:
         mode.prepare()
         ray.get(counter.take.remote())  # ray-auto's probe runs tasks too; count the trial only
@@ -109,7 +109,7 @@ def _trial(mode, n, counter, monkeypatch, functions):
 @pytest.mark.parametrize("n", [1, 250])
 def test_naive_runs_one_remote_task_per_lookup(counted, workload, monkeypatch, n):
     counter, functions = counted
-    outcome, calls = _trial(modes.RayNaive(workload), n, counter, monkeypatch, functions)
+    outcome, calls = _trial(ray_modes.RayNaive(workload), n, counter, monkeypatch, functions)
     assert calls == [("search", 1)] * n
     assert outcome.tasks == n
     assert np.array_equal(outcome.answers, brute_force(workload.array, workload.query_values[:n]) + MARK)
@@ -117,7 +117,7 @@ def test_naive_runs_one_remote_task_per_lookup(counted, workload, monkeypatch, n
 
 def test_windowed_naive_runs_one_remote_task_per_lookup(counted, workload, monkeypatch):
     counter, functions = counted
-    outcome, calls = _trial(modes.RayNaive(workload, window=40), 300, counter, monkeypatch, functions)
+    outcome, calls = _trial(ray_modes.RayNaive(workload, window=40), 300, counter, monkeypatch, functions)
     assert calls == [("search", 1)] * 300
     assert np.array_equal(outcome.answers, brute_force(workload.array, workload.query_values[:300]) + MARK)
 
@@ -126,7 +126,7 @@ def test_windowed_naive_runs_one_remote_task_per_lookup(counted, workload, monke
 def test_batched_runs_ceil_n_over_b_remote_tasks(counted, workload, monkeypatch, batch_size):
     counter, functions = counted
     n = 1000
-    outcome, calls = _trial(modes.RayBatched(workload, batch_size=batch_size), n, counter, monkeypatch, functions)
+    outcome, calls = _trial(ray_modes.RayBatched(workload, batch_size=batch_size), n, counter, monkeypatch, functions)
     assert len(calls) == math.ceil(n / batch_size) == outcome.tasks
     assert all(kind == "batch" and 1 <= size <= batch_size for kind, size in calls)
     assert sum(size for _, size in calls) == n  # every lookup answered remotely, once
@@ -136,7 +136,7 @@ def test_batched_runs_ceil_n_over_b_remote_tasks(counted, workload, monkeypatch,
 def test_auto_runs_ceil_n_over_its_chosen_b_remote_tasks(counted, workload, monkeypatch):
     counter, functions = counted
     n = 1000
-    mode = modes.RayAuto(workload, cluster_cpus=2)
+    mode = ray_modes.RayAuto(workload, cluster_cpus=2)
     outcome, calls = _trial(mode, n, counter, monkeypatch, functions)
     assert 1 <= mode.batch_size <= n
     assert len(calls) == math.ceil(n / mode.batch_size) == outcome.tasks
@@ -202,10 +202,10 @@ def _instrument(monkeypatch, module, functions):
 def test_each_ray_mode_times_from_its_first_submission_until_its_last_answer_is_back(counted, workload, monkeypatch,
                                                                                       case, n):
     counter, functions = counted
-    mode = {"naive": lambda: modes.RayNaive(workload), "naive window=40": lambda: modes.RayNaive(workload, window=40),
-            "batched B=7": lambda: modes.RayBatched(workload, batch_size=7),
-            "auto": lambda: modes.RayAuto(workload, cluster_cpus=2)}[case]()
-    readings, wrapped = _instrument(monkeypatch, modes, functions)
+    mode = {"naive": lambda: ray_modes.RayNaive(workload), "naive window=40": lambda: ray_modes.RayNaive(workload, window=40),
+            "batched B=7": lambda: ray_modes.RayBatched(workload, batch_size=7),
+            "auto": lambda: ray_modes.RayAuto(workload, cluster_cpus=2)}[case]()
+    readings, wrapped = _instrument(monkeypatch, ray_modes, functions)
     outcome, _ = _trial(mode, n, counter, monkeypatch, wrapped)
     trial_gets = [t for t in readings.gets if t >= readings.submits[-outcome.tasks]]
     readings.submits[:] = readings.submits[-outcome.tasks:]  # the trial's own (ray-auto's probe submitted too)
@@ -216,7 +216,7 @@ def test_each_ray_mode_times_from_its_first_submission_until_its_last_answer_is_
 
 
 def test_a_calibration_batch_times_submission_plus_completion(counted, monkeypatch):
-    from bench import calibration
+    from bench.engine import calibration
 
     noop, _ = calibration.noop_functions()
     readings, (submitting,) = _instrument(monkeypatch, calibration, (noop,))

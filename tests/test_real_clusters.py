@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cluster import effective_address
+from bench.engine.cluster import effective_address
+from bench.engine.suites import build_config
 from bench.errors import UsageError
-from bench.suites import build_config
 from conftest import REPO, run_cli
 
 VENV_BIN = Path(sys.executable).parent
@@ -101,7 +101,7 @@ def test_address_auto_that_finds_an_unreachable_head_says_so_at_once(tmp_path):
 
 
 def test_address_auto_with_no_cluster_says_so(tmp_path, monkeypatch):
-    from bench import cluster
+    from bench.engine import cluster
     from bench.errors import RuntimeFailure
     from ray._private import services
 

@@ -1,11 +1,11 @@
-"""bench.record in-process (issue 25: mutation of the record): the faults a chaos harness logged
+"""bench.engine.record in-process (issue 25: mutation of the record): the faults a chaos harness logged
 during a run, and the detection delays that go with them."""
 
 from __future__ import annotations
 
 import json
 
-from bench import record
+from bench.engine import record
 
 
 def test_the_fault_log_holds_the_faults_in_the_window(tmp_path, monkeypatch):
@@ -39,13 +39,13 @@ def _thaw(value):
 
 
 def _recorded_row():
-    from bench import modes
-    from bench.rounds import Row, RunSpec
-    from bench.workload import Workload
+    from bench.engine import ray_modes
+    from bench.engine.rounds import Row, RunSpec
+    from bench.engine.workload import Workload
 
     workload = Workload(40, array_size=10, value_range=30, seed=1)
     row = Row(RunSpec("ray-batched", "ray-batched B=10", 40, 4, {"batch_size": 10, "per_cpu": False}),
-              modes.RayBatched(workload, batch_size=10))
+              ray_modes.RayBatched(workload, batch_size=10))
     row.samples = {"response_s": [1.0, 1.0, 1.0, 5.0, 0.0005]}
     row.warmup = {"response_s": [2.0]}
     row.latencies = [[0.1, 0.2]]
@@ -96,8 +96,8 @@ def test_a_run_record_holds_every_measurement_of_its_row():
     assert extra["resources"]["n2"] == {"hostname": "host-2", "lost": True, "samples": []}
     kinds = [w["kind"] for w in extra["warnings"]]
     assert kinds == ["unstable", "too-short", "outliers"]
-    # figures recorded, words where shown (bench.wording)
-    from bench.wording import run_warning_text
+    # figures recorded, words where shown (bench.analysis.wording)
+    from bench.analysis.wording import run_warning_text
 
     assert extra["warnings"][0]["cv"] == run.stats["response_s"]["cv"] and extra["warnings"][0]["limit"] == 0.10
     assert run_warning_text(extra["warnings"][0]).startswith("response time CV is ")

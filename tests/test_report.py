@@ -19,7 +19,7 @@ import pytest
 from bench import report
 from bench.cli import main
 from bench.errors import UsageError
-from bench.export import to_csv
+from bench.report.export import to_csv
 from bench.results import Run, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -520,7 +520,7 @@ def test_suites_of_one_invocation_are_sections_not_an_ab_comparison(tmp_path, ca
 def test_a_user_function_is_named_as_such_and_never_compared_with_the_lookups(tmp_path):
     import json as _json
 
-    from bench.compare import workload_difference
+    from bench.analysis.compare import workload_difference
     from bench.report import write_report as _write
     from bench.results import load as _load
 

@@ -5,7 +5,7 @@ terminal summary (reports/summary.txt's text, bench.report.summary_text) from co
 fixtures in tests/fixtures/, and compares them with tests/golden/<case>.html and
 tests/golden/<case>.summary.txt. The page's timestamp and version are passed in, fixture
 paths are relative to the repository root, and the charts' SVG ids are salted per chart
-(bench.charts), so a render is the same on every machine with the pinned matplotlib.
+(bench.report.charts), so a render is the same on every machine with the pinned matplotlib.
 
 A refactor must leave these files unchanged. An intended change of the output is made
 deliberately: regenerate, read the diff, and say why in the commit message:

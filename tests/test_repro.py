@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import repro, rerun
+from bench import rerun
+from bench.analysis import repro
 from bench.cli import main
 from bench.errors import UsageError
 from bench.report import write_report
@@ -214,7 +215,7 @@ def _with(tmp_path, name, edit):
 
 
 def test_rerun_options_repeat_the_recorded_parameters(tmp_path):
-    from bench.suites import build_config
+    from bench.engine.suites import build_config
 
     def as_run(data):
         data["metadata"]["command_line"] = "python -m bench run --suite heavy --num-cpus 2"
@@ -466,7 +467,7 @@ def test_a_rerun_is_judged_against_the_new_file_not_the_original_itself(tmp_path
     main(["run", "--suite", "quick", "--modes", "sequential", "--queries", "2000", "--trials", "6",
           "--seed", "7", "--out", str(original), "--quiet"])
 
-    def slower_run(config, out, force=False, argv=None):
+    def slower_run(config, out, force=False, argv=None, on_done=None):
         data = json.loads(original.read_text())
         for run in data["runs"]:
             run["samples"]["response_s"] = [t * 1.5 for t in run["samples"]["response_s"]]

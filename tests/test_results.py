@@ -109,8 +109,8 @@ def test_no_clobber_without_hard_links_still_refuses(tmp_path, monkeypatch):
 def test_suite_started_in_the_same_second_as_another_keeps_both(tmp_path, capsys):
     """The path is checked before the suite starts; a file appearing at that name
     before the first write (a run started the same second) is left alone."""
-    from bench.runner import SuiteRunner
-    from bench.suites import build_config
+    from bench.engine.runner import SuiteRunner
+    from bench.engine.suites import build_config
 
     config = build_config(suite="quick", modes="sequential", queries=200, quiet=True)
     target = results.check_output_path(tmp_path / "quick-20261128T000000Z.json", force=False)

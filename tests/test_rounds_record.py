@@ -1,4 +1,4 @@
-"""bench.rounds in-process, at the edges (issue 25: mutation of the rounds): the CV, which run a
+"""bench.engine.rounds in-process, at the edges (issue 25: mutation of the rounds): the CV, which run a
 fault or a node event belongs to, and why a row stopped."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from bench.rounds import Row, RunSpec, _cv, _unsettled_reason, attribute_to_runs, extra_round_rows
-from bench.suites import build_config
+from bench.engine.rounds import Row, RunSpec, _cv, _unsettled_reason, attribute_to_runs, extra_round_rows
+from bench.engine.suites import build_config
 
 
 def _row(label, times=(), windows=()):
@@ -125,8 +125,8 @@ def test_an_extra_trial_that_costs_exactly_what_is_left_is_taken():
 
 
 def test_a_trial_without_latencies_is_its_own_latency():
-    from bench.modes import TrialOutcome
-    from bench.record import _trial_samples
+    from bench.engine.modes import TrialOutcome
+    from bench.engine.record import _trial_samples
 
     sample = _trial_samples(TrialOutcome(answers=[], response_s=0.5, tasks=4), lookups=100)
     assert sample["task_latency_p50_s"] == sample["task_latency_p99_s"] == 0.5
@@ -152,7 +152,7 @@ def test_an_untimed_fault_is_before_a_loss_at_half_a_second():
 
 @pytest.mark.parametrize("window", [None, 64])
 def test_the_plan_has_one_row_per_configuration_named_and_parametrised(window):
-    from bench.rounds import plan_runs
+    from bench.engine.rounds import plan_runs
 
     config = build_config(suite="quick", modes="sequential,numpy,multiprocessing,ray-naive,ray-batched,ray-auto",
                           queries=1001, naive_tasks="300,1001", batch_sizes="10,1000", window=window, quiet=True)

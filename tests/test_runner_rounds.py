@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from bench import results
-from bench.runner import Row, RunSpec, SuiteRunner, extra_round_rows, outlier_trials, round_order
-from bench.suites import build_config
+from bench.engine.runner import Row, RunSpec, SuiteRunner, extra_round_rows, outlier_trials, round_order
+from bench.engine.suites import build_config
 
 
 def _run_suite(tmp_path: Path, **overrides):
@@ -85,7 +85,7 @@ def test_a_noisy_row_whose_median_is_known_gets_no_more_trials():
 
 
 def test_cheap_rows_may_take_more_trials_than_dear_ones():
-    from bench.suites import build_config
+    from bench.engine.suites import build_config
 
     config = build_config(suite="standard", quiet=True)  # 5 trials, x3, cheap rows: 100 within 20 s
     assert config.max_trials == 15
@@ -117,7 +117,7 @@ def test_outliers_are_named_not_hidden():
 
 
 def test_a_fault_belongs_to_the_run_whose_trial_was_in_flight():
-    from bench.runner import attribute_to_runs
+    from bench.engine.runner import attribute_to_runs
 
     a, b = _row("a", [1.0, 1.0]), _row("b", [1.0, 1.0])
     a.windows, b.windows = [(0, 1), (2, 3)], [(1.1, 1.9), (3.1, 4)]
@@ -134,7 +134,7 @@ def test_a_fault_belongs_to_the_run_whose_trial_was_in_flight():
 
 
 def test_every_round_is_bracketed_by_a_machine_probe(tmp_path):
-    from bench import samplers
+    from bench.engine import samplers
 
     assert 0 < samplers.machine_probe(10_000) < samplers.machine_probe(200_000)
     res = _run_suite(tmp_path)
@@ -145,7 +145,7 @@ def test_every_round_is_bracketed_by_a_machine_probe(tmp_path):
 def test_the_extra_trial_budget_bounds_wall_time_bookkeeping_included(monkeypatch):
     """The budget bounds how long the suite runs: a round's probe, node count and calibration
     batch count against it with its trials (uncharged, 64 extra rounds once added 78 s)."""
-    from bench import rounds
+    from bench.engine import rounds
 
     clock = [0.0]
     monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
@@ -198,7 +198,7 @@ def test_a_row_with_fewer_trials_plays_in_rounds_spread_over_the_plan():
     """The 100k-task naive row has 2 trials where the others have 5: they run in rounds 1 and
     5, so its median samples the stretch of the suite the other rows do, not only its start.
     A failed row's planned rounds do not leave a round empty (the probe marks go per round)."""
-    from bench import rounds
+    from bench.engine import rounds
 
     assert rounds.planned_rounds_of(2, 5) == [1, 5]
     assert rounds.planned_rounds_of(3, 5) == [1, 3, 5]

@@ -1,8 +1,8 @@
-"""bench.samplers: the host's CPU between two snapshots (busy, steal) and the pre-run system check."""
+"""bench.engine.samplers: the host's CPU between two snapshots (busy, steal) and the pre-run system check."""
 
 import pytest
 
-from bench import samplers
+from bench.engine import samplers
 
 
 def snapshot(unix, busy, idle, steal):
@@ -56,7 +56,7 @@ def test_the_terminal_and_the_report_say_what_the_host_cpu_did(tmp_path):
 
     from bench.report import write_report
     from bench.results import load, save
-    from bench.summary import verdict_lines
+    from bench.report.summary import verdict_lines
 
     fixture = Path(__file__).parent / "fixtures" / "compare-base.json"
     res = load(fixture)
@@ -77,7 +77,7 @@ def test_the_terminal_says_how_long_trials_waited_for_a_quiet_host():
     from pathlib import Path
 
     from bench.results import load
-    from bench.summary import verdict_lines
+    from bench.report.summary import verdict_lines
 
     def quiet_lines(res):
         return [line for line in verdict_lines(res) if line.startswith("quiet before each trial")]

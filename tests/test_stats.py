@@ -98,12 +98,12 @@ def test_median_ci_is_the_far_bound_of_the_order_statistic_interval():
 
 
 def test_calibration_takes_more_trials_until_its_median_is_known(monkeypatch):
-    """bench.calibration._rates: the planned trials, then more while the median rate is not known
+    """bench.engine.calibration._rates: the planned trials, then more while the median rate is not known
     within MEDIAN_CI_TARGET, up to the cap; steady rates stop as soon as 6 batches bound the
     median (5 planned cannot: a 95% order-statistic interval needs 6)."""
     import ray
 
-    from bench import calibration
+    from bench.engine import calibration
 
     monkeypatch.setattr(ray, "get", lambda refs: refs)
 

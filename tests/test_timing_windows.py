@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import fake_ray
-from bench import calibration, modes
-from bench.workload import Workload
+from bench import mode_table
+from bench.engine import calibration, modes, ray_modes
+from bench.engine.workload import Workload
 from test_honesty import brute_force
 
 N = 1000
@@ -32,17 +33,17 @@ def _workload():
 # Every Ray mode (the windowed naive mode is a separate code path), ragged batches included:
 # B=7 and B=300 do not divide N=1000, so the last task of each is shorter.
 RAY_CASES = {
-    "ray-naive": lambda w: modes.RayNaive(w),
-    "ray-naive window=40": lambda w: modes.RayNaive(w, window=40),
-    "ray-batched B=7": lambda w: modes.RayBatched(w, batch_size=7),
-    "ray-batched B=300": lambda w: modes.RayBatched(w, batch_size=300),
-    "ray-batched B=1000": lambda w: modes.RayBatched(w, batch_size=1000),
-    "ray-auto": lambda w: modes.RayAuto(w, cluster_cpus=2),
+    "ray-naive": lambda w: ray_modes.RayNaive(w),
+    "ray-naive window=40": lambda w: ray_modes.RayNaive(w, window=40),
+    "ray-batched B=7": lambda w: ray_modes.RayBatched(w, batch_size=7),
+    "ray-batched B=300": lambda w: ray_modes.RayBatched(w, batch_size=300),
+    "ray-batched B=1000": lambda w: ray_modes.RayBatched(w, batch_size=1000),
+    "ray-auto": lambda w: ray_modes.RayAuto(w, cluster_cpus=2),
 }
 
 
 def test_the_cases_cover_every_ray_mode():
-    assert {case.split()[0] for case in RAY_CASES} == {name for name, cls in modes.MODES.items() if cls.uses_ray}
+    assert {case.split()[0] for case in RAY_CASES} == set(mode_table.ray_names())
 
 
 def _trial(clock, case, n=N):
@@ -104,7 +105,7 @@ def test_a_ragged_sweep_runs_ceil_n_over_b_tasks_and_the_last_is_shorter(clocked
     """B=7 does not divide 1000: 143 tasks, 142 of 7 and the last of 6, every lookup once."""
     clock, ray = clocked_ray
     workload = _workload()
-    mode = modes.RayBatched(workload, batch_size=7)
+    mode = ray_modes.RayBatched(workload, batch_size=7)
     mode.prepare()
     outcome = mode.trial(N)
     mode.close()
@@ -163,7 +164,7 @@ def test_progress_is_told_every_task_done(clocked_ray, case):
 def test_the_window_bounds_the_tasks_in_flight_and_drains_half(clocked_ray):
     clock, _ = clocked_ray
     workload = _workload()
-    modes.RayNaive(workload, window=40).trial(N)
+    ray_modes.RayNaive(workload, window=40).trial(N)
     assert clock.most_in_flight == 40
     waits = [n for event, _, n in clock.log if event == "wait"]
     # at 40 in flight, wait for 20 of them (down to half the window), then the last 40 at the end
@@ -174,19 +175,19 @@ def test_the_window_bounds_the_tasks_in_flight_and_drains_half(clocked_ray):
 def test_no_window_below_the_task_count_is_no_window(clocked_ray, window):
     clock, _ = clocked_ray
     workload = _workload()
-    outcome = modes.RayNaive(workload, window=window).trial(N)
+    outcome = ray_modes.RayNaive(workload, window=window).trial(N)
     assert not clock.times("wait") and len(clock.times("get")) == 1 and clock.most_in_flight == N
     assert np.array_equal(outcome.answers, brute_force(workload.array, workload.query_values[:N]))
 
 
 def test_naive_answers_a_user_function_one_item_per_task(clocked_ray):
     """Answers of any type (here bytes): not forced into an integer array."""
-    from bench.workload import FunctionWorkload
+    from bench.engine.workload import FunctionWorkload
 
     clock, _ = clocked_ray
     workload = FunctionWorkload("bench.examples.workloads:large_result", count=30)
     for window in (None, 8):
-        outcome = modes.RayNaive(workload, window=window).trial(25)
+        outcome = ray_modes.RayNaive(workload, window=window).trial(25)
         assert list(outcome.answers) == list(workload.reference[:25])
 
 
@@ -202,10 +203,10 @@ def test_naive_answers_a_user_function_one_item_per_task(clocked_ray):
 def test_tasks_leave_the_driver_node_when_another_alive_node_has_cpus(clocked_ray, nodes, leave):
     _, ray = clocked_ray
     ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"}] + nodes
-    assert modes.tasks_leave_driver_node() is leave
+    assert ray_modes.tasks_leave_driver_node() is leave
     ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"},
                      {"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "driver-node"}]
-    assert modes.tasks_leave_driver_node() is False  # the driver's own node, however listed
+    assert ray_modes.tasks_leave_driver_node() is False  # the driver's own node, however listed
 
 
 class FixedWork(Workload):
@@ -222,7 +223,7 @@ def _probe(clocked_ray, monkeypatch, cpus, other_node=False, inline=None):
     if inline is not None:
         monkeypatch.setenv("RAY_max_direct_call_object_size", str(inline))
     workload = FixedWork(3000, array_size=30, value_range=300, seed=4)
-    mode = modes.RayAuto(workload, cluster_cpus=cpus)
+    mode = ray_modes.RayAuto(workload, cluster_cpus=cpus)
     before = clock.now
     mode.prepare()
     return clock, ray, workload, mode, clock.now - before
@@ -231,7 +232,7 @@ def _probe(clocked_ray, monkeypatch, cpus, other_node=False, inline=None):
 @pytest.mark.parametrize("cpus", [2, 16])
 def test_the_auto_probe_times_the_work_and_a_burst_of_one_lookup_tasks(clocked_ray, monkeypatch, cpus):
     clock, ray, workload, mode, took = _probe(clocked_ray, monkeypatch, cpus)
-    sample = workload.stored_items(0, workload.probe_items(modes.RayAuto.PROBE_LOOKUPS))
+    sample = workload.stored_items(0, workload.probe_items(ray_modes.RayAuto.PROBE_LOOKUPS))
     timed = next(f for f in ray.functions if f.fn is FixedWork.time_batch)
     search_batch = next(f for f in ray.functions if f.fn.__name__ == "search_batch")
     # the work: one warm-up call on 10 lookups, then max(3, cpus) on the whole sample
@@ -249,14 +250,14 @@ def test_the_auto_probe_times_the_work_and_a_burst_of_one_lookup_tasks(clocked_r
         "probe_s": pytest.approx(took),
         "per_task_overhead_s": pytest.approx(per_task),
         "per_lookup_work_s": pytest.approx(per_lookup),
-        "target_overhead": modes.RayAuto.TARGET_OVERHEAD,
-        "max_task_s": modes.RayAuto.MAX_TASK_S,
+        "target_overhead": ray_modes.RayAuto.TARGET_OVERHEAD,
+        "max_task_s": ray_modes.RayAuto.MAX_TASK_S,
         "tasks_leave_driver_node": False,
-        "inline_object_bytes": modes.inline_object_bytes(),
+        "inline_object_bytes": ray_modes.inline_object_bytes(),
         "max_lookups_inline": None,
     }
-    assert mode.batch_size == modes.choose_batch_size(3000, cpus, per_task, per_lookup, modes.RayAuto.TARGET_OVERHEAD,
-                                                      modes.RayAuto.MAX_TASK_S)
+    assert mode.batch_size == ray_modes.choose_batch_size(3000, cpus, per_task, per_lookup, ray_modes.RayAuto.TARGET_OVERHEAD,
+                                                      ray_modes.RayAuto.MAX_TASK_S)
     assert mode.params["batch_size"] == mode.batch_size and mode.params["probe"] is mode.probe
 
 
@@ -266,8 +267,8 @@ def test_the_auto_probe_caps_a_task_to_what_travels_inline_when_tasks_leave_the_
     clock, ray, workload, mode, _ = _probe(clocked_ray, monkeypatch, 2, other_node=True, inline=inline)
     assert mode.probe["tasks_leave_driver_node"] is True and mode.probe["inline_object_bytes"] == inline
     assert mode.probe["max_lookups_inline"] == 5 and isinstance(mode.probe["max_lookups_inline"], int)
-    assert mode.batch_size == modes.choose_batch_size(3000, 2, mode.probe["per_task_overhead_s"], 1e-6,
-                                                      modes.RayAuto.TARGET_OVERHEAD, modes.RayAuto.MAX_TASK_S, 5)
+    assert mode.batch_size == ray_modes.choose_batch_size(3000, 2, mode.probe["per_task_overhead_s"], 1e-6,
+                                                      ray_modes.RayAuto.TARGET_OVERHEAD, ray_modes.RayAuto.MAX_TASK_S, 5)
     assert mode.batch_size <= 5
 
 
@@ -285,10 +286,10 @@ def test_no_inline_cap_on_one_node(clocked_ray, monkeypatch):
 
 
 def test_batched_answers_a_user_function_with_its_own_batch_function(clocked_ray):
-    from bench.workload import FunctionWorkload
+    from bench.engine.workload import FunctionWorkload
 
     workload = FunctionWorkload("bench.examples.workloads:large_result", count=30)
-    mode = modes.RayBatched(workload, batch_size=7)
+    mode = ray_modes.RayBatched(workload, batch_size=7)
     mode.prepare()
     outcome = mode.trial(25)
     assert outcome.tasks == 4 and list(outcome.answers) == list(workload.reference[:25])

@@ -8,13 +8,14 @@ import textwrap
 
 import pytest
 
-from bench import modes, options
+from bench import options
 from bench.cli import main
+from bench.engine import modes
+from bench.engine.run import run_benchmark
+from bench.engine.suites import build_config
+from bench.engine.workload import FunctionWorkload, NUMPY_SKIPPED, from_config, resolve_function
 from bench.errors import UsageError
 from bench.examples import workloads as examples
-from bench.runner import run_benchmark
-from bench.suites import build_config
-from bench.workload import FunctionWorkload, NUMPY_SKIPPED, from_config, resolve_function
 
 USER_MODULE = "bench_user_workload_example"
 

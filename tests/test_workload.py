@@ -1,7 +1,7 @@
 import numpy as np
 
-from bench.modes import numpy_first_index
-from bench.workload import Workload, first_index, lookup_many
+from bench.engine.modes import numpy_first_index
+from bench.engine.workload import Workload, first_index, lookup_many
 
 
 def test_same_seed_same_workload_and_checksum():
@@ -43,7 +43,7 @@ def test_answers_checksum_is_the_int64_bytes_whatever_the_container():
     # first 16 hex digits of SHA-256 over the answers as little int64s, for any container.
     import hashlib
 
-    from bench.workload import answers_checksum
+    from bench.engine.workload import answers_checksum
 
     expected = hashlib.sha256(np.array([3, -1, 0, 70000], dtype=np.int64).tobytes()).hexdigest()[:16]
     assert answers_checksum([3, -1, 0, 70000]) == expected
@@ -72,7 +72,7 @@ def test_workload_sizes_and_read_only_arrays():
 
 
 def test_the_lookups_answer_the_workload_protocol_as_before():
-    from bench.workload import LookupWorkload, lookup_array_batch
+    from bench.engine.workload import LookupWorkload, lookup_array_batch
 
     w = Workload(500, array_size=30, value_range=90, seed=6)
     assert Workload is LookupWorkload and w.kind == "lookups" and w.numpy_floor and w.size == 500

@@ -5,7 +5,7 @@ Reads only results JSON (no Ray). One job per module:
   verdict    the headline: VerdictFacts (which runs, which ratios), then the wording
   notes      warnings, node losses, environment, node and measurement rows
   reproduce  the commands that rerun the same suite
-  figures    chart data handed to bench.charts / bench.charts_cluster
+  figures    chart data handed to bench.report.charts / bench.report.charts_cluster
   multi      several files: side by side, re-runs, scaling
   page       load the files, render templates/ with jinja2, write atomically
 

@@ -1,4 +1,4 @@
-"""The cost of a failure against batch size: every run's fault_cost records (bench.faultcost)
+"""The cost of a failure against batch size: every run's fault_cost records (bench.engine.faultcost)
 across the report's files, as a table, a chart and one line on the answers (make chaos-sweep)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from bench import charts_cluster
 from bench.format import fmt_int, fmt_ratio, fmt_time
+from bench.report import charts_cluster
 from bench.report.view import SectionView
 
 

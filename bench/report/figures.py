@@ -1,17 +1,17 @@
-"""Chart data for one results file: the runs' numbers shaped for bench.charts / bench.charts_cluster,
+"""Chart data for one results file: the runs' numbers shaped for bench.report.charts / bench.report.charts_cluster,
 and the captions the page puts under them."""
 
 from __future__ import annotations
 
 from typing import Mapping
 
-from bench import charts, charts_cluster
+from bench import mode_table
+from bench.analysis.model import naive_fit as fit_line
 from bench.format import fmt_int, fmt_rate
-from bench.model import naive_fit as fit_line
+from bench.report import charts, charts_cluster
 from bench.report.view import (Figure, RunView, analysis_of, as_dicts, calibration_summary, first_correct, nodes_of,
                                short_label)
-from bench.results import Results
-from bench.workload import item_words
+from bench.results import Results, item_words
 
 
 def _response_chart(views) -> str | None:
@@ -30,7 +30,7 @@ def _batch_chart(views, best: RunView | None, model: dict | None, items: str = "
                "lookups_per_s": _rate(v), "correct": v.correct, "best": best is not None and v.run is best.run}
               for v in views if v.mode == "ray-batched" and v.response and v.batch_size]
     refs = []
-    for mode in ("sequential", "numpy", "multiprocessing"):
+    for mode in (name for name in mode_table.names() if not mode_table.TABLE[name].needs_ray):  # the floor lines
         ref = first_correct(views, mode)
         if ref:
             refs.append({"label": ref.label, "mode": mode, "median": ref.response.median, "lookups_per_s": _rate(ref)})
@@ -38,7 +38,7 @@ def _batch_chart(views, best: RunView | None, model: dict | None, items: str = "
 
 
 def naive_fit(views) -> dict | None:
-    """The naive runs' line (bench.model.naive_fit) through their median times."""
+    """The naive runs' line (bench.analysis.model.naive_fit) through their median times."""
     return fit_line([(v.tasks, v.response.median) for v in views
                      if v.mode == "ray-naive" and v.correct and v.response and v.tasks])
 

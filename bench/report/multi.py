@@ -1,4 +1,4 @@
-"""Several results files: side by side (bench.compare), re-runs (bench.repro) and scaling (bench.model),
+"""Several results files: side by side (bench.analysis.compare), re-runs (bench.analysis.repro) and scaling (bench.analysis.model),
 grouped by workload."""
 
 from __future__ import annotations
@@ -6,15 +6,16 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from bench import charts_cluster, compare, repro
+from bench.analysis import compare, repro
+from bench.analysis.model import scaling
+from bench.analysis.wording import claim_name, fmt_interval, fmt_value
 from bench.errors import UsageError
 from bench.format import fmt_int, fmt_pct, fmt_ratio, fmt_speedup, fmt_time
-from bench.model import scaling
+from bench.report import charts_cluster
+from bench.report.repro_text import machine_lines
 from bench.report.verdict import TARGET_EFFICIENCY
 from bench.report.view import SectionView, Summary, workload_title
-from bench.repro_text import machine_lines
 from bench.results import Results, Run
-from bench.wording import claim_name, fmt_interval, fmt_value
 
 SCALING_MODES = ("ray-batched", "ray-auto", "ray-naive", "multiprocessing")
 
@@ -61,8 +62,8 @@ class Reproduction:
     tolerances: str
     environment: tuple[str, ...]
     command: str
-    shift: str = ""  # bench.repro's whole-run shift line
-    claims: tuple["ClaimRow", ...] = ()  # judged first (bench.claims)
+    shift: str = ""  # bench.analysis.repro's whole-run shift line
+    claims: tuple["ClaimRow", ...] = ()  # judged first (bench.analysis.claims)
     machines: tuple[str, ...] = ()  # across machines: what differs and the factors
 
 
@@ -172,7 +173,7 @@ def _row_label(run: Run) -> str:
 
 
 def _aligned_runs(sections: list[SectionView]) -> list[list[Run | None]]:
-    """One row per experiment, the run of each file in it (bench.compare's pairing against the first file);
+    """One row per experiment, the run of each file in it (bench.analysis.compare's pairing against the first file);
     experiments the first file lacks follow, one row per compare.run_key."""
     base = sections[0].results
     rows: list[list[Run | None]] = []
@@ -252,7 +253,7 @@ def _claim_row(c, items: str) -> ClaimRow:
 
 
 def reproduction_group(sections: list[SectionView]) -> list[Reproduction]:
-    """bench.repro's verdicts for each file against the first earlier file of the same workload on
+    """bench.analysis.repro's verdicts for each file against the first earlier file of the same workload on
     the same number of CPUs (a re-run; other sizes are a scaling comparison, not a reproduction)."""
     found = []
     clean = [s for s in sections if not _injected_faults(s)]  # a chaos run re-runs nothing
@@ -357,7 +358,7 @@ def _limit_notes(table: dict) -> list[str]:
 
 
 def scaling_group(sections: list[SectionView], title: str = "", key: str = "scaling") -> Scaling:
-    """bench.model.scaling over one workload's files: rows for the table and the speed-up/efficiency chart.
+    """bench.analysis.model.scaling over one workload's files: rows for the table and the speed-up/efficiency chart.
 
     Needs at least two distinct cluster CPU counts. When several files share a CPU count, the
     latest complete one stands for it (the others are named in a note).

@@ -6,16 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from bench import faultcost
-from bench.calibration import stopped_line as calibration_stopped
-from bench.facts import placement_cost
-from bench.wording import PLACEMENT_WORDS, lease_single_node_text, placement_text, run_warning_text
-from bench.placement import TOP_K_FRACTION
+from bench.analysis.conditions import placement_cost
+from bench.analysis.wording import PLACEMENT_WORDS, fault_cost_line, lease_single_node_text, placement_text, run_warning_text
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
+from bench.options import TOP_K_FRACTION
 from bench.report.view import (Note, RunFaults, analysis_of, as_dicts, calibration_summary, nodes_of, where, workload_words)
-from bench.results import Results
+from bench.results import Results, item_words
 from bench.stats import HIGH_CV
-from bench.workload import item_words
 
 AUTH_OFF = {"off", "none", "disabled", "false", "no"}
 
@@ -90,7 +87,7 @@ def _fault_lines(f: RunFaults) -> list[str]:
     detection = _detection_line(f)
     if detection:
         lines.append(detection)
-    lines += [faultcost.summary_line("cost", cost).removeprefix("fault cost, ") + "." for cost in f.costs]
+    lines += [fault_cost_line("cost", cost).removeprefix("fault cost, ") + "." for cost in f.costs]
     if f.fewer_nodes and not f.lost:
         lines.append("Fewer nodes were alive at the end than at the start, but the node watcher recorded no loss event.")
     lines += [f"Node {host} joined during the run." for host in f.joined]
@@ -390,3 +387,14 @@ def node_rows(results: Results) -> list[NodeRow]:
         shm_small=bool(node.get("shm_bytes") and node.get("object_store_memory_bytes")
                        and node["shm_bytes"] < node["object_store_memory_bytes"]),
     ) for node in nodes_of(results)]
+
+
+def calibration_stopped(record: dict) -> str | None:
+    """What to tell the user when the batches after the rounds failed (a node lost mid-suite):
+    which figure the results then hold. None when they did not fail."""
+    error = (record or {}).get("in_rounds_error")
+    if not error:
+        return None
+    kept = ("the batches after the rounds before it failed" if "before_rounds" in record
+            else "the block before the rounds")
+    return f"the calibration's batches after the rounds stopped ({error}); its figure is {kept}"

@@ -17,23 +17,21 @@ from typing import Sequence
 import jinja2
 
 from bench import __version__
+from bench.analysis.wording import speed_words
 from bench.errors import RuntimeFailure, UsageError
-from bench.export import to_csv
-from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_ratio, fmt_speedup, fmt_time
-from bench.metadata import utc_now
+from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_ratio, fmt_speedup, fmt_time, utc_now
+from bench.report.export import to_csv
 from bench.report.failcost import failure_cost
 from bench.report.figures import naive_fit, section_figures
 from bench.report.multi import build_comparison
 from bench.report.notes import (analysis_rows, environment_rows, fault_rows, node_rows, preflight_warnings,
                                 stability_warnings)
 from bench.report.reproduce import reproduce
+from bench.report.summary import verdict_lines
 from bench.report.verdict import verdict
 from bench.report.view import SectionView, calibration_summary, run_view, where, workload_title, workload_words
-from bench.results import Results, load, write_atomic
+from bench.results import Results, item_words, load, write_atomic
 from bench.stats import HIGH_CV
-from bench.summary import verdict_lines
-from bench.wording import speed_words
-from bench.workload import item_words
 
 TEMPLATE_DIR = Path(os.environ.get("BENCH_TEMPLATES") or Path(__file__).resolve().parents[2] / "templates")
 # Top-level keys the page shows in its own sections; any other object in the file is listed as it is.
@@ -137,7 +135,7 @@ def _environment() -> jinja2.Environment:
 
 
 def story_title(sections) -> str:
-    """The page's title tells the story of its first overhead-bound file's claims (bench.facts)."""
+    """The page's title tells the story of its first overhead-bound file's claims (bench.analysis.facts)."""
     lead = next((s for s in sections if s.verdict.claims and not s.verdict.claims.work_bound), sections[0] if sections else None)
     claims = lead.verdict.claims if lead else None
     naive = claims.get("batched_vs_naive") if claims else None
@@ -194,7 +192,7 @@ def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: 
 
 
 def summary_text(sources, target: Path) -> str:
-    """The terminal verdict of every file in the report (bench.summary), then where the page is."""
+    """The terminal verdict of every file in the report (bench.report.summary), then where the page is."""
     parts = []
     for source in sources:
         parts.append(f"== {source.path.name} ({source.results.suite or 'results'})")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.facts import TARGET_EFFICIENCY, Facts, compute as compute_facts, physical_cores
-from bench.wording import fmt_interval, speed_words
+from bench.analysis.facts import TARGET_EFFICIENCY, Facts, compute as compute_facts, physical_cores
+from bench.analysis.wording import fmt_interval, speed_words
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_ratio, fmt_speedup, fmt_time
 from bench.report.notes import fit_words
 from bench.report.view import (RunView, Summary, analysis_of, calibration_summary, cluster_cpus, fastest_correct,
                                first_correct, is_work_bound)
-from bench.results import Results
-from bench.workload import item_words
+from bench.results import Results, item_words
 
 
 
@@ -63,9 +62,9 @@ class VerdictFacts:
     model: dict | None
     cpus: float | None
     work_bound: WorkBoundFacts | None
-    items: str = "lookups"  # the unit of work in words (bench.workload.item_words)
+    items: str = "lookups"  # the unit of work in words (bench.results.item_words)
     item: str = "lookup"
-    claims: Facts | None = None  # bench.facts: every ratio the page states comes from here
+    claims: Facts | None = None  # bench.analysis.facts: every ratio the page states comes from here
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def naive_reference(views, queries: int | None) -> RunView | None:
 
 def _vs_mp(view: RunView, mp: RunView | None, claim=None) -> tuple[str | None, float | None]:
     """Words for a run's time against multiprocessing's, and the time ratio (run / mp): the
-    claim's same-round figure (bench.facts) when there is one."""
+    claim's same-round figure (bench.analysis.facts) when there is one."""
     if not mp or not view.per_lookup_s or not mp.per_lookup_s:
         return None, None
     ratio = 1 / claim.value if claim is not None else view.per_lookup_s / mp.per_lookup_s
@@ -156,7 +155,7 @@ def work_bound_facts(views, results: Results, seq: RunView | None, batched: RunV
     """Speed-up, parallel efficiency and the multiprocessing comparison for the work-bound regime."""
     ray_cpus = cluster_cpus(results)
     cores, _ = physical_cores(results)
-    # what can run in parallel: Ray's CPUs, capped by the host's physical cores (bench.facts)
+    # what can run in parallel: Ray's CPUs, capped by the host's physical cores (bench.analysis.facts)
     cpus = min(c for c in (ray_cpus, cores) if c) if (ray_cpus or cores) else None
     if not seq or not cpus or not (batched or auto):
         return None

@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping
 
+from bench.analysis.wording import run_warning_text
 from bench.format import fmt_compact, fmt_int
 from bench.results import Results, Run
 from bench.stats import HIGH_CV, Stats
-from bench.wording import run_warning_text
 
 if TYPE_CHECKING:  # these modules import this one: names for the annotations only
     from bench.report.notes import FaultRow, NodeRow
@@ -94,7 +94,7 @@ class RunFaults:
     answers_ok: bool
     answers: str
     badge: str
-    costs: tuple = ()  # run.extra["fault_cost"]: what each fault cost its trial (bench.faultcost)
+    costs: tuple = ()  # run.extra["fault_cost"]: what each fault cost its trial (bench.engine.faultcost)
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def run_faults(run: Run) -> RunFaults | None:
 
 
 def analysis_of(results: Results) -> dict:
-    """results.analysis (bench.model): model, auto, harness; each may be None or absent."""
+    """results.analysis (bench.analysis.model): model, auto, harness; each may be None or absent."""
     analysis = getattr(results, "analysis", None) or {}
     return {k: v for k, v in analysis.items() if isinstance(v, Mapping)}
 
@@ -341,5 +341,5 @@ class SectionView:
     analysis_rows: tuple[tuple[str, str], ...]
     faults: tuple[FaultRow, ...]
     finished: tuple[str, ...]
-    items: str = "lookups"  # the unit of work in words (bench.workload.item_words)
+    items: str = "lookups"  # the unit of work in words (bench.results.item_words)
     item: str = "lookup"

@@ -13,8 +13,8 @@ import time
 import numpy as np
 import ray
 
-from bench.modes import RayBatched, _ray_functions
-from bench.workload import LookupWorkload
+from bench.engine.modes import RayBatched, _ray_functions
+from bench.engine.workload import LookupWorkload
 
 
 def minimal(search_batch, array_ref, queries, b):

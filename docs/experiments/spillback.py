@@ -9,7 +9,7 @@ No-op tasks from this driver, in interleaved rounds, placed two ways:
             for a lease, which redirects it to a worker's raylet (spillback): two hops;
   affinity  NodeAffinitySchedulingStrategy(soft=True) to each CPU node in turn: the owner
             asks that node's raylet directly.
-Per round and placement: the anatomy of 50 tasks (one per CPU in flight, bench.anatomy) and
+Per round and placement: the anatomy of 50 tasks (one per CPU in flight, bench.engine.anatomy) and
 the rate of 2,000 no-op tasks submitted at once (as the suite's calibration). Prints one JSON
 line per round and placement, then the medians.
 """
@@ -22,7 +22,7 @@ import time
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from bench import anatomy
+from bench.engine import anatomy
 
 RATE_TASKS = 2_000
 

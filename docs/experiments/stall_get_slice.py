@@ -6,7 +6,7 @@ import ray
 
 trials = int(sys.argv[1]); label = sys.argv[2]
 ray.init(address="auto", logging_level="ERROR")
-from bench.workload import lookup_many
+from bench.engine.workload import lookup_many
 rng = np.random.default_rng(42)
 array = rng.integers(0, 1000, 100)
 queries = rng.integers(0, 1000, 100_000)

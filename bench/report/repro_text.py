@@ -1,15 +1,15 @@
 """`bench repro` in words: the claims table, then the rows, then the explanations (the verdicts
-themselves are bench.repro's)."""
+themselves are bench.analysis.repro's)."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import compare
 from bench import results as results_io
+from bench.analysis import compare
+from bench.analysis.machines import describe_factor
+from bench.analysis.repro import Reproduction, _raise_unless_reproduced, check_tolerance, reproduction_table, tolerance_line
 from bench.format import fmt_time
-from bench.machines import describe_factor
-from bench.repro import Reproduction, _raise_unless_reproduced, check_tolerance, reproduction_table, tolerance_line
 from bench.results import Results
 
 def format_table(rep: Reproduction) -> list[str]:

@@ -7,7 +7,7 @@ slow drift (a warming machine, a filling object store) and order effects spread 
 configuration instead of biasing the ones that ran late. A configuration with fewer planned
 trials than the others plays in rounds spread over the whole plan (planned_rounds_of).
 measure_rounds is that schedule; how one trial is played is the caller's
-(bench.runner.SuiteRunner).
+(bench.engine.runner.SuiteRunner).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Callable
 
 import numpy as np
 
-from bench.modes import Mode
+from bench.engine.modes import Mode
+from bench.engine.suites import RunConfig
+from bench.mode_table import spec_of
 from bench.stats import MEDIAN_CI_TARGET, median_ci_rel
-from bench.suites import RunConfig
 
 
 @dataclass(frozen=True)
@@ -33,31 +34,41 @@ class RunSpec:
     params: dict = field(default_factory=dict)
 
 
+def _once(mode: str, config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
+    params = {"placement": config.placement} if spec_of(mode).needs_ray else {}
+    return [RunSpec(mode, mode, config.queries, config.trials, params)]
+
+
+def _pool(mode: str, config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
+    return [RunSpec(mode, f"{mode} P={driver_cpus}", config.queries, config.trials, {"processes": driver_cpus})]
+
+
+def _per_task_count(mode: str, config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
+    params = {"placement": config.placement, **({"window": config.window} if config.window else {})}
+    return [RunSpec(mode, f"{mode} {tasks:,} tasks", tasks, config.trials_for_naive(tasks), params)
+            for tasks in config.naive_tasks]
+
+
+def _per_batch_size(mode: str, config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
+    per_cpu = math.ceil(config.queries / max(1, cluster_cpus))
+    return [RunSpec(mode, f"{mode} B={size:,}{' (1 task per CPU)' if size == per_cpu else ''}", config.queries,
+                    config.trials, {"batch_size": size, "per_cpu": size == per_cpu, "placement": config.placement})
+            for size in sorted(set(config.batch_sizes) | {per_cpu})]
+
+
+def _cluster_sized(mode: str, config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
+    return [RunSpec(mode, mode, config.queries, config.trials,
+                    {"cluster_cpus": cluster_cpus, "placement": config.placement})]
+
+
+# How each mode's runs are planned: bench.mode_table's `plan`, by name.
+PLANS = {"once": _once, "pool": _pool, "per_task_count": _per_task_count, "per_batch_size": _per_batch_size,
+         "cluster_sized": _cluster_sized}
+
+
 def plan_runs(config: RunConfig, cluster_cpus: int, driver_cpus: int) -> list[RunSpec]:
-    specs: list[RunSpec] = []
-    n = config.queries
-    for mode in config.modes:
-        if mode in ("sequential", "numpy"):
-            specs.append(RunSpec(mode, mode, n, config.trials))
-        elif mode == "multiprocessing":
-            specs.append(RunSpec(mode, f"multiprocessing P={driver_cpus}", n, config.trials, {"processes": driver_cpus}))
-        elif mode == "ray-naive":
-            for tasks in config.naive_tasks:
-                params = {"placement": config.placement, **({"window": config.window} if config.window else {})}
-                specs.append(RunSpec(mode, f"ray-naive {tasks:,} tasks", tasks, config.trials_for_naive(tasks), params))
-        elif mode == "ray-batched":
-            per_cpu = math.ceil(n / max(1, cluster_cpus))
-            sizes = sorted(set(config.batch_sizes) | {per_cpu})
-            for size in sizes:
-                tag = " (1 task per CPU)" if size == per_cpu else ""
-                specs.append(
-                    RunSpec(mode, f"ray-batched B={size:,}{tag}", n, config.trials,
-                            {"batch_size": size, "per_cpu": size == per_cpu, "placement": config.placement})
-                )
-        elif mode == "ray-auto":
-            specs.append(RunSpec(mode, "ray-auto", n, config.trials,
-                                 {"cluster_cpus": cluster_cpus, "placement": config.placement}))
-    return specs
+    return [spec for mode in config.modes
+            for spec in PLANS[spec_of(mode).plan](mode, config, cluster_cpus, driver_cpus)]
 
 
 def _cv(values: list[float]) -> float:

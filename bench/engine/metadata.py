@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import platform
 import shlex
@@ -14,7 +13,8 @@ from pathlib import Path
 import psutil
 
 from bench import __version__
-from bench.samplers import cgroup_limits, shm_bytes
+from bench.engine.samplers import cgroup_limits, shm_bytes
+from bench.format import utc_now
 
 
 def _cpu_model() -> str | None:
@@ -86,10 +86,6 @@ def environment_virtualization() -> str | None:
         return "container" if container else None
     return {(True, True): "container in a VM", (True, False): "container",
             (False, True): "VM", (False, False): "bare metal"}[(container, vm)]
-
-
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def collect(argv: list[str] | None = None) -> dict:

@@ -430,12 +430,6 @@ class FunctionWorkload:
         return module_root(self.function)
 
 
-def item_words(described) -> tuple[str, str]:
-    """(plural, singular) for one unit of work in a results file's workload record: the seeded
-    lookups, or "items" of a user's function (--workload)."""
-    return ("items", "item") if (described or {}).get("kind") == "function" else ("lookups", "lookup")
-
-
 def from_config(config) -> WorkloadLike:
     """The workload a RunConfig names: a user's function (--workload) or the seeded lookups."""
     if getattr(config, "workload", None):

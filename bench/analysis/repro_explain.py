@@ -135,13 +135,13 @@ def environment_differences(meta_a: Mapping, meta_b: Mapping, cluster_a: Mapping
             if va != vb:
                 found.append(f"{key}: {va} (original) vs {vb} (now)")
         jobs_a, jobs_b = cluster_a.get("earlier_jobs"), cluster_b.get("earlier_jobs")
-        if jobs_a is not None and jobs_b is not None and jobs_a != jobs_b:  # bench.cluster.earlier_jobs
+        if jobs_a is not None and jobs_b is not None and jobs_a != jobs_b:  # bench.engine.cluster.earlier_jobs
             found.append(f"driver jobs the cluster had run before: {jobs_a} (original) vs {jobs_b} (now)")
     return found
 
 
 def _lease_candidates(cluster: Mapping) -> int | str:
-    """How many nodes a lease no raylet could grant was drawn from (bench.placement)."""
+    """How many nodes a lease no raylet could grant was drawn from (bench.engine.placement)."""
     return (cluster.get("lease_placement") or {}).get("fewest_candidates") or "not recorded"
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.facts import Fact, Facts, Fingerprint
-from bench.model import predict
+from bench.analysis.conditions import Fingerprint
+from bench.analysis.facts import Fact, Facts
+from bench.analysis.model import predict
+from bench.mode_table import spec_of
 from bench.results import Run
 
 # A probe this far apart (either way) is another machine, or this one so changed that the
@@ -67,14 +69,16 @@ def row_factor(m: MachineFactors, mode: str, params, model: dict | None) -> floa
         return 1.0
     python = m.python or 1.0
     ray = m.ray_task or 1.0
-    if mode in ("sequential", "multiprocessing"):
+    spec = spec_of(mode)
+    cost = "per_task" if mode == "calibration" else spec.cost if spec else None  # the mode table's cost
+    if cost == "python":
         return python
-    if mode == "numpy":
+    if cost == "numpy":
         return m.numpy or python
-    if mode in ("ray-naive", "calibration"):
+    if cost == "per_task":
         return ray
     batch = params.get("batch_size") if params else None
-    if mode in ("ray-batched", "ray-auto") and model and batch and model.get("per_task_overhead_s") is not None:
+    if cost == "batched" and model and batch and model.get("per_task_overhead_s") is not None:
         base = _model_time(model, float(batch), 1.0, 1.0)
         return _model_time(model, float(batch), ray, python) / base if base > 0 else ray
     return ray

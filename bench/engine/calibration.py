@@ -9,7 +9,7 @@ the naive rows, measured in the rounds, reproduced within 4% (docs/measurements.
 With `naive_args`, also the rate of no-op tasks that take ray-naive's arguments (the array
 by value): the difference is what passing the array costs, so naive's rate over this one
 isolates the harness and the lookup work. Every batch goes through the run's --placement
-(bench.placement), and one more batch per round through the other one, in the same rounds:
+(bench.engine.placement), and one more batch per round through the other one, in the same rounds:
 the difference is what Ray's default placement (a spillback hop from a 0-CPU driver node)
 costs per task.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 
-from bench.placement import PLACEMENTS, RAY_DEFAULT, RoundRobin, driver_node_cpus
+from bench.engine.placement import RoundRobin, driver_node_cpus
+from bench.options import PLACEMENTS, RAY_DEFAULT
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
 CALIBRATION_TASKS = 1000  # per batch, like Ray's single-client async microbenchmark
@@ -147,13 +148,3 @@ class Calibration:
                                       "driver_node_cpus": self.driver_node_cpus}
         return out
 
-
-def stopped_line(record: dict) -> str | None:
-    """What to tell the user when the batches after the rounds failed (a node lost mid-suite):
-    which figure the results then hold. None when they did not fail."""
-    error = (record or {}).get("in_rounds_error")
-    if not error:
-        return None
-    kept = ("the batches after the rounds before it failed" if "before_rounds" in record
-            else "the block before the rounds")
-    return f"the calibration's batches after the rounds stopped ({error}); its figure is {kept}"

@@ -1,8 +1,9 @@
-"""The words for facts and warnings (bench.facts): one place, for every reader that shows them."""
+"""The words for facts and warnings (bench.analysis.facts): one place, for every reader that shows them."""
 
 from __future__ import annotations
 
-from bench.facts import Fact, PlacementCost, Warning_
+from bench.analysis.conditions import PlacementCost, Warning_
+from bench.analysis.facts import Fact
 from bench.format import fmt_int, fmt_pct, fmt_time
 
 # What each claim says, in a phrase (the value follows it).
@@ -83,7 +84,7 @@ _RUN_KINDS = {
 
 
 def run_warning_text(warning, outliers=()) -> str:
-    """One run's recorded warning (bench.record: a kind and its figures) in words; files from
+    """One run's recorded warning (bench.engine.record: a kind and its figures) in words; files from
     before figures were recorded carry their own message."""
     kind = warning.get("kind")
     if kind == "unstable" and warning.get("cv") is not None:
@@ -155,3 +156,16 @@ def warning_line(w: Warning_) -> str:
         return (f"warning: the hypervisor took {fmt_pct(f['share'])} of the host's CPU during the rounds (steal): "
                 f"figures are slower than this machine's own, and will not reproduce")
     return f"warning: {w.kind}: {dict(f)}"
+
+
+def fault_cost_line(label: str, cost: dict) -> str:
+    """One line for a measured fault cost (bench.engine.faultcost), in the terminal and on the page."""
+    if cost["trial"] is None:
+        return f"fault cost, {label}: not measured: the fault landed {cost['landed']}"
+    head = f"fault cost, {label}, trial #{cost['trial'] + 1}: "
+    slow = f"slowdown {cost['slowdown']:.2f}x" if cost.get("slowdown") else "slowdown unknown"
+    if not cost["task_events"]["available"]:
+        return head + f"{slow}; re-executed work and recovery unavailable: {cost['task_events']['reason']}"
+    recovery = f"{cost['recovery_s']:.2f} s" if cost.get("recovery_s") is not None else "none (no retry finished)"
+    return (head + f"{cost['lookups_re_executed']:,} lookups re-executed ({cost['tasks_retried']} task(s) retried), "
+            f"recovery {recovery}, {slow}")

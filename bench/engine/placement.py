@@ -17,7 +17,8 @@ import os
 
 import numpy as np
 
-TOP_K_FRACTION = "RAY_scheduler_top_k_fraction"
+from bench.options import AFFINITY, TOP_K_FRACTION
+
 TOP_K_ABSOLUTE = "RAY_scheduler_top_k_absolute"
 RAY_DEFAULTS = {TOP_K_FRACTION: 0.2, TOP_K_ABSOLUTE: 1}
 APPLIANCE_FRACTION = 1.0
@@ -61,7 +62,7 @@ def describe(nodes: list[dict]) -> dict:
             "policy": "max(scheduler_top_k_absolute, int(nodes x scheduler_top_k_fraction)) best nodes"}
     if fewest == 1 and cpu_nodes >= 2:
         single = next(n for n in known if n["candidates"] == 1)
-        # figures only: bench.wording says what they mean
+        # figures only: bench.analysis.wording says what they mean
         info["single_node"] = {"setting": TOP_K_FRACTION, "value": single["top_k_fraction"], "nodes": len(alive),
                                "advised": APPLIANCE_FRACTION}
     return info
@@ -74,8 +75,6 @@ def describe(nodes: list[dict]) -> dict:
 # raylet first, which spills every lease back to a worker: one hop more per lease, and the
 # spread over the workers varies between driver sessions (a B = 10,000 trial at 121-122 or 188-201
 # ms by session; docs/measurements.md, 2026-12-04). soft: a lost node's tasks go elsewhere.
-AFFINITY, RAY_DEFAULT = "affinity", "default"
-PLACEMENTS = (AFFINITY, RAY_DEFAULT)
 
 
 def cpu_node_ids() -> list[str]:

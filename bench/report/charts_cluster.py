@@ -1,6 +1,6 @@
 """Charts about the cluster and across results files: per-node resources, files side by side, scaling.
 
-Same house style and SVG output as bench.charts (which holds the per-run charts); split off to keep
+Same house style and SVG output as bench.report.charts (which holds the per-run charts); split off to keep
 each module readable.
 """
 
@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from bench.charts import (MARKERS, OKABE_ITO, SERIES, figure, house_style, mode_colour, seconds_formatter,
-                          style_axes, to_svg)
 from bench.format import fmt_time
+from bench.report.charts import (MARKERS, OKABE_ITO, SERIES, figure, house_style, mode_colour, seconds_formatter,
+                                 style_axes, to_svg)
 
 
 # --- (5) per-node CPU and memory over time -------------------------------------------

@@ -14,7 +14,7 @@ Each claim's tolerance (how far a re-run's value may move and still "hold") is s
 before any data, from what the claim measures:
 - TOL_HOST: both sides are Python work on the same host (the CPU cancels): ±10%.
 - TOL_CROSS_NODE: batched or ray-auto tasks that cross nodes on a cluster: ±15%
-  (bench.repro's cluster band, issue 10).
+  (bench.analysis.repro's cluster band, issue 10).
 - TOL_PER_TASK: one side is Ray's per-task cost, which moves 10-20% between driver
   sessions on this machine class while the CPU holds (docs/measurements.md): ±20%.
 - TOL_MACHINE_PYTHON: w, Python work per lookup, is one figure: nothing cancels the machine
@@ -23,20 +23,17 @@ before any data, from what the claim measures:
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
-from bench.model import fit_points
-from bench.options import recorded_placement
-from bench.results import Results, Run
-from bench.samplers import SETTLE_BUSY_CORES
-from bench.workload import item_words
+from bench.analysis.conditions import Fingerprint, PlacementCost, Warning_, fingerprint, placement_cost, warnings_of
+from bench.analysis.model import fit_points
+from bench.analysis.pairs import log_t_interval, median_of, paired_ratios, per_round, valid_runs
+from bench.results import Results, Run, item_words
 
-CONFIDENCE = 0.95
 TOL_HOST = 0.10
 TOL_CROSS_NODE = 0.15
 TOL_PER_TASK = 0.20
@@ -44,7 +41,7 @@ TOL_MACHINE_PYTHON = 0.15
 TARGET_EFFICIENCY = 0.9  # the parallel efficiency a work-bound batched run should reach
 REGION_WITHIN = 0.10  # the best-B region: every B within 10% of the fastest, same-round ratio
 BOOTSTRAP_RESAMPLES = 400  # the model's c, w and break-even: rounds resampled, sweep refitted
-HEAVY_ARRAY = 1000  # arrays this large make a lookup's work dominate (bench.suites' heavy)
+HEAVY_ARRAY = 1000  # arrays this large make a lookup's work dominate (bench.engine.suites' heavy)
 
 # The order facts are shown in, and what each is about.
 ORDER = ("best_b_region", "batched_vs_naive", "batched_vs_sequential", "batched_vs_multiprocessing",
@@ -70,43 +67,6 @@ class Fact:
 
 
 @dataclass(frozen=True)
-class Warning_:
-    """A warning as a kind plus its figures; worded only where it is shown."""
-
-    kind: str
-    figures: Mapping
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What makes one machine's figures another's: recorded metadata plus three rates."""
-
-    cpu_model: str | None
-    logical_cores: int | None
-    physical_cores: int | None
-    memory_bytes: int | None
-    virtualization: str | None
-    probe_s: float | None  # the machine probe: seconds of a fixed CPU loop (median mark)
-    noop_task_s: float | None  # Ray's no-op task: seconds per task (1 / the calibration rate)
-    numpy_item_s: float | None  # numpy's seconds per lookup (the floor)
-
-
-@dataclass(frozen=True)
-class PlacementCost:
-    """The no-op task under the run's --placement and under the other one, in the same rounds
-    (bench.calibration): what Ray's default placement costs per task against node affinity."""
-
-    placement: str  # the run's: every Ray row's tasks went this way
-    rate: float  # its no-op tasks/s (median)
-    other_rate: float  # the other placement's
-    default_over_affinity: float  # Ray's default time per no-op task over affinity's (geometric mean of rounds)
-    ci: tuple[float, float] | None
-    extra_s: float  # seconds more per task under Ray's default (at the medians; < 0: less)
-    pairs: int
-    driver_node_cpus: float | None = None  # 0: the driver's node runs no task, so Ray's default spills back
-
-
-@dataclass(frozen=True)
 class Facts:
     suite: str | None
     work_bound: bool
@@ -122,42 +82,7 @@ class Facts:
         return next((f for f in self.facts if f.key == key), None)
 
 
-# --- per-round pairs ---------------------------------------------------------------------
-
-
-def _median(run: Run | None, metric: str = "response_s") -> float | None:
-    if run is None:
-        return None
-    return (run.stats.get(metric) or {}).get("median")
-
-
-def per_round(run: Run) -> dict[int, float]:
-    """A run's per-lookup time in each round it played (the median, where a round had several)."""
-    rounds = run.extra.get("trial_rounds") or ()
-    times = run.samples.get("response_s") or ()
-    queries = float(run.params.get("queries") or 1)
-    grouped: dict[int, list[float]] = {}
-    for rnd, t in zip(rounds, times):
-        if t:
-            grouped.setdefault(int(rnd), []).append(float(t) / queries)
-    return {rnd: statistics.median(ts) for rnd, ts in grouped.items()}
-
-
-def paired_ratios(numerator: Mapping[int, float], denominator: Mapping[int, float]) -> list[float]:
-    """numerator / denominator for every round both played: the same state of the machine."""
-    return [numerator[k] / denominator[k] for k in sorted(numerator) if k in denominator and denominator[k] > 0]
-
-
-def log_t_interval(ratios: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, tuple[float, float] | None]:
-    """The geometric mean of the ratios and the t-interval of their mean log (None under 2)."""
-    from scipy.stats import t as student_t
-
-    logs = np.log(np.asarray(ratios, dtype=float))
-    centre = float(logs.mean())
-    if logs.size < 2:
-        return math.exp(centre), None
-    half = float(student_t.ppf(0.5 + confidence / 2, logs.size - 1) * logs.std(ddof=1) / math.sqrt(logs.size))
-    return math.exp(centre), (math.exp(centre - half), math.exp(centre + half))
+# --- a ratio from per-round pairs (bench.analysis.pairs) --------------------------------------
 
 
 def ratio_fact(key: str, slower: Run, faster: Run, tolerance: float, machine_dependent: bool) -> Fact | None:
@@ -167,7 +92,7 @@ def ratio_fact(key: str, slower: Run, faster: Run, tolerance: float, machine_dep
         value, ci = log_t_interval(pairs)
         method = "same-round pairs"
     else:
-        s, f = _median(slower), _median(faster)
+        s, f = median_of(slower), median_of(faster)
         if not (s and f):
             return None
         value = (s / float(slower.params.get("queries") or 1)) / (f / float(faster.params.get("queries") or 1))
@@ -178,17 +103,13 @@ def ratio_fact(key: str, slower: Run, faster: Run, tolerance: float, machine_dep
 # --- the runs the claims are about ---------------------------------------------------------
 
 
-def _valid(res: Results, mode: str) -> list[Run]:
-    return [r for r in res.runs if r.mode == mode and r.correct and _median(r)]
-
-
 def best_batched(res: Results) -> Run | None:
-    sweep = _valid(res, "ray-batched")
-    return min(sweep, key=lambda r: _median(r) / float(r.params.get("queries") or 1)) if sweep else None
+    sweep = valid_runs(res, "ray-batched")
+    return min(sweep, key=lambda r: median_of(r) / float(r.params.get("queries") or 1)) if sweep else None
 
 
 def largest_naive(res: Results) -> Run | None:
-    return max(_valid(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, default=None)
+    return max(valid_runs(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, default=None)
 
 
 def on_cluster(res: Results) -> bool:
@@ -204,9 +125,9 @@ def _region(res: Results, best: Run) -> Fact:
     """Every B whose same-round time is within REGION_WITHIN of the fastest B's."""
     best_rounds = per_round(best)
     members, detail = [], {}
-    for run in _valid(res, "ray-batched"):
+    for run in valid_runs(res, "ray-batched"):
         pairs = paired_ratios(per_round(run), best_rounds)
-        ratio = log_t_interval(pairs)[0] if pairs else _median(run) / _median(best)
+        ratio = log_t_interval(pairs)[0] if pairs else median_of(run) / median_of(best)
         detail[str(run.params.get("batch_size"))] = ratio
         if ratio <= 1 + REGION_WITHIN + 1e-12:
             members.append(float(run.params.get("batch_size")))
@@ -219,9 +140,9 @@ def _region(res: Results, best: Run) -> Fact:
 
 
 def _sweep_rounds(res: Results) -> tuple[list[Run], dict[str, dict[int, list[float]]]]:
-    sweep = _valid(res, "ray-batched")
+    sweep = valid_runs(res, "ray-batched")
     by_run = {}
-    for run in sweep + _valid(res, "sequential")[:1]:
+    for run in sweep + valid_runs(res, "sequential")[:1]:
         rounds = run.extra.get("trial_rounds") or ()
         by_run[run.label] = {}
         for rnd, t in zip(rounds, run.samples.get("response_s") or ()):
@@ -237,7 +158,7 @@ def model_facts(res: Results) -> list[Fact]:
         return []
     n, p = int(model["queries"]), int(model["cpus"])
     sweep, by_run = _sweep_rounds(res)
-    seq = _valid(res, "sequential")[:1]
+    seq = valid_runs(res, "sequential")[:1]
     rounds = sorted({r for run in by_run.values() for r in run})
     samples: dict[str, list[float]] = {"c": [], "w": [], "be": []}
     if len(rounds) >= 3 and len(sweep) >= 3:
@@ -301,7 +222,7 @@ def calibration_rounds(res: Results) -> dict[int, float]:
 def fidelity_fact(res: Results) -> Fact | None:
     """A naive task's cost over a no-op task's, same rounds: what the lookup and harness add."""
     calibration = calibration_rounds(res)
-    naive = sorted(_valid(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, reverse=True)
+    naive = sorted(valid_runs(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, reverse=True)
     if not naive or not calibration:
         return None
     # the largest naive row with 3+ pairs (the 100k row plays only 2 rounds), else the largest
@@ -342,70 +263,6 @@ def efficiency_fact(res: Results, best: Run, seq: Run) -> Fact | None:
                         "physical_cores": float(cores or 0), "physical_recorded": float(recorded)})
 
 
-# --- warnings -----------------------------------------------------------------------------------
-
-STEAL_WARN = 0.02  # CPU steal worth a warning: 2% of the host's CPU time
-
-
-def warnings_of(res: Results) -> list[Warning_]:
-    """Every warning the verdict carries, as a kind and its figures."""
-    found: dict[str, list[str]] = {}
-    for run in res.runs:
-        for warning in run.extra.get("warnings") or ():
-            found.setdefault(warning.get("kind") or "other", []).append(run.label)
-    out = [Warning_(f"run-{kind}", {"runs": tuple(labels)}) for kind, labels in found.items()]
-    calibration = res.cluster.get("calibration") or {}
-    if calibration.get("in_rounds_error"):
-        out.append(Warning_("calibration-stopped", {"error": calibration["in_rounds_error"],
-                                                    "kept_after_rounds": "before_rounds" in calibration}))
-    for message in ((res.cluster.get("system_check") or {}).get("warnings") or ()):
-        out.append(Warning_("system-check", {"message": message}))
-    placement = res.cluster.get("lease_placement") or {}
-    if recorded_placement(res.config) == "affinity":
-        pass  # every task asked its node directly: no lease left to a raylet's choice
-    elif placement.get("single_node"):
-        out.append(Warning_("lease-single-node", dict(placement["single_node"])))
-    elif placement.get("warning"):  # files from before the figures were recorded
-        out.append(Warning_("lease-single-node", {"message": placement["warning"]}))
-    idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
-    if idle is not None and math.isfinite(idle):
-        out.append(Warning_("idle-load", {"busy_cores": idle}))
-    waits, busy = [], []
-    for run in res.runs:
-        quiet = run.extra.get("quiet_before_trial") or {}
-        waits += [w for w in quiet.get("waited_s") or () if w is not None]
-        busy += [b for b in quiet.get("busy_cores") or () if b is not None]
-    if waits:
-        out.append(Warning_("quiet-wait", {"total_s": sum(waits), "longest_s": max(waits),
-                                           "started_busy": sum(b > SETTLE_BUSY_CORES for b in busy),
-                                           "trials": len(busy)}))
-    host = (res.cluster.get("host_cpu") or {}).get("measured_rounds") or {}
-    if (host.get("steal_share") or 0) >= STEAL_WARN:
-        out.append(Warning_("steal", {"share": host["steal_share"]}))
-    return out
-
-
-# --- the machine ---------------------------------------------------------------------------
-
-
-def probe_marks(res: Results) -> list[float]:
-    return [m for m in (((res.cluster.get("host_cpu") or {}).get("probe") or {}).get("probe_s") or ()) if m]
-
-
-def fingerprint(res: Results) -> Fingerprint:
-    meta = res.metadata
-    calibration = ((res.cluster.get("calibration") or {}).get("stats") or {}).get("tasks_per_s") or {}
-    numpy_runs = _valid(res, "numpy")
-    marks = probe_marks(res)
-    return Fingerprint(
-        cpu_model=meta.get("cpu_model"), logical_cores=meta.get("cpu_count"),
-        physical_cores=meta.get("physical_cores"), memory_bytes=meta.get("memory_bytes"),
-        virtualization=meta.get("virtualization"),
-        probe_s=statistics.median(marks) if marks else None,
-        noop_task_s=1.0 / calibration["median"] if calibration.get("median") else None,
-        numpy_item_s=(_median(numpy_runs[0]) / float(numpy_runs[0].params.get("queries") or 1)) if numpy_runs else None)
-
-
 # --- all of it ----------------------------------------------------------------------------------
 
 
@@ -415,19 +272,19 @@ def compute(res: Results) -> Facts:
     best = best_batched(res)
     tol_batched = TOL_CROSS_NODE if on_cluster(res) else TOL_HOST
     facts: list[Fact] = []
-    seq = next(iter(_valid(res, "sequential")), None)
+    seq = next(iter(valid_runs(res, "sequential")), None)
     if best is not None:
         facts.append(_region(res, best))
         naive = largest_naive(res)
         for key, other, tol, machine in (
                 ("batched_vs_naive", naive, TOL_PER_TASK, True),
                 ("batched_vs_sequential", seq, tol_batched, True),
-                ("batched_vs_multiprocessing", next(iter(_valid(res, "multiprocessing")), None), tol_batched, True),
-                ("batched_vs_numpy", next(iter(_valid(res, "numpy")), None), tol_batched, True)):
+                ("batched_vs_multiprocessing", next(iter(valid_runs(res, "multiprocessing")), None), tol_batched, True),
+                ("batched_vs_numpy", next(iter(valid_runs(res, "numpy")), None), tol_batched, True)):
             fact = ratio_fact(key, other, best, tol, machine) if other is not None else None
             if fact:
                 facts.append(fact)
-        auto = next(iter(_valid(res, "ray-auto")), None)
+        auto = next(iter(valid_runs(res, "ray-auto")), None)
         if auto is not None:  # ray-auto's time over the best B's (1 = as good): best / auto per lookup
             fact = ratio_fact("auto_vs_best", auto, best, tol_batched, False)
             if fact:
@@ -444,26 +301,3 @@ def compute(res: Results) -> Facts:
     return Facts(res.suite, is_work_bound(res), items, tuple(facts), tuple(warnings_of(res)), fingerprint(res),
                  best.label if best else None, float(best.params.get("batch_size")) if best else None,
                  placement_cost(res))
-
-
-def placement_cost(res: Results) -> PlacementCost | None:
-    """From the calibration's two placements, measured in the same rounds; None without them."""
-    record = res.cluster.get("calibration") or {}
-    other = record.get("other_placement") or {}
-    here_rates = (record.get("samples") or {}).get("tasks_per_s") or []
-    there_rates = (other.get("samples") or {}).get("tasks_per_s") or []
-    if not here_rates or not there_rates or not record.get("placement"):
-        return None
-    if not record.get("trial_rounds") or not other.get("trial_rounds"):
-        return None  # only the blocks before the rounds: not the same rounds, no pairs to claim
-    here = dict(zip(record["trial_rounds"], here_rates))
-    there = dict(zip(other["trial_rounds"], there_rates))
-    default_first = record["placement"] != "affinity"  # time per task is 1 / rate
-    ratios = paired_ratios(here, there) if default_first else paired_ratios(there, here)
-    if not ratios:
-        return None
-    value, ci = log_t_interval([1 / r for r in ratios])
-    rate, other_rate = statistics.median(here_rates), statistics.median(there_rates)
-    default_rate, affinity_rate = (rate, other_rate) if default_first else (other_rate, rate)
-    return PlacementCost(record["placement"], rate, other_rate, value, ci, 1 / default_rate - 1 / affinity_rate,
-                         len(ratios), other.get("driver_node_cpus"))

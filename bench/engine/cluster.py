@@ -10,23 +10,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.engine.samplers import ResourceSampler, node_facts
 from bench.errors import RuntimeFailure, UsageError
-from bench.samplers import ResourceSampler, node_facts
+from bench.options import parse_address
 
 NODE_POLL_S = 0.5
-
-
-def parse_address(address: str | None) -> str | None:
-    """None (embedded), 'auto', or HOST:PORT. Anything else is a usage error."""
-    if address is None or address == "":
-        return None
-    address = str(address)
-    if address == "auto":
-        return address
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--address must be 'auto' or HOST:PORT, got {address!r}")
-    return address
 
 
 RAY_ADDRESS_ENV = "RAY_ADDRESS"

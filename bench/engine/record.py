@@ -10,11 +10,11 @@ import os
 
 import numpy as np
 
-from bench.modes import TrialOutcome
+from bench.engine.modes import TrialOutcome
+from bench.engine.rounds import Row
+from bench.engine.workload import WorkloadLike
 from bench.results import Run
-from bench.rounds import Row
 from bench.stats import HIGH_CV, percentile, summarize
-from bench.workload import WorkloadLike
 
 SHORT_SAMPLE_S = 0.001  # below this a wall-clock sample is mostly timer noise
 
@@ -76,7 +76,7 @@ def _warnings(stats: dict, samples: dict) -> list[dict]:
     found = []
     cv = stats.get("response_s", {}).get("cv")
     if cv is not None and not math.isnan(cv) and cv > HIGH_CV:
-        found.append({"kind": "unstable", "cv": cv, "limit": HIGH_CV})  # figures only: worded by bench.wording
+        found.append({"kind": "unstable", "cv": cv, "limit": HIGH_CV})  # figures only: worded by bench.analysis.wording
     if samples.get("response_s") and min(samples["response_s"]) < SHORT_SAMPLE_S:
         found.append({"kind": "too-short", "shortest_s": min(samples["response_s"]), "limit_s": SHORT_SAMPLE_S})
     return found
@@ -151,7 +151,7 @@ def run_record(row: Row, workload: WorkloadLike, nodes_end: dict | None, resourc
                faults: list, node_events: list, fault_cost: list | None = None) -> Run:
     """The run as the results file keeps it. nodes_end: alive nodes after the round of its last
     trial; resources: every node's samples over the measured rounds (cut to its trial windows);
-    fault_cost: what each injected fault cost its trial (bench.faultcost), only where one hit."""
+    fault_cost: what each injected fault cost its trial (bench.engine.faultcost), only where one hit."""
     spec = row.spec
     stats = summarize(row.samples)
     warnings, outliers = _warnings_and_outliers(row, stats)

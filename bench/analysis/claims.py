@@ -1,8 +1,8 @@
-"""Whether a re-run's claims (bench.facts) hold against the original's.
+"""Whether a re-run's claims (bench.analysis.facts) hold against the original's.
 
 The rule, for every claim with a figure: q = new / expected, where expected is the original's
-value, times the machine factors when the file came from another machine (bench.machines).
-- holds: |q - 1| is within the claim's tolerance (stated in bench.facts, before any data);
+value, times the machine factors when the file came from another machine (bench.analysis.machines).
+- holds: |q - 1| is within the claim's tolerance (stated in bench.analysis.facts, before any data);
 - differs: outside it, and q's 95% interval excludes 1 (the two files' intervals combined
   in quadrature on the log scale);
 - can't tell: outside it, but the interval includes 1, or a side has no interval.
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.facts import Fact, Facts
+from bench.analysis.facts import Fact, Facts
 
 Z95 = 1.959964
 HOLDS, DIFFERS, CANT_TELL = "holds", "differs", "can't tell"

@@ -38,9 +38,10 @@ import time
 import uuid
 from typing import Callable
 
+from bench.engine.placement import RoundRobin
+from bench.engine.workload import lookup_array_batch
 from bench.format import fmt_pct, fmt_time
-from bench.placement import RAY_DEFAULT, RoundRobin
-from bench.workload import lookup_array_batch
+from bench.options import RAY_DEFAULT
 from bench.stats import Stats
 
 PHASES = ("submission", "waiting_for_args", "scheduling_and_lease", "dispatch", "execution", "return_and_get")
@@ -166,7 +167,7 @@ def noop_task(*_args):
 
 
 def lookup_batch_task(array, queries):
-    """ray-batched's own work (bench.workload.lookup_array_batch: the seed's linear search per
+    """ray-batched's own work (bench.engine.workload.lookup_array_batch: the seed's linear search per
     query): a stored array, a batch of queries, an int64 array back, so execution is the real cost."""
     return lookup_array_batch(array, queries)
 

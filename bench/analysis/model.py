@@ -25,6 +25,7 @@ import math
 import numpy as np
 from scipy.optimize import nnls
 
+from bench import mode_table
 from bench.results import Results
 from bench.stats import MISFIT
 
@@ -246,13 +247,16 @@ def _representative(results: Results, mode: str):
     return min(runs, key=_median)
 
 
-def scaling(results_list: list[Results], modes=("ray-batched", "ray-auto", "ray-naive", "multiprocessing")) -> dict:
+def scaling(results_list: list[Results], modes: tuple[str, ...] | None = None) -> dict:
     """Speed-up and parallel efficiency against total CPUs, over runs of one workload.
 
     Speed-up is relative to the smallest cluster in the set (S = T(P0)/T(P)),
     ideal is P/P0, efficiency is S divided by ideal. Each point also carries the
-    speed-up against the sequential loop measured in the same results file.
+    speed-up against the sequential loop measured in the same results file. The modes default
+    to those bench.mode_table marks parallel.
     """
+    if modes is None:
+        modes = tuple(name for name, spec in mode_table.TABLE.items() if spec.parallel)
     by_cpus = sorted(results_list, key=lambda r: r.cluster.get("cluster_cpus") or 0)
     out = {}
     for mode in modes:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench import options
-from bench.cluster import effective_address
+from bench.engine.cluster import effective_address
+from bench.engine.workload import load_items, resolve_function
 from bench.errors import UsageError
-from bench.options import ALL_MODES, RAY_MODES
-from bench.workload import load_items, resolve_function
+from bench.mode_table import names as mode_names, ray_names
 
 WORK_BOUND_MODES = ("sequential", "numpy", "multiprocessing", "ray-batched", "ray-auto")
 DEFAULT_BATCH_SIZES = (10, 100, 1000, 10000)
@@ -30,9 +30,9 @@ class Suite:
     large_naive_tasks: int = 100_000
     large_naive_trials: int = 2
     calibration_trials: int = 5
-    # more calibration trials, up to this many, until its median is known (bench.calibration)
+    # more calibration trials, up to this many, until its median is known (bench.engine.calibration)
     calibration_max_trials: int = 15
-    modes: tuple[str, ...] = ALL_MODES
+    modes: tuple[str, ...] = field(default_factory=mode_names)
     window: int | None = None
     array_size: int = 100
     # Extra rounds go to rows whose response-time CV is above target_cv, within this
@@ -43,7 +43,7 @@ class Suite:
     # A cheap row may go past that cap, up to cheap_max_trials or cheap_row_s of its own
     # trials: the median of a noisy 0.2 s row needs tens of trials to be known within a few
     # percent (its standard error goes as CV / sqrt(n)), and they cost seconds. A 20 ms row
-    # with a 30% CV (a batched row on 2 cores) needs about 100 for +-5% (bench.rounds).
+    # with a 30% CV (a batched row on 2 cores) needs about 100 for +-5% (bench.engine.rounds).
     cheap_row_s: float = 20.0
     cheap_max_trials: int = 100
     description: str = ""
@@ -106,7 +106,7 @@ class RunConfig:
     num_cpus: int | None
     window: int | None
     quiet: bool
-    placement: str = "affinity"  # bench.placement: where the Ray modes' tasks go
+    placement: str = "affinity"  # bench.engine.placement: where the Ray modes' tasks go
     trials_given: bool = False
     target_cv: float = 0.05
     extra_budget_s: float = 0.0
@@ -126,7 +126,7 @@ class RunConfig:
 
     @property
     def needs_ray(self) -> bool:
-        return any(m in RAY_MODES for m in self.modes)
+        return any(m in ray_names() for m in self.modes)
 
     def describe(self) -> dict:
         """The validated parameters, recorded in results so a run can be repeated exactly:
@@ -205,7 +205,7 @@ def _user_items(function: str, value: dict, check: dict, preset: Suite) -> tuple
 
 
 def _without_numpy(modes: tuple[str, ...]) -> tuple[str, ...]:
-    """numpy has no meaning for a user function: it is skipped (bench.workload.NUMPY_SKIPPED)."""
+    """numpy has no meaning for a user function: it is skipped (bench.engine.workload.NUMPY_SKIPPED)."""
     kept = tuple(m for m in modes if m != "numpy")
     if not kept:
         raise UsageError("numpy has no meaning for a user function (--workload): choose other --modes")
@@ -236,10 +236,10 @@ def _check_embedded_only(num_cpus, address, modes) -> None:
         return
     if address is not None:
         raise UsageError("--num-cpus applies only to the embedded Ray (no --address)")
-    joins = effective_address(address) if any(m in RAY_MODES for m in modes) else address
+    joins = effective_address(address) if any(m in ray_names() for m in modes) else address
     if joins is not None:  # ray job submit / RayJob: RAY_ADDRESS names the cluster
         raise UsageError("--num-cpus applies only to the embedded Ray, and RAY_ADDRESS is set "
                          "(this run joins that cluster): drop --num-cpus or unset RAY_ADDRESS")
 
 
-__all__ = ["SUITES", "ALL_MODES", "RAY_MODES", "RunConfig", "build_config"]
+__all__ = ["SUITES", "RunConfig", "build_config"]

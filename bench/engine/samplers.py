@@ -16,7 +16,8 @@ from pathlib import Path
 
 import psutil
 
-from bench import placement
+from bench.engine import placement
+from bench.results import SETTLE_BUSY_CORES
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SAMPLE_INTERVAL_S = 0.2
@@ -303,8 +304,6 @@ def host_cpu_record(marks: list[dict | None]) -> dict:
             "rounds": rounds,
             "probe": {"method": PROBE_METHOD, "probe_s": [(m or {}).get("probe_s") for m in marks]}}
 
-
-SETTLE_BUSY_CORES = 0.25  # quiet enough to start measuring (an idle compose cluster: ~0.07)
 
 
 def settle(max_wait_s: float, window_s: float = 1.0, quiet_cores: float = SETTLE_BUSY_CORES,

@@ -5,7 +5,7 @@ returns an inline-ready SVG string, or None when there is nothing to draw. No
 chart loads anything from the network: text stays text (svg.fonttype=none, the
 page's own sans-serif), and matplotlib's RDF metadata, which names remote URIs,
 is left out. The per-run charts live here; the cluster and multi-file ones in
-bench.charts_cluster, which shares this house style.
+bench.report.charts_cluster, which shares this house style.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ matplotlib.use("Agg", force=False)  # no display: draw to SVG only (before pyplo
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from bench import mode_table
 from bench.format import fmt_compact, fmt_seconds_tick, fmt_time
 
 # Okabe & Ito (2008), a palette that colour-blind readers can tell apart.
@@ -34,14 +35,6 @@ OKABE_ITO = {
     "vermillion": "#D55E00",
     "purple": "#CC79A7",
 }
-MODE_COLOURS = {
-    "sequential": OKABE_ITO["black"],
-    "numpy": OKABE_ITO["green"],
-    "multiprocessing": OKABE_ITO["purple"],
-    "ray-naive": OKABE_ITO["vermillion"],
-    "ray-batched": OKABE_ITO["blue"],
-    "ray-auto": OKABE_ITO["orange"],
-}
 SERIES = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky", "black", "yellow")]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 INVALID = "#9a9a9a"
@@ -49,7 +42,9 @@ WIDTH_IN = 8.0
 
 
 def mode_colour(mode: str, index: int = 0) -> str:
-    return MODE_COLOURS.get(mode, SERIES[index % len(SERIES)])
+    """The mode's colour from bench.mode_table; a mode it does not know takes the index-th series colour."""
+    spec = mode_table.spec_of(mode)
+    return OKABE_ITO[spec.colour] if spec else SERIES[index % len(SERIES)]
 
 
 _STYLE = {
@@ -173,7 +168,7 @@ def batch_sweep(points: Sequence[dict], references: Sequence[dict] = (), model: 
     if len(points) < 2:
         return None
     fig, (left, right) = figure(1, 2, height=3.3)
-    colour = MODE_COLOURS["ray-batched"]
+    colour = mode_colour("ray-batched")
     good, bad = [p for p in points if p["correct"]], [p for p in points if not p["correct"]]
     for ax in (left, right):
         style_axes(ax)
@@ -240,7 +235,7 @@ def naive_scaling(points: Sequence[dict], fit: dict | None, item: str = "lookup"
         return None
     fig, ax = figure(height=3.3)
     style_axes(ax)
-    colour = MODE_COLOURS["ray-naive"]
+    colour = mode_colour("ray-naive")
     good = [p for p in points if p["correct"]]
     bad = [p for p in points if not p["correct"]]
     ax.errorbar([p["tasks"] for p in good], [p["median"] for p in good],
@@ -360,7 +355,7 @@ def naive_vs_calibration(calibration: dict | None, naive: Sequence[dict]) -> str
         bars.append(("calibration: no-op tasks", calibration, OKABE_ITO["sky"], True))
     for row in naive:
         if row.get("median"):
-            bars.append((row["label"], row, MODE_COLOURS["ray-naive"] if row["correct"] else INVALID, row["correct"]))
+            bars.append((row["label"], row, mode_colour("ray-naive") if row["correct"] else INVALID, row["correct"]))
     if not bars or not naive:
         return None
     fig, ax = figure(height=0.9 + 0.38 * len(bars))

@@ -1,6 +1,6 @@
 """`bench advise`: a batch size for the user's own function, from a results file's overhead model.
 
-The file's sweep pins down the cluster's fixed cost a and per-task overhead c (bench.model);
+The file's sweep pins down the cluster's fixed cost a and per-task overhead c (bench.analysis.model);
 the user's work per item w replaces the harness's lookup, and the same model
 
     T(B) = a + max(k, P)*c/P + N*w/min(P, k),    k = ceil(N/B)
@@ -18,16 +18,16 @@ from types import MappingProxyType
 
 import numpy as np
 
-from bench import model
+from bench.analysis import model
+from bench.analysis.facts import compute as compute_facts
+from bench.analysis.wording import claim_name, fact_text
 from bench.errors import UsageError
-from bench.facts import compute as compute_facts
 from bench.format import fmt_int, fmt_time
 from bench.results import Results, load
-from bench.wording import claim_name, fact_text
 
 RESAMPLES = 400
-RAY_INLINE_DEFAULT_BYTES = 100 * 1024  # Ray's max_direct_call_object_size (bench.modes.inline_object_bytes)
-INLINE_MARGIN_BYTES = 1024  # the serialised array's header (bench.modes.RayAuto.INLINE_MARGIN_BYTES)
+RAY_INLINE_DEFAULT_BYTES = 100 * 1024  # Ray's max_direct_call_object_size (bench.engine.modes.inline_object_bytes)
+INLINE_MARGIN_BYTES = 1024  # the serialised array's header (bench.engine.modes.RayAuto.INLINE_MARGIN_BYTES)
 HARNESS_ITEM_BYTES = 8  # one int64 query in, one int64 answer out per lookup
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 _DURATION = re.compile(r"^\s*([0-9_.]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s)\s*$")
@@ -293,7 +293,7 @@ def advise_command(path, work_per_item, items) -> None:
 
 
 def measured_lines(results: Results) -> list[str]:
-    """What the file itself measured, as its claims state it (bench.facts), for the advice's scale."""
+    """What the file itself measured, as its claims state it (bench.analysis.facts), for the advice's scale."""
     facts = compute_facts(results)
     shown = [f for f in facts.facts if f.key in ("per_task_overhead", "break_even", "best_b_region")]
     return (["measured in this file (its claims):"] + [f"  {claim_name(f.key, facts.items)}: {fact_text(f)}" for f in shown]

@@ -16,11 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from bench import claims, facts
+from bench.analysis import claims, facts
+from bench.analysis.wording import claim_name, fmt_interval, fmt_value
 from bench.errors import RuntimeFailure, UsageError
 from bench.format import fmt_time
+from bench.mode_table import spec_of
 from bench.results import Results, Run, load
-from bench.wording import claim_name, fmt_interval, fmt_value
 
 ALPHA = 0.05
 WORKLOAD_KEYS = ("kind", "function", "items_source", "queries", "array_size", "value_range", "seed")
@@ -30,17 +31,14 @@ BOOTSTRAP_RESAMPLES = 5000
 def run_key(run: Run) -> tuple:
     """What makes two runs in different files the same experiment.
 
-    multiprocessing's pool size and the per-CPU batch size follow the machine, so they
-    are not part of the key; everything else is (mode plus task count or batch size).
+    The mode plus the params its bench.mode_table entry names (naive's task count, batched's
+    batch size): multiprocessing's pool size and ray-auto's CPUs follow the machine, so they
+    are not part of it. A mode this code does not know is keyed by its label.
     """
-    params = run.params
-    if run.mode == "ray-naive":
-        return (run.mode, params.get("tasks"))
-    if run.mode == "ray-batched":
-        return (run.mode, params.get("batch_size"))
-    if run.mode in ("sequential", "numpy", "multiprocessing", "ray-auto"):
-        return (run.mode,)
-    return (run.mode, run.label)
+    spec = spec_of(run.mode)
+    if spec is None:
+        return (run.mode, run.label)
+    return (run.mode, *(run.params.get(name) for name in spec.key))
 
 
 def match_runs(a: Results, b: Results) -> tuple[list[tuple[Run, Run]], list[Run], list[Run]]:
@@ -280,7 +278,7 @@ def claims_table(verdicts, items: str = "lookups", across: bool = False,
 
 
 def print_claims(a: Results, b: Results, out) -> None:
-    """Both files' claims (bench.facts) side by side, judged as bench.repro judges them."""
+    """Both files' claims (bench.analysis.facts) side by side, judged as bench.analysis.repro judges them."""
     facts_a, facts_b = facts.compute(a), facts.compute(b)
     verdicts = claims.judge_all(facts_a, facts_b)
     if verdicts:

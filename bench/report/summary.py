@@ -1,16 +1,15 @@
 """The terminal renderers: the per-run table and the verdict, as hyperfine prints its summary.
 
-The verdict is worded here from the facts (bench.facts); it is written to reports/summary.txt
+The verdict is worded here from the facts (bench.analysis.facts); it is written to reports/summary.txt
 beside the HTML report, so the answer never lives only in a page. No prose is stored in the results.
 """
 
 from __future__ import annotations
 
-from bench.facts import TARGET_EFFICIENCY, Fact, Facts, compute as compute_facts
+from bench.analysis.facts import TARGET_EFFICIENCY, Fact, Facts, compute as compute_facts
+from bench.analysis.wording import fmt_interval, placement_text, speed_words, warning_line
 from bench.format import fmt_int, fmt_pct, fmt_rate, fmt_time
-from bench.results import Results, Run
-from bench.wording import fmt_interval, placement_text, speed_words, warning_line
-from bench.workload import item_words
+from bench.results import Results, item_words, Run
 
 
 def _median(run: Run | None, metric: str = "response_s") -> float | None:
@@ -51,7 +50,7 @@ def _interval(fact: Fact) -> str:
 
 
 def claim_lines(facts: Facts, res: Results) -> list[str]:
-    """The claims (bench.facts), each with its 95% interval from same-round pairs."""
+    """The claims (bench.analysis.facts), each with its 95% interval from same-round pairs."""
     items = facts.items
     item = items[:-1] if items.endswith("s") else items
     runs = {run.label: run for run in res.runs}
@@ -109,7 +108,7 @@ def claim_lines(facts: Facts, res: Results) -> list[str]:
 
 
 def verdict_lines(res: Results, report_path: str | None = None) -> list[str]:
-    """The claims (bench.facts) in words, then the warnings."""
+    """The claims (bench.analysis.facts) in words, then the warnings."""
     facts = compute_facts(res)
     lines = claim_lines(facts, res) + ([placement_text(facts.placement)] if facts.placement else [])
     lines += [warning_line(w) for w in facts.warnings]

@@ -1,11 +1,11 @@
 """`bench repro`'s verdicts: whether a re-run reproduced its original, claims first, then rows
 (bench.rerun runs the original again; `bench repro A.json B.json` only compares).
 
-Claims (bench.facts, judged by bench.claims) are ratios within one run, so the machine's drift
+Claims (bench.analysis.facts, judged by bench.analysis.claims) are ratios within one run, so the machine's drift
 cancels out of them: they are what a reader shares, and they are judged first.
 
 Rows: new/expected median response time, where expected is the original's median (times the
-machine factors when the original ran on another machine: bench.machines). A row is
+machine factors when the original ran on another machine: bench.analysis.machines). A row is
 - REPRODUCED when that ratio is within ±tolerance;
 - DIFFERS when it is outside the band and the difference is significant (Mann-Whitney U,
   p < alpha, with enough trials for the test to decide), and, for rows that Ray's per-task
@@ -31,23 +31,21 @@ import statistics
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from bench import claims as claims_mod
-from bench import compare
-from bench import facts as facts_mod
-from bench import machines as machines_mod
+from bench import mode_table
 from bench import options as option_table
+from bench.analysis import claims as claims_mod
+from bench.analysis import compare
+from bench.analysis import facts as facts_mod
+from bench.analysis import machines as machines_mod
+from bench.analysis.repro_explain import (CALIBRATION_NOOP_LABEL, ENVIRONMENT_KEYS, MACHINE_SHARE, SHIFT_AGREEMENT,  # noqa: F401
+                                          SHIFT_MIN, SHIFT_MIN_ROWS, Shift, _cpu_nodes, _lease_candidates, _ratio,
+                                          _whole_run_probe, environment_differences, host_steal, machine_reading,
+                                          machine_speed, whole_run_shift)
 from bench.errors import BenchError, UsageError
-from bench.repro_explain import (CALIBRATION_NOOP_LABEL, ENVIRONMENT_KEYS, MACHINE_SHARE, SHIFT_AGREEMENT,  # noqa: F401
-                                 SHIFT_MIN, SHIFT_MIN_ROWS, Shift, _cpu_nodes, _lease_candidates, _ratio,
-                                 _whole_run_probe, environment_differences, host_steal, machine_reading,
-                                 machine_speed, whole_run_shift)
 from bench.results import Results, Run
 
 DEFAULT_TOLERANCE = 0.10
-# Tasks that cross nodes in the compose cluster are noisier (issue 10: ±15% there).
-CLUSTER_TOLERANCES = {"ray-batched": 0.15, "ray-auto": 0.15}
-CALIBRATION = "calibration"
-TOLERANCE_MODES = ("sequential", "numpy", "multiprocessing", "ray-naive", "ray-batched", "ray-auto", CALIBRATION)
+CALIBRATION = "calibration"  # the no-op calibration's row, judged as a mode (per-task cost)
 RULE = ("a row reproduces when new/expected median response time is within ±tolerance; outside it, it differs "
         "only when significant (Mann-Whitney U) and beyond Ray's session spread, else can't tell")
 # Ray's per-task rate moves between driver sessions while the CPU holds: the no-op calibration
@@ -86,11 +84,13 @@ def _on_cluster(res: Results) -> bool:
 
 def tolerance_table(a: Results, b: Results, tolerance: float | None = None) -> dict[str, float]:
     """The band per mode: one value for all when given, else issue 10's targets for where the files ran."""
+    modes = (*mode_table.names(), CALIBRATION)
     if tolerance is not None:
-        return {mode: float(tolerance) for mode in TOLERANCE_MODES}
-    table = {mode: DEFAULT_TOLERANCE for mode in TOLERANCE_MODES}
-    if _on_cluster(a) or _on_cluster(b):
-        table.update(CLUSTER_TOLERANCES)
+        return {mode: float(tolerance) for mode in modes}
+    table = {mode: DEFAULT_TOLERANCE for mode in modes}
+    if _on_cluster(a) or _on_cluster(b):  # the mode table's wider bands where tasks cross nodes
+        table.update({name: spec.cluster_tolerance for name, spec in mode_table.TABLE.items()
+                      if spec.cluster_tolerance is not None})
     return table
 
 
@@ -237,8 +237,9 @@ def _fmt_p(p: float | None) -> str:
 
 def per_task_row(mode: str, params) -> bool:
     """Rows whose time is mostly Ray's per-task cost: they move with the driver session."""
-    return mode in ("ray-naive", CALIBRATION) or (
-        mode == "ray-batched" and (params.get("tasks") or 0) >= PER_TASK_MIN_TASKS)
+    spec = mode_table.spec_of(mode)
+    cost = "per_task" if mode == CALIBRATION else spec.cost if spec else None
+    return cost == "per_task" or (cost == "batched" and (params.get("tasks") or 0) >= PER_TASK_MIN_TASKS)
 
 
 def more_trials_to_settle(ratio: float, ci: tuple[float, float] | None, n: int) -> int | None:
@@ -286,7 +287,7 @@ def _judge(run_a: Run, run_b: Run, tolerance: float, alpha: float, factor: float
 
 
 def interleaved_calibration(res: Results) -> bool:
-    """Whether the file's calibration figure comes from batches after the rounds (bench.calibration)."""
+    """Whether the file's calibration figure comes from batches after the rounds (bench.engine.calibration)."""
     return "before_rounds" in (res.cluster.get("calibration") or {})
 
 

@@ -1,7 +1,7 @@
 """The cost of a failure: what one injected fault cost the measured trial it hit.
 
 For each fault the chaos harness logged ($BENCH_FAULT_LOG) in a run's time, from the run's own
-trial windows and times plus Ray's task events (bench.anatomy's GCS reader):
+trial windows and times plus Ray's task events (bench.engine.anatomy's GCS reader):
 
   trial                the measured trial whose window holds the fault; None when it landed
                        between trials or after the last one (nothing was measured: said, not guessed)
@@ -23,13 +23,13 @@ configuration's trial; the results file itself is only rewritten after each roun
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
-from bench import anatomy
-from bench.modes import remote_functions
-from bench.rounds import Row, RunSpec
+from bench.engine import anatomy
+from bench.engine.ray_modes import remote_functions
+from bench.engine.rounds import Row, RunSpec
+from bench.mode_table import spec_of
 from bench.stats import Stats
 
 TRIAL_LOG_ENV = "BENCH_TRIAL_LOG"
@@ -150,19 +150,6 @@ def fault_cost(fault: dict, trial: dict, records: list[dict] | None, events_reas
     return out
 
 
-def summary_line(label: str, cost: dict) -> str:
-    """One line for the terminal."""
-    if cost["trial"] is None:
-        return f"fault cost, {label}: not measured: the fault landed {cost['landed']}"
-    head = f"fault cost, {label}, trial #{cost['trial'] + 1}: "
-    slow = f"slowdown {cost['slowdown']:.2f}x" if cost.get("slowdown") else "slowdown unknown"
-    if not cost["task_events"]["available"]:
-        return head + f"{slow}; re-executed work and recovery unavailable: {cost['task_events']['reason']}"
-    recovery = f"{cost['recovery_s']:.2f} s" if cost.get("recovery_s") is not None else "none (no retry finished)"
-    return (head + f"{cost['lookups_re_executed']:,} lookups re-executed ({cost['tasks_retried']} task(s) retried), "
-            f"recovery {recovery}, {slow}")
-
-
 # ---- trial markers for a harness -------------------------------------------------------------
 
 def announce(event: str, spec: RunSpec, trial: int, **times: float) -> None:
@@ -183,10 +170,11 @@ def announce(event: str, spec: RunSpec, trial: int, **times: float) -> None:
 
 def _task_name(row: Row) -> str | None:
     """The Ray task name of the row's tasks (Ray names a task after its function), or None."""
-    if row.spec.mode not in ("ray-naive", "ray-batched", "ray-auto"):
+    counted = spec_of(row.spec.mode).fault_tasks  # the mode table's fault-cost rule
+    if counted is None:
         return None
     single, batched = remote_functions(row.mode.workload)
-    fn = single if row.spec.mode == "ray-naive" else batched
+    fn = single if counted == "single" else batched
     return getattr(getattr(fn, "_function", None), "__name__", None)
 
 
@@ -222,7 +210,7 @@ def read_attempts(name: str, window: tuple, expected: int, limit: int,
 
 def _trial_facts(row: Row) -> dict:
     tasks = row.mode.tasks_for(row.spec.lookups)
-    size = 1 if row.spec.mode == "ray-naive" else getattr(row.mode, "batch_size", None)
+    size = 1 if spec_of(row.spec.mode).fault_tasks == "single" else getattr(row.mode, "batch_size", None)
     return {"windows": list(row.windows), "response_s": list(row.samples.get("response_s", [])),
             "correct": row.correct_trials[-row.measured:] if row.measured else [], "lookups": row.spec.lookups,
             "batch_size": size, "tasks": tasks}
@@ -243,5 +231,5 @@ def measure(row: Row, faults: list[dict], node_events: list[dict]) -> list[dict]
     return out
 
 
-__all__ = ["announce", "fault_cost", "measure", "re_execution", "recovery_s", "slowdown", "summary_line",
+__all__ = ["announce", "fault_cost", "measure", "re_execution", "recovery_s", "slowdown",
            "trial_of", "trial_tasks"]

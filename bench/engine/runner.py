@@ -15,26 +15,24 @@ import threading
 import time
 from pathlib import Path
 
-from bench import anatomy, cluster, faultcost, metadata, model, placement, results
-from bench.calibration import Calibration
-from bench.modes import MODES
-from bench.errors import RuntimeFailure
-from bench.options import OPTIONS, RAY_MODES, with_defaults
-from bench.progress import SuiteProgress
-from bench.record import _trial_samples, fault_log, outlier_trials, run_record
-from bench.results import Results, Run
-from bench.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
-from bench.samplers import (SETTLE_BUSY_CORES, PeakRSS, available_cpus, host_cpu_record, host_mark, idle_load,
-                            settle, system_check)
+from bench import results
+from bench.analysis import model
+from bench.analysis.wording import fault_cost_line, lease_single_node_text
+from bench.engine import anatomy, cluster, faultcost, metadata, placement
+from bench.engine.calibration import Calibration
+from bench.engine.progress import SuiteProgress
+from bench.engine.record import _trial_samples, fault_log, outlier_trials, run_record
+from bench.engine.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
+from bench.engine.samplers import PeakRSS, available_cpus, host_cpu_record, host_mark, idle_load, settle, system_check
+from bench.engine.suites import RunConfig
+from bench.engine.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
+from bench.mode_table import spec_of
+from bench.results import SETTLE_BUSY_CORES, Results, Run
 from bench.stats import MEDIAN_CI_TARGET
-from bench.suites import RunConfig, build_config
-from bench.summary import print_summary
-from bench.wording import lease_single_node_text
-from bench.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
 
-# Re-exported: the rounds and the record were split out of this module (bench.rounds, bench.record).
-__all__ = ["SuiteRunner", "run_benchmark", "run_command", "verify", "Row", "RunSpec", "attribute_to_runs",
-           "extra_round_rows", "fault_log", "outlier_trials", "plan_runs", "round_order"]
+# Re-exported: the rounds and the record were split out of this module (bench.engine.rounds, bench.engine.record).
+__all__ = ["SuiteRunner", "verify", "Row", "RunSpec", "attribute_to_runs", "extra_round_rows", "fault_log",
+           "outlier_trials", "plan_runs", "round_order"]
 
 WARMUP_MAX_TASKS = 1000
 IDLE_WINDOW_S = 2.0
@@ -52,7 +50,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 class SuiteRunner:
-    """Prepares every run, then measures them in interleaved rounds (bench.rounds): trial 1 of
+    """Prepares every run, then measures them in interleaved rounds (bench.engine.rounds): trial 1 of
     every configuration, then trial 2, each round in a seeded random order. Slow drift (a
     warming machine, a filling object store) and order effects then spread over every
     configuration instead of biasing the ones that ran late."""
@@ -194,7 +192,7 @@ class SuiteRunner:
         row.windows.append((begin, end))
         row.rounds.append(round_index)
         row.quiet.append((quiet["waited_s"], quiet["busy_cores"]))
-        if spec.mode in RAY_MODES and outcome.tasks >= MANY_TASKS:
+        if spec_of(spec.mode).needs_ray and outcome.tasks >= MANY_TASKS:
             self._last_ray_trial_end = end
         faultcost.announce("trial end", spec, row.measured - 1, begin=begin, end=end)
 
@@ -225,7 +223,7 @@ class SuiteRunner:
                 **({"calibration": self.calibration.record()} if self.calibration else {})}
 
     def _measure(self, rows: list[Row]) -> None:
-        """The interleaved rounds (bench.rounds.measure_rounds), checkpointed after each."""
+        """The interleaved rounds (bench.engine.rounds.measure_rounds), checkpointed after each."""
         measure_rounds(rows, self.config, play=self._play_round, checkpoint=lambda: self._checkpoint(rows),
                        plan=self.progress.plan)
 
@@ -238,7 +236,7 @@ class SuiteRunner:
         return run_record(row, self.workload, nodes_end, resources, hostnames, faults, node_events, cost)
 
     def _fault_costs(self, rows: list[Row], owned: dict) -> dict[int, list]:
-        """What each injected fault cost its trial (bench.faultcost; task events read from the GCS
+        """What each injected fault cost its trial (bench.engine.faultcost; task events read from the GCS
         before the anatomy adds tasks). A diagnostic: its failure never costs the results."""
         costs = {}
         for row in rows:
@@ -251,7 +249,7 @@ class SuiteRunner:
                 self.progress.phase(f"fault cost of {row.spec.label}: unavailable: {_one_line(exc)}")
                 continue
             for cost in costs[id(row)]:
-                self.progress.phase(faultcost.summary_line(row.spec.label, cost))
+                self.progress.phase(fault_cost_line(row.spec.label, cost))
         return costs
 
     def _checkpoint(self, rows: list[Row]) -> None:
@@ -351,7 +349,7 @@ class SuiteRunner:
         )
         self._save()
         specs = plan_runs(config, cluster_cpus, driver_cpus)
-        self.rows[:] = [Row(spec, MODES[spec.mode](self.workload, **spec.params)) for spec in specs]
+        self.rows[:] = [Row(spec, spec_of(spec.mode).strategy_class()(self.workload, **spec.params)) for spec in specs]
 
     def _warm_up_all(self) -> None:
         rows = self.rows
@@ -410,7 +408,7 @@ class SuiteRunner:
         return self.results
 
     def _anatomy(self, rows: list[Row]) -> dict | None:
-        """After the timed rounds, a separate diagnostic (bench.anatomy); never part of a timed trial."""
+        """After the timed rounds, a separate diagnostic (bench.engine.anatomy); never part of a timed trial."""
         if self.config.suite.name == "stress":
             return None
         return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase,
@@ -437,33 +435,3 @@ class SuiteRunner:
             self.watcher.stop()
         if self.config.needs_ray:
             cluster.shutdown()
-
-
-def default_out_path(suite: str) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return Path("results") / f"{suite}-{stamp}.json"
-
-
-def run_benchmark(config: RunConfig, out: str | None = None, force: bool = False, argv: list[str] | None = None) -> tuple[Results, Path]:
-    """Validate the output path, run the suite, write results; raise if any run is wrong."""
-    if out is None:
-        target = default_out_path(config.suite.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-    else:
-        target = Path(str(out))
-    target = results.check_output_path(target, force)
-    runner = SuiteRunner(config, target, argv, force=force)
-    res = runner.run()
-    target = runner.out_path
-    print_summary(res, target)
-    bad = [run.label for run in res.runs if not run.correct]
-    if bad:
-        raise RuntimeFailure(f"{len(bad)} run(s) failed or gave wrong answers ({', '.join(bad)}); results kept in {target}")
-    return res, target
-
-
-def run_command(given: dict, argv: list[str] | None = None) -> tuple[Results, Path]:
-    """`bench run`: the options as given on the command line (bench.options.OPTIONS), checked, then run."""
-    values = with_defaults(given, options=OPTIONS)
-    out, force = values.pop("out"), values.pop("force")
-    return run_benchmark(build_config(**values), out=out, force=force, argv=argv)

@@ -1,0 +1,138 @@
+"""What a results file says about the conditions it ran in, beside its claims (bench.analysis.facts):
+its warnings as a kind plus figures, the machine's fingerprint, and what Ray's default placement
+cost per task against node affinity. Figures only; the words are chosen where they are shown."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Mapping
+
+from bench.analysis.pairs import log_t_interval, median_of, paired_ratios, valid_runs
+from bench.options import recorded_placement
+from bench.results import SETTLE_BUSY_CORES, Results
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A warning as a kind plus its figures; worded only where it is shown."""
+
+    kind: str
+    figures: Mapping
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes one machine's figures another's: recorded metadata plus three rates."""
+
+    cpu_model: str | None
+    logical_cores: int | None
+    physical_cores: int | None
+    memory_bytes: int | None
+    virtualization: str | None
+    probe_s: float | None  # the machine probe: seconds of a fixed CPU loop (median mark)
+    noop_task_s: float | None  # Ray's no-op task: seconds per task (1 / the calibration rate)
+    numpy_item_s: float | None  # numpy's seconds per lookup (the floor)
+
+
+@dataclass(frozen=True)
+class PlacementCost:
+    """The no-op task under the run's --placement and under the other one, in the same rounds
+    (bench.engine.calibration): what Ray's default placement costs per task against node affinity."""
+
+    placement: str  # the run's: every Ray row's tasks went this way
+    rate: float  # its no-op tasks/s (median)
+    other_rate: float  # the other placement's
+    default_over_affinity: float  # Ray's default time per no-op task over affinity's (geometric mean of rounds)
+    ci: tuple[float, float] | None
+    extra_s: float  # seconds more per task under Ray's default (at the medians; < 0: less)
+    pairs: int
+    driver_node_cpus: float | None = None  # 0: the driver's node runs no task, so Ray's default spills back
+
+
+# --- warnings -----------------------------------------------------------------------------------
+
+STEAL_WARN = 0.02  # CPU steal worth a warning: 2% of the host's CPU time
+
+
+def warnings_of(res: Results) -> list[Warning_]:
+    """Every warning the verdict carries, as a kind and its figures."""
+    found: dict[str, list[str]] = {}
+    for run in res.runs:
+        for warning in run.extra.get("warnings") or ():
+            found.setdefault(warning.get("kind") or "other", []).append(run.label)
+    out = [Warning_(f"run-{kind}", {"runs": tuple(labels)}) for kind, labels in found.items()]
+    calibration = res.cluster.get("calibration") or {}
+    if calibration.get("in_rounds_error"):
+        out.append(Warning_("calibration-stopped", {"error": calibration["in_rounds_error"],
+                                                    "kept_after_rounds": "before_rounds" in calibration}))
+    for message in ((res.cluster.get("system_check") or {}).get("warnings") or ()):
+        out.append(Warning_("system-check", {"message": message}))
+    placement = res.cluster.get("lease_placement") or {}
+    if recorded_placement(res.config) == "affinity":
+        pass  # every task asked its node directly: no lease left to a raylet's choice
+    elif placement.get("single_node"):
+        out.append(Warning_("lease-single-node", dict(placement["single_node"])))
+    elif placement.get("warning"):  # files from before the figures were recorded
+        out.append(Warning_("lease-single-node", {"message": placement["warning"]}))
+    idle = (res.cluster.get("idle_load") or {}).get("host_busy_cores")
+    if idle is not None and math.isfinite(idle):
+        out.append(Warning_("idle-load", {"busy_cores": idle}))
+    waits, busy = [], []
+    for run in res.runs:
+        quiet = run.extra.get("quiet_before_trial") or {}
+        waits += [w for w in quiet.get("waited_s") or () if w is not None]
+        busy += [b for b in quiet.get("busy_cores") or () if b is not None]
+    if waits:
+        out.append(Warning_("quiet-wait", {"total_s": sum(waits), "longest_s": max(waits),
+                                           "started_busy": sum(b > SETTLE_BUSY_CORES for b in busy),
+                                           "trials": len(busy)}))
+    host = (res.cluster.get("host_cpu") or {}).get("measured_rounds") or {}
+    if (host.get("steal_share") or 0) >= STEAL_WARN:
+        out.append(Warning_("steal", {"share": host["steal_share"]}))
+    return out
+
+
+# --- the machine ---------------------------------------------------------------------------
+
+
+def probe_marks(res: Results) -> list[float]:
+    return [m for m in (((res.cluster.get("host_cpu") or {}).get("probe") or {}).get("probe_s") or ()) if m]
+
+
+def fingerprint(res: Results) -> Fingerprint:
+    meta = res.metadata
+    calibration = ((res.cluster.get("calibration") or {}).get("stats") or {}).get("tasks_per_s") or {}
+    numpy_runs = valid_runs(res, "numpy")
+    marks = probe_marks(res)
+    return Fingerprint(
+        cpu_model=meta.get("cpu_model"), logical_cores=meta.get("cpu_count"),
+        physical_cores=meta.get("physical_cores"), memory_bytes=meta.get("memory_bytes"),
+        virtualization=meta.get("virtualization"),
+        probe_s=statistics.median(marks) if marks else None,
+        noop_task_s=1.0 / calibration["median"] if calibration.get("median") else None,
+        numpy_item_s=(median_of(numpy_runs[0]) / float(numpy_runs[0].params.get("queries") or 1)) if numpy_runs else None)
+
+
+def placement_cost(res: Results) -> PlacementCost | None:
+    """From the calibration's two placements, measured in the same rounds; None without them."""
+    record = res.cluster.get("calibration") or {}
+    other = record.get("other_placement") or {}
+    here_rates = (record.get("samples") or {}).get("tasks_per_s") or []
+    there_rates = (other.get("samples") or {}).get("tasks_per_s") or []
+    if not here_rates or not there_rates or not record.get("placement"):
+        return None
+    if not record.get("trial_rounds") or not other.get("trial_rounds"):
+        return None  # only the blocks before the rounds: not the same rounds, no pairs to claim
+    here = dict(zip(record["trial_rounds"], here_rates))
+    there = dict(zip(other["trial_rounds"], there_rates))
+    default_first = record["placement"] != "affinity"  # time per task is 1 / rate
+    ratios = paired_ratios(here, there) if default_first else paired_ratios(there, here)
+    if not ratios:
+        return None
+    value, ci = log_t_interval([1 / r for r in ratios])
+    rate, other_rate = statistics.median(here_rates), statistics.median(there_rates)
+    default_rate, affinity_rate = (rate, other_rate) if default_first else (other_rate, rate)
+    return PlacementCost(record["placement"], rate, other_rate, value, ci, 1 / default_rate - 1 / affinity_rate,
+                         len(ratios), other.get("driver_node_cpus"))
