@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from bench import mode_table
 from bench.analysis.conditions import placement_cost
 from bench.analysis.wording import PLACEMENT_WORDS, fault_cost_line, lease_single_node_text, placement_text, run_warning_text
 from bench.format import fmt_bytes, fmt_int, fmt_pct, fmt_rate, fmt_time
@@ -212,7 +213,8 @@ def _placement_rows(results: Results) -> list[tuple[str, str]]:
     cost = placement_cost(results)
     if cost:
         return [("Task placement", placement_text(cost).removeprefix("placement: "))]
-    placements = {run.params.get("placement") for run in results.runs if run.mode.startswith("ray-")}
+    placements = {run.params.get("placement") for run in results.runs if mode_table.spec_of(run.mode)
+                  and mode_table.spec_of(run.mode).needs_ray}
     return [("Task placement", "; ".join(PLACEMENT_WORDS.get(p, p) if p else
                                          "Ray's default scheduler (recorded before --placement existed)"
                                          for p in sorted(placements, key=str)))] if placements else []
