@@ -51,8 +51,7 @@ def run_suites(suites: Sequence[str], name: str, report: str = "reports/index.ht
         if failure is not None:
             break
     if written:
-        write_report([str(path) for path in written], out=report)
-        print(f"report: {report} ({', '.join(str(path) for path in written)})")
+        write_report([str(path) for path in written], out=report)  # it prints the summary and its path
     if failure is not None:
         raise failure
     return written
