@@ -214,6 +214,10 @@ OPTIONS: tuple[Option, ...] = (
            fraction),
     Option("budget", None, "seconds of extra trials per suite for those rows (suite default; 0: none).", seconds,
            record="extra_budget_s"),
+    Option("time_budget", None, "seconds for a suite's measured rounds, planned and extra trials together "
+           "(suite default: standard 300, heavy 60, quick 60, full and stress none): over it, dear rows are "
+           "planned at their fewest trials (3; the 100k-task naive row 2, always kept) and no extra round "
+           "starts.", seconds, record="time_budget_s"),
     Option("out", None, "results path (default results/<suite>-<utc>.json); never overwritten without --force.",
            experiment=False, in_config=False),
     Option("force", False, "overwrite an existing --out file.", experiment=False, in_config=False),

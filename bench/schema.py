@@ -49,7 +49,7 @@ def _run_schema() -> dict:
 
 
 # Options added after version 2 was first published: a version-2 file written before lacks them.
-ADDED_WITHIN_V2 = frozenset({"placement"})
+ADDED_WITHIN_V2 = frozenset({"placement", "time_budget_s"})
 
 
 def json_schema() -> dict:

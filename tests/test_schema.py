@@ -43,12 +43,12 @@ def test_the_schema_rejects_what_it_should():
 
 
 def test_a_version_2_file_from_before_placement_still_matches_the_schema():
-    """Options added within version 2 (placement) are not required of files written before."""
+    """Options added within version 2 (placement, time_budget_s) are not required of files written before."""
     import jsonschema
 
     from bench.schema import json_schema
 
     old = json.loads((Path(__file__).resolve().parent.parent / "docs" / "examples" / "amd-epyc-485"
                       / "standard-20261202T175806Z.json").read_text())
-    assert "placement" not in old["config"]
+    assert "placement" not in old["config"] and "time_budget_s" not in old["config"]
     jsonschema.validate(old, json_schema())

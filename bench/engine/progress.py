@@ -61,12 +61,16 @@ class SuiteProgress:
 
     # -- the suite bar ------------------------------------------------------------
 
-    def start_rounds(self, trials: int, predicted_s: float) -> None:
+    def start_rounds(self, trials: int, predicted_s: float, budget_s: float | None = None) -> None:
         """The measured rounds begin: say how many trials and how long they are predicted to
-        take, so that close() can set the actual time beside it."""
+        take, and the time budget that bounds them with their extra rounds, so that close()
+        can set the actual time beside it."""
         self._rounds_started, self._rounds_predicted_s = time.monotonic(), max(0.0, predicted_s)
+        bound = "" if budget_s is None else (
+            f"; extra rounds for noisy rows within the time budget, {_clock(budget_s)} in all"
+            if budget_s >= predicted_s else f"; over the time budget ({_clock(budget_s)}): no extra rounds")
         self.phase(f"measuring: {trials} trials in interleaved rounds, predicted to take {_clock(predicted_s)} "
-                   "(the trials alone, from the calibration and the warm-ups)")
+                   f"(the trials alone, from the calibration and the warm-ups{bound})")
         self.plan(predicted_s)
 
     def plan(self, seconds: float) -> None:

@@ -132,7 +132,7 @@ def _params(row: Row, workload: WorkloadLike) -> dict:
         **workload.describe(),
         "queries": spec.lookups,
         "trials": row.measured,
-        "planned_trials": spec.trials,
+        "planned_trials": row.planned_trials,
         "tasks": row.mode.tasks_for(spec.lookups),
         **spec.params,
         **row.mode.params,  # what the mode decided itself, e.g. ray-auto's batch size

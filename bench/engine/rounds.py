@@ -100,10 +100,15 @@ class Row:
     ended_unix: float | None = None
     peak_rss: int = 0
     estimate_s: float = 0.0  # predicted trial time before the row has a median of its own
+    planned: int | None = None  # its planned trials (plan_trials); None: the spec's
 
     @property
     def measured(self) -> int:
         return len(self.samples.get("response_s", []))
+
+    @property
+    def planned_trials(self) -> int:
+        return self.spec.trials if self.planned is None else self.planned
 
     @property
     def active(self) -> bool:
@@ -128,6 +133,46 @@ class Row:
     def predicted_s(self) -> float:
         return self.median_s() if self.measured else self.estimate_s
 
+    def trial_cost_s(self) -> float:
+        """What one more trial costs the suite's wall clock: the trial, and the quiet wait
+        before it (a cheap trial after a many-task one waits a second for Ray's bookkeeping)."""
+        waits = [waited for waited, _busy in self.quiet]
+        return self.predicted_s() + (float(np.mean(waits)) if waits else 0.0)
+
+    def precision_per_s(self) -> float:
+        """How much one more trial narrows the median's interval, per second it costs: the
+        half-width goes as CV / sqrt(n), so trial n + 1 takes CV * (1/sqrt(n) - 1/sqrt(n + 1))
+        off it. The extra rounds spend the budget where this is largest."""
+        n, cv = max(1, self.measured), self.cv()
+        gain = (cv if math.isfinite(cv) else 1.0) * (1 / math.sqrt(n) - 1 / math.sqrt(n + 1))
+        return gain / max(self.trial_cost_s(), 1e-9)
+
+
+def plan_trials(rows: list[Row], config: RunConfig) -> float:
+    """Each row's planned trials, from its predicted cost (the calibration and its warm-up),
+    within the suite's time budget; returns their predicted seconds. A cheap row (a trial
+    under the suite's cheap_trial_s) plays the suite's trials; a dear one its min_trials:
+    its trials are the seconds of the suite, and its noise (a many-task row's CV is a few %)
+    rarely needs more, which the extra rounds give it if it does. Then, while the plan's
+    predicted time is over the time budget, the dearest rows come down to min_trials too.
+    No row goes under min_trials (nor the 100k-task naive row under its own 2): the seed's
+    headline rows stay whatever the budget. --trials, when given, is played as given."""
+    suite = config.suite
+    for row in rows:
+        floor = min(row.spec.trials, suite.min_trials)
+        cheap = config.trials_given or row.predicted_s() <= suite.cheap_trial_s
+        row.planned = row.spec.trials if cheap else floor
+
+    def predicted() -> float:
+        return sum(r.predicted_s() * r.planned_trials for r in rows if r.active)
+
+    if config.time_budget_s is not None and not config.trials_given:
+        for row in sorted(rows, key=Row.predicted_s, reverse=True):
+            if predicted() <= config.time_budget_s:
+                break
+            row.planned = min(row.planned_trials, suite.min_trials)
+    return predicted()
+
 
 # No extra trial for a row whose one trial would take more than this share of the suite's
 # extra-trial budget: one more 85 s naive trial cannot settle a median of 2 trials, and the
@@ -139,20 +184,21 @@ def extra_round_rows(rows: list[Row], target_cv: float, max_trials: int | Callab
                      budget_left_s: float, max_trial_s: float = math.inf) -> list[Row]:
     """Rows that get one more trial: not settled (CV above the target and the median not yet
     known within MEDIAN_CI_TARGET), under the trial cap (a number,
-    or a function of the row's median trial time), and whose next trial (its median so far)
-    fits in what is left of the extra-trial budget, within max_trial_s and within a fair share
-    of what is left. Cheapest first, so a small budget tightens as many rows as it can."""
+    or a function of the row's median trial time), and whose next trial (its median so far,
+    plus its quiet wait) fits in what is left of the budget, within max_trial_s and within a
+    fair share of what is left. Most precision per second first (Row.precision_per_s), so a
+    small budget goes where a second narrows a median most."""
     cap = max_trials if callable(max_trials) else (lambda _median_s: max_trials)
     wanting = [r for r in rows if r.active and not r.settled(target_cv) and r.measured < cap(r.median_s())
-               and r.median_s() <= min(budget_left_s, max_trial_s)]
+               and r.trial_cost_s() <= budget_left_s and r.median_s() <= max_trial_s]
     # A fair share: no row's trial may cost more than what is left split over the rows still
     # wanting (and affordable), so one slow row cannot spend, round after round, what a cheap
     # one needs.
     share = budget_left_s / max(1, len(wanting))
     chosen, left = [], budget_left_s
-    for row in sorted(wanting, key=Row.median_s):
-        cost = row.median_s()
-        if cost <= min(left, max_trial_s, share):
+    for row in sorted(wanting, key=Row.precision_per_s, reverse=True):
+        cost = row.trial_cost_s()
+        if cost <= min(left, share):
             chosen.append(row)
             left -= cost
     return chosen
@@ -197,41 +243,52 @@ def attribute_to_runs(rows: list[Row], faults: list[dict], node_events: list[dic
 def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row], int], None],
                    checkpoint: Callable[[], None], plan: Callable[[float], None]) -> None:
     """The planned trials, every active row each round; then extra rounds for the rows whose
-    CV is above the target, within the extra-trial budget; then each row's stop reason.
+    CV is above the target, within the extra-trial budget and what the time budget leaves
+    after the planned rounds; then each row's stop reason.
     play(rows, k) plays round k; its wall time, bookkeeping included (machine probe, node count,
-    calibration batch), counts against the budget, which bounds the suite's time; checkpoint() follows
+    calibration batch), counts against both budgets, which bound the suite's time; checkpoint() follows
     every round; plan(s) announces the predicted seconds of an extra round."""
+    started = time.perf_counter()
     round_index = _planned_rounds(rows, play, checkpoint)
     for row in rows:
         if row.active and row.settled(config.target_cv):
             row.stop_reason = "stable"
     spent, budget = 0.0, config.extra_budget_s
-    while True:  # extra rounds where the noise is, within the budget
-        extra = extra_round_rows(rows, config.target_cv, config.trial_cap, budget - spent,
+
+    def time_left() -> float:
+        if config.time_budget_s is None:
+            return math.inf
+        return config.time_budget_s - (time.perf_counter() - started)
+
+    while True:  # extra rounds where the noise is, within the budgets
+        extra = extra_round_rows(rows, config.target_cv, config.trial_cap, min(budget - spent, time_left()),
                                  max_trial_s=MAX_EXTRA_TRIAL_SHARE * budget)
         if not extra:
             break
         round_index += 1
         plan(sum(r.predicted_s() for r in extra))
-        started = time.perf_counter()
+        round_started = time.perf_counter()
         play(extra, round_index)
-        spent += time.perf_counter() - started
+        spent += time.perf_counter() - round_started
         for row in extra:
             if row.active and row.settled(config.target_cv):
                 row.stop_reason = "stable after extra trials"
         checkpoint()
     for row in rows:
         if row.active:
-            row.stop_reason = _unsettled_reason(row, config)
+            row.stop_reason = _unsettled_reason(row, config, time_left_s=time_left(), extra_left_s=budget - spent)
 
 
-def _unsettled_reason(row: Row, config: RunConfig) -> str:
+def _unsettled_reason(row: Row, config: RunConfig, time_left_s: float = math.inf,
+                      extra_left_s: float = math.inf) -> str:
     if row.measured >= config.trial_cap(row.median_s()):
         return "max trials"
     if config.extra_budget_s <= 0:
         return "planned trials"
     if row.median_s() > MAX_EXTRA_TRIAL_SHARE * config.extra_budget_s:
         return "trial too long for extra trials"
+    if time_left_s < min(extra_left_s, row.trial_cost_s()):
+        return "time budget"
     return "budget"
 
 
@@ -248,11 +305,11 @@ def planned_rounds_of(trials: int, rounds: int) -> list[int]:
 
 
 def _planned_rounds(rows: list[Row], play, checkpoint) -> int:
-    planned = max((r.spec.trials for r in rows), default=0)
-    schedule = {id(r): planned_rounds_of(r.spec.trials, planned) for r in rows}
+    planned = max((r.planned_trials for r in rows), default=0)
+    schedule = {id(r): planned_rounds_of(r.planned_trials, planned) for r in rows}
     round_index = 0
     while True:
-        pending = [r for r in rows if r.active and r.measured < r.spec.trials]
+        pending = [r for r in rows if r.active and r.measured < r.planned_trials]
         if not pending:
             return round_index
         round_index += 1

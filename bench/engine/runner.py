@@ -22,7 +22,8 @@ from bench.engine import anatomy, cluster, faultcost, metadata, placement
 from bench.engine.calibration import Calibration
 from bench.engine.progress import SuiteProgress
 from bench.engine.record import _trial_samples, fault_log, outlier_trials, run_record
-from bench.engine.rounds import Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, round_order
+from bench.engine.rounds import (Row, RunSpec, attribute_to_runs, extra_round_rows, measure_rounds, plan_runs, plan_trials,
+                                 round_order)
 from bench.engine.samplers import PeakRSS, available_cpus, host_cpu_record, host_mark, idle_load, settle, system_check
 from bench.engine.suites import RunConfig
 from bench.engine.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
@@ -356,7 +357,9 @@ class SuiteRunner:
         self.progress.phase(f"warming up {len(rows)} configurations")
         for row in rows:
             self._warm_up(row)
-        self.progress.start_rounds(sum(r.spec.trials for r in rows), sum(r.predicted_s() * r.spec.trials for r in rows if r.active))
+        predicted = plan_trials(rows, self.config)  # each row's trials, from its cost, within the time budget
+        self.progress.start_rounds(sum(r.planned_trials for r in rows if r.active), predicted,
+                                   budget_s=self.config.time_budget_s)
 
     def _observe(self, rows: list[Row]) -> tuple[dict, list, list]:
         """Measure the rounds under one sampling session; then the resources, the node events

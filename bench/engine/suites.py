@@ -46,28 +46,34 @@ class Suite:
     # with a 30% CV (a batched row on 2 cores) needs about 100 for +-5% (bench.engine.rounds).
     cheap_row_s: float = 20.0
     cheap_max_trials: int = 100
+    # Trials are planned by precision per second (bench.engine.rounds.plan_trials): a row whose
+    # trial takes over cheap_trial_s plays min_trials, the others `trials`; the time budget
+    # bounds the measured rounds' wall time, planned and extra trials together (None: no bound).
+    min_trials: int = 3
+    cheap_trial_s: float = 2.0
+    time_budget_s: float | None = None
     description: str = ""
 
 
 SUITES = {
     "quick": Suite(
         "quick", queries=20_000, trials=3, naive_tasks=(1_000, 5_000), calibration_trials=3,
-        calibration_max_trials=3, extra_budget_s=10.0,
+        calibration_max_trials=3, extra_budget_s=10.0, time_budget_s=60.0,
         description="smoke-sized: every mode, 20k lookups, 1-2 min on 2 cores",
     ),
     "standard": Suite(
         "standard", queries=100_000, trials=5, naive_tasks=(1_000, 10_000, 100_000), extra_budget_s=90.0,
-        description="the seed's scale: 100k lookups, naive at 1k/10k/100k tasks",
+        time_budget_s=300.0, description="the seed's scale: 100k lookups, naive at 1k/10k/100k tasks",
     ),
     "full": Suite(
         "full", queries=100_000, trials=10, naive_tasks=(1_000, 10_000, 100_000),
         batch_sizes=(10, 30, 100, 300, 1000, 3000, 10000, 30000), large_naive_trials=5,
-        calibration_trials=10, calibration_max_trials=30, extra_budget_s=180.0,
+        calibration_trials=10, calibration_max_trials=30, extra_budget_s=180.0, min_trials=5,
         description="more trials and a finer batch sweep",
     ),
     "heavy": Suite(
         "heavy", queries=20_000, trials=5, naive_tasks=(), batch_sizes=(100, 1000), array_size=10_000,
-        modes=WORK_BOUND_MODES, extra_budget_s=30.0,
+        modes=WORK_BOUND_MODES, extra_budget_s=30.0, cheap_trial_s=1.0, time_budget_s=60.0,
         description="work-bound regime: a 10k-element array (value range scaled with it), 100x the seed's work per lookup",
     ),
     "stress": Suite(
@@ -110,6 +116,7 @@ class RunConfig:
     trials_given: bool = False
     target_cv: float = 0.05
     extra_budget_s: float = 0.0
+    time_budget_s: float | None = None  # the measured rounds' wall time, planned and extra trials
     workload: str | None = None  # MODULE:FUNCTION: a user's per-item function instead of the lookups
     items: int | None = None  # its item count (= queries); None for the lookups
     items_from: str | None = None  # MODULE:FUNCTION giving the items instead of range(items)
@@ -179,6 +186,7 @@ def build_config(**given) -> RunConfig:
         window=check["window"](_or(value["window"], preset.window)), quiet=check["quiet"](value["quiet"]),
         trials_given=trials_given, target_cv=check["target_cv"](_or(value["target_cv"], preset.target_cv)),
         extra_budget_s=check["budget"](_or(value["budget"], preset.extra_budget_s)),
+        time_budget_s=check["time_budget"](_or(value["time_budget"], preset.time_budget_s)),
         workload=function, items=items, items_from=items_from, placement=check["placement"](value["placement"]),
     )
 

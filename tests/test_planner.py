@@ -1,0 +1,162 @@
+"""Trials planned by precision per second (issue 23): each row's trials from its cost and noise,
+within a time budget that bounds the measured rounds' wall time; the headline rows stay."""
+
+import pytest
+
+from bench.engine import rounds
+from bench.engine.rounds import Row, RunSpec, extra_round_rows, plan_trials
+from bench.engine.suites import SUITES, build_config
+
+
+def _row(label, trials, estimate_s, times=()):
+    row = Row(RunSpec("sequential", label, 10, trials), mode=None)
+    row.estimate_s = estimate_s
+    row.samples["response_s"] = list(times)
+    return row
+
+
+def test_dear_rows_are_planned_at_their_fewest_trials_cheap_rows_at_the_suites():
+    config = build_config(suite="standard", quiet=True, time_budget=10_000)
+    suite = config.suite
+    cheap = _row("B=1,000", 5, suite.cheap_trial_s)  # exactly at the edge: still cheap
+    dear = _row("naive 10k", 5, suite.cheap_trial_s * 1.01)
+    headline = _row("naive 100k", 2, 80.0)  # the 100k-task naive row: its own 2, never raised
+    predicted = plan_trials([cheap, dear, headline], config)
+    assert (cheap.planned_trials, dear.planned_trials, headline.planned_trials) == (5, suite.min_trials, 2)
+    assert predicted == pytest.approx(5 * cheap.estimate_s + suite.min_trials * dear.estimate_s + 2 * 80.0)
+
+
+def test_trials_given_are_played_as_given():
+    config = build_config(suite="standard", quiet=True, trials=7, time_budget=1)
+    dear = _row("naive 10k", 7, 50.0)
+    plan_trials([dear], config)
+    assert dear.planned_trials == 7
+
+
+def test_over_the_time_budget_the_dearest_rows_come_down_first_and_no_row_below_its_floor():
+    config = build_config(suite="heavy", quiet=True, time_budget=25)  # heavy: cheap_trial_s 1, min_trials 3
+    rows = [_row("a", 5, 0.9), _row("b", 5, 0.5), _row("c", 5, 0.1), _row("d", 2, 3.0)]
+    # 5 x (0.9 + 0.5 + 0.1) + 2 x 3 = 13.5: within 25, as planned
+    assert plan_trials(rows, config) == pytest.approx(13.5)
+    assert [r.planned_trials for r in rows] == [5, 5, 5, 2]
+    tight = build_config(suite="heavy", quiet=True, time_budget=12)
+    # over 12: a (the dearest over its floor) comes down to 3 (11.7 s), and that is enough
+    assert plan_trials(rows, tight) == pytest.approx(3 * 0.9 + 5 * 0.5 + 5 * 0.1 + 2 * 3.0)
+    assert [r.planned_trials for r in rows] == [3, 5, 5, 2]
+    nothing = build_config(suite="heavy", quiet=True, time_budget=0)
+    plan_trials(rows, nothing)
+    assert [r.planned_trials for r in rows] == [3, 3, 3, 2]  # the floors: the headline rows stay
+
+
+def test_the_standard_suite_keeps_the_seeds_headline_rows_under_any_time_budget():
+    from bench.engine.rounds import plan_runs
+
+    config = build_config(suite="standard", quiet=True, time_budget=0)
+    specs = plan_runs(config, cluster_cpus=3, driver_cpus=2)
+    rows = [_row(s.label, s.trials, 1000.0) for s in specs]
+    for row, spec in zip(rows, specs):
+        row.spec = spec
+    plan_trials(rows, config)
+    by_label = {r.spec.label: r.planned_trials for r in rows}
+    assert by_label["ray-naive 100,000 tasks"] == 2
+    for size in (10, 100, 1000, 10000):  # the seed's batch sizes
+        assert by_label[f"ray-batched B={size:,}"] == SUITES["standard"].min_trials
+
+
+def test_extra_trials_go_where_a_second_narrows_a_median_most():
+    # the same CV, 10x the cost: the cheap row first
+    cheap, dear = _row("cheap", 3, 0, [0.1, 0.2, 0.15]), _row("dear", 3, 0, [1.0, 2.0, 1.5])
+    assert extra_round_rows([dear, cheap], 0.05, 9, budget_left_s=100.0) == [cheap, dear]
+    # a slightly noisy cheap row against a very noisy row 3x dearer: the noisy one first
+    calm = _row("calm", 3, 0, [0.100, 0.104, 0.102])
+    wild = _row("wild", 3, 0, [0.15, 0.45, 0.3])
+    assert calm.precision_per_s() < wild.precision_per_s()
+    assert extra_round_rows([calm, wild], 0.001, 9, budget_left_s=100.0) == [wild, calm]
+
+
+def test_a_trials_cost_counts_the_quiet_wait_before_it():
+    row = _row("cheap after a many-task trial", 3, 0, [0.1, 0.1, 0.1])
+    row.quiet = [(1.0, 0.0), (1.0, 0.1), (0.1, 0.0)]
+    assert row.trial_cost_s() == pytest.approx(0.1 + 0.7)
+    row.samples["response_s"] = [0.1, 0.2, 0.15]  # noisy: wants more trials
+    # 1 s left: the trial alone (0.15 s) fits, with its wait (0.85 s) too; 0.5 s left: not
+    assert extra_round_rows([row], 0.05, 9, budget_left_s=1.0) == [row]
+    assert extra_round_rows([row], 0.05, 9, budget_left_s=0.5) == []
+
+
+def test_the_time_budget_bounds_the_measured_rounds_wall_time(monkeypatch):
+    """Planned rounds and extra rounds together: no extra round starts once its cost no longer
+    fits what the time budget leaves, whatever the extra-trial budget still allows."""
+    clock = [0.0]
+    monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
+    config = build_config(suite="quick", modes="sequential", queries=2000, trials=3, budget=1000, time_budget=20,
+                          quiet=True)
+    row, extra_started = _row("noisy", 3, 1.0), []
+
+    def play(rows, index):
+        if index > 3:
+            extra_started.append(clock[0])
+        for r in rows:  # 0.4 s or 1.2 s: the median never settles, so only a budget stops it
+            r.samples["response_s"].append(0.4 + 0.8 * (index % 2))
+            clock[0] += r.samples["response_s"][-1]
+        clock[0] += 0.5  # the round's bookkeeping
+
+    rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=lambda s: None)
+    assert row.stop_reason == "time budget" and extra_started
+    assert clock[0] <= config.time_budget_s + 1.2 + 0.5  # at most one round over
+    assert clock[0] + row.trial_cost_s() > config.time_budget_s  # and it stopped only when the next did not fit
+
+
+def test_without_a_time_budget_the_extra_budget_alone_bounds_the_extras(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
+    config = build_config(suite="full", modes="sequential", queries=2000, trials=3, budget=6, quiet=True)
+    assert config.time_budget_s is None
+    row = _row("noisy", 3, 1.0)
+
+    def play(rows, index):
+        for r in rows:
+            r.samples["response_s"].append(0.4 + 0.8 * (index % 2))
+            clock[0] += r.samples["response_s"][-1]
+
+    rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=lambda s: None)
+    assert row.stop_reason == "budget"
+
+
+def test_the_runner_plans_by_cost_records_the_plan_and_states_it(tmp_path, capsys):
+    """Through SuiteRunner: a row dearer than cheap_trial_s is recorded with min_trials planned,
+    the time budget is recorded, and the rounds' first line states the prediction and the bound."""
+    from bench import results
+    from bench.engine.runner import SuiteRunner
+
+    from dataclasses import replace
+
+    config = build_config(suite="quick", modes="sequential,numpy", queries=20_000, budget=0, time_budget=30)
+    # a suite whose floor is under its trials, and every row dearer than its cheap_trial_s
+    config = replace(config, trials=5, suite=replace(SUITES["quick"], trials=5, min_trials=2, cheap_trial_s=1e-6))
+    out = tmp_path / "r.json"
+    SuiteRunner(config, out).run()
+    res = results.load(out)
+    assert res.config["time_budget_s"] == 30
+    planned = {run.label: run.params["planned_trials"] for run in res.runs}
+    assert planned == {"sequential": 2, "numpy": 2}  # both dearer than 1 microsecond
+    assert all(len(run.samples["response_s"]) == 2 for run in res.runs)
+    err = capsys.readouterr().err
+    assert "measuring: 4 trials in interleaved rounds, predicted to take" in err
+    assert "within the time budget, 0:30 in all" in err
+
+
+def test_an_old_file_rerun_says_it_predates_the_time_budget():
+    import json
+    from pathlib import Path
+
+    from bench.rerun import rerun_options
+    from bench.results import Results
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "intel-xeon-1217" / \
+        "standard-20261203T193417Z.json"
+    res = Results.from_dict(json.loads(path.read_text()))
+    assert "time_budget_s" not in res.config
+    options, notes = rerun_options(res)
+    assert "time_budget" not in options
+    assert any("predates --time-budget" in note for note in notes)
