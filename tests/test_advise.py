@@ -234,3 +234,53 @@ def test_where_tasks_leave_the_drivers_node_the_recommendation_stays_inline():
     assert remote.predicted_s == remote.inline_predicted_s >= local.predicted_s
     line = [line for line in advice_lines(remote) if "inline limit" in line][0]
     assert "tasks left the driver's node" in line and "stays inline" in line
+
+
+def _with_placement_cost(res, affinity_rates, default_rates, driver_node_cpus=0):
+    """res with a calibration that timed the no-op task under both placements in the same rounds."""
+    rounds = list(range(1, len(affinity_rates) + 1))
+    calibration = {"placement": "affinity", "samples": {"tasks_per_s": list(affinity_rates)}, "trial_rounds": rounds,
+                   "other_placement": {"placement": "default", "samples": {"tasks_per_s": list(default_rates)},
+                                       "trial_rounds": rounds, "driver_node_cpus": driver_node_cpus}}
+    return Results(metadata={}, workload=res.workload, cluster={**res.cluster, "calibration": calibration},
+                   runs=res.runs, config={"placement": "affinity", "modes": ["ray-batched"]})
+
+
+def test_advise_states_what_rays_default_placement_costs_per_task_when_the_file_measured_it():
+    """Issue 23: the spillback hop (a driver on a node without CPUs, Ray's default placement),
+    measured on the file's no-op tasks, is added to c for the advised run's tasks."""
+    base = synthetic(c=400e-6)
+    # affinity 2,000 no-op tasks/s, Ray's default 1,000/s: 0.5 ms more per task, every round alike
+    res = _with_placement_cost(base, [2000, 2010, 1990, 2000, 2005], [1000, 1003, 998, 1001, 999])
+    adv = advise(res, 50e-6, 1_000_000)
+    assert adv.placement == "affinity" and adv.placement_cost.extra_s == pytest.approx(0.5e-3, rel=0.01)
+    line = [line for line in advice_lines(adv) if "placement:" in line]
+    assert len(line) == 1
+    assert "with --placement affinity" in line[0] and "spillback hop" in line[0]
+    assert f"{adv.tasks:,} tasks take about" in line[0]
+    expected_c = adv.per_task_overhead_s + adv.placement_cost.extra_s
+    from bench.format import fmt_time
+    assert f"c = {fmt_time(expected_c)} there" in line[0]
+    # the driver's node has CPUs: the difference is stated, the hop is not named
+    with_cpus = advice_lines(advise(_with_placement_cost(base, [2000, 2010, 1990, 2000, 2005],
+                                                         [1000, 1003, 998, 1001, 999], driver_node_cpus=2),
+                                    50e-6, 1_000_000))
+    assert not any("spillback" in line for line in with_cpus)
+
+
+def test_advise_says_the_placement_made_no_difference_when_the_interval_spans_one():
+    base = synthetic()
+    res = _with_placement_cost(base, [2000, 1800, 2200, 1900, 2100], [1900, 2100, 1950, 2050, 2000])
+    line = [line for line in advice_lines(advise(res, 50e-6, 1_000_000)) if "placement:" in line]
+    assert len(line) == 1 and "no measurable difference" in line[0] and "holds under either" in line[0]
+
+
+def test_advise_names_the_placement_of_a_file_without_the_same_round_measure():
+    lines = advice_lines(advise(synthetic(), 50e-6, 1_000_000))
+    assert [line for line in lines if "placement:" in line] == [
+        "  placement: the file records none for its Ray tasks, nor a same-round measure of either"]
+    old = load(os.path.join(os.path.dirname(__file__), "..", "docs", "examples", "amd-epyc-485",
+                            "standard-20261202T175806Z.json"))  # from before --placement: Ray's default
+    assert [line for line in advice_lines(advise(old, 50e-6, 1_000_000)) if "placement:" in line] == [
+        "  placement: c was measured with --placement default (Ray's own scheduler); the file has no same-round "
+        "measure of the other placement"]

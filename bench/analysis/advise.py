@@ -19,10 +19,12 @@ from types import MappingProxyType
 import numpy as np
 
 from bench.analysis import model
+from bench.analysis.conditions import PlacementCost, placement_cost
 from bench.analysis.facts import compute as compute_facts
-from bench.analysis.wording import claim_name, fact_text
+from bench.analysis.wording import PLACEMENT_MEASURABLE, claim_name, fact_text
 from bench.errors import UsageError
 from bench.format import fmt_int, fmt_time
+from bench.options import recorded_placement
 from bench.results import Results, load
 
 RESAMPLES = 400
@@ -63,6 +65,11 @@ class Advice:
     inline_batch_size: int  # best B that stays inline (== batch_size when it already does)
     inline_predicted_s: float
     results_cross_nodes: bool = False  # the file's probe saw tasks leave the driver's node: B stays inline
+    # Where the file's Ray tasks went (--placement), and what Ray's default placement cost per task
+    # against node affinity in the same rounds (bench.analysis.conditions.placement_cost); None when
+    # the file did not measure both
+    placement: str | None = None
+    placement_cost: PlacementCost | None = None
 
 
 def parse_duration(text) -> float:
@@ -189,6 +196,7 @@ def advise(results: Results, work_per_item_s: float, items: int) -> Advice:
         worst_point_batch_size=fitted["worst_point_batch_size"], misfit=fitted["misfit"],
         inline_limit_bytes=limit, inline_limit_recorded=recorded, max_items_inline=max_inline,
         inline_batch_size=inline_batch, inline_predicted_s=inline_s, results_cross_nodes=cross_nodes,
+        placement=recorded_placement(results.config), placement_cost=placement_cost(results),
     )
 
 
@@ -214,7 +222,35 @@ def advice_lines(adv: Advice) -> list[str]:
         lines.append("break-even: none: on 1 CPU Ray only adds its overheads to the loop, at any work or count")
     else:
         lines.append(f"break-even: with {w} per item, Ray beats the loop from {fmt_int(adv.break_even_items)} items")
-    return lines + ["assumptions:"] + ["  " + line for line in _assumption_lines(adv)]
+    return lines + ["assumptions:"] + ["  " + line for line in _assumption_lines(adv) + _placement_lines(adv)]
+
+
+def _placement_lines(adv: Advice) -> list[str]:
+    """c was measured under the file's --placement; under the other one a task may cost more.
+    A driver on a node without CPUs (Ray's advice for a large cluster's head) pays, under Ray's
+    default placement, a spillback hop per lease: the file's no-op tasks measured what it costs."""
+    cost = adv.placement_cost
+    if cost is None:
+        if adv.placement is None:
+            return ["placement: the file records none for its Ray tasks, nor a same-round measure of either"]
+        where = "--placement default (Ray's own scheduler)" if adv.placement == "default" else \
+            f"--placement {adv.placement}"
+        return [f"placement: c was measured with {where}; the file has no same-round measure of the other placement"]
+    measured = cost.ci is not None and not cost.ci[0] <= 1 <= cost.ci[1] \
+        and abs(cost.default_over_affinity - 1) >= PLACEMENT_MEASURABLE
+    interval = f", 95% CI {cost.ci[0]:.2f}–{cost.ci[1]:.2f}×" if cost.ci else ""
+    figures = f"{cost.default_over_affinity:.2f}× per no-op task{interval}, {cost.pairs} rounds"
+    head = f"placement: c was measured with --placement {cost.placement}; "
+    if not measured:
+        return [head + f"Ray's default placement made no measurable difference here ({figures}), so the advice "
+                "holds under either"]
+    c_default = adv.per_task_overhead_s + (cost.extra_s if cost.placement == "affinity" else 0.0)
+    extra_run = cost.extra_s * adv.tasks
+    hop = (" (a driver on a node without CPUs: one spillback hop per lease)" if cost.driver_node_cpus == 0 else "")
+    return [head + f"under Ray's default placement{hop} a task cost {fmt_time(abs(cost.extra_s))} "
+            f"{'more' if cost.extra_s > 0 else 'less'} ({figures}): c = {fmt_time(c_default)} there, and "
+            f"{fmt_int(adv.tasks)} tasks take about {fmt_time(abs(extra_run))} {'more' if extra_run > 0 else 'less'}"
+            " unless tasks are placed on CPU nodes (--placement affinity: soft node affinity, round robin)"]
 
 
 def _assumption_lines(adv: Advice) -> list[str]:
