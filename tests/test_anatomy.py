@@ -196,8 +196,14 @@ def test_diagnose_splits_the_suites_own_task_shapes_one_per_batch_size(embedded_
 
     array = np.arange(100, dtype=np.int64)
     queries = np.arange(2_000, dtype=np.int64) % 150  # hits and misses
-    out = anatomy.diagnose(array, queries, [("ray-naive", 1), ("ray-batched", 1_000)], cpus=2, max_tasks=20)
+    out = anatomy.diagnose(array, queries, [("ray-naive", 1), ("ray-batched", 1_000)], cpus=2, max_tasks=20,
+                           placement="affinity", other_placement="default")
     assert out["available"] is True and out["in_flight"] == 2 and out["source"] == "gcs task events"
+    # the first shape again under the other placement (issue 23), kept apart from the runs
+    other = out["other_placement"]
+    assert (other["mode"], other["batch_size"], other["tasks"], other["placement"]) == ("ray-naive", 1, 20, "default")
+    assert other["available"] and all(other["phases"][name]["missing"] == 0 for name in PHASES)
+    assert out["placement"] == "affinity" and "placement" not in out["runs"][0]
     naive, batched = out["runs"]
     assert (naive["mode"], naive["batch_size"], naive["tasks"]) == ("ray-naive", 1, 20)
     # 2,000 queries in batches of 1,000: two tasks, not max_tasks

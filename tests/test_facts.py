@@ -285,6 +285,39 @@ def test_the_placement_cost_needs_the_same_rounds_and_words_each_case(tmp_path):
     assert "hop" not in unknown and "Ray's default took 500 µs more per task" in unknown
 
 
+def _anatomy_run(batch, **medians):
+    return {"mode": "ray-naive", "batch_size": batch, "available": True,
+            "phases": {name: {"median_s": value} for name, value in medians.items()}}
+
+
+def test_the_placement_line_names_the_anatomy_phase_that_grows_under_rays_default():
+    """Issue 23: the anatomy runs the first shape under the other placement too; the line names
+    the phase that grows most from affinity to Ray's default (the spillback: the lease)."""
+    from bench.analysis.wording import placement_text
+
+    machine = np.array([1.0, 0.7, 1.3, 0.9, 1.1])
+    res = _with_placements(load(STANDARD), 1000 * machine, 500 * machine)
+    here = _anatomy_run(1, submission=1e-4, scheduling_and_lease=2e-4, dispatch=3e-4, execution=1e-4)
+    there = {**_anatomy_run(1, submission=1.1e-4, scheduling_and_lease=9e-4, dispatch=3.2e-4, execution=1e-4),
+             "placement": "default"}
+    res = res.with_cluster(anatomy={"available": True, "placement": "affinity", "runs": [here, _anatomy_run(100)],
+                                    "other_placement": there})
+    cost = facts.compute(res).placement
+    assert (cost.grown_phase, cost.grown_batch) == ("scheduling_and_lease", 1)
+    assert cost.grown_s == pytest.approx(7e-4)
+    assert "grows most in scheduling and lease under Ray's default, +700 µs per task" in placement_text(cost)
+    # the run placed by Ray's default: its own anatomy is the default's, the other one affinity's
+    flipped = _with_placements(load(STANDARD), 500 * machine, 1000 * machine, "default").with_cluster(
+        anatomy={"available": True, "placement": "default", "runs": [{**there, "placement": None}],
+                 "other_placement": {**here, "placement": "affinity"}})
+    assert facts.compute(flipped).placement.grown_s == pytest.approx(7e-4)
+    # no run of the same shape, or the other one unavailable: no phase named
+    for anatomy in ({"runs": [_anatomy_run(100)], "other_placement": there},
+                    {"runs": [here], "other_placement": {**there, "available": False}}, {"runs": [here]}):
+        cost = facts.compute(res.with_cluster(anatomy=anatomy)).placement
+        assert cost.grown_phase is None and "anatomy" not in placement_text(cost)
+
+
 # --- bench.analysis.claims.judge, branch by branch (issue 25: every figure a verdict carries) ----------
 
 def _claim(value, ci, key="batched_vs_sequential", tolerance=0.10, members=()):

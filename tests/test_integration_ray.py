@@ -166,6 +166,8 @@ def test_the_anatomy_diagnoses_naive_and_every_swept_batch_size_after_the_rounds
     assert anatomy["in_flight"] == 2  # one task per CPU: a task's cost, not its wait for a CPU
     assert [(r["mode"], r["batch_size"]) for r in anatomy["runs"]] == \
         [("ray-naive", 1), ("ray-batched", 10), ("ray-batched", 100), ("ray-batched", 1000), ("ray-batched", 1500)]
+    # naive's shape again under the placement the suite did not use: it ran affinity (the bench's default)
+    assert (anatomy["other_placement"]["batch_size"], anatomy["other_placement"]["placement"]) == (1, "default")
     for run in anatomy["runs"]:
         summary = str({k: run.get(k) for k in ("mode", "batch_size", "available", "reason", "tasks", "failed",
                                                 "tasks_without_events", "residual", "measured_latency",

@@ -49,6 +49,11 @@ class PlacementCost:
     extra_s: float  # seconds more per task under Ray's default (at the medians; < 0: less)
     pairs: int
     driver_node_cpus: float | None = None  # 0: the driver's node runs no task, so Ray's default spills back
+    # The task anatomy's phase that grows most under Ray's default (the same shape run both ways
+    # after the rounds: bench.engine.anatomy.diagnose), its growth per task, and that shape's B
+    grown_phase: str | None = None
+    grown_s: float | None = None
+    grown_batch: int | None = None
 
 
 # --- warnings -----------------------------------------------------------------------------------
@@ -135,4 +140,25 @@ def placement_cost(res: Results) -> PlacementCost | None:
     rate, other_rate = statistics.median(here_rates), statistics.median(there_rates)
     default_rate, affinity_rate = (rate, other_rate) if default_first else (other_rate, rate)
     return PlacementCost(record["placement"], rate, other_rate, value, ci, 1 / default_rate - 1 / affinity_rate,
-                         len(ratios), other.get("driver_node_cpus"))
+                         len(ratios), other.get("driver_node_cpus"), *_grown_phase(res, default_first))
+
+
+def _grown_phase(res: Results, default_first: bool) -> tuple[str | None, float | None, int | None]:
+    """The anatomy phase whose median grows most from node affinity to Ray's default, for the
+    shape the anatomy ran both ways; (None, None, None) without both."""
+    anatomy = res.cluster.get("anatomy") or {}
+    there = anatomy.get("other_placement") or {}
+    here = next((r for r in anatomy.get("runs") or () if r.get("batch_size") == there.get("batch_size")
+                 and r.get("mode") == there.get("mode") and r.get("available")), None)
+    if here is None or not there.get("available"):
+        return None, None, None
+    default, affinity = (here, there) if default_first else (there, here)
+    growth = {}
+    for name, phase in (default.get("phases") or {}).items():
+        base = (affinity.get("phases") or {}).get(name) or {}
+        if "median_s" in phase and "median_s" in base:
+            growth[name] = phase["median_s"] - base["median_s"]
+    if not growth:
+        return None, None, None
+    name = max(growth, key=growth.get)
+    return name, growth[name], int(there["batch_size"])

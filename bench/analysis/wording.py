@@ -117,12 +117,15 @@ def placement_text(p: PlacementCost) -> str:
         cost = f"no measurable difference per task ({p.default_over_affinity:.2f}×{interval}, {p.pairs} rounds)"
     elif p.extra_s > 0 and p.driver_node_cpus == 0:
         cost = (f"Ray's default costs {figures}: the spillback hop of a driver on a node without CPUs "
-                f"(the anatomy's scheduling-and-lease phase, under --placement default)")
+                f"(Ray's advice for a large cluster's head), paid in the lease")
     elif p.extra_s > 0 and p.driver_node_cpus:
         cost = f"Ray's default took {figures}; the driver's node has CPUs, so no spillback hop is in it"
     else:
         cost = f"Ray's default took {figures}"
-    return f"placement: {PLACEMENT_WORDS.get(p.placement, p.placement)}: {compared}; {cost}"
+    anatomy = "" if p.grown_phase is None else (
+        f"; the task anatomy (B = {p.grown_batch:,}, run both ways) grows most in {p.grown_phase.replace('_', ' ')} "
+        f"under Ray's default, {'+' if p.grown_s >= 0 else '-'}{fmt_time(abs(p.grown_s))} per task")
+    return f"placement: {PLACEMENT_WORDS.get(p.placement, p.placement)}: {compared}; {cost}{anatomy}"
 
 
 def lease_single_node_text(f) -> str:

@@ -341,30 +341,32 @@ def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_t
 
 
 def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: int = 50,
-             timeout_s: float = 120.0, placement: str = RAY_DEFAULT) -> dict:
+             timeout_s: float = 120.0, placement: str = RAY_DEFAULT, other_placement: str | None = None) -> dict:
     """The anatomy of the suite's own task shapes: for each (mode, batch size) in plan, up to
     max_tasks tasks of B of the workload's queries against its array (in the object store
     once, as the modes pass it). At most one task per CPU is in flight, so the phases show
-    what a task costs, not how long it queued for a CPU. For results.cluster['anatomy']."""
+    what a task costs, not how long it queued for a CPU. The plan's first shape runs again
+    under other_placement (when given): the phase that the other placement grows, such as the
+    spillback hop's lease under Ray's default. For results.cluster['anatomy']."""
     import ray
 
     started = time.time()
-    fn = RoundRobin(ray.remote(lookup_batch_task), placement)  # where the rows' tasks went
+    fns = {where: RoundRobin(ray.remote(lookup_batch_task), where) for where in {placement, other_placement} if where}
     array_ref = ray.put(array)
-    runs = []
-    for mode, batch in plan:
-        tasks = max(1, min(max_tasks, -(-len(queries) // batch)))
-        attempts = []
+    runs, other = [], None
+    shapes = [(*shape, placement) for shape in plan] + ([(*plan[0], other_placement)] if other_placement and plan else [])
+    for mode, batch, where in shapes:
+        tasks, attempts = max(1, min(max_tasks, -(-len(queries) // batch))), []
         while len(attempts) < 2:  # a second batch when events went missing (e.g. a worker exited unflushed)
-            attempts.append(run_anatomy(fn, lambda i, b=batch: (array_ref, queries[i * b:(i + 1) * b]),
+            attempts.append(run_anatomy(fns[where], lambda i, b=batch: (array_ref, queries[i * b:(i + 1) * b]),
                                         n_tasks=tasks, in_flight=max(1, int(cpus)), timeout_s=timeout_s))
             if _missing_tasks(attempts[-1]) == 0 or _events_disabled_reason():
                 break
-        best = min(attempts, key=_missing_tasks)
-        runs.append({"mode": mode, "batch_size": batch, **best, "attempts": len(attempts)})
+        entry = {"mode": mode, "batch_size": batch, **min(attempts, key=_missing_tasks), "attempts": len(attempts)}
+        runs, other = (runs + [entry], other) if where == placement else (runs, {**entry, "placement": where})
     available = [r for r in runs if r["available"]]
     return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": max(1, int(cpus)), "placement": placement,
-            "started_unix": started, "ended_unix": time.time(),
+            **({"other_placement": other} if other else {}), "started_unix": started, "ended_unix": time.time(),
             "reason": None if available else (runs[0].get("reason") if runs else "no Ray mode to diagnose")}
 
 
@@ -428,7 +430,8 @@ def anatomy_lines(result: dict) -> list[str]:
     return lines
 
 
-def diagnose_suite(specs, workload, phase, cpus: int, placement: str = RAY_DEFAULT) -> dict | None:
+def diagnose_suite(specs, workload, phase, cpus: int, placement: str = RAY_DEFAULT,
+                   other_placement: str | None = None) -> dict | None:
     """Where each task's time goes for the suite's task shapes: naive (B = 1) if it ran and
     each swept batch size. A diagnostic: its failure never costs the suite's results."""
     plan = [("ray-naive", 1)] if any(s.mode == "ray-naive" for s in specs) else []
@@ -440,7 +443,8 @@ def diagnose_suite(specs, workload, phase, cpus: int, placement: str = RAY_DEFAU
         return unavailable("the anatomy diagnoses the lookup tasks' shapes only")
     phase(f"task anatomy at {len(plan)} batch size(s) (Ray task events; not timed)")
     try:
-        return diagnose(workload.array, workload.query_values, plan, cpus=cpus, placement=placement)
+        return diagnose(workload.array, workload.query_values, plan, cpus=cpus, placement=placement,
+                        other_placement=other_placement)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         return unavailable(f"the diagnostic failed: {exc.__class__.__name__}: {first}".rstrip(": "))

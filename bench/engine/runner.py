@@ -28,6 +28,7 @@ from bench.engine.samplers import PeakRSS, available_cpus, host_cpu_record, host
 from bench.engine.suites import RunConfig
 from bench.engine.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
 from bench.mode_table import spec_of
+from bench.options import PLACEMENTS
 from bench.results import SETTLE_BUSY_CORES, Results, Run
 from bench.stats import MEDIAN_CI_TARGET
 
@@ -416,7 +417,8 @@ class SuiteRunner:
             return None
         return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase,
                                       cpus=int(self.results.cluster.get("cluster_cpus") or 1),
-                                      placement=self.config.placement)
+                                      placement=self.config.placement,
+                                      other_placement=next(p for p in PLACEMENTS if p != self.config.placement))
 
     def _save_interrupted(self, exc: BaseException) -> None:
         if self.results is None:
