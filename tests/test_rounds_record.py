@@ -180,3 +180,74 @@ def test_the_plan_has_one_row_per_configuration_named_and_parametrised(window):
                      cluster_cpus=0, driver_cpus=1)[-1] == RunSpec("ray-batched", "ray-batched B=1,001 (1 task per CPU)",
                                                                   1001, trials, {"batch_size": 1001, "per_cpu": True,
                                                                                  "placement": "affinity"})
+
+
+# --- the rounds' schedule and their stop reasons, at the edges (issue 25's open rounds survivors) ----
+
+def test_a_row_without_trials_has_a_zero_median_and_predicts_from_its_estimate():
+    row = _row("new")
+    row.estimate_s = 2.5
+    assert row.median_s() == 0.0 and row.measured == 0
+    assert row.predicted_s() == 2.5  # no median yet: the calibration's or warm-up's estimate
+    assert row.median_ci() == math.inf
+    row.samples["response_s"] = [1.0]
+    assert row.predicted_s() == 1.0  # one trial: its own time from now on
+    row.samples["response_s"] = [1.0, 1.1, 0.9, 1.0, 1.05]
+    assert row.median_ci() == math.inf  # under 6 trials the median's interval is unknown
+    row.samples["response_s"].append(0.95)
+    assert math.isfinite(row.median_ci())
+
+
+@pytest.mark.parametrize("trials, rounds, expected", [
+    (1, 1, [1]), (1, 2, [1]), (2, 2, [1, 2]), (3, 4, [1, 3, 4]), (4, 7, [1, 3, 5, 7]), (2, 3, [1, 3]),
+    (6, 5, [1, 2, 3, 4, 5, 6]),
+])
+def test_planned_rounds_spread_from_the_first_to_the_last(trials, rounds, expected):
+    from bench.engine.rounds import planned_rounds_of
+
+    assert planned_rounds_of(trials, rounds) == expected
+
+
+def _scripted(rows, config, times_by_label):
+    """measure_rounds with each row's trial times scripted; returns (rounds played, plan calls, checkpoints)."""
+    from bench.engine import rounds
+
+    played, plans, checkpoints = [], [], []
+
+    def play(due, index):
+        played.append((index, sorted(r.spec.label for r in due)))
+        for row in due:
+            row.samples.setdefault("response_s", []).append(times_by_label[row.spec.label][row.measured])
+
+    rounds.measure_rounds(rows, config, play=play, checkpoint=lambda: checkpoints.append(len(played)),
+                          plan=plans.append)
+    return played, plans, checkpoints
+
+
+def test_each_row_stops_for_its_own_reason_and_every_round_is_checkpointed():
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=100, quiet=True)
+    cap = config.trial_cap(5.0)
+    steady, settles, endless = _row("steady"), _row("settles"), _row("endless")
+    times = {"steady": [1.0] * 3,
+             "settles": [1.0, 2.0, 1.5] + [1.5] * 50,  # noisy at first, then its CV falls under 5%... eventually
+             "endless": [5.0, 10.0] * 50}  # never settles: the cap stops it
+    played, plans, checkpoints = _scripted([steady, settles, endless], config, times)
+    assert steady.stop_reason == "stable" and steady.measured == 3  # settled after the planned rounds: no extras
+    assert settles.stop_reason == "stable after extra trials" and settles.measured > 3
+    assert endless.stop_reason == "max trials" and endless.measured == cap
+    assert checkpoints == list(range(1, len(played) + 1))  # after every round, planned and extra
+    extra_rounds = [labels for index, labels in played if index > 3]
+    assert len(plans) == len(extra_rounds) and all("steady" not in labels for labels in extra_rounds)
+    # each extra round announces its predicted seconds: its rows' medians so far (the first: 1.5 + 5.0)
+    assert plans[0] == pytest.approx(1.5 + 5.0)
+    assert [index for index, _ in played] == list(range(1, len(played) + 1))
+
+
+def test_the_time_budget_is_named_when_it_and_not_the_extra_budget_stopped_a_row():
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=60, time_budget=100,
+                          quiet=True)
+    row = _row("noisy", [1.0, 2.0, 1.5])  # median 1.5; its trial costs 1.5 s
+    assert _unsettled_reason(row, config, time_left_s=1.0, extra_left_s=50.0) == "time budget"
+    assert _unsettled_reason(row, config, time_left_s=1.0, extra_left_s=0.5) == "budget"  # the extra budget was less
+    assert _unsettled_reason(row, config, time_left_s=2.0, extra_left_s=50.0) == "budget"  # the trial still fitted
+    assert _unsettled_reason(row, config, time_left_s=1.5, extra_left_s=50.0) == "budget"  # exactly fits: not time

@@ -1,0 +1,45 @@
+"""The no-op task rate of one driver session, as the suite's calibration measures it (issue 23:
+compose against embedded in one sitting).
+
+    python docs/experiments/noop_rate.py embedded [BATCHES]                  # ray.init() here, all CPUs
+    docker compose exec -T bench python - auto [BATCHES] < docs/experiments/noop_rate.py
+
+Each batch submits 1,000 no-op tasks at once (each to the next CPU node in turn, the bench's
+default --placement affinity) and waits for all; one untimed batch first. Prints one JSON line:
+where, the CPUs Ray sees, each batch's tasks/s and their median. docs/experiments/noop_ratio.sh
+alternates the two deployments.
+"""
+import json
+import statistics
+import sys
+import time
+
+import ray
+
+from bench.engine.placement import RoundRobin
+
+TASKS = 1_000
+
+
+def noop():
+    return None
+
+
+def main() -> None:
+    where = sys.argv[1] if len(sys.argv) > 1 else "embedded"
+    batches = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    ray.init(address=None if where == "embedded" else where, logging_level="ERROR", log_to_driver=False)
+    task = RoundRobin(ray.remote(noop), "affinity")
+    ray.get([task.remote() for _ in range(TASKS)])  # workers started, function exported
+    rates = []
+    for _ in range(batches):
+        started = time.perf_counter()
+        ray.get([task.remote() for _ in range(TASKS)])
+        rates.append(TASKS / (time.perf_counter() - started))
+    print(json.dumps({"where": where, "cpus": ray.cluster_resources().get("CPU"), "tasks_per_s": [round(r) for r in rates],
+                      "median": round(statistics.median(rates))}), flush=True)
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
