@@ -13,7 +13,7 @@ import time
 import numpy as np
 import ray
 
-from bench.engine.modes import RayBatched, _ray_functions
+from bench.engine.ray_modes import RayBatched, _ray_functions
 from bench.engine.workload import LookupWorkload
 
 
