@@ -83,7 +83,7 @@ def test_a_mode_added_to_the_table_runs_compares_reproduces_and_is_reported(tmp_
     assert tolerance_table(a, b)["dict-index"] == pytest.approx(0.10)
     rep = reproduction_table(a, b)
     row = next(r for r in rep.rows if r.mode == "dict-index")
-    assert row.status in ("reproduced", "differs", "can't tell") and row.tolerance == pytest.approx(0.10)
+    assert row.status in ("reproduced", "differs", "cant-tell") and row.tolerance == pytest.approx(0.10)
 
     # the report shows it, in the table's colour
     page = write_report([str(p) for p in paths], out=str(tmp_path / "report" / "index.html"), charts=True).read_text()
