@@ -1279,13 +1279,14 @@ def test_rerun_options_go_through_every_recorded_key_whatever_its_place(tmp_path
 
     # a record-only key and an unknown one first (load would put them last): the keys after them still count
     data = json.loads(HEAVY.read_text())
-    data["config"] = {"order": ["x"], "mystery_knob": 1, **data["config"], "placement": "affinity"}
+    data["config"] = {"order": ["x"], "mystery_knob": 1, **data["config"], "placement": "affinity",
+                      "time_budget_s": 60.0}
     options, notes = rerun.rerun_options(Results.from_dict(data))
     assert options["suite"] == "heavy" and options["seed"] == 42 and options["num_cpus"] == 2
     assert notes == ["recorded parameter mystery_knob=1 is not an option of this bench; not re-applied"]
     # a key recorded under an option's own name (not an experiment key) is re-applied as that option
     options, notes = rerun.rerun_options(load(_heavy(tmp_path, "own.json", lambda d: d["config"].update(
-        expect_timeout=30, placement="affinity"))))
+        expect_timeout=30, placement="affinity", time_budget_s=60.0))))
     assert options["expect_timeout"] == 30 and notes == []
 
 
@@ -1301,7 +1302,8 @@ def test_rerun_options_of_a_config_without_the_newer_keys(tmp_path):
     assert "placement" not in res.config and "num_cpus" not in res.config
     options, notes = rerun.rerun_options(res, address="auto")
     assert "placement" not in options and "num_cpus" not in options and options["address"] == "auto"
-    assert notes == []
+    # no Ray mode: nothing said of the placement; the trials' plan changed since, and that is said
+    assert len(notes) == 1 and notes[0].startswith("the original predates --time-budget")
 
 
 def test_default_out_is_stamped_in_utc_whatever_the_local_zone(tmp_path, monkeypatch):
