@@ -196,7 +196,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("items_from", None, "with --workload: MODULE:FUNCTION returning the list of items instead.",
            function_spec),
     Option("trials", None, "measured trials per run (suite default: quick 3, standard 5, full 10; warm-up is extra; "
-           "unless --trials is given, a run whose trial takes over 2 s (heavy: 1 s) plays 3 (full: 5), naive runs of 100k "
+           "unless --trials is given, a run whose trial takes over 2 s plays 3 (heavy and full: 5), naive runs of 100k "
            "tasks or more 2 in standard, 5 in full; noisy runs get more).", positive_int),
     Option("batch_sizes", None, "comma list for the ray-batched sweep (default 10,100,1000,10000 + one task "
            "per CPU).", int_list, listed=True),
@@ -216,7 +216,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("budget", None, "seconds of extra trials per suite for those rows (suite default; 0: none).", seconds,
            record="extra_budget_s"),
     Option("time_budget", None, "seconds for a suite's measured rounds, planned and extra trials together "
-           "(suite default: standard 300, heavy 60, quick 60, full and stress none): over it, dear rows are "
+           "(suite default: standard 300, heavy 100, quick 60, full and stress none): over it, dear rows are "
            "planned at their fewest trials (3; the 100k-task naive row 2, always kept) and no extra round "
            "starts.", seconds, record="time_budget_s"),
     Option("out", None, "results path (default results/<suite>-<utc>.json); never overwritten without --force.",

@@ -34,18 +34,25 @@ def test_trials_given_are_played_as_given():
 
 
 def test_over_the_time_budget_the_dearest_rows_come_down_first_and_no_row_below_its_floor():
-    config = build_config(suite="heavy", quiet=True, time_budget=25)  # heavy: cheap_trial_s 1, min_trials 3
-    rows = [_row("a", 5, 0.9), _row("b", 5, 0.5), _row("c", 5, 0.1), _row("d", 2, 3.0)]
-    # 5 x (0.9 + 0.5 + 0.1) + 2 x 3 = 13.5: within 25, as planned
-    assert plan_trials(rows, config) == pytest.approx(13.5)
+    config = build_config(suite="standard", quiet=True, time_budget=25)  # cheap_trial_s 2, min_trials 3
+    rows = [_row("a", 5, 1.9), _row("b", 5, 0.5), _row("c", 5, 0.1), _row("d", 2, 3.0)]
+    # 5 x (1.9 + 0.5 + 0.1) + 2 x 3 = 18.5: within 25, as planned
+    assert plan_trials(rows, config) == pytest.approx(18.5)
     assert [r.planned_trials for r in rows] == [5, 5, 5, 2]
-    tight = build_config(suite="heavy", quiet=True, time_budget=12)
-    # over 12: a (the dearest over its floor) comes down to 3 (11.7 s), and that is enough
-    assert plan_trials(rows, tight) == pytest.approx(3 * 0.9 + 5 * 0.5 + 5 * 0.1 + 2 * 3.0)
+    tight = build_config(suite="standard", quiet=True, time_budget=15)
+    # over 15: a (the dearest over its floor) comes down to 3 (14.7 s), and that is enough
+    assert plan_trials(rows, tight) == pytest.approx(3 * 1.9 + 5 * 0.5 + 5 * 0.1 + 2 * 3.0)
     assert [r.planned_trials for r in rows] == [3, 5, 5, 2]
-    nothing = build_config(suite="heavy", quiet=True, time_budget=0)
+    nothing = build_config(suite="standard", quiet=True, time_budget=0)
     plan_trials(rows, nothing)
     assert [r.planned_trials for r in rows] == [3, 3, 3, 2]  # the floors: the headline rows stay
+
+
+def test_the_heavy_suite_keeps_five_trials_a_row_whatever_its_cost():
+    config = build_config(suite="heavy", quiet=True, time_budget=0)
+    rows = [_row("sequential", 5, 4.0), _row("ray-batched B=100", 5, 2.6), _row("numpy", 5, 0.05)]
+    plan_trials(rows, config)
+    assert [r.planned_trials for r in rows] == [5, 5, 5]
 
 
 def test_the_standard_suite_keeps_the_seeds_headline_rows_under_any_time_budget():
@@ -160,3 +167,85 @@ def test_an_old_file_rerun_says_it_predates_the_time_budget():
     options, notes = rerun_options(res)
     assert "time_budget" not in options
     assert any("predates --time-budget" in note for note in notes)
+
+
+# --- the planner at its edges (issue 25: the rounds' mutants after the planner was added) --------
+
+def test_precision_per_second_is_the_intervals_narrowing_per_second_of_one_more_trial():
+    import math
+
+    row = _row("three", 3, 0, [0.1, 0.2, 0.15])
+    expected = row.cv() * (1 / math.sqrt(3) - 1 / math.sqrt(4)) / 0.15
+    assert row.precision_per_s() == pytest.approx(expected, rel=1e-12)
+    one = _row("one trial", 1, 0, [0.5])  # no CV yet: counted as 100%, one trial so far
+    assert one.precision_per_s() == pytest.approx((1 - 1 / math.sqrt(2)) / 0.5, rel=1e-12)
+    free = _row("no cost", 3, 0, [0.0, 0.0, 0.0])  # a zero mean has no CV: 100%, over a floor of 1 ns
+    assert free.precision_per_s() == pytest.approx((1 / math.sqrt(3) - 0.5) / 1e-9, rel=1e-9)
+
+
+def test_a_plan_exactly_at_the_time_budget_is_kept():
+    rows = [_row("a", 5, 0.9), _row("b", 5, 0.5), _row("c", 5, 0.1), _row("d", 2, 3.0)]
+    exact = build_config(suite="standard", quiet=True, time_budget=13.5)
+    assert plan_trials(rows, exact) == 13.5
+    assert [r.planned_trials for r in rows] == [5, 5, 5, 2]
+
+
+def test_a_ray_mode_planned_once_carries_its_placement():
+    from bench.engine.rounds import _once
+
+    config = build_config(suite="quick", quiet=True, placement="default")
+    assert _once("ray-naive", config, 3, 2)[0].params == {"placement": "default"}
+    assert _once("sequential", config, 3, 2)[0].params == {}
+
+
+def _clocked(monkeypatch, config, trial_s):
+    """measure_rounds on one row whose trials read t, t/2, 3t/2, t, ... (its median stays t,
+    its CV about 35%: it never settles in these few trials), each taking t of a fake clock;
+    returns the row and its number of extra rounds."""
+    clock = [0.0]
+    monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
+    row, extra = _row("noisy", 3, trial_s), []
+
+    def play(due, index):
+        if index > 3:
+            extra.append(index)
+        for r in due:
+            r.samples["response_s"].append(trial_s * (1.0, 0.5, 1.5)[r.measured % 3])
+            clock[0] += trial_s
+
+    rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=lambda s: None)
+    return row, len(extra)
+
+
+def test_the_extra_budget_is_spent_whole_from_the_first_second(monkeypatch):
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=6, quiet=True)
+    row, extra = _clocked(monkeypatch, config, 1.0)
+    assert extra == 6 and row.stop_reason == "budget"  # six 1 s trials in 6 s, none over
+
+
+def test_a_trial_over_a_quarter_of_the_extra_budget_gets_none(monkeypatch):
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=8, quiet=True)
+    row, extra = _clocked(monkeypatch, config, 2.1)
+    assert extra == 0 and row.stop_reason == "trial too long for extra trials"
+
+
+def test_the_stop_reason_names_the_budget_that_ran_out_first(monkeypatch):
+    # 0.25 s trials, planned 0.75 s; extra budget 1.5 s, time budget 2.375 s: six extra rounds,
+    # then no extra budget is left and 0.125 s of time: the extra budget ran out first
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=1.5, time_budget=2.375,
+                          quiet=True)
+    row, extra = _clocked(monkeypatch, config, 0.25)
+    assert extra == 6 and row.stop_reason == "budget"
+    # the time budget first: 1.25 s in all leaves two extra rounds, with 60 s of extra budget
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=60, time_budget=1.25,
+                          quiet=True)
+    row, extra = _clocked(monkeypatch, config, 0.25)
+    assert extra == 2 and row.stop_reason == "time budget"
+
+
+def test_no_rows_play_no_rounds():
+    config = build_config(suite="quick", modes="sequential", queries=50, trials=3, quiet=True)
+    played = []
+    rounds.measure_rounds([], config, play=lambda due, index: played.append(index), checkpoint=lambda: None,
+                          plan=lambda s: None)
+    assert played == []

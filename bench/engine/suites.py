@@ -73,7 +73,9 @@ SUITES = {
     ),
     "heavy": Suite(
         "heavy", queries=20_000, trials=5, naive_tasks=(), batch_sizes=(100, 1000), array_size=10_000,
-        modes=WORK_BOUND_MODES, extra_budget_s=30.0, cheap_trial_s=1.0, time_budget_s=60.0,
+        # min_trials 5: its claims (c, w, break-even, efficiency) rest on its batched rows' same-round
+        # pairs, and 3 gave intervals too narrow to trust (docs/measurements.md, 2026-12-05 pair 6)
+        modes=WORK_BOUND_MODES, extra_budget_s=30.0, min_trials=5, time_budget_s=100.0,
         description="work-bound regime: a 10k-element array (value range scaled with it), 100x the seed's work per lookup",
     ),
     "stress": Suite(
