@@ -196,7 +196,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("items_from", None, "with --workload: MODULE:FUNCTION returning the list of items instead.",
            function_spec),
     Option("trials", None, "measured trials per run (suite default: quick 3, standard 5, full 10; warm-up is extra; "
-           "unless --trials is given, a run whose trial takes over 2 s plays 3 (heavy and full: 5), naive runs of 100k "
+           "unless --trials is given, a standard run whose trial takes over 2 s plays 3, naive runs of 100k "
            "tasks or more 2 in standard, 5 in full; noisy runs get more).", positive_int),
     Option("batch_sizes", None, "comma list for the ray-batched sweep (default 10,100,1000,10000 + one task "
            "per CPU).", int_list, listed=True),

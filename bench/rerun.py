@@ -77,10 +77,12 @@ def rerun_options(res: Results, address=None, quiet: bool = False) -> tuple[dict
             options["placement"] = RAY_DEFAULT
             notes.append("the original predates --placement: its Ray tasks went where Ray's default placement sent "
                          "them, and so do this re-run's (--placement default)")
-    if "time_budget_s" not in config and SUITES.get(config.get("suite")) is not None \
-            and SUITES[config["suite"]].time_budget_s is not None:
-        notes.append("the original predates --time-budget (every row played the planned trials); this re-run "
-                     "plans them by cost: rows whose trial takes over the suite's cheap_trial_s play fewer")
+    preset = SUITES.get(config.get("suite"))
+    if "time_budget_s" not in config and preset is not None and preset.time_budget_s is not None:
+        fewer = (f", and a row whose trial takes over {preset.cheap_trial_s:g} s plays {preset.min_trials} of "
+                 f"{preset.trials} trials" if preset.min_trials < preset.trials and options.get("trials") is None else "")
+        notes.append(f"the original predates --time-budget: this re-run's measured rounds stop within the suite's "
+                     f"{preset.time_budget_s:g} s{fewer}")
     embedded_before = not _on_cluster(res)
     if address is not None:
         options["address"] = parse_address(address)

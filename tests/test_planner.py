@@ -48,6 +48,13 @@ def test_over_the_time_budget_the_dearest_rows_come_down_first_and_no_row_below_
     assert [r.planned_trials for r in rows] == [3, 3, 3, 2]  # the floors: the headline rows stay
 
 
+def test_the_full_suite_keeps_all_its_trials():
+    config = build_config(suite="full", quiet=True)
+    rows = [_row("naive 10k", 10, 8.0), _row("B=1,000", 10, 0.2)]
+    plan_trials(rows, config)
+    assert [r.planned_trials for r in rows] == [10, 10]
+
+
 def test_the_heavy_suite_keeps_five_trials_a_row_whatever_its_cost():
     config = build_config(suite="heavy", quiet=True, time_budget=0)
     rows = [_row("sequential", 5, 4.0), _row("ray-batched B=100", 5, 2.6), _row("numpy", 5, 0.05)]
@@ -166,7 +173,8 @@ def test_an_old_file_rerun_says_it_predates_the_time_budget():
     assert "time_budget_s" not in res.config
     options, notes = rerun_options(res)
     assert "time_budget" not in options
-    assert any("predates --time-budget" in note for note in notes)
+    assert ("the original predates --time-budget: this re-run's measured rounds stop within the suite's 300 s, "
+            "and a row whose trial takes over 2 s plays 3 of 5 trials") in notes
 
 
 # --- the planner at its edges (issue 25: the rounds' mutants after the planner was added) --------

@@ -536,3 +536,18 @@ def test_a_user_function_is_named_as_such_and_never_compared_with_the_lookups(tm
     assert workload_difference(_load(path), _load(base)) == \
         "kind function vs lookups, function bench.examples.workloads:cpu_bound vs None, items_source range(2000) vs None, " \
         "array_size None vs 100, value_range None vs 1000, seed None vs 42"
+
+
+def test_the_suite_line_gives_the_range_of_trials_when_runs_differ():
+    """Trials are planned by cost and noise (issue 23): a page that named only the largest
+    count would say 100 trials of a row that had 2."""
+    import dataclasses
+
+    from bench.report.page import _what_ran
+
+    res = load(SMALL)
+    counts = [2, 5, 100] + [5] * (len(res.runs) - 3)
+    runs = tuple(dataclasses.replace(run, params={**run.params, "trials": n}) for run, n in zip(res.runs, counts))
+    assert "2-100 measured trials per run" in _what_ran(dataclasses.replace(res, runs=runs))
+    same = tuple(dataclasses.replace(run, params={**run.params, "trials": 5}) for run in res.runs)
+    assert "5 measured trials per run" in _what_ran(dataclasses.replace(res, runs=same))

@@ -21,7 +21,7 @@ import numpy as np
 from bench.analysis import model
 from bench.analysis.conditions import PlacementCost, placement_cost
 from bench.analysis.facts import compute as compute_facts
-from bench.analysis.wording import PLACEMENT_MEASURABLE, claim_name, fact_text
+from bench.analysis.wording import claim_name, fact_text
 from bench.errors import UsageError
 from bench.format import fmt_int, fmt_time
 from bench.options import recorded_placement
@@ -236,12 +236,10 @@ def _placement_lines(adv: Advice) -> list[str]:
         where = "--placement default (Ray's own scheduler)" if adv.placement == "default" else \
             f"--placement {adv.placement}"
         return [f"placement: c was measured with {where}; the file has no same-round measure of the other placement"]
-    measured = cost.ci is not None and not cost.ci[0] <= 1 <= cost.ci[1] \
-        and abs(cost.default_over_affinity - 1) >= PLACEMENT_MEASURABLE
     interval = f", 95% CI {cost.ci[0]:.2f}–{cost.ci[1]:.2f}×" if cost.ci else ""
     figures = f"{cost.default_over_affinity:.2f}× per no-op task{interval}, {cost.pairs} rounds"
     head = f"placement: c was measured with --placement {cost.placement}; "
-    if not measured:
+    if not cost.measurable:
         return [head + f"Ray's default placement made no measurable difference here ({figures}), so the advice "
                 "holds under either"]
     c_default = adv.per_task_overhead_s + (cost.extra_s if cost.placement == "affinity" else 0.0)

@@ -36,6 +36,9 @@ class Fingerprint:
     numpy_item_s: float | None  # numpy's seconds per lookup (the floor)
 
 
+PLACEMENT_MEASURABLE = 0.05  # a smaller difference between the placements is not called one
+
+
 @dataclass(frozen=True)
 class PlacementCost:
     """The no-op task under the run's --placement and under the other one, in the same rounds
@@ -54,6 +57,13 @@ class PlacementCost:
     grown_phase: str | None = None
     grown_s: float | None = None
     grown_batch: int | None = None
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the placements differ measurably: an interval that excludes 1, and a
+        difference of at least PLACEMENT_MEASURABLE."""
+        return bool(self.ci) and not self.ci[0] <= 1 <= self.ci[1] \
+            and abs(self.default_over_affinity - 1) >= PLACEMENT_MEASURABLE
 
 
 # --- warnings -----------------------------------------------------------------------------------

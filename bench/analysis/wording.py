@@ -99,7 +99,6 @@ def run_warning_text(warning, outliers=()) -> str:
     return str(warning.get("message") or kind)
 
 
-PLACEMENT_MEASURABLE = 0.05  # a smaller difference between the placements is not called one
 PLACEMENT_WORDS = {"affinity": "each Ray task to the next CPU node in turn (--placement affinity)",
                    "default": "Ray's default scheduler (--placement default)"}
 
@@ -113,7 +112,7 @@ def placement_text(p: PlacementCost) -> str:
     compared = f"{p.rate:,.0f} no-op tasks/s; under {other_words} in the same rounds {p.other_rate:,.0f}/s"
     more = "more" if p.extra_s > 0 else "less"
     figures = f"{fmt_time(abs(p.extra_s))} {more} per task ({p.default_over_affinity:.2f}×{interval}, {p.pairs} rounds)"
-    if not p.ci or p.ci[0] <= 1 <= p.ci[1] or abs(p.default_over_affinity - 1) < PLACEMENT_MEASURABLE:
+    if not p.measurable:
         cost = f"no measurable difference per task ({p.default_over_affinity:.2f}×{interval}, {p.pairs} rounds)"
     elif p.extra_s > 0 and p.driver_node_cpus == 0:
         cost = (f"Ray's default costs {figures}: the spillback hop of a driver on a node without CPUs "

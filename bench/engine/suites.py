@@ -68,7 +68,7 @@ SUITES = {
     "full": Suite(
         "full", queries=100_000, trials=10, naive_tasks=(1_000, 10_000, 100_000),
         batch_sizes=(10, 30, 100, 300, 1000, 3000, 10000, 30000), large_naive_trials=5,
-        calibration_trials=10, calibration_max_trials=30, extra_budget_s=180.0, min_trials=5,
+        calibration_trials=10, calibration_max_trials=30, extra_budget_s=180.0, min_trials=10,  # all 10: its point
         description="more trials and a finer batch sweep",
     ),
     "heavy": Suite(

@@ -65,9 +65,11 @@ def _with_speedups(views, facts):
 
 def _what_ran(results: Results) -> str:
     workload = results.workload
-    trials = max((r.params.get("trials") or 0 for r in results.runs), default=0)
+    counts = [r.params.get("trials") or 0 for r in results.runs] or [0]
+    # runs get different counts (planned by cost, more for noisy ones): say the range, not the largest
+    trials = fmt_int(max(counts)) if min(counts) == max(counts) else f"{fmt_int(min(counts))}-{fmt_int(max(counts))}"
     return (f"Suite “{results.suite}”: {workload_words(workload)}, "
-            f"{fmt_int(trials)} measured trials per run after a warm-up, "
+            f"{trials} measured trials per run after a warm-up, "
             f"on {where(results)}. Every run's answers are checked against the sequential reference.")
 
 
