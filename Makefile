@@ -233,6 +233,8 @@ test-fast: venv
 # named on its command line (the scope took hours on 2 niced cores); a subset:
 # `make mutation MUTATION_SCOPE='bench.engine.rounds.*'`; to re-test a few after a new test,
 # `mutmut run NAME...` and `mutmut results`. Niced: it takes every core for a while.
+# MUTATION_TESTS='tests/test_record.py ...' runs the scope against those test files only (a lower
+# bound on the score, for modules that every suite-level test reaches).
 MUTATION_SCOPE = 'bench.engine.workload.*' 'bench.stats.*' 'bench.analysis.model.*' 'bench.analysis.compare.*' 'bench.results.*' \
   'bench.engine.modes.x_tracking_stride*' 'bench.engine.modes.xǁLatencyTrackerǁ*' 'bench.engine.modes.xǁModeǁ*' \
   'bench.engine.modes.xǁSequentialǁ*' 'bench.engine.modes.x_numpy_first_index*' 'bench.engine.modes.xǁNumpyǁ*' \

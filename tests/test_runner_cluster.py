@@ -1,0 +1,291 @@
+"""The suite runner's Ray path in-process (issue 25: mutation of bench.engine.runner): a suite of
+Ray modes on the fake Ray (tests/fake_ray.py) against a fake cluster (bench.engine.cluster's
+functions replaced), so what the runner records about the cluster, and in what order it joins,
+watches and leaves it, is checked without starting Ray."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from bench import results
+from bench.analysis.wording import lease_single_node_text
+from bench.engine import anatomy, cluster, placement, runner
+from bench.engine.runner import SuiteRunner
+from bench.engine.suites import build_config
+
+NODES = [
+    {"node_id": "head", "hostname": "head-host", "alive": True, "is_head": True, "cpus": 0.0,
+     "object_store_memory_bytes": 100},
+    {"node_id": "w1", "hostname": "w1-host", "alive": True, "is_head": False, "cpus": 2.0,
+     "object_store_memory_bytes": 1000},
+    {"node_id": "w2", "hostname": "w2-host", "alive": True, "is_head": False, "cpus": 1.0,
+     "object_store_memory_bytes": 2000},
+    {"node_id": "gone", "hostname": "gone-host", "alive": False, "is_head": False, "cpus": 4.0,
+     "object_store_memory_bytes": 4000},
+]
+END_NODES = [dict(NODES[0]), dict(NODES[1]), {**NODES[2], "alive": False}]
+
+
+class FakeCluster:
+    """What bench.engine.cluster offers the runner, with a log of the calls in order."""
+
+    def __init__(self, monkeypatch, top_k_fraction: float = 1.0):
+        self.log: list[tuple] = []
+        self.stops = 0  # node_snapshot answers END_NODES once the measured rounds' sampling stopped
+        fake = self
+
+        class Samplers:
+            hostnames = {"head": "head-host", "w1": "w1-host", "w2": "w2-host"}
+
+            @classmethod
+            def launch(cls, nodes):
+                fake.log.append(("samplers.launch", [n["node_id"] for n in nodes]))
+                return cls()
+
+            def facts(self):
+                fake.log.append(("samplers.facts",))
+                settings = {placement.TOP_K_FRACTION: top_k_fraction, placement.TOP_K_ABSOLUTE: 1}
+                return {"w1": {"hostname": "not this one", "cores": 8, "ray_settings": settings},
+                        "w2": {"ray_settings": settings}, "head": None}
+
+            def start(self):
+                fake.log.append(("samplers.start",))
+
+            def stop(self):
+                fake.log.append(("samplers.stop",))
+                fake.stops += 1
+                return {"w1": {"interval_s": 0.5, "samples": [[0.0, 30.0], [1e12, 50.0]]}, "w2": None}
+
+        class Watcher:
+            def __init__(self):
+                self.events = []
+
+            def start(self):
+                fake.log.append(("watcher.start",))
+                return self
+
+            def poll(self):
+                fake.log.append(("watcher.poll",))
+
+            def stop(self):
+                fake.log.append(("watcher.stop",))
+                return [{"event": "node_lost", "node_id": "w2", "detected_unix": 5.0}]
+
+        class Watchdog:
+            def __init__(self, address, on_lost):
+                fake.log.append(("watchdog", address, on_lost.__name__))
+
+            def start(self):
+                fake.log.append(("watchdog.start",))
+                return self
+
+            def stop(self):
+                fake.log.append(("watchdog.stop",))
+
+        def connect(address, num_cpus, quiet=True, worker_paths=()):
+            self.log.append(("connect", address, num_cpus, quiet, worker_paths))
+            return {"mode": "existing", "ray_version": "fake", "auth_mode": "token"}
+
+        def wait_for_nodes(expected, timeout_s, on_count=None):
+            self.log.append(("wait_for_nodes", expected, timeout_s))
+            on_count(1)
+            on_count(2)
+            return [dict(n) for n in NODES]
+
+        def node_snapshot():
+            self.log.append(("node_snapshot",))
+            return END_NODES if self.stops >= 2 else NODES
+
+        for name, value in {"connect": connect, "wait_for_nodes": wait_for_nodes, "node_snapshot": node_snapshot,
+                            "gcs_address": lambda: "head:6379", "total_cpus": lambda: 3,
+                            "shutdown": lambda: self.log.append(("shutdown",)),
+                            "NodeSamplers": Samplers, "NodeWatcher": Watcher, "HeadWatchdog": Watchdog}.items():
+            monkeypatch.setattr(cluster, name, value)
+
+    def calls(self, name: str) -> list[tuple]:
+        return [entry for entry in self.log if entry[0] == name]
+
+    def index(self, name: str) -> int:
+        return next(i for i, entry in enumerate(self.log) if entry[0] == name)
+
+
+@pytest.fixture
+def fake_cluster(clocked_ray, monkeypatch):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "w1"},
+                     {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w2"},
+                     {"Alive": True, "Resources": {}, "NodeID": "driver-node"}]
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: {"waited_s": 0.0, "busy_cores": 0.1, "quiet_cores": 0.5,
+                                                            "settled": True})
+    monkeypatch.setattr(runner, "IDLE_WINDOW_S", 0.01)
+    anatomy_calls = []
+
+    def diagnose_suite(specs, workload, phase, cpus, placement, other_placement):
+        anatomy_calls.append({"modes": sorted({s.mode for s in specs}), "cpus": cpus, "placement": placement,
+                              "other": other_placement})
+        return {"shapes": "diagnosed"}
+
+    monkeypatch.setattr(anatomy, "diagnose_suite", diagnose_suite)
+    fake = FakeCluster(monkeypatch)
+    fake.anatomy_calls = anatomy_calls
+    return fake
+
+
+def _run(tmp_path, **overrides):
+    params = dict(suite="quick", modes="ray-naive,ray-batched", batch_sizes="10", queries=40, trials=2,
+                  budget=0, quiet=False, address="head:6379", expect_nodes=2, expect_timeout=7)
+    params.update(overrides)
+    out = tmp_path / "r.json"
+    SuiteRunner(build_config(**params), out).run()
+    return results.load(out)
+
+
+def test_a_ray_suite_records_the_cluster_it_joined_and_watched(fake_cluster, tmp_path, capsys):
+    res = _run(tmp_path)
+    info = res.cluster
+    assert res.status == "complete" and all(run.correct for run in res.runs)
+    assert info["mode"] == "existing" and info["auth_mode"] == "token" and info["address"] == "head:6379"
+    assert info["expected_nodes"] == 2
+    # the samplers' facts join each node, except their hostname (Ray's own stays)
+    nodes = {n["node_id"]: n for n in info["nodes"]}
+    assert nodes["w1"]["hostname"] == "w1-host" and nodes["w1"]["cores"] == 8
+    assert nodes["w2"]["ray_settings"][placement.TOP_K_FRACTION] == 1.0 and "ray_settings" not in nodes["head"]
+    assert info["nodes_start"] == {"alive": 3, "alive_with_cpus": 2, "cpus": 3.0}
+    assert info["object_store_memory_bytes"] == 3100  # alive nodes only
+    assert info["cluster_cpus"] == 3 and info["driver_cpus"] >= 1
+    assert info["idle_load"]["window_s"] == 0.01 and set(info["idle_load"]["nodes"]) == {"w1"}
+    assert info["idle_load"]["nodes"]["w1"] == {"hostname": "w1-host", "cpu_pct_of_core": 40.0}
+    assert info["settle_before_calibration"]["settled"] is True and info["settle"]["settled"] is True
+    assert info["lease_placement"]["cpu_nodes"] == 2 and "single_node" not in info["lease_placement"]
+    calibration = info["calibration"]
+    assert calibration["placement"] == "affinity" and calibration["stats"]["tasks_per_s"]["median"] > 0
+    assert "other_placement" in calibration and "with_naive_args" in calibration
+    # the end: the last snapshot, the watcher's events, the anatomy under both placements
+    assert [n["alive"] for n in info["nodes_end"]] == [True, True, False]
+    assert info["nodes_end_counts"] == {"alive": 2, "alive_with_cpus": 1, "cpus": 2.0}
+    assert [dict(e) for e in info["node_events"]] == [{"event": "node_lost", "node_id": "w2", "detected_unix": 5.0}]
+    assert info["anatomy"] == {"shapes": "diagnosed"}
+    assert fake_cluster.anatomy_calls == [{"modes": ["ray-batched", "ray-naive"], "cpus": 3,
+                                           "placement": "affinity", "other": "default"}]
+    # each run's node counts: at its warm-up, and after the round of its last trial
+    for run in res.runs:
+        assert run.extra["nodes_start"] == {"alive": 3, "alive_with_cpus": 2, "cpus": 3.0}
+        assert run.extra["nodes_end"] == {"alive": 3, "alive_with_cpus": 2, "cpus": 3.0}
+    err = capsys.readouterr().err
+    assert "bench: connecting to head:6379" in err
+    assert "waiting for 2 node(s) with CPUs: 1 so far" in err and "waiting for 2 node(s) with CPUs: 2 so far" in err
+    assert "4 node(s), 3 CPUs; measuring the idle load" in err and "calibrating (no-op task rate)" in err
+    assert "bench: warning: RAY_scheduler_top_k_fraction" not in err
+
+
+def test_the_runner_joins_watches_and_leaves_the_cluster_in_order(fake_cluster, tmp_path):
+    _run(tmp_path, expect_timeout=7, num_cpus=None)
+    log, at = fake_cluster.log, fake_cluster.index
+    assert log[0] == ("connect", "head:6379", None, False, ())
+    assert fake_cluster.calls("watchdog") == [("watchdog", "head:6379", "_head_lost")]
+    assert fake_cluster.calls("wait_for_nodes") == [("wait_for_nodes", 2, 7.0)]
+    assert fake_cluster.calls("samplers.launch") == [("samplers.launch", ["head", "w1", "w2", "gone"])]
+    assert at("connect") < at("watchdog.start") < at("wait_for_nodes") < at("watcher.start") < at("samplers.launch")
+    # the idle load's sampling session, then one over the measured rounds, then the end
+    starts = [i for i, e in enumerate(log) if e[0] == "samplers.start"]
+    stops = [i for i, e in enumerate(log) if e[0] == "samplers.stop"]
+    assert len(starts) == 2 and len(stops) == 2 and starts[0] < stops[0] < starts[1] < stops[1]
+    assert stops[1] < at("watcher.poll") < at("watcher.stop") < at("watchdog.stop") < at("shutdown")
+    assert len(fake_cluster.calls("shutdown")) == 1 and len(fake_cluster.calls("watchdog.stop")) == 1
+
+
+def test_an_embedded_ray_gets_no_watchdog(fake_cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "connect", lambda *a, **k: {"mode": "embedded"})
+    res = _run(tmp_path, address=None, expect_nodes=None)
+    assert res.cluster["mode"] == "embedded" and res.cluster["expected_nodes"] is None
+    assert fake_cluster.calls("watchdog") == [] and fake_cluster.calls("wait_for_nodes")[0][1] == 1
+
+
+def test_an_existing_cluster_without_a_gcs_address_gets_no_watchdog(fake_cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "gcs_address", lambda: None)
+    _run(tmp_path)
+    assert fake_cluster.calls("watchdog") == []
+
+
+def test_a_lease_policy_on_a_single_node_is_warned_of_under_rays_default_placement(clocked_ray, tmp_path, monkeypatch,
+                                                                                     capsys):
+    _, ray = clocked_ray
+    ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "w1"}]
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: {"waited_s": 0.0, "busy_cores": 0.1, "settled": True})
+    monkeypatch.setattr(runner, "IDLE_WINDOW_S", 0.01)
+    monkeypatch.setattr(anatomy, "diagnose_suite", lambda *a, **k: None)
+    FakeCluster(monkeypatch, top_k_fraction=0.2)
+    res = _run(tmp_path, placement="default")
+    assert res.cluster["lease_placement"]["single_node"]["value"] == 0.2
+    assert "anatomy" not in res.cluster  # a diagnosis that gave nothing is not recorded
+    warning = f"bench: warning: {lease_single_node_text(res.cluster['lease_placement']['single_node'])}\n"
+    assert warning in capsys.readouterr().err
+    (tmp_path / "affinity").mkdir()
+    _run(tmp_path / "affinity", placement="affinity")
+    assert warning not in capsys.readouterr().err  # affinity asks each node itself
+
+
+def test_a_suite_without_ray_never_touches_the_cluster(tmp_path, monkeypatch):
+    fake_cluster = FakeCluster(monkeypatch)
+    res = _run(tmp_path, modes="sequential,numpy", address=None, expect_nodes=None)
+    assert fake_cluster.log == [] and res.cluster["mode"] == "none"
+    assert res.cluster["driver_cpus"] == res.cluster["cluster_cpus"]
+    assert all(run.extra["nodes_start"] is None for run in res.runs)
+
+
+def test_node_counts_that_cannot_be_read_are_none(fake_cluster, tmp_path, monkeypatch):
+    config = build_config(suite="quick", modes="ray-naive", queries=40, trials=2, budget=0, quiet=True)
+    suite = SuiteRunner(config, tmp_path / "r.json")
+
+    def broken():
+        raise RuntimeError("GCS gone")
+
+    monkeypatch.setattr(cluster, "node_snapshot", broken)
+    assert suite._node_counts() is None
+
+
+def test_the_stress_suite_has_no_anatomy(fake_cluster, tmp_path):
+    config = build_config(suite="stress", modes="ray-naive", queries=40, trials=2, budget=0, quiet=True)
+    suite = SuiteRunner(config, tmp_path / "r.json")
+    assert suite._anatomy([]) is None and fake_cluster.anatomy_calls == []
+
+
+def test_a_lost_head_saves_the_runs_so_far_as_incomplete_and_exits(fake_cluster, tmp_path, monkeypatch, capsys):
+    config = build_config(suite="quick", modes="sequential", queries=40, trials=2, budget=0, quiet=True)
+    out = tmp_path / "r.json"
+    suite = SuiteRunner(config, out)
+    exits = []
+    monkeypatch.setattr(runner.os, "_exit", lambda code: exits.append(code))
+    suite.results = results.Results(metadata={}, workload={}, cluster={}, runs=(), status="incomplete",
+                                    incomplete_reason="running", suite="quick", config={})
+    suite._head_lost("the Ray head at head:6379 stopped answering")
+    saved = results.load(out)
+    assert exits == [1] and saved.status == "incomplete"
+    assert saved.incomplete_reason == "the Ray head at head:6379 stopped answering"
+    err = capsys.readouterr().err
+    assert err == (f"bench: error: the Ray head at head:6379 stopped answering; 0 run(s) saved to {out} "
+                   f"(incomplete)\n")
+    assert not suite._save_lock.acquire(timeout=0.01)  # held until the exit: no other save after this one
+
+
+def test_a_head_lost_after_the_suite_finished_is_not_a_failure(fake_cluster, tmp_path, monkeypatch, capsys):
+    config = build_config(suite="quick", modes="sequential", queries=40, trials=2, budget=0, quiet=True)
+    suite = SuiteRunner(config, tmp_path / "r.json")
+    monkeypatch.setattr(runner.os, "_exit", lambda code: pytest.fail("exited"))
+    suite.results = results.Results(metadata={}, workload={}, cluster={}, runs=(), status="complete", suite="quick",
+                                    config={})
+    suite._head_lost("gone")
+    assert not (tmp_path / "r.json").exists() and capsys.readouterr().err == ""
+    assert suite._save_lock.acquire(timeout=0.1)  # released
+
+
+def test_a_head_lost_that_cannot_save_says_so(fake_cluster, tmp_path, monkeypatch, capsys):
+    config = build_config(suite="quick", modes="sequential", queries=40, trials=2, budget=0, quiet=True)
+    suite = SuiteRunner(config, tmp_path / "missing-dir" / "r.json")
+    monkeypatch.setattr(runner.os, "_exit", lambda code: None)
+    suite.results = types.SimpleNamespace(status="incomplete", runs=(),
+                                          with_status=lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    suite._head_lost("gone")
+    assert capsys.readouterr().err == "bench: error: gone; could not save results: disk full\n"
