@@ -416,3 +416,35 @@ def test_a_verdict_keeps_the_machine_factor_and_the_regions_members():
     tie = facts.Fact("best_b_region", 33334, "B", None, (), 0, False, 0.1, members=(33334.0,))
     verdict = claims.judge(region, tie)
     assert (verdict.original_members, verdict.new_members) == ((10000.0, 33334.0), (33334.0,))
+
+
+def _loaded_original(tmp_path: Path, boot: str | None) -> tuple[Path, Path]:
+    """The standard file twice on one machine: the original's probe 1.4x slow (other work beside its
+    rounds, as in pair 7), every row the same; both files recording the kernel boot `boot`."""
+    data = json.loads(STANDARD.read_text())
+    data["metadata"]["boot_id_sha256"] = boot
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(data))
+    probe = data["cluster"]["host_cpu"]["probe"]
+    probe["probe_s"] = [p * 1.4 if p else p for p in probe["probe_s"]]
+    original = tmp_path / "original.json"
+    original.write_text(json.dumps(data))
+    return original, new
+
+
+def test_a_loaded_original_on_the_same_boot_is_judged_as_this_machine(tmp_path, capsys):
+    from bench.cli import main
+
+    original, new = _loaded_original(tmp_path, boot="0123456789abcdef")
+    rep = repro.reproduction_table(load(original), load(new))
+    assert rep.same_machine and rep.machines.same_boot and rep.machines.python == pytest.approx(1 / 1.4)
+    assert next(r for r in rep.rows if r.label == "sequential").status == "reproduced"
+    assert all(c.status == claims.HOLDS for c in rep.claims)
+    assert main(["repro", str(original), str(new)]) is None  # exit 0
+    out = capsys.readouterr().out
+    assert "ANOTHER MACHINE" not in out
+    assert "same machine (one kernel boot), though its probe took 0.71× the original's time" in out
+    # without the boot recorded, the probe alone decides: another machine, and sequential differs
+    original, new = _loaded_original(tmp_path, boot=None)
+    rep = repro.reproduction_table(load(original), load(new))
+    assert not rep.same_machine and next(r for r in rep.rows if r.label == "sequential").status == "differs"

@@ -102,3 +102,40 @@ def test_a_factor_not_recorded_says_so():
     assert machines.describe_factor(math.nan) == "not recorded"
     assert machines.describe_factor(math.inf) == "not recorded"
     assert machines.describe_factor(0.4812) == "0.48×"
+
+
+def test_one_kernel_boot_is_one_machine_however_far_its_probe_moved():
+    """Pair 7 (2026-12-06): the original's rounds ran beside other work on the same VM, its probe 1.39x the
+    re-run's; judged as another machine, sequential (162 ms in both) 'differed' by 1.39x."""
+    loaded = machines.compare_machines(_print(probe_s=0.0322, boot="b1"), _print(probe_s=0.0231, boot="b1"))
+    assert loaded.same and loaded.same_boot and loaded.differences == ()
+    assert loaded.python == pytest.approx(0.0231 / 0.0322)  # still recorded: it explains drift on the same machine
+    rebooted = machines.compare_machines(_print(probe_s=0.0322, boot="b1"), _print(probe_s=0.0231, boot="b2"))
+    assert not rebooted.same and not rebooted.same_boot and rebooted.differences == (("probe_s", 0.0322, 0.0231),)
+    unrecorded = machines.compare_machines(_print(probe_s=0.0322), _print(probe_s=0.0231))
+    assert not unrecorded.same and not unrecorded.same_boot  # files from before the boot was recorded: as before
+    one_sided = machines.compare_machines(_print(probe_s=0.0322, boot=None), _print(probe_s=0.0231, boot="b1"))
+    assert not one_sided.same_boot and not one_sided.same
+    # the same boot never hides a hardware difference (it cannot happen, but the check stays)
+    assert not machines.compare_machines(_print(boot="b1"), _print(boot="b1", cpu_model="EPYC")).same
+
+
+def test_the_kernel_boot_is_recorded_hashed_and_read_into_the_fingerprint(tmp_path, monkeypatch):
+    import hashlib
+
+    from bench.analysis.conditions import fingerprint
+    from bench.engine import metadata
+    from bench.results import Results
+
+    boot = tmp_path / "boot_id"
+    boot.write_text("6f1c2a9e-0000-4000-8000-123456789abc\n")
+    monkeypatch.setattr(metadata, "BOOT_ID_PATH", boot)
+    expected = hashlib.sha256(b"6f1c2a9e-0000-4000-8000-123456789abc").hexdigest()[:16]
+    assert metadata.boot_id_sha256() == expected and metadata.collect([])["boot_id_sha256"] == expected
+    res = Results(metadata={"boot_id_sha256": expected}, workload={}, cluster={}, runs=())
+    assert fingerprint(res).boot == expected
+    assert fingerprint(Results(metadata={}, workload={}, cluster={}, runs=())).boot is None
+    boot.write_text("\n")
+    assert metadata.boot_id_sha256() is None  # empty: nothing to tell machines apart by
+    monkeypatch.setattr(metadata, "BOOT_ID_PATH", tmp_path / "missing")
+    assert metadata.boot_id_sha256() is None

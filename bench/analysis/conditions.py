@@ -34,6 +34,7 @@ class Fingerprint:
     probe_s: float | None  # the machine probe: seconds of a fixed CPU loop (median mark)
     noop_task_s: float | None  # Ray's no-op task: seconds per task (1 / the calibration rate)
     numpy_item_s: float | None  # numpy's seconds per lookup (the floor)
+    boot: str | None = None  # the kernel boot it ran in (hashed; None in files before it was recorded)
 
 
 PLACEMENT_MEASURABLE = 0.05  # a smaller difference between the placements is not called one
@@ -127,7 +128,8 @@ def fingerprint(res: Results) -> Fingerprint:
         virtualization=meta.get("virtualization"),
         probe_s=statistics.median(marks) if marks else None,
         noop_task_s=1.0 / calibration["median"] if calibration.get("median") else None,
-        numpy_item_s=(median_of(numpy_runs[0]) / float(numpy_runs[0].params.get("queries") or 1)) if numpy_runs else None)
+        numpy_item_s=(median_of(numpy_runs[0]) / float(numpy_runs[0].params.get("queries") or 1)) if numpy_runs else None,
+        boot=meta.get("boot_id_sha256"))
 
 
 def placement_cost(res: Results) -> PlacementCost | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shlex
@@ -25,6 +26,19 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return platform.processor() or None
+
+
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id_sha256() -> str | None:
+    """The kernel boot this ran in, hashed (16 hex digits): containers see their host's, so two files
+    with the same one ran on one machine in one boot, however far apart their machine probes."""
+    try:
+        raw = BOOT_ID_PATH.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return hashlib.sha256(raw.encode()).hexdigest()[:16] if raw else None
 
 
 def _git_dirty() -> bool | None:
@@ -108,6 +122,7 @@ def collect(argv: list[str] | None = None) -> dict:
         "git_dirty": _git_dirty(),
         "physical_cores": environment_physical_cores(),
         "virtualization": environment_virtualization(),
+        "boot_id_sha256": boot_id_sha256(),
         "image": os.environ.get("BENCH_IMAGE"),
         "image_id": os.environ.get("BENCH_IMAGE_ID"),
         "command_line": shlex.join([Path(sys.executable).name, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
