@@ -111,15 +111,22 @@ class FakeCluster:
         return next(i for i, entry in enumerate(self.log) if entry[0] == name)
 
 
+QUIET = {"waited_s": 0.0, "busy_cores": 0.1, "quiet_cores": 0.5, "settled": True}
+
+
+@pytest.fixture(autouse=True)
+def no_quiet_host_waits(monkeypatch):
+    """No waiting for a quiet host (up to 10 s before the rounds, 2 s before each trial): checked elsewhere."""
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: dict(QUIET))
+    monkeypatch.setattr(runner, "IDLE_WINDOW_S", 0.01)
+
+
 @pytest.fixture
 def fake_cluster(clocked_ray, monkeypatch):
     _, ray = clocked_ray
     ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "w1"},
                      {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w2"},
                      {"Alive": True, "Resources": {}, "NodeID": "driver-node"}]
-    monkeypatch.setattr(runner, "settle", lambda *a, **k: {"waited_s": 0.0, "busy_cores": 0.1, "quiet_cores": 0.5,
-                                                            "settled": True})
-    monkeypatch.setattr(runner, "IDLE_WINDOW_S", 0.01)
     anatomy_calls = []
 
     def diagnose_suite(specs, workload, phase, cpus, placement, other_placement):
@@ -213,8 +220,6 @@ def test_a_lease_policy_on_a_single_node_is_warned_of_under_rays_default_placeme
                                                                                      capsys):
     _, ray = clocked_ray
     ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "w1"}]
-    monkeypatch.setattr(runner, "settle", lambda *a, **k: {"waited_s": 0.0, "busy_cores": 0.1, "settled": True})
-    monkeypatch.setattr(runner, "IDLE_WINDOW_S", 0.01)
     monkeypatch.setattr(anatomy, "diagnose_suite", lambda *a, **k: None)
     FakeCluster(monkeypatch, top_k_fraction=0.2)
     res = _run(tmp_path, placement="default")
@@ -289,3 +294,114 @@ def test_a_head_lost_that_cannot_save_says_so(fake_cluster, tmp_path, monkeypatc
                                           with_status=lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     suite._head_lost("gone")
     assert capsys.readouterr().err == "bench: error: gone; could not save results: disk full\n"
+
+
+# --- failures and interruptions, in-process (the suites that crash a mode run in a subprocess elsewhere) ---
+
+
+def test_a_failure_is_told_in_one_line_named_by_its_type():
+    assert runner._one_line(ValueError("no numpy today\nTraceback details")) == "ValueError: no numpy today"
+    assert runner._one_line(ValueError("  padded  ")) == "ValueError: padded"
+    assert runner._one_line(KeyError()) == "KeyError"  # no message, no dangling colon
+    assert runner._one_line(RuntimeError("\n")) == "RuntimeError"
+
+
+def _suite(tmp_path, **overrides):
+    params = dict(suite="quick", modes="sequential,numpy", queries=400, trials=3, budget=0, quiet=False)
+    params.update(overrides)
+    return SuiteRunner(build_config(**params), tmp_path / "r.json")
+
+
+def test_a_mode_that_fails_is_recorded_closed_and_told_and_the_suite_goes_on(tmp_path, monkeypatch, capsys):
+    from bench.engine import modes
+
+    closed = []
+
+    def broken(self, n):
+        raise ValueError("no numpy today\nTraceback details")
+
+    monkeypatch.setattr(modes.Numpy, "trial", broken)
+    monkeypatch.setattr(modes.Numpy, "close", lambda self: closed.append("numpy") or 1 / 0)  # a close that fails too
+    res = _suite(tmp_path).run()
+    failed = next(run for run in res.runs if run.mode == "numpy")
+    assert failed.extra["error"] == "ValueError: no numpy today" and failed.extra["stop_reason"] == "error"
+    assert failed.correct is False and list(failed.samples.get("response_s", [])) == []
+    assert closed and closed.count("numpy") >= 1  # closed when it failed (and again at the end)
+    fine = next(run for run in res.runs if run.mode == "sequential")
+    assert fine.correct and len(fine.samples["response_s"]) == 3 and res.status == "complete"
+    assert "bench: numpy failed: ValueError: no numpy today\n" in capsys.readouterr().err
+
+
+def test_a_trial_that_fails_after_its_warm_up_keeps_its_warm_up_and_stops_the_row(tmp_path, monkeypatch):
+    from bench.engine import modes
+
+    real = modes.Numpy.trial
+    calls = []
+
+    def second_fails(self, n):
+        calls.append(n)
+        if len(calls) == 2:
+            raise MemoryError("out of memory")
+        return real(self, n)
+
+    monkeypatch.setattr(modes.Numpy, "trial", second_fails)
+    res = _suite(tmp_path).run()
+    failed = next(run for run in res.runs if run.mode == "numpy")
+    assert failed.extra["error"] == "MemoryError: out of memory" and failed.extra["stop_reason"] == "error"
+    assert len(failed.extra["warmup"]["response_s"]) == 1 and list(failed.samples.get("response_s", [])) == []
+    assert len(calls) == 2  # no trial after the failed one
+
+
+def _interrupt_in_round(monkeypatch, round_index: int, after_trials: int, exc: BaseException):
+    """Raise exc in round `round_index`, once `after_trials` of its trials have run."""
+    real = SuiteRunner._trial
+    seen = []
+
+    def trial(self, row, index):
+        if index == round_index:
+            seen.append(row.spec.label)
+            if len(seen) > after_trials:
+                raise exc
+        return real(self, row, index)
+
+    monkeypatch.setattr(SuiteRunner, "_trial", trial)
+    return seen
+
+
+@pytest.mark.parametrize("exc, reason", [(KeyboardInterrupt(), "interrupted"),
+                                         (RuntimeError("the disk went away\nmore"), "RuntimeError: the disk went away")])
+def test_an_interrupted_suite_saves_every_trial_it_ran_and_says_why(tmp_path, monkeypatch, exc, reason):
+    seen = _interrupt_in_round(monkeypatch, round_index=2, after_trials=1, exc=exc)
+    suite = _suite(tmp_path)
+    with pytest.raises(type(exc)):
+        suite.run()
+    saved = results.load(tmp_path / "r.json")
+    assert saved.status == "incomplete" and saved.incomplete_reason == reason
+    trials = {run.label: len(run.samples["response_s"]) for run in saved.runs}
+    # round 1 whole (checkpointed), and the one trial of round 2 that ran before the interruption
+    assert trials == {seen[0]: 2, ({"sequential", "numpy"} - {seen[0]}).pop(): 1}
+    assert [list(r) for r in saved.config["order"]] == [[label for label in r] for r in suite.order] and \
+        len(suite.order) == 1
+    assert len(saved.cluster["host_cpu"]["probe"]["probe_s"]) == 2  # the start and after round 1
+
+
+def test_a_row_that_failed_before_the_interruption_is_saved_with_its_error(tmp_path, monkeypatch):
+    from bench.engine import modes
+
+    monkeypatch.setattr(modes.Numpy, "prepare", lambda self: (_ for _ in ()).throw(OSError("no shared memory")))
+    _interrupt_in_round(monkeypatch, round_index=1, after_trials=0, exc=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        _suite(tmp_path).run()
+    saved = results.load(tmp_path / "r.json")
+    assert [(run.mode, run.extra["error"]) for run in saved.runs] == [("numpy", "OSError: no shared memory")]
+    assert saved.incomplete_reason == "interrupted"
+
+
+def test_a_suite_interrupted_before_its_first_write_leaves_no_file(tmp_path, monkeypatch):
+    def no_connect(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SuiteRunner, "_connect", no_connect)
+    with pytest.raises(KeyboardInterrupt):
+        _suite(tmp_path).run()
+    assert not (tmp_path / "r.json").exists()
