@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.engine import record
 
 
@@ -133,3 +135,67 @@ def test_a_finite_figure_is_kept_to_six_places_and_infinity_as_none():
     assert record._finite_or_none(0.123456789) == 0.123457
     assert record._finite_or_none(2.0) == 2.0
     assert record._finite_or_none(float("inf")) is None and record._finite_or_none(float("nan")) is None
+
+
+def test_a_trial_sample_holds_each_figure_under_its_name():
+    from bench.engine.modes import TrialOutcome
+
+    latencies = [i / 1000 for i in range(101)]  # 0..100 ms: the p-th percentile is p ms exactly
+    sample = record._trial_samples(TrialOutcome(answers=[], response_s=0.5, tasks=4, submit_s=0.2,
+                                                task_latencies_s=latencies), lookups=100)
+    assert sample == pytest.approx({"response_s": 0.5, "lookups_per_s": 200.0, "tasks": 4, "tasks_per_s": 8.0,
+                                    "task_latency_p50_s": 0.050, "task_latency_p95_s": 0.095,
+                                    "task_latency_p99_s": 0.099, "submit_s": 0.2, "submit_per_task_s": 0.05})
+
+
+def test_warnings_start_beyond_their_limits_and_name_them():
+    assert record._warnings({}, {}) == []  # a row with no trials: no figures, no warnings
+    assert record._warnings({"response_s": {"cv": 0.10}}, {"response_s": [0.5]}) == []  # exactly the limit
+    assert record._warnings({"response_s": {"cv": float("nan")}}, {"response_s": [0.5]}) == []
+    assert record._warnings({"response_s": {"cv": 0.1001}}, {}) == [{"kind": "unstable", "cv": 0.1001, "limit": 0.10}]
+    assert record._warnings({"response_s": {}}, {"response_s": [0.001, 0.5]}) == []  # exactly 1 ms: not too short
+    assert record._warnings({"response_s": {}}, {"response_s": [0.5, 0.0009]}) == [
+        {"kind": "too-short", "shortest_s": 0.0009, "limit_s": 0.001}]
+
+
+BASE = [10.0, 11, 12, 13, 14, 15, 16, 17, 18]
+
+
+@pytest.mark.parametrize("extra, kind", [(4.49, "fast"), (4.51, None), (23.51, "slow"), (23.49, None)])
+def test_outliers_are_beyond_tukeys_fences_from_the_quartiles(extra, kind):
+    """With one more value below 10 the quartiles are 11.25 and 15.75 (fences 4.5 and 22.5); above 18,
+    12.25 and 16.75 (fences 5.5 and 23.5): a value just past a fence is named, one just inside is not."""
+    found = record.outlier_trials(BASE + [extra])
+    if kind is None:
+        assert found == []
+    else:
+        median = 13.5 if extra < 10 else 14.5
+        assert found == [{"trial": 9, "round": None, "response_s": extra, "vs_median": pytest.approx(extra / median),
+                          "kind": kind}]
+
+
+def test_four_trials_are_enough_to_name_an_outlier_and_a_zero_median_gives_no_ratio():
+    assert [o["trial"] for o in record.outlier_trials([1.0, 1.0, 1.0, 10.0])] == [3]
+    assert record.outlier_trials([1.0, 1.0, 10.0]) == []
+    assert record.outlier_trials([0.0, 0.0, 0.0, 0.0, 5.0]) == [
+        {"trial": 4, "round": None, "response_s": 5.0, "vs_median": None, "kind": "slow"}]
+
+
+def test_resource_samples_are_cut_to_the_trial_windows_node_by_node():
+    resources = {"lost": None, "n1": {"interval_s": 2.0, "samples": [[99.0, 1], [101.5, 2]]},
+                 "no-interval": {"samples": [[99.5, 1], [100.0, 2], [101.5, 3]]}, "no-samples": {"interval_s": 1.0}}
+    cut = record._within_windows(resources, [(100.0, 101.0)])
+    assert cut == {"lost": None, "n1": {"interval_s": 2.0, "samples": [[101.5, 2]]},  # 99.5-101.5 overlaps
+                   "no-interval": {"samples": [[100.0, 2]]},  # an instant each: 101.5 is after the window
+                   "no-samples": {"interval_s": 1.0, "samples": []}}
+    assert record._within_windows({"lost": None, "n1": {"samples": [[1.0, 1]]}}, []) == {
+        "lost": None, "n1": {"samples": []}}
+
+
+def test_a_row_that_never_ran_a_trial_is_not_correct_and_one_trial_can_be():
+    row, workload = _recorded_row()
+    row.samples, row.rounds, row.windows, row.correct_trials = {}, [], [], []
+    run = record.run_record(row, workload, None, {}, {}, [], [])
+    assert run.correct is False and _thaw(run.extra)["outliers"] == [] and _thaw(run.extra)["warnings"] == []
+    row.samples, row.rounds, row.windows, row.correct_trials = {"response_s": [1.0]}, [1], [(1.0, 2.0)], [True]
+    assert record.run_record(row, workload, None, {}, {}, [], []).correct is True
