@@ -6,6 +6,7 @@ watches and leaves it, is checked without starting Ray."""
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import pytest
 
@@ -131,7 +132,8 @@ def fake_cluster(clocked_ray, monkeypatch):
 
     def diagnose_suite(specs, workload, phase, cpus, placement, other_placement):
         anatomy_calls.append({"modes": sorted({s.mode for s in specs}), "cpus": cpus, "placement": placement,
-                              "other": other_placement})
+                              "other": other_placement, "queries": workload.describe()["queries"]})
+        phase("anatomy: diagnosing")  # its progress lines go where the suite's go
         return {"shapes": "diagnosed"}
 
     monkeypatch.setattr(anatomy, "diagnose_suite", diagnose_suite)
@@ -175,7 +177,7 @@ def test_a_ray_suite_records_the_cluster_it_joined_and_watched(fake_cluster, tmp
     assert [dict(e) for e in info["node_events"]] == [{"event": "node_lost", "node_id": "w2", "detected_unix": 5.0}]
     assert info["anatomy"] == {"shapes": "diagnosed"}
     assert fake_cluster.anatomy_calls == [{"modes": ["ray-batched", "ray-naive"], "cpus": 3,
-                                           "placement": "affinity", "other": "default"}]
+                                           "placement": "affinity", "other": "default", "queries": 40}]
     # each run's node counts: at its warm-up, and after the round of its last trial
     for run in res.runs:
         assert run.extra["nodes_start"] == {"alive": 3, "alive_with_cpus": 2, "cpus": 3.0}
@@ -184,6 +186,7 @@ def test_a_ray_suite_records_the_cluster_it_joined_and_watched(fake_cluster, tmp
     assert "bench: connecting to head:6379" in err
     assert "waiting for 2 node(s) with CPUs: 1 so far" in err and "waiting for 2 node(s) with CPUs: 2 so far" in err
     assert "4 node(s), 3 CPUs; measuring the idle load" in err and "calibrating (no-op task rate)" in err
+    assert "bench: anatomy: diagnosing\n" in err
     assert "bench: warning: RAY_scheduler_top_k_fraction" not in err
 
 
@@ -304,6 +307,7 @@ def test_a_failure_is_told_in_one_line_named_by_its_type():
     assert runner._one_line(ValueError("  padded  ")) == "ValueError: padded"
     assert runner._one_line(KeyError()) == "KeyError"  # no message, no dangling colon
     assert runner._one_line(RuntimeError("\n")) == "RuntimeError"
+    assert runner._one_line(OSError("no space on /dev/X")) == "OSError: no space on /dev/X"  # only ": " is stripped
 
 
 def _suite(tmp_path, **overrides):
@@ -326,7 +330,7 @@ def test_a_mode_that_fails_is_recorded_closed_and_told_and_the_suite_goes_on(tmp
     failed = next(run for run in res.runs if run.mode == "numpy")
     assert failed.extra["error"] == "ValueError: no numpy today" and failed.extra["stop_reason"] == "error"
     assert failed.correct is False and list(failed.samples.get("response_s", [])) == []
-    assert closed and closed.count("numpy") >= 1  # closed when it failed (and again at the end)
+    assert closed == ["numpy", "numpy"]  # closed when it failed, and again with every row at the end
     fine = next(run for run in res.runs if run.mode == "sequential")
     assert fine.correct and len(fine.samples["response_s"]) == 3 and res.status == "complete"
     assert "bench: numpy failed: ValueError: no numpy today\n" in capsys.readouterr().err
@@ -405,3 +409,44 @@ def test_a_suite_interrupted_before_its_first_write_leaves_no_file(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         _suite(tmp_path).run()
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_users_workload_module_is_found_by_workers_from_its_root_and_the_current_directory(tmp_path, monkeypatch):
+    import bench
+
+    monkeypatch.chdir(tmp_path)
+    suite = SuiteRunner(build_config(workload="bench.examples.workloads:cpu_bound", items=30, queries=30, trials=2,
+                                     budget=0, quiet=True), tmp_path / "r.json")
+    root = str(Path(bench.__file__).resolve().parent.parent)
+    assert suite._worker_paths() == (root, str(tmp_path))
+    monkeypatch.chdir(root)
+    assert suite._worker_paths() == (root,)  # one entry when they are the same
+    assert _suite(tmp_path)._worker_paths() == ()  # the seeded lookups need nothing on the workers' path
+
+
+def test_a_suite_interrupted_while_planning_saves_the_file_as_it_was(tmp_path, monkeypatch):
+    def no_plan(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "plan_runs", no_plan)
+    with pytest.raises(KeyboardInterrupt):
+        _suite(tmp_path).run()
+    saved = results.load(tmp_path / "r.json")
+    assert saved.status == "incomplete" and saved.incomplete_reason == "interrupted" and saved.runs == ()
+    assert "host_cpu" not in saved.cluster  # no rounds began: nothing of them to record
+
+
+def test_a_failure_after_the_suite_completed_keeps_the_runs_as_recorded(fake_cluster, tmp_path, monkeypatch):
+    real_finish = SuiteRunner._finish
+
+    def finish_then_fail(self, rows, observed):
+        real_finish(self, rows, observed)
+        raise RuntimeError("the terminal went away")
+
+    monkeypatch.setattr(SuiteRunner, "_finish", finish_then_fail)
+    with pytest.raises(RuntimeError):
+        _run(tmp_path)
+    saved = results.load(tmp_path / "r.json")
+    assert saved.status == "incomplete" and saved.incomplete_reason == "RuntimeError: the terminal went away"
+    for run in saved.runs:  # the records _finish made, with each node's resources, not the bare checkpoint's
+        assert set(run.extra["resources"]) == {"w1", "w2"} and run.extra["resources"]["w2"]["lost"] is True
