@@ -452,3 +452,60 @@ def test_a_failure_after_the_suite_completed_keeps_the_runs_as_recorded(fake_clu
     assert saved.status == "incomplete" and saved.incomplete_reason == "RuntimeError: the terminal went away"
     for run in saved.runs:  # the records _finish made, with each node's resources, not the bare checkpoint's
         assert set(run.extra["resources"]) == {"w1", "w2"} and run.extra["resources"]["w2"]["lost"] is True
+
+
+def test_each_faulted_run_gets_its_fault_cost_recorded_and_told(fake_cluster, tmp_path, monkeypatch, capsys):
+    """A chaos harness's faults (BENCH_FAULT_LOG), one in the first trial of each Ray row: each run's cost is
+    measured with its own faults and node events, recorded with it and told; a run whose measurement fails
+    says so and keeps its results; a run with no fault gets no cost."""
+    import json
+    import time
+
+    from bench.analysis.wording import fault_cost_line
+    from bench.engine import faultcost
+
+    log = tmp_path / "faults.jsonl"
+    monkeypatch.setenv("BENCH_FAULT_LOG", str(log))
+    faulted = []
+
+    def announce(event, spec, trial, **times):
+        if event == "trial start" and trial == 0 and (spec.mode == "ray-naive" or spec.params.get("batch_size") == 10):
+            faulted.append(spec.label)
+            with log.open("a") as out:
+                out.write(json.dumps({"unix": time.time(), "kind": "kill", "label": spec.label}) + "\n")
+
+    measured = []
+
+    def measure(row, faults, events):
+        measured.append((row.spec.label, [f["label"] for f in faults], events))
+        if row.spec.mode == "ray-naive":
+            raise RuntimeError("no task events\nsecond line")
+        return [{"trial": 0, "landed": "in trial 1", "slowdown": 1.5, "task_events": {"available": False,
+                                                                                         "reason": "test"}}]
+
+    monkeypatch.setattr(faultcost, "announce", announce)
+    monkeypatch.setattr(faultcost, "measure", measure)
+    res = _run(tmp_path, modes="ray-naive,ray-batched,ray-auto")
+    naive, batched = sorted(faulted, key=lambda label: "naive" not in label)
+    assert batched == "ray-batched B=10" and naive.startswith("ray-naive") and len(faulted) == 2
+    assert sorted(label for label, _, _ in measured) == sorted(faulted)
+    assert all(faults == [label] and events == [] for label, faults, events in measured)
+    runs = {run.label: run for run in res.runs}
+    batched_cost = [{"trial": 0, "landed": "in trial 1", "slowdown": 1.5,
+                     "task_events": {"available": False, "reason": "test"}}]
+    assert [dict(c, task_events=dict(c["task_events"])) for c in runs[batched].extra["fault_cost"]] == batched_cost
+    assert [label for label, run in runs.items() if "fault_cost" in run.extra] == [batched]
+    assert [f["label"] for f in runs[naive].extra["faults"]] == [naive]
+    err = capsys.readouterr().err
+    assert f"bench: fault cost of {naive}: unavailable: RuntimeError: no task events\n" in err
+    assert f"bench: {fault_cost_line(batched, batched_cost[0])}\n" in err
+
+
+def test_the_anatomy_gets_one_cpu_when_the_cluster_recorded_none(fake_cluster, tmp_path):
+    suite = SuiteRunner(build_config(suite="quick", modes="ray-naive", queries=40, trials=2, budget=0, quiet=True),
+                        tmp_path / "r.json")
+    suite.results = results.Results(metadata={}, workload={}, cluster={"cluster_cpus": 0}, runs=())
+    suite._anatomy([])
+    suite.results = results.Results(metadata={}, workload={}, cluster={"cluster_cpus": 4}, runs=())
+    suite._anatomy([])
+    assert [call["cpus"] for call in fake_cluster.anatomy_calls] == [1, 4]
