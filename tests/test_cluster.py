@@ -529,8 +529,6 @@ def test_connect_with_address_auto_joins_what_it_resolved_and_records_auto(ray, 
     assert (info["mode"], info["address"], info["address_from"]) == ("existing", "auto", "--address")
 
 
-@pytest.mark.xfail(strict=True, reason="possible bug: with RAY_ADDRESS=auto and no --address, connect records "
-                                        "address_from '--address' (its `or address == 'auto'` clause)")
 def test_connect_with_ray_address_auto_records_ray_address(ray, sock, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "auto")
     info = cluster.connect(None)
@@ -873,14 +871,15 @@ def test_the_node_watcher_skips_a_poll_when_ray_will_not_answer(ray):
     assert [e["event"] for e in watcher.events] == ["node_lost"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the first poll records every alive node after the first as "
-                                        "node_joined (_known fills during the loop), so a multi-node cluster's "
-                                        "node_events start with spurious joins")
 def test_the_first_look_at_a_multi_node_cluster_records_no_joins(ray):
-    ray.node_tables = [[node("a"), node("b"), node("c")]]
+    """Found by this file (2026-12-06): the first poll filled its table while it went, so every alive node
+    after the first was recorded as joining, and those joins reached the results file's node_events."""
+    ray.node_tables = [[node("a"), node("b"), node("c")], [node("a"), node("b"), node("c"), node("d")]]
     watcher = cluster.NodeWatcher()
     watcher.poll()
     assert watcher.events == []
+    watcher.poll()
+    assert [(e["event"], e["node_id"]) for e in watcher.events] == [("node_joined", "d")]
 
 
 class Stop:

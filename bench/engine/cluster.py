@@ -157,7 +157,9 @@ def connect(address: str | None, num_cpus: int | None = None, quiet: bool = True
             "driver_settings": settings}
     info["earlier_jobs"] = earlier_jobs()
     if mode == "existing":
-        info["address_from"] = "--address" if given not in (None, "", "auto") or address == "auto" else RAY_ADDRESS_ENV
+        # RAY_ADDRESS decides unless --address named a cluster itself (effective_address); 'auto' defers to it
+        from_env = given in (None, "", "auto") and bool(os.environ.get(RAY_ADDRESS_ENV, "").strip())
+        info["address_from"] = RAY_ADDRESS_ENV if from_env else "--address"
         if _job_submission_id():
             info["job_submission_id"] = _job_submission_id()
     return info
@@ -347,12 +349,13 @@ class NodeWatcher:
         except Exception:
             return  # the head watchdog owns "the cluster is gone"
         now = time.time()
+        first_look = not self._known  # the nodes already there when watching began neither joined nor left
         for node in nodes:
             node_id, alive = node.get("NodeID"), bool(node.get("Alive"))
             if alive:
                 self._cpus[node_id] = float((node.get("Resources") or {}).get("CPU", 0.0))
             before = self._known.get(node_id)
-            if before is not None and before != alive or before is None and self._known and alive:
+            if before is not None and before != alive or before is None and not first_look and alive:
                 self.events.append({
                     "event": "node_lost" if not alive else "node_joined",
                     "node_id": node_id,
