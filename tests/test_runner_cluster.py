@@ -509,3 +509,21 @@ def test_the_anatomy_gets_one_cpu_when_the_cluster_recorded_none(fake_cluster, t
     suite.results = results.Results(metadata={}, workload={}, cluster={"cluster_cpus": 4}, runs=())
     suite._anatomy([])
     assert [call["cpus"] for call in fake_cluster.anatomy_calls] == [1, 4]
+
+
+def test_each_trial_is_shown_by_round_and_label_and_its_tasks_move_the_progress(fake_cluster, tmp_path, monkeypatch):
+    from bench.analysis import model
+    from bench.engine.progress import SuiteProgress
+
+    shown, done = [], []
+    real_start = SuiteProgress.start_trial
+    monkeypatch.setattr(SuiteProgress, "start_trial",
+                        lambda self, label, predicted, tasks: shown.append((label, tasks)) or real_start(self, label,
+                                                                                                        predicted, tasks))
+    monkeypatch.setattr(SuiteProgress, "tasks_done", lambda self, count: done.append(count))
+    res = _run(tmp_path, modes="ray-naive", trials=2)
+    naive = res.runs[0]
+    assert shown == [(f"round {r} · {naive.label}", 40) for r in (1, 2)]
+    assert sum(done) >= 2 * 40  # every measured task told (the warm-up's too)
+    # the analysis is the model's, from the runs as recorded
+    assert res.analysis == model.analyse(res) and res.analysis
