@@ -78,6 +78,7 @@ help:
 	@echo "make test                everything, Docker included; make test-fast for unit tests"
 	@echo "make mutation            mutmut on the core modules vs the fast tests; score per module (slow, not CI)"
 	@echo "make mutation-ray        the same for bench/engine/cluster.py, against the Ray tests too (slower still)"
+	@echo "make mutation-focused    the record and the runner, each against its focused tests (slow, not CI)"
 	@echo "make clean               remove build outputs and the wheelhouse"
 	@echo ""
 	@echo "The CLI (ray-bench, or python -m bench) outside make, no cluster needed:"
@@ -226,15 +227,17 @@ test-fast: venv
 # Test strength (issues 12 and 25): mutmut 3 ([tool.mutmut] in pyproject.toml) mutates the
 # modules that decide correctness, timing and figures and runs the fast tests against each
 # mutant; scripts/mutation_score.py prints a score per module. The Ray modes' trials and
-# probe, and the calibration, run in the fast tests on a fake Ray with a test-controlled clock
-# (tests/fake_ray.py), so they are in MUTATION_SCOPE; what only a real Ray reaches
-# (bench/engine/cluster.py) is `make mutation-ray`, against the `ray` tests too (MUTATION_RAY=1; much
-# slower: every test module starts its own Ray). Not incremental: mutmut re-tests every mutant
-# named on its command line (the scope took hours on 2 niced cores); a subset:
+# probe, the calibration and bench/engine/cluster.py run in the fast tests on a fake Ray with a
+# test-controlled clock (tests/fake_ray.py, tests/test_cluster.py), so they are in MUTATION_SCOPE;
+# `make mutation-ray` mutates cluster.py against the `ray` tests too (MUTATION_RAY=1; much slower:
+# every test module starts its own Ray). The record and the runner are reached by every suite-level
+# test (about 1 min a mutant against all of them): `make mutation-focused` runs each against its
+# focused tests (MUTATION_TESTS), a lower bound on the score, in a fresh mutants/.
+# Not incremental: mutmut re-tests every mutant named on its command line (the scope took hours
+# on 2 niced cores); a subset:
 # `make mutation MUTATION_SCOPE='bench.engine.rounds.*'`; to re-test a few after a new test,
 # `mutmut run NAME...` and `mutmut results`. Niced: it takes every core for a while.
-# MUTATION_TESTS='tests/test_record.py ...' runs the scope against those test files only (a lower
-# bound on the score, for modules that every suite-level test reaches).
+# MUTATION_TESTS='tests/a.py tests/b.py' runs any scope against those test files only.
 MUTATION_SCOPE = 'bench.engine.workload.*' 'bench.stats.*' 'bench.analysis.model.*' 'bench.analysis.compare.*' 'bench.results.*' \
   'bench.engine.modes.x_tracking_stride*' 'bench.engine.modes.xǁLatencyTrackerǁ*' 'bench.engine.modes.xǁModeǁ*' \
   'bench.engine.modes.xǁSequentialǁ*' 'bench.engine.modes.x_numpy_first_index*' 'bench.engine.modes.xǁNumpyǁ*' \
@@ -243,9 +246,11 @@ MUTATION_SCOPE = 'bench.engine.workload.*' 'bench.stats.*' 'bench.analysis.model
   'bench.engine.ray_modes.xǁRayModeǁ*' 'bench.engine.ray_modes.xǁRayNaiveǁ*' 'bench.engine.ray_modes.xǁRayBatchedǁ*' 'bench.engine.ray_modes.xǁRayAutoǁ*' \
   'bench.engine.ray_modes.x_remote_functions*' 'bench.engine.placement.x_tasks_leave_driver_node*' \
   'bench.engine.ray_modes.x_choose_batch_size*' 'bench.engine.placement.x_inline_object_bytes*' 'bench.engine.placement.x_placed*' \
-  'bench.engine.rounds.*' 'bench.engine.record.*' 'bench.engine.calibration.*' 'bench.engine.runner.*' 'bench.analysis.repro.*' 'bench.rerun.*' \
+  'bench.engine.rounds.*' 'bench.engine.calibration.*' 'bench.engine.cluster.*' 'bench.analysis.repro.*' 'bench.rerun.*' \
   'bench.analysis.facts.*' 'bench.analysis.claims.*' 'bench.analysis.machines.*' 'bench.mode_table.*' 'bench.engine.run.*'
 MUTATION_RAY_SCOPE = 'bench.engine.cluster.*'
+MUTATION_FOCUS_RECORD = tests/test_record.py tests/test_rounds_record.py tests/test_runner_rounds.py
+MUTATION_FOCUS_RUNNER = tests/test_runner_cluster.py tests/test_runner_rounds.py tests/test_planner.py tests/test_gaps_issue25.py
 $(VENV)/.mutation-installed: requirements/mutation.lock $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/mutation.lock
 	@touch $@
@@ -257,6 +262,13 @@ mutation: $(VENV)/.mutation-installed
 .PHONY: mutation-ray
 mutation-ray: $(VENV)/.mutation-installed
 	@MUTATION_RAY=1 $(VENV)/bin/python scripts/mutation_score.py run $(MUTATION_RAY_SCOPE)
+
+.PHONY: mutation-focused
+mutation-focused: $(VENV)/.mutation-installed
+	rm -rf mutants
+	@MUTATION_TESTS='$(MUTATION_FOCUS_RECORD)' $(VENV)/bin/python scripts/mutation_score.py run 'bench.engine.record.*'
+	rm -rf mutants
+	@MUTATION_TESTS='$(MUTATION_FOCUS_RUNNER)' $(VENV)/bin/python scripts/mutation_score.py run 'bench.engine.runner.*'
 
 clean:
 	rm -rf build .pytest_cache
