@@ -529,6 +529,13 @@ def test_connect_with_address_auto_joins_what_it_resolved_and_records_auto(ray, 
     assert (info["mode"], info["address"], info["address_from"]) == ("existing", "auto", "--address")
 
 
+def test_a_given_address_wins_over_ray_address_and_is_recorded_as_given(ray, sock, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    info = cluster.connect("head:6379")
+    assert ray.init_calls[0]["address"] == "head:6379"
+    assert (info["address"], info["address_from"]) == ("head:6379", "--address")
+
+
 def test_connect_with_ray_address_auto_records_ray_address(ray, sock, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "auto")
     info = cluster.connect(None)
