@@ -81,3 +81,11 @@ def test_the_rounds_state_their_predicted_time_first_and_the_actual_time_beside_
     no_extra.start_rounds(3, 10.0)
     no_extra.close()
     assert plain.getvalue().splitlines()[-1].endswith("(the trials alone were predicted to take 0:10)")
+
+
+def test_a_trial_shown_before_anything_was_planned_or_done_has_no_eta_to_scale():
+    """Nothing planned and nothing done (a first trial predicted at 0 s): the ETA is 0, not a division by zero."""
+    stream = io.StringIO()
+    progress = SuiteProgress(stream=stream, line_interval_s=0)
+    progress.start_trial("round 1 · numpy", 0.0, tasks=1)
+    assert progress.eta_s() == 0.0 and "round 1 · numpy" in stream.getvalue()

@@ -527,3 +527,86 @@ def test_each_trial_is_shown_by_round_and_label_and_its_tasks_move_the_progress(
     assert sum(done) >= 2 * 40  # every measured task told (the warm-up's too)
     # the analysis is the model's, from the runs as recorded
     assert res.analysis == model.analyse(res) and res.analysis
+
+
+def test_each_trial_is_verified_for_its_own_lookups_and_recorded_with_its_markers(fake_cluster, clocked_ray, tmp_path,
+                                                                                 monkeypatch):
+    """A 2,000-lookup suite's 1,000-task naive row answers the first 1,000: each trial is checked against
+    that prefix, its checksum and latencies kept, and a harness's trial log (BENCH_TRIAL_LOG) gets a start
+    and an end marker per trial, the end with the trial's own window."""
+    import json
+
+    clock, _ = clocked_ray
+    clock.submit_s = 0.0123456789123  # latencies with more than 9 decimals
+    trial_log = tmp_path / "trials.jsonl"
+    monkeypatch.setenv("BENCH_TRIAL_LOG", str(trial_log))
+    res = _run(tmp_path, modes="ray-naive", queries=2000, trials=2)
+    assert {run.params["queries"] for run in res.runs} == {1000, 2000} and all(run.correct for run in res.runs)
+    markers = [json.loads(line) for line in trial_log.read_text().splitlines()]
+    for run in res.runs:
+        assert run.extra["checksum"] == run.extra["reference_checksum"]
+        assert run.extra["driver_peak_rss_bytes"] > 0
+        latencies = [v for trial in run.extra["task_latencies_s"] for v in trial]
+        assert len(run.extra["task_latencies_s"]) == 2 and latencies
+        assert all(v == round(v, 9) for v in latencies) and any(v != round(v, 8) for v in latencies)
+        mine = [(m["event"], m["trial"]) for m in markers if m["label"] == run.label]
+        assert mine == [("trial start", 0), ("trial end", 0), ("trial start", 1), ("trial end", 1)]
+        ends = [m for m in markers if m["label"] == run.label and m["event"] == "trial end"]
+        assert [[m["begin"], m["end"]] for m in ends] == [list(w) for w in run.extra["trial_windows_unix"]]
+
+
+def _one_trial_row(suite, mode: str, tasks: int):
+    from bench.engine.modes import TrialOutcome
+    from bench.engine.rounds import Row, RunSpec
+
+    class Stub:
+        progress_hook = "unset"
+
+        def trial(self, n):
+            return TrialOutcome(answers=suite.workload.reference[:n], response_s=0.01, tasks=tasks)
+
+        def tasks_for(self, n):
+            return tasks
+
+    return Row(RunSpec(mode, mode, 100, 1, {}), Stub())
+
+
+@pytest.mark.parametrize("mode, tasks, marks_the_end", [("ray-naive", 1000, True), ("ray-naive", 999, False),
+                                                        ("numpy", 5000, False)])
+def test_only_a_many_task_ray_trial_makes_the_next_one_wait_for_its_task_events(tmp_path, mode, tasks, marks_the_end):
+    suite = _suite(tmp_path, queries=100)
+    row = _one_trial_row(suite, mode, tasks)
+    suite._trial(row, 1)
+    assert row.correct_trials == [True] and row.mode.progress_hook is None
+    assert suite._last_ray_trial_end == (row.windows[0][1] if marks_the_end else 0.0)
+
+
+def test_a_trial_waits_for_a_quiet_host_and_the_rest_of_a_second_after_the_last_many_task_trial(tmp_path, monkeypatch):
+    import time
+
+    calls = []
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: calls.append((a, k)) or dict(QUIET))
+    suite = _suite(tmp_path)
+    suite._last_ray_trial_end = time.time() - 0.25
+    suite._quiet_host()
+    (args, kwargs), = calls
+    assert args == (runner.TRIAL_SETTLE_MAX_S,) and kwargs["window_s"] == runner.TRIAL_SETTLE_WINDOW_S
+    assert 0.70 <= kwargs["min_wait_s"] <= 0.75  # TASK_EVENTS_FLUSH_S (1 s) less the time since it ended
+
+
+def test_each_round_is_checkpointed_with_its_trials_and_its_order(tmp_path, monkeypatch):
+    real_play = SuiteRunner._play_round
+    seen = []
+
+    def play(self, rows, index):
+        if index == 2:
+            saved = results.load(tmp_path / "r.json")
+            seen.append(({run.label: len(run.samples["response_s"]) for run in saved.runs},
+                         [list(r) for r in saved.config["order"]]))
+        return real_play(self, rows, index)
+
+    monkeypatch.setattr(SuiteRunner, "_play_round", play)
+    suite = _suite(tmp_path)
+    suite.run()
+    (trials, order), = seen
+    assert trials == {"sequential": 1, "numpy": 1} and order == [list(suite.order[0])]

@@ -104,7 +104,7 @@ class SuiteProgress:
             done = self.done_s + self._trial_done_s
             remaining = max(0.0, self.total_s - done)
         elapsed = time.monotonic() - self._started
-        if done < TRUST_AFTER * self.total_s or elapsed <= 0:
+        if done <= 0 or done < TRUST_AFTER * self.total_s or elapsed <= 0:
             return remaining  # the prediction alone: early ratios are mostly start-up noise
         return remaining * (elapsed / done)
 
