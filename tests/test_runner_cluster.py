@@ -610,3 +610,69 @@ def test_each_round_is_checkpointed_with_its_trials_and_its_order(tmp_path, monk
     suite.run()
     (trials, order), = seen
     assert trials == {"sequential": 1, "numpy": 1} and order == [list(suite.order[0])]
+
+
+class _Recording:
+    """A mode that answers the reference for whatever it is asked, recording each n; `wrong`: every answer off by one."""
+
+    def __init__(self, suite, tasks: int, wrong: bool = False):
+        self.suite, self.tasks, self.wrong, self.asked = suite, tasks, wrong, []
+        self.progress_hook = None
+
+    def prepare(self):
+        pass
+
+    def tasks_for(self, n):
+        return self.tasks
+
+    def trial(self, n):
+        from bench.engine.modes import TrialOutcome
+
+        self.asked.append(n)
+        reference = self.suite.workload.reference[:n]
+        answers = reference + 1 if self.wrong else reference
+        return TrialOutcome(answers=answers, response_s=0.25, tasks=self.tasks)
+
+
+@pytest.mark.parametrize("lookups, tasks, warm_n", [
+    (2000, 2000, 1000),   # naive: its first 1,000 tasks
+    (1000, 1500, 666),    # 1,000 of 1,500 tasks carry two thirds of the lookups, rounded down
+    (2, 2000, 1),         # never no lookups at all
+    (2000, 3, 2000),      # a few big tasks: all of it
+])
+def test_a_warm_up_runs_the_share_of_lookups_that_at_most_1000_tasks_carry(tmp_path, lookups, tasks, warm_n):
+    from bench.engine.rounds import Row, RunSpec
+
+    suite = _suite(tmp_path, queries=2000)
+    mode = _Recording(suite, tasks)
+    row = Row(RunSpec("ray-batched", "stub", lookups, 3, {}), mode)
+    suite._warm_up(row)
+    assert mode.asked == [warm_n] and type(mode.asked[0]) is int
+    assert row.correct_trials == [True] and row.mismatches == 0 and row.error is None
+    assert row.warmup["response_s"] == [0.25] and row.estimate_s == pytest.approx(0.25 * lookups / warm_n)
+    assert row.started_unix > 0 and row.peak_rss > 0
+
+
+def test_a_wrong_warm_up_counts_its_mismatches(tmp_path):
+    from bench.engine.rounds import Row, RunSpec
+
+    suite = _suite(tmp_path, queries=2000)
+    row = Row(RunSpec("numpy", "stub", 500, 3, {}), _Recording(suite, 1, wrong=True))
+    suite._warm_up(row)
+    assert row.correct_trials == [False] and row.mismatches == 500
+
+
+def test_a_naive_rows_trial_is_predicted_from_the_calibrated_task_rate(tmp_path):
+    from bench.engine.rounds import Row, RunSpec
+
+    suite = _suite(tmp_path, queries=2000)
+    naive = Row(RunSpec("ray-naive", "naive", 1000, 3, {}), _Recording(suite, 1000))
+    batched = Row(RunSpec("ray-batched", "batched", 1000, 3, {}), _Recording(suite, 10))
+    assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 10.0  # no results yet: scaled from the warm-up
+    rate = {"stats": {"tasks_per_s": {"median": 500.0}}}
+    suite.results = results.Results(metadata={}, workload={}, cluster={"calibration": rate}, runs=())
+    assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 2.0  # 1,000 tasks at 500/s
+    assert suite._estimate(batched, warm_s=1.0, warm_n=100) == 10.0
+    with_args = {**rate, "with_naive_args": {"stats": {"tasks_per_s": {"median": 250.0}}}}
+    suite.results = results.Results(metadata={}, workload={}, cluster={"calibration": with_args}, runs=())
+    assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 4.0  # naive's own arguments' rate first
