@@ -154,7 +154,7 @@ def _run(tmp_path, **overrides):
 
 
 def test_a_ray_suite_records_the_cluster_it_joined_and_watched(fake_cluster, tmp_path, capsys):
-    res = _run(tmp_path)
+    res = _run(tmp_path, trials=3)  # the calibration's 3 in-round batches: one after each round
     info = res.cluster
     assert res.status == "complete" and all(run.correct for run in res.runs)
     assert info["mode"] == "existing" and info["auth_mode"] == "token" and info["address"] == "head:6379"
@@ -189,6 +189,11 @@ def test_a_ray_suite_records_the_cluster_it_joined_and_watched(fake_cluster, tmp
     assert "waiting for 2 node(s) with CPUs: 1 so far" in err and "waiting for 2 node(s) with CPUs: 2 so far" in err
     assert "4 node(s), 3 CPUs; measuring the idle load" in err and "calibrating (no-op task rate)" in err
     assert "bench: anatomy: diagnosing\n" in err
+    assert f"bench: warming up {len(res.runs)} configurations\n" in err
+    # the calibration as the rounds left it: its interleaved trials, not only the blocks before them
+    assert list(calibration["trial_rounds"]) == [1, 2, 3]
+    for run in res.runs:  # each node's samples under its hostname from the samplers
+        assert run.extra["resources"]["w1"]["hostname"] == "w1-host"
     assert "bench: warning: RAY_scheduler_top_k_fraction" not in err
 
 
@@ -669,6 +674,7 @@ def test_a_naive_rows_trial_is_predicted_from_the_calibrated_task_rate(tmp_path)
     naive = Row(RunSpec("ray-naive", "naive", 1000, 3, {}), _Recording(suite, 1000))
     batched = Row(RunSpec("ray-batched", "batched", 1000, 3, {}), _Recording(suite, 10))
     assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 10.0  # no results yet: scaled from the warm-up
+    assert suite._estimate(batched, warm_s=1.0, warm_n=1) == 1000.0 and suite._estimate(batched, 1.0, 0) == 1000.0
     rate = {"stats": {"tasks_per_s": {"median": 500.0}}}
     suite.results = results.Results(metadata={}, workload={}, cluster={"calibration": rate}, runs=())
     assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 2.0  # 1,000 tasks at 500/s
@@ -676,3 +682,16 @@ def test_a_naive_rows_trial_is_predicted_from_the_calibrated_task_rate(tmp_path)
     with_args = {**rate, "with_naive_args": {"stats": {"tasks_per_s": {"median": 250.0}}}}
     suite.results = results.Results(metadata={}, workload={}, cluster={"calibration": with_args}, runs=())
     assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 4.0  # naive's own arguments' rate first
+
+
+def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_plan(tmp_path, monkeypatch):
+    seen = {}
+
+    def measure_rounds(rows, config, play, checkpoint, plan):
+        seen.update(rows=rows, play=play, plan=plan)
+        checkpoint()
+
+    monkeypatch.setattr(runner, "measure_rounds", measure_rounds)
+    suite = _suite(tmp_path)
+    suite.run()
+    assert seen["rows"] == suite.rows and seen["play"] == suite._play_round and seen["plan"] == suite.progress.plan
