@@ -5,6 +5,7 @@ watches and leaves it, is checked without starting Ray."""
 
 from __future__ import annotations
 
+import time
 import types
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class FakeCluster:
 
             def start(self):
                 fake.log.append(("samplers.start",))
+                fake.rounds_started = time.time()  # the last start: the measured rounds' session
 
             def stop(self):
                 fake.log.append(("samplers.stop",))
@@ -65,10 +67,13 @@ class FakeCluster:
 
             def start(self):
                 fake.log.append(("watcher.start",))
+                self.events.append({"event": "node_lost", "node_id": "before-the-rounds", "detected_unix": 1.0})
                 return self
 
             def poll(self):
                 fake.log.append(("watcher.poll",))
+                # a loss seen just as the rounds began: it belongs to their first trial
+                self.events.append({"event": "node_lost", "node_id": "w2", "detected_unix": fake.rounds_started + 1e-6})
 
             def stop(self):
                 fake.log.append(("watcher.stop",))
@@ -85,7 +90,7 @@ class FakeCluster:
             def stop(self):
                 fake.log.append(("watchdog.stop",))
 
-        def connect(address, num_cpus, quiet=True, worker_paths=()):
+        def connect(address, num_cpus=None, quiet=True, worker_paths=()):
             self.log.append(("connect", address, num_cpus, quiet, worker_paths))
             return {"mode": "existing", "ray_version": "fake", "auth_mode": "token"}
 
@@ -127,6 +132,8 @@ def no_quiet_host_waits(monkeypatch):
 @pytest.fixture
 def fake_cluster(clocked_ray, monkeypatch):
     _, ray = clocked_ray
+    settles = []
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: settles.append((a, k)) or dict(QUIET))
     ray.node_list = [{"Alive": True, "Resources": {"CPU": 2.0}, "NodeID": "w1"},
                      {"Alive": True, "Resources": {"CPU": 1.0}, "NodeID": "w2"},
                      {"Alive": True, "Resources": {}, "NodeID": "driver-node"}]
@@ -140,7 +147,7 @@ def fake_cluster(clocked_ray, monkeypatch):
 
     monkeypatch.setattr(anatomy, "diagnose_suite", diagnose_suite)
     fake = FakeCluster(monkeypatch)
-    fake.anatomy_calls = anatomy_calls
+    fake.anatomy_calls, fake.settles = anatomy_calls, settles
     return fake
 
 
@@ -187,13 +194,20 @@ def test_a_ray_suite_records_the_cluster_it_joined_and_watched(fake_cluster, tmp
     err = capsys.readouterr().err
     assert "bench: connecting to head:6379" in err
     assert "waiting for 2 node(s) with CPUs: 1 so far" in err and "waiting for 2 node(s) with CPUs: 2 so far" in err
-    assert "4 node(s), 3 CPUs; measuring the idle load" in err and "calibrating (no-op task rate)" in err
+    assert "4 node(s), 3 CPUs; measuring the idle load" in err and "bench: calibrating (no-op task rate)\n" in err
     assert "bench: anatomy: diagnosing\n" in err
     assert f"bench: warming up {len(res.runs)} configurations\n" in err
     # the calibration as the rounds left it: its interleaved trials, not only the blocks before them
     assert list(calibration["trial_rounds"]) == [1, 2, 3]
     for run in res.runs:  # each node's samples under its hostname from the samplers
         assert run.extra["resources"]["w1"]["hostname"] == "w1-host"
+    # a quiet host before the calibration and after the warm-ups, up to SETTLE_MAX_S each
+    assert [call for call in fake_cluster.settles if not call[1]] == [((runner.SETTLE_MAX_S,), {})] * 2
+    first = min(w[0] for run in res.runs for w in run.extra["trial_windows_unix"])
+    assert min(run.extra["started_unix"] for run in res.runs) <= res.config["measuring_since_unix"] <= first
+    # the watcher's events from the rounds on go to the runs, the loss at their start to the first trial
+    events = [(e["node_id"], run.extra["trial_rounds"][0]) for run in res.runs for e in run.extra["node_events"]]
+    assert events == [("w2", 1)]
     assert "bench: warning: RAY_scheduler_top_k_fraction" not in err
 
 
@@ -213,11 +227,16 @@ def test_the_runner_joins_watches_and_leaves_the_cluster_in_order(fake_cluster, 
     assert len(fake_cluster.calls("shutdown")) == 1 and len(fake_cluster.calls("watchdog.stop")) == 1
 
 
-def test_an_embedded_ray_gets_no_watchdog(fake_cluster, tmp_path, monkeypatch):
-    monkeypatch.setattr(cluster, "connect", lambda *a, **k: {"mode": "embedded"})
-    res = _run(tmp_path, address=None, expect_nodes=None)
+def test_an_embedded_ray_gets_no_watchdog(fake_cluster, tmp_path, monkeypatch, capsys):
+    connects = []
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(cluster, "connect", lambda *a, **k: connects.append((a, k)) or {"mode": "embedded"})
+    monkeypatch.setattr(SuiteRunner, "_worker_paths", lambda self: ("/users/module/root",))
+    res = _run(tmp_path, address=None, expect_nodes=None, num_cpus=2)
     assert res.cluster["mode"] == "embedded" and res.cluster["expected_nodes"] is None
     assert fake_cluster.calls("watchdog") == [] and fake_cluster.calls("wait_for_nodes")[0][1] == 1
+    assert connects == [((None, 2), {"quiet": False, "worker_paths": ("/users/module/root",)})]
+    assert "bench: connecting to an embedded Ray\n" in capsys.readouterr().err
 
 
 def test_an_existing_cluster_without_a_gcs_address_gets_no_watchdog(fake_cluster, tmp_path, monkeypatch):
@@ -494,8 +513,9 @@ def test_each_faulted_run_gets_its_fault_cost_recorded_and_told(fake_cluster, tm
     naive, batched = sorted(faulted, key=lambda label: "naive" not in label)
     assert batched == "ray-batched B=10" and naive.startswith("ray-naive") and len(faulted) == 2
     assert sorted(label for label, _, _ in measured) == sorted(faulted)
-    assert all(faults == [label] and events == [] for label, faults, events in measured)
     runs = {run.label: run for run in res.runs}
+    assert all(faults == [label] and [dict(e) for e in runs[label].extra["node_events"]] == events
+               for label, faults, events in measured)  # each run's own faults and node events
     batched_cost = [{"trial": 0, "landed": "in trial 1", "slowdown": 1.5,
                      "task_events": {"available": False, "reason": "test"}}]
     assert [dict(c, task_events=dict(c["task_events"])) for c in runs[batched].extra["fault_cost"]] == batched_cost
@@ -695,3 +715,61 @@ def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_pla
     suite = _suite(tmp_path)
     suite.run()
     assert seen["rows"] == suite.rows and seen["play"] == suite._play_round and seen["plan"] == suite.progress.plan
+
+
+def test_the_calibration_is_made_for_the_suite_and_recorded_before_the_rounds(fake_cluster, tmp_path, monkeypatch):
+    made = []
+    real = runner.Calibration
+
+    def calibration(*args, **kwargs):
+        made.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "Calibration", calibration)
+    real_play = SuiteRunner._play_round
+    before = []
+
+    def play(self, rows, index):
+        if index == 1:
+            before.append(results.load(tmp_path / "r.json").cluster.get("calibration"))
+        return real_play(self, rows, index)
+
+    monkeypatch.setattr(SuiteRunner, "_play_round", play)
+    suite = SuiteRunner(build_config(suite="quick", modes="ray-naive,ray-batched", batch_sizes="10", queries=40,
+                                     trials=2, budget=0, quiet=True, address="head:6379", expect_nodes=2),
+                        tmp_path / "r.json")
+    suite.run()
+    (args, kwargs), = made
+    preset = suite.config.suite
+    assert args == (preset.calibration_trials,) and kwargs["max_trials"] == preset.calibration_max_trials
+    assert kwargs["naive_args"] == (suite.workload.task_state, suite.workload.items(1)[0])
+    assert kwargs["placement"] == "affinity" and kwargs["other_placement"] is True
+    assert before[0]["placement"] == "affinity" and before[0]["stats"]["tasks_per_s"]["median"] > 0
+    made.clear()
+    SuiteRunner(build_config(suite="quick", modes="ray-batched", batch_sizes="10", queries=40, trials=2, budget=0,
+                             quiet=True, address="head:6379", expect_nodes=2), tmp_path / "b.json").run()
+    assert made[0][1]["naive_args"] is None  # no naive row: no calibration with its arguments
+
+
+def test_a_host_still_busy_after_the_warm_ups_is_warned_of_and_measured_anyway(tmp_path, monkeypatch, capsys):
+    busy = {"waited_s": 10.0, "busy_cores": 1.5, "quiet_cores": 0.5, "settled": False}
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: dict(busy) if not k else dict(QUIET))
+    res = _suite(tmp_path).run()
+    err = capsys.readouterr().err
+    assert ("bench: warning: the host stayed busy (1.50 cores) for 10 s after the warm-ups; measuring anyway\n"
+            in err) and res.status == "complete" and res.cluster["settle"]["settled"] is False
+    monkeypatch.setattr(runner, "settle", lambda *a, **k: dict(QUIET))
+    (tmp_path / "again").mkdir()
+    _suite(tmp_path / "again").run()
+    assert "the host stayed busy" not in capsys.readouterr().err
+
+
+def test_a_results_file_that_appeared_meanwhile_is_kept_and_the_suite_writes_beside_it(tmp_path, capsys):
+    suite = _suite(tmp_path)
+    (tmp_path / "r.json").write_text("another run's file\n")
+    res = suite.run()
+    assert (tmp_path / "r.json").read_text() == "another run's file\n"
+    assert suite.out_path != tmp_path / "r.json" and suite.out_path.parent == tmp_path
+    assert results.load(suite.out_path).status == "complete" and res.status == "complete"
+    assert (f"bench: {tmp_path / 'r.json'} appeared while this suite ran; writing {suite.out_path} instead\n"
+            in capsys.readouterr().err)
