@@ -773,3 +773,52 @@ def test_a_results_file_that_appeared_meanwhile_is_kept_and_the_suite_writes_bes
     assert results.load(suite.out_path).status == "complete" and res.status == "complete"
     assert (f"bench: {tmp_path / 'r.json'} appeared while this suite ran; writing {suite.out_path} instead\n"
             in capsys.readouterr().err)
+
+
+def test_the_first_write_says_the_suite_is_running_and_holds_what_is_known_before_the_rounds(tmp_path, monkeypatch):
+    checks = {"warnings": [], "busy_cores": 0.1, "load_average": [0.1, 0.1, 0.1]}
+    monkeypatch.setattr(runner, "system_check", lambda: checks)
+    seen = []
+    real_play = SuiteRunner._play_round
+
+    def play(self, rows, index):
+        if index == 1:
+            seen.append(results.load(tmp_path / "r.json"))
+        return real_play(self, rows, index)
+
+    monkeypatch.setattr(SuiteRunner, "_play_round", play)
+    suite = SuiteRunner(build_config(suite="quick", modes="sequential", queries=400, trials=2, budget=0, quiet=True),
+                        tmp_path / "r.json", argv=["run", "--suite", "quick", "--trials", "2"])
+    suite.run()
+    first, = seen
+    assert first.status == "incomplete" and first.incomplete_reason == "running" and first.suite == "quick"
+    assert first.workload["reference_checksum"] == suite.workload.checksum
+    assert first.cluster["system_check"]["busy_cores"] == 0.1 and list(first.cluster["system_check"]["load_average"]) == [0.1] * 3
+    assert first.config["gc"] == "collected before each trial, disabled during it" and first.config["order"] == []
+    assert first.metadata["command_line"].endswith("-m bench run --suite quick --trials 2")
+
+
+def test_the_machine_checks_warnings_are_told_before_the_suite(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "system_check", lambda: {"warnings": ["the CPU governor is powersave", "swap is on"]})
+    _suite(tmp_path, modes="sequential").run()
+    err = capsys.readouterr().err
+    assert "bench: warning: the CPU governor is powersave\nbench: warning: swap is on\n" in err
+
+
+def test_a_users_workload_is_told_that_numpy_has_no_floor_for_it(tmp_path, capsys):
+    from bench.engine.workload import NUMPY_SKIPPED
+
+    SuiteRunner(build_config(workload="bench.examples.workloads:cpu_bound", items=30, queries=30, trials=2, budget=0,
+                             modes="sequential"), tmp_path / "r.json").run()
+    assert f"bench: --workload bench.examples.workloads:cpu_bound: {NUMPY_SKIPPED}\n" in capsys.readouterr().err
+    (tmp_path / "r2").mkdir()
+    _suite(tmp_path / "r2", modes="sequential").run()
+    assert NUMPY_SKIPPED not in capsys.readouterr().err
+
+
+def test_force_overwrites_a_file_that_is_there(tmp_path):
+    (tmp_path / "r.json").write_text("an older run\n")
+    suite = SuiteRunner(build_config(suite="quick", modes="sequential", queries=400, trials=2, budget=0, quiet=True),
+                        tmp_path / "r.json", force=True)
+    suite.run()
+    assert suite.out_path == tmp_path / "r.json" and results.load(tmp_path / "r.json").status == "complete"
