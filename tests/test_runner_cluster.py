@@ -493,7 +493,7 @@ def test_each_faulted_run_gets_its_fault_cost_recorded_and_told(fake_cluster, tm
     faulted = []
 
     def announce(event, spec, trial, **times):
-        if event == "trial start" and trial == 0 and (spec.mode == "ray-naive" or spec.params.get("batch_size") == 10):
+        if event == "trial start" and trial == 0 and spec.mode in ("ray-naive", "ray-auto"):  # first and last rows
             faulted.append(spec.label)
             with log.open("a") as out:
                 out.write(json.dumps({"unix": time.time(), "kind": "kill", "label": spec.label}) + "\n")
@@ -510,8 +510,8 @@ def test_each_faulted_run_gets_its_fault_cost_recorded_and_told(fake_cluster, tm
     monkeypatch.setattr(faultcost, "announce", announce)
     monkeypatch.setattr(faultcost, "measure", measure)
     res = _run(tmp_path, modes="ray-naive,ray-batched,ray-auto")
-    naive, batched = sorted(faulted, key=lambda label: "naive" not in label)
-    assert batched == "ray-batched B=10" and naive.startswith("ray-naive") and len(faulted) == 2
+    naive, batched = sorted(faulted, key=lambda label: "naive" not in label)  # batched: ray-auto's row
+    assert batched == "ray-auto" and naive.startswith("ray-naive") and len(faulted) == 2
     assert sorted(label for label, _, _ in measured) == sorted(faulted)
     runs = {run.label: run for run in res.runs}
     assert all(faults == [label] and [dict(e) for e in runs[label].extra["node_events"]] == events
@@ -822,3 +822,8 @@ def test_force_overwrites_a_file_that_is_there(tmp_path):
                         tmp_path / "r.json", force=True)
     suite.run()
     assert suite.out_path == tmp_path / "r.json" and results.load(tmp_path / "r.json").status == "complete"
+
+
+def test_a_quiet_suite_says_nothing(tmp_path, capsys):
+    res = _suite(tmp_path, quiet=True).run()
+    assert res.status == "complete" and capsys.readouterr().err == ""
