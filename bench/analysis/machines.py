@@ -39,6 +39,11 @@ class MachineFactors:
     same_boot: bool = False
 
 
+def probe_apart(python: float | None) -> bool:
+    """The machine probe moved beyond PROBE_LIMIT either way (python: new / original seconds)."""
+    return python is not None and not (1 / PROBE_LIMIT <= python <= PROBE_LIMIT)
+
+
 def _ratio(new, old) -> float | None:
     return new / old if new and old else None
 
@@ -56,7 +61,7 @@ def compare_machines(fa: Fingerprint, fb: Fingerprint) -> MachineFactors:
     same_boot = fa.boot is not None and fa.boot == fb.boot
     # A probe 1.39x apart was seen on one VM in one hour, the original's rounds run beside other work:
     # within one boot the probe says how loaded the machine was, not which machine it was.
-    if python is not None and not (1 / PROBE_LIMIT <= python <= PROBE_LIMIT) and not same_boot:
+    if probe_apart(python) and not same_boot:
         diffs.append(("probe_s", fa.probe_s, fb.probe_s))
     same = not diffs
     return MachineFactors(same, tuple(diffs), python, _ratio(fb.noop_task_s, fa.noop_task_s),

@@ -7,7 +7,7 @@ import sys
 
 from bench import results as results_io
 from bench.analysis import compare
-from bench.analysis.machines import PROBE_LIMIT, describe_factor
+from bench.analysis.machines import describe_factor, probe_apart
 from bench.analysis.repro import Reproduction, _raise_unless_reproduced, check_tolerance, reproduction_table, tolerance_line
 from bench.format import fmt_time
 from bench.results import Results
@@ -38,8 +38,7 @@ def claim_table(rep: Reproduction) -> list[str]:
 def machine_lines(rep: Reproduction) -> list[str]:
     """Across machines: what differs, and the factor per kind of cost the rows are judged with."""
     m = rep.machines
-    if m is not None and m.same and m.same_boot and m.python is not None \
-            and not (1 / PROBE_LIMIT <= m.python <= PROBE_LIMIT):
+    if m is not None and m.same and m.same_boot and probe_apart(m.python):
         return [f"same machine (one kernel boot), though its probe took {describe_factor(m.python)} the original's "
                 f"time: the load or drift around the rounds, not another machine; judged by this machine's bands"]
     if m is None or m.same:
