@@ -114,8 +114,8 @@ ensure-image:
 	@$(APPLIANCE) ensure-image
 
 # The folders and the image first; make's own runs (bench, report, chaos, scaling) must not race
-# the bench container's automatic first run, so `up` turns it off. Compose v2 waits for health
-# itself (`up --wait`).
+# the bench container's automatic first run, so `up` turns it off. The bench container's health
+# check is asked directly every second (not `up --wait`: the engine's own check comes every 10 s).
 up: check-workers
 	@$(RUN) up --workers $(WORKERS) --expect-nodes $(EXPECT_NODES) --timeout $(UP_TIMEOUT) $(if $(FRESH),--fresh)
 

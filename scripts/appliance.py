@@ -12,7 +12,7 @@ RESULTS_DIR, REPORTS_DIR, IMAGE, BASE_IMAGE, DASHBOARD_PORT, APP_UID) plus COMPO
   image-build --base IMAGE          build the image FROM IMAGE (labelled with the sources' hash)
   image-offline                     debootstrap base + wheelhouse, then image-build from it
   dirs DIR...                       results/reports folders the container user can write
-  wait-healthy SERVICE [TIMEOUT]    every SERVICE container healthy (Compose v1 has no `up --wait`)
+  wait-healthy SERVICE [TIMEOUT]    every SERVICE container healthy (its check asked directly, every second)
   up | bench | report | repro | chaos | scaling | speed | down    the make targets of those names (chaos:
                                     worker, head or sweep)
 
@@ -237,8 +237,15 @@ def dirs(args) -> int:
     return 0
 
 
+HEALTHCHECK = "/usr/local/bin/healthcheck.sh"
+
+
 def wait_healthy(service: str, timeout_s: float) -> None:
-    """Every container of SERVICE running and healthy (`docker-compose up -d`, v1, returns before)."""
+    """Every container of SERVICE running and healthy. The engine runs a health check every
+    10 s (its interval is also its start-up delay: engine 20.10 has no start_interval), so a
+    container not yet healthy is asked directly, the same check by `docker exec`, every second:
+    the driver joins about 18 s after its start, and `up --wait` saw it only at the next
+    interval, 10 s later (docs/measurements.md, 2026-12-06)."""
     deadline = time.monotonic() + timeout_s
     fmt = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
     while True:
@@ -251,7 +258,8 @@ def wait_healthy(service: str, timeout_s: float) -> None:
             if state == "running healthy":
                 continue
             if state.startswith("running"):
-                pending = True
+                pending = pending or subprocess.run(["docker", "exec", cid, HEALTHCHECK], stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL).returncode != 0
             else:
                 raise Fail(f"error: {service} container {cid[:12]} is '{state}'; see 'make logs'")
         if not pending:
@@ -259,15 +267,6 @@ def wait_healthy(service: str, timeout_s: float) -> None:
         if time.monotonic() >= deadline:
             raise Fail(f"error: {service} not healthy after {timeout_s:g} s; see 'make logs'")
         time.sleep(1)
-
-
-def compose_is_v2() -> bool:
-    """v2 can wait for health itself (`up --wait`); v1 cannot."""
-    try:
-        out = subprocess.run([*compose(), "version", "--short"], capture_output=True, text=True).stdout
-    except OSError:
-        return False
-    return re.match(r"v?2", out.strip()) is not None
 
 
 def check_workers(text) -> int:
@@ -282,6 +281,9 @@ def expect_nodes_for(workers) -> int:
     return int(workers) + head_cpu_nodes()
 
 
+FRESH_STOP_S = 2
+
+
 def bring_up(workers, expect_nodes=None, timeout_s=None, fresh: bool = False, quiet: bool = False) -> str:
     """`make up`: the folders and the image first, then head + WORKERS workers + the bench driver,
     healthy, with every CPU node joined; the running bench container's id ("" if none). make's
@@ -292,13 +294,14 @@ def bring_up(workers, expect_nodes=None, timeout_s=None, fresh: bool = False, qu
     dirs(argparse.Namespace(dirs=[env("RESULTS_DIR", "./results"), env("REPORTS_DIR", "./reports")]))
     check(ensure_image(None))
     os.environ["BENCH_AUTORUN"] = "0"
-    # fresh: new containers, so a new Ray cluster (GCS, raylets) with no earlier driver jobs
-    scale = ["--scale", f"ray-worker={workers}", *(["--force-recreate"] if fresh else [])]
-    if compose_is_v2():
-        check(call([*compose(), "up", "-d", "--wait", "--wait-timeout", str(timeout_s), *scale], quiet=quiet) and 1)
-    else:
-        check(call([*compose(), "up", "-d", *scale], quiet=quiet) and 1)
-        wait_healthy("bench", timeout_s)
+    # fresh: new containers, so a new Ray cluster (GCS, raylets) with no earlier driver jobs. The
+    # old ones are thrown away, so they get FRESH_STOP_S, not Compose's 10 s, to leave: a worker
+    # whose head is already gone sat out the whole 10 s (18 s of every make report and repro).
+    scale = ["--scale", f"ray-worker={workers}",
+             *(["--force-recreate", "--timeout", str(FRESH_STOP_S)] if fresh else [])]
+    # Not `up --wait` (Compose v2): it waits for the engine's next health check, up to 10 s late.
+    check(call([*compose(), "up", "-d", *scale], quiet=quiet) and 1)
+    wait_healthy("bench", timeout_s)
     if call([*compose(), "exec", "-T", "bench", "python", "/usr/local/lib/bench-docker/wait_nodes.py",
              str(expect), "--timeout", str(timeout_s)], quiet=quiet) != 0:
         raise Fail(f"error: cluster did not reach {expect} CPU nodes; see 'make logs'")

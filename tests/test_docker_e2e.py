@@ -3,7 +3,7 @@
 Builds the image the way this machine allows (`make image` falls back to the offline
 debootstrap + wheelhouse path when no registry answers), starts a head and 2 workers
 under a unique compose project with Compose v2 (the pinned `make compose-v2` binary, so
-`make up` uses `up --wait`), runs the quick suite in the bench container, checks sizing,
+`make up` asks the bench container's health check directly), runs the quick suite in the bench container, checks sizing,
 auth and exposure, and always tears the project down. test_compose_quickstart.py runs
 plain `compose up` under both v2 and docker-compose 1.29.
 """

@@ -69,10 +69,40 @@ def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off(v
     ups = [i for i, c in enumerate(calls) if " up -d " in c]
     assert len(ups) == 1 and build < ups[0] and "--scale ray-worker=2" in calls[ups[0]]
     assert calls[ups[0]].startswith("BENCH_AUTORUN=0 ")
-    assert ("--wait" in calls[ups[0]]) == version.startswith("2.")
-    if not version.startswith("2."):  # Compose v1 cannot wait: the bench container's health is polled
-        assert any(c.startswith("docker ps -aq") for c in calls[ups[0]:])
+    # not `up --wait` (it sees the health only at the engine's next 10 s check): polled, v1 and v2 alike
+    assert "--wait" not in calls[ups[0]]
+    assert any(c.startswith("docker ps -aq") for c in calls[ups[0]:])
     assert not [c for c in calls if c.startswith("docker run") or " run " in c]
+    assert "up: 2 CPU nodes alive after" in proc.stdout
+
+
+FAKE_STARTING_DOCKER = """#!/bin/sh
+# The bench container running, its engine health check not yet run; the check itself, asked by
+# `docker exec`, fails once (the driver has not joined) and then passes.
+echo "docker $*" >> "$FAKE_LOG"
+case "$1 $2" in
+  "ps -aq") echo bench0 ;;
+  "inspect -f") echo "running starting" ;;
+  "exec bench0") [ -f "$FAKE_LOG.joined" ] && exit 0; touch "$FAKE_LOG.joined"; exit 1 ;;
+esac
+exit 0
+"""
+
+
+def test_up_asks_the_health_check_itself_rather_than_wait_for_the_engines_next_one(tmp_path):
+    """The engine checks every 10 s; `make up` asks the same check every second and goes on
+    once it passes, though the engine still says 'starting'."""
+    docker, log = _fake(tmp_path, "docker", FAKE_STARTING_DOCKER)
+    compose, _ = _fake(tmp_path, "compose", FAKE_COMPOSE)
+    env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", COMPOSE_PROJECT_NAME="raybenchnever",
+                    FAKE_LOG=str(log), FAKE_IMAGE="bench-test:x")
+    proc = make("up", "WORKERS=2", "IMAGE=bench-test:x", f"COMPOSE={compose}", f"RESULTS_DIR={tmp_path / 'res'}",
+                f"REPORTS_DIR={tmp_path / 'rep'}", timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    checks = [i for i, c in enumerate(calls) if c == "docker exec bench0 /usr/local/bin/healthcheck.sh"]
+    waits = [i for i, c in enumerate(calls) if "wait_nodes.py" in c]
+    assert len(checks) == 2 and waits and checks[-1] < waits[0]  # failed once, passed, then the node count
     assert "up: 2 CPU nodes alive after" in proc.stdout
 
 
@@ -196,7 +226,9 @@ case "$1 $2" in
         i=0; while [ $i -lt "${n:-$FAKE_WORKERS}" ]; do echo "w$i"; i=$((i+1)); done ;;
       *service=bench*) if grep -q "up -d" "$FAKE_LOG"; then echo bench1; else echo bench0; fi ;;
     esac ;;
+  "ps -aq") echo bench1 ;;  # the health poll after the up
   "inspect -f") case "$3" in *bench.source-hash*) printf '%s\\n' "$FAKE_RUNNING_LABELS" ;;
+      *State.Status*) echo "running healthy" ;;
       *) case "$4" in bench1) echo sha256:new ;; *) echo sha256:fake ;; esac ;; esac ;;
 esac
 exit 0
@@ -238,6 +270,8 @@ def test_report_restarts_a_current_running_cluster_so_every_run_starts_fresh(tmp
     ups = [i for i, c in enumerate(calls) if " up -d" in c]
     runs = [i for i, c in enumerate(calls) if "bench suites standard --name r" in c and "--expect-nodes 2" in c]
     assert len(ups) == 1 and "--force-recreate" in calls[ups[0]] and "--scale ray-worker=2" in calls[ups[0]]
+    # the containers thrown away get 2 s to stop, not Compose's 10 (a worker whose head had gone sat it out)
+    assert "--force-recreate --timeout 2" in calls[ups[0]]
     assert runs and ups[0] < runs[0]
 
 
