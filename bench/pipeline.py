@@ -50,8 +50,8 @@ def run_suites(suites: Sequence[str], name: str, report: str = "reports/index.ht
             written.append(target)
         if failure is not None:
             break
-    if written:
-        write_report([str(path) for path in written], out=report)  # it prints the summary and its path
+    if written:  # each suite printed its verdict as it ended: the report says only where it is
+        write_report([str(path) for path in written], out=report, verdicts=False)
     if failure is not None:
         raise failure
     return written

@@ -33,11 +33,14 @@ def ran(monkeypatch):
     return calls, failing
 
 
-def test_suites_run_in_order_into_name_and_name_suite_then_one_report_over_both(tmp_path, ran):
+def test_suites_run_in_order_into_name_and_name_suite_then_one_report_over_both(tmp_path, ran, capsys):
     calls, _ = ran
     report = tmp_path / "reports" / "index.html"
     written = pipeline.run_suites(["standard", "heavy"], name="r", report=str(report), results_dir=str(tmp_path),
                                   address="auto", expect_nodes=3)
+    # each suite printed its verdict as it ended (on_done): the report adds only where it is, once
+    assert capsys.readouterr().out == f"report: {report}\n"
+    assert "verdict (standard suite)" in (report.parent / "summary.txt").read_text()
     assert written == [tmp_path / "r.json", tmp_path / "r-heavy.json"]
     assert [(c["suite"], Path(c["out"]).name, c["address"], c["expect_nodes"]) for c in calls] == [
         ("standard", "r.json", "auto", 3), ("heavy", "r-heavy.json", "auto", 3)]

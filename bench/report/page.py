@@ -167,8 +167,11 @@ def render(sources: Sequence[Source], with_charts: bool = True, generated_utc: s
     )
 
 
-def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: bool = True) -> Path:
-    """The `bench report` command. Overwrites an earlier report (reports are regenerated), never partially."""
+def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: bool = True,
+                 verdicts: bool = True) -> Path:
+    """The `bench report` command. Overwrites an earlier report (reports are regenerated), never partially.
+    Prints each file's verdict (also kept in summary.txt beside the page), then where the page is;
+    verdicts=False prints only where it is (bench suites: each suite printed its own as it ended)."""
     target = Path(str(out))
     if target.is_dir():
         raise UsageError(f"--out {target} is a directory; give a file name such as {target / 'index.html'}")
@@ -189,7 +192,7 @@ def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: 
         write_atomic(directory / "summary.txt", summary)
     except OSError as exc:
         raise RuntimeFailure(f"cannot write the report to {target}: {exc.strerror or exc}") from None
-    print(summary, end="")
+    print(summary if verdicts else f"report: {target}\n", end="")
     return target
 
 
