@@ -189,3 +189,13 @@ def test_the_interleaved_record_keeps_the_block_under_its_own_name(fake_ray):
     for index in range(1, 4):
         cal.after_round(index)
     assert cal.record()["before_rounds"]["method"] == "before the rounds (predicts naive trials)"
+
+
+def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
+    """One batch of each kind per round while fewer than the planned batches, at the block's
+    median rate: what the rounds' bookkeeping adds to the suite's predicted time."""
+    fake_ray["durations"]([1.0, 2.0, 3.0] + [0.5, 0.5, 0.25])  # noop median 2 s; with args median 0.5 s
+    cal = calibration.Calibration(trials=3, max_trials=9, naive_args=("array", 7), tasks=100)
+    assert cal.rounds_cost_s(2) == pytest.approx(2 * (2.0 + 0.5))
+    assert cal.rounds_cost_s(7) == pytest.approx(3 * (2.0 + 0.5))  # the planned 3, not one a round
+    assert cal.rounds_cost_s(0) == 0.0

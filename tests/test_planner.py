@@ -48,6 +48,27 @@ def test_over_the_time_budget_the_dearest_rows_come_down_first_and_no_row_below_
     assert [r.planned_trials for r in rows] == [3, 3, 3, 2]  # the floors: the headline rows stay
 
 
+def test_the_plan_counts_the_wait_after_each_trial_and_the_rounds_bookkeeping():
+    """A trial after a many-task Ray trial waits for Ray's bookkeeping, and every round adds the
+    calibration's batches: both are in the predicted seconds, and both count against the budget."""
+    rows = [_row("naive 10k", 5, 1.9), _row("B=1,000", 5, 0.5)]
+    rows[0].wait_after_s = 1.0
+    rounds_seen = []
+
+    def per_rounds(rounds):
+        rounds_seen.append(rounds)
+        return 2.0 * rounds
+
+    roomy = build_config(suite="standard", quiet=True, time_budget=100)
+    assert plan_trials(rows, roomy, per_rounds_s=per_rounds) == pytest.approx(5 * (1.9 + 1.0) + 5 * 0.5 + 2.0 * 5)
+    assert [r.planned_trials for r in rows] == [5, 5] and rounds_seen[-1] == 5
+    # 27 s: within 25 s only once the waits and batches are counted, so the dearest row comes down
+    tight = build_config(suite="standard", quiet=True, time_budget=25)
+    assert plan_trials(rows, tight, per_rounds_s=per_rounds) == pytest.approx(3 * (1.9 + 1.0) + 5 * 0.5 + 2.0 * 5)
+    assert [r.planned_trials for r in rows] == [3, 5]
+    assert plan_trials(rows, tight) == pytest.approx(5 * 2.9 + 5 * 0.5)  # no bookkeeping given: trials and waits
+
+
 def test_the_full_suite_keeps_all_its_trials():
     config = build_config(suite="full", quiet=True)
     rows = [_row("naive 10k", 10, 8.0), _row("B=1,000", 10, 0.2)]

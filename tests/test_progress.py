@@ -73,14 +73,34 @@ def test_the_rounds_state_their_predicted_time_first_and_the_actual_time_beside_
     lines = [line for line in stream.getvalue().splitlines() if "ETA" not in line]
     assert lines[0] == ("bench: measuring: 12 trials in interleaved rounds, predicted to take 2:00 "
                         "(the trials alone, from the calibration and the warm-ups)")
-    assert lines[-1] == ("bench: the measured rounds took 2:30 (the trials alone were predicted to take 2:00, "
-                         "2:30 with the extra rounds)")
+    assert lines[-1] == "bench: the measured rounds took 2:30 (predicted: 2:00, 2:30 with the extra rounds' trials)"
     assert sum("measured rounds took" in line for line in lines) == 1
     plain = io.StringIO()
     no_extra = SuiteProgress(stream=plain, line_interval_s=3600)
     no_extra.start_rounds(3, 10.0)
     no_extra.close()
-    assert plain.getvalue().splitlines()[-1].endswith("(the trials alone were predicted to take 0:10)")
+    assert plain.getvalue().splitlines()[-1].endswith("(predicted: 0:10)")
+
+
+def test_the_prediction_counts_the_waits_and_batches_between_trials_but_the_bar_only_the_trials(monkeypatch):
+    """The standard suite's planned rounds took 1.39x its trials' prediction: the quiet waits and
+    the calibration batches between trials are in the stated prediction and in the budget check,
+    and the bar, which moves with the trials, plans only their seconds."""
+    clock = iter([1000.0, 1000.0] + [1095.0] * 50)
+    monkeypatch.setattr("bench.engine.progress.time.monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    progress = SuiteProgress(stream=stream, line_interval_s=3600)
+    progress.start_rounds(12, 60.0, budget_s=90.0, overhead_s=30.0)
+    assert progress.total_s == 60.0
+    progress.close()
+    lines = [line for line in stream.getvalue().splitlines() if "ETA" not in line]
+    assert lines[0] == ("bench: measuring: 12 trials in interleaved rounds, predicted to take 1:30 (the trials 1:00, "
+                        "the quiet waits and calibration batches between them 0:30, from the calibration and the "
+                        "warm-ups; extra rounds for noisy rows within the time budget, 1:30 in all)")
+    assert lines[-1] == "bench: the measured rounds took 1:35 (predicted: 1:30)"
+    over = io.StringIO()
+    SuiteProgress(stream=over, line_interval_s=3600).start_rounds(12, 60.0, budget_s=80.0, overhead_s=30.0)
+    assert "; over the time budget (1:20): no extra rounds)" in over.getvalue()  # 1:00 of trials fits, 1:30 does not
 
 
 def test_a_trial_shown_before_anything_was_planned_or_done_has_no_eta_to_scale():

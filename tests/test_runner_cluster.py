@@ -697,11 +697,13 @@ def test_a_naive_rows_trial_is_predicted_from_the_calibrated_task_rate(tmp_path)
     assert suite._estimate(batched, warm_s=1.0, warm_n=1) == 1000.0 and suite._estimate(batched, 1.0, 0) == 1000.0
     rate = {"stats": {"tasks_per_s": {"median": 500.0}}}
     suite.results = results.Results(metadata={}, workload={}, cluster={"calibration": rate}, runs=())
-    assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 2.0  # 1,000 tasks at 500/s
+    assert suite._estimate(naive, warm_s=0.1, warm_n=100) == 2.0  # 1,000 tasks at 500/s (the warm-up ran 1,000/s)
+    assert suite._estimate(naive, warm_s=0.4, warm_n=100) == 4.0  # its warm-up ran slower (250/s): that rate
+    assert suite._estimate(naive, warm_s=0.0, warm_n=100) == 2.0  # a warm-up too short to time: the calibration
     assert suite._estimate(batched, warm_s=1.0, warm_n=100) == 10.0
     with_args = {**rate, "with_naive_args": {"stats": {"tasks_per_s": {"median": 250.0}}}}
     suite.results = results.Results(metadata={}, workload={}, cluster={"calibration": with_args}, runs=())
-    assert suite._estimate(naive, warm_s=1.0, warm_n=100) == 4.0  # naive's own arguments' rate first
+    assert suite._estimate(naive, warm_s=0.1, warm_n=100) == 4.0  # naive's own arguments' rate first
 
 
 def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_plan(tmp_path, monkeypatch):
@@ -827,3 +829,31 @@ def test_force_overwrites_a_file_that_is_there(tmp_path):
 def test_a_quiet_suite_says_nothing(tmp_path, capsys):
     res = _suite(tmp_path, quiet=True).run()
     assert res.status == "complete" and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("mode, tasks, waits", [("ray-naive", 1000, True), ("ray-batched", 999, False),
+                                               ("numpy", 5000, False)])
+def test_the_prediction_adds_the_wait_after_many_task_ray_trials_and_the_calibrations_batches(
+        tmp_path, monkeypatch, capsys, mode, tasks, waits):
+    """The planned rounds took 1.39x the trials' prediction in a standard suite: the stated
+    prediction, and the budget, count the quiet wait after each many-task Ray trial and the
+    calibration's batches in the rounds (bench.engine.calibration.Calibration.rounds_cost_s)."""
+    from bench.engine.rounds import Row, RunSpec
+
+    suite = _suite(tmp_path, queries=2000)
+    suite.results = results.Results(metadata={}, workload={}, cluster={}, runs=())
+    row = Row(RunSpec(mode, mode, 1000, 3, {}), _Recording(suite, tasks))
+    monkeypatch.setattr(SuiteRunner, "_warm_up", lambda self, r: setattr(r, "estimate_s", 10.0))
+    asked = []
+    suite.calibration = types.SimpleNamespace(wanted=lambda: True, rounds_cost_s=lambda n: asked.append(n) or 7.0)
+    suite.rows = [row]
+    suite._warm_up_all()
+    assert row.wait_after_s == (runner.TASK_EVENTS_FLUSH_S if waits else 0.0) and asked == [3]
+    overhead = 3 * row.wait_after_s + 7.0
+    assert suite.progress.total_s == 30.0  # the bar: the trials' seconds alone
+    first = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)
+    assert f"the trials 0:30, the quiet waits and calibration batches between them 0:{overhead:02.0f}" in first
+    suite.calibration = types.SimpleNamespace(wanted=lambda: False, rounds_cost_s=lambda n: 1 / 0)
+    suite._warm_up_all()  # a calibration with all its batches: the rounds add none
+    again = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)
+    assert ("the quiet waits and calibration batches between them 0:03" if waits else "(the trials alone") in again

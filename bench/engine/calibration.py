@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from bench.engine.placement import RoundRobin, driver_node_cpus
 from bench.options import PLACEMENTS, RAY_DEFAULT
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
@@ -92,6 +94,12 @@ class Calibration:
         self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
         self.batch_rounds: list[int] = []  # the round each in-round batch followed
         self.error: str | None = None
+
+    def rounds_cost_s(self, rounds: int) -> float:
+        """Predicted seconds of the batches after `rounds` rounds: one of each kind per round while
+        fewer than `trials` (more only if the median is not known by then), each at its rate before."""
+        per_round = sum(self.tasks / max(1e-9, float(np.median(rates))) for rates in self.before.values() if rates)
+        return min(rounds, self.trials) * per_round
 
     def wanted(self) -> bool:
         return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)

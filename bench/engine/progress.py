@@ -45,6 +45,7 @@ class SuiteProgress:
         self._bar = None
         self._rounds_started: float | None = None  # set by start_rounds, cleared by close
         self._rounds_predicted_s = 0.0
+        self._rounds_overhead_s = 0.0  # the quiet waits and calibration batches between the trials
         if not quiet and self.tty:
             self._bar = tqdm(total=1, unit="s", file=self.stream, dynamic_ncols=True,
                              bar_format="bench {percentage:3.0f}%|{bar}| {desc}")
@@ -61,16 +62,22 @@ class SuiteProgress:
 
     # -- the suite bar ------------------------------------------------------------
 
-    def start_rounds(self, trials: int, predicted_s: float, budget_s: float | None = None) -> None:
+    def start_rounds(self, trials: int, predicted_s: float, budget_s: float | None = None,
+                     overhead_s: float = 0.0) -> None:
         """The measured rounds begin: say how many trials and how long they are predicted to
-        take, and the time budget that bounds them with their extra rounds, so that close()
-        can set the actual time beside it."""
-        self._rounds_started, self._rounds_predicted_s = time.monotonic(), max(0.0, predicted_s)
+        take, with the quiet waits and calibration batches between them (overhead_s), and the
+        time budget that bounds them with their extra rounds, so that close() can set the actual
+        time beside it. The bar counts the trials' seconds alone (predicted_s)."""
+        whole = max(0.0, predicted_s) + max(0.0, overhead_s)
+        self._rounds_started, self._rounds_predicted_s, self._rounds_overhead_s = (
+            time.monotonic(), max(0.0, predicted_s), whole - max(0.0, predicted_s))
         bound = "" if budget_s is None else (
             f"; extra rounds for noisy rows within the time budget, {_clock(budget_s)} in all"
-            if budget_s >= predicted_s else f"; over the time budget ({_clock(budget_s)}): no extra rounds")
-        self.phase(f"measuring: {trials} trials in interleaved rounds, predicted to take {_clock(predicted_s)} "
-                   f"(the trials alone, from the calibration and the warm-ups{bound})")
+            if budget_s >= whole else f"; over the time budget ({_clock(budget_s)}): no extra rounds")
+        source = "from the calibration and the warm-ups"
+        what = (f"the trials {_clock(predicted_s)}, the quiet waits and calibration batches between them "
+                f"{_clock(whole - predicted_s)}, {source}") if whole - predicted_s >= 0.5 else f"the trials alone, {source}"
+        self.phase(f"measuring: {trials} trials in interleaved rounds, predicted to take {_clock(whole)} ({what}{bound})")
         self.plan(predicted_s)
 
     def plan(self, seconds: float) -> None:
@@ -136,7 +143,6 @@ class SuiteProgress:
         started, self._rounds_started = self._rounds_started, None
         if started is not None:
             extra = self.total_s - self._rounds_predicted_s
-            # the prediction counts the trials alone; the wall time adds the quiet waits and probes
-            self.phase(f"the measured rounds took {_clock(time.monotonic() - started)} (the trials alone were predicted "
-                       f"to take {_clock(self._rounds_predicted_s)}" + (f", {_clock(self.total_s)} with the extra rounds"
-                                                                         if extra >= 0.5 else "") + ")")
+            predicted = self._rounds_predicted_s + self._rounds_overhead_s
+            self.phase(f"the measured rounds took {_clock(time.monotonic() - started)} (predicted: {_clock(predicted)}"
+                       + (f", {_clock(predicted + extra)} with the extra rounds' trials" if extra >= 0.5 else "") + ")")

@@ -100,6 +100,8 @@ class Row:
     ended_unix: float | None = None
     peak_rss: int = 0
     estimate_s: float = 0.0  # predicted trial time before the row has a median of its own
+    # the quiet wait the trial after this row's pays (Ray's bookkeeping after a many-task trial)
+    wait_after_s: float = 0.0
     planned: int | None = None  # its planned trials (plan_trials); None: the spec's
 
     @property
@@ -148,7 +150,7 @@ class Row:
         return gain / max(self.trial_cost_s(), 1e-9)
 
 
-def plan_trials(rows: list[Row], config: RunConfig) -> float:
+def plan_trials(rows: list[Row], config: RunConfig, per_rounds_s: Callable[[int], float] | None = None) -> float:
     """Each row's planned trials, from its predicted cost (the calibration and its warm-up),
     within the suite's time budget; returns their predicted seconds. A cheap row (a trial
     under the suite's cheap_trial_s) plays the suite's trials; a dear one its min_trials:
@@ -156,7 +158,10 @@ def plan_trials(rows: list[Row], config: RunConfig) -> float:
     rarely needs more, which the extra rounds give it if it does. Then, while the plan's
     predicted time is over the time budget, the dearest rows come down to min_trials too.
     No row goes under min_trials (nor the 100k-task naive row under its own 2): the seed's
-    headline rows stay whatever the budget. --trials, when given, is played as given."""
+    headline rows stay whatever the budget. --trials, when given, is played as given.
+    The seconds count each trial with the quiet wait after it (Row.wait_after_s) and
+    per_rounds_s(rounds), what the rounds' own bookkeeping costs (the calibration's batches):
+    the standard suite's planned rounds took 1.39x its trials' prediction without them."""
     suite = config.suite
     for row in rows:
         floor = min(row.spec.trials, suite.min_trials)
@@ -164,7 +169,10 @@ def plan_trials(rows: list[Row], config: RunConfig) -> float:
         row.planned = row.spec.trials if cheap else floor
 
     def predicted() -> float:
-        return sum(r.predicted_s() * r.planned_trials for r in rows if r.active)
+        active = [r for r in rows if r.active]
+        rounds = max((r.planned_trials for r in active), default=0)
+        return (sum((r.predicted_s() + r.wait_after_s) * r.planned_trials for r in active)
+                + (per_rounds_s(rounds) if per_rounds_s and rounds else 0.0))
 
     if config.time_budget_s is not None and not config.trials_given:
         for row in sorted(rows, key=Row.predicted_s, reverse=True):
