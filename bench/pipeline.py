@@ -37,21 +37,27 @@ def run_suites(suites: Sequence[str], name: str, report: str = "reports/index.ht
         raise UsageError(f"--name must be a file name without a folder, got {name!r}")
     targets = [results.check_output_path(path, force=False) for path in suite_files(checked, name, results_dir)]
     written: list[Path] = []
+    told: list[Path] = []  # the files whose verdict on_done printed
     failure: BenchError | None = None
+
+    def tell(res, path) -> None:
+        print_summary(res, path)
+        told.append(Path(path))
+
     for suite, target in zip(checked, targets):
         given = {"suite": suite, "out": str(target), "quiet": quiet,
                  **({"address": address} if address is not None else {}),
                  **({"expect_nodes": expect_nodes} if expect_nodes is not None else {})}
         try:
-            run_command(given, argv=argv, on_done=print_summary)
+            run_command(given, argv=argv, on_done=tell)
         except BenchError as exc:
             failure = exc
         if target.is_file():
             written.append(target)
         if failure is not None:
             break
-    if written:  # each suite printed its verdict as it ended: the report says only where it is
-        write_report([str(path) for path in written], out=report, verdicts=False)
+    if written:  # a suite that ended printed its verdict: the report prints the others' (a failed suite's)
+        write_report([str(path) for path in written], out=report, told=[str(path) for path in told])
     if failure is not None:
         raise failure
     return written

@@ -192,10 +192,22 @@ def test_the_interleaved_record_keeps_the_block_under_its_own_name(fake_ray):
 
 
 def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
-    """One batch of each kind per round while fewer than the planned batches, at the block's
-    median rate: what the rounds' bookkeeping adds to the suite's predicted time."""
+    """One batch of each kind per round, at the block's median rate, for as many rounds as the
+    batches go on: the planned ones, and up to max_trials until 6 bound the median (fewer never
+    do), so what the rounds' bookkeeping adds to the suite's predicted time."""
     fake_ray["durations"]([1.0, 2.0, 3.0] + [0.5, 0.5, 0.25])  # noop median 2 s; with args median 0.5 s
     cal = calibration.Calibration(trials=3, max_trials=9, naive_args=("array", 7), tasks=100)
     assert cal.rounds_cost_s(2) == pytest.approx(2 * (2.0 + 0.5))
-    assert cal.rounds_cost_s(7) == pytest.approx(3 * (2.0 + 0.5))  # the planned 3, not one a round
+    assert [cal.batch_rounds_planned(n) for n in (0, 5, 6, 7, 20)] == [0, 5, 6, 6, 6]
+    assert cal.rounds_cost_s(7) == pytest.approx(6 * (2.0 + 0.5))  # 6 bound a median: not one a round
     assert cal.rounds_cost_s(0) == 0.0
+    fake_ray["durations"]([1.0] * 20)
+    while cal.wanted():  # the prediction is what the rounds then play, at steady rates
+        cal.after_round(len(cal.batch_rounds) + 1)
+    assert len(cal.batch_rounds) == 6
+    fake_ray["durations"]([1.0] * 3)
+    capped = calibration.Calibration(trials=3, max_trials=4, tasks=100)
+    assert capped.batch_rounds_planned(9) == 4  # the cap comes first
+    fake_ray["durations"]([1.0] * 8)
+    planned_only = calibration.Calibration(trials=8, max_trials=8, tasks=100)
+    assert planned_only.batch_rounds_planned(9) == 8

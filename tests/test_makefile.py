@@ -77,33 +77,54 @@ def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off(v
 
 
 FAKE_STARTING_DOCKER = """#!/bin/sh
-# The bench container running, its engine health check not yet run; the check itself, asked by
-# `docker exec`, fails once (the driver has not joined) and then passes.
+# The bench container in state $FAKE_STATE (default running), its engine health check not yet
+# run; its own check (the compose file's), asked by `docker exec`, fails $FAKE_FAILS times (the
+# driver has not joined) and then passes.
 echo "docker $*" >> "$FAKE_LOG"
 case "$1 $2" in
   "ps -aq") echo bench0 ;;
-  "inspect -f") echo "running starting" ;;
-  "exec bench0") [ -f "$FAKE_LOG.joined" ] && exit 0; touch "$FAKE_LOG.joined"; exit 1 ;;
+  "inspect -f") case "$3" in
+      *Healthcheck*) echo '{"Test":["CMD","/usr/local/bin/healthcheck.sh","driver"],"Interval":10000000000}' ;;
+      *) echo "${FAKE_STATE:-running} starting" ;; esac ;;
+  "exec bench0") n=$(cat "$FAKE_LOG.fails" 2>/dev/null || echo 0); echo $((n + 1)) > "$FAKE_LOG.fails"
+    [ "$n" -ge "${FAKE_FAILS:-1}" ] && exit 0; echo "no raylet yet" >&2; exit 1 ;;
 esac
 exit 0
 """
 
 
-def test_up_asks_the_health_check_itself_rather_than_wait_for_the_engines_next_one(tmp_path):
-    """The engine checks every 10 s; `make up` asks the same check every second and goes on
-    once it passes, though the engine still says 'starting'."""
+def _up_while_starting(tmp_path, timeout_s=60, **fake):
     docker, log = _fake(tmp_path, "docker", FAKE_STARTING_DOCKER)
     compose, _ = _fake(tmp_path, "compose", FAKE_COMPOSE)
     env = clean_env(PATH=f"{docker.parent}:{os.environ['PATH']}", COMPOSE_PROJECT_NAME="raybenchnever",
-                    FAKE_LOG=str(log), FAKE_IMAGE="bench-test:x")
+                    FAKE_LOG=str(log), FAKE_IMAGE="bench-test:x", **fake)
     proc = make("up", "WORKERS=2", "IMAGE=bench-test:x", f"COMPOSE={compose}", f"RESULTS_DIR={tmp_path / 'res'}",
-                f"REPORTS_DIR={tmp_path / 'rep'}", timeout=60, env=env)
+                f"REPORTS_DIR={tmp_path / 'rep'}", f"UP_TIMEOUT={timeout_s}", timeout=60, env=env)
+    return proc, log.read_text().splitlines()
+
+
+def test_up_asks_the_health_check_itself_rather_than_wait_for_the_engines_next_one(tmp_path):
+    """The engine checks every 10 s; `make up` runs the container's own check every second and
+    goes on once it passes, though the engine still says 'starting'."""
+    proc, calls = _up_while_starting(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    calls = log.read_text().splitlines()
-    checks = [i for i, c in enumerate(calls) if c == "docker exec bench0 /usr/local/bin/healthcheck.sh"]
+    checks = [i for i, c in enumerate(calls) if c == "docker exec bench0 /usr/local/bin/healthcheck.sh driver"]
     waits = [i for i, c in enumerate(calls) if "wait_nodes.py" in c]
     assert len(checks) == 2 and waits and checks[-1] < waits[0]  # failed once, passed, then the node count
     assert "up: 2 CPU nodes alive after" in proc.stdout
+
+
+def test_up_gives_up_at_its_timeout_saying_what_the_health_check_said(tmp_path):
+    proc, calls = _up_while_starting(tmp_path, timeout_s=1, FAKE_FAILS="1000")
+    assert proc.returncode != 0 and not [c for c in calls if "wait_nodes.py" in c]
+    assert "error: bench not healthy after 1 s (its health check exited 1: no raylet yet); see 'make logs'" \
+        in proc.stderr
+
+
+def test_up_stops_at_once_when_the_bench_container_exited(tmp_path):
+    proc, calls = _up_while_starting(tmp_path, FAKE_STATE="exited")
+    assert proc.returncode != 0 and "error: bench container bench0 is 'exited starting'; see 'make logs'" in proc.stderr
+    assert not [c for c in calls if c.startswith("docker exec")]
 
 
 def test_make_calls_the_appliance_script_which_never_calls_make():

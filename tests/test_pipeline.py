@@ -24,10 +24,13 @@ def ran(monkeypatch):
     calls, failing = [], set()
 
     def run_command(given, argv=None, on_done=None):
+        from bench import results
+
         calls.append(dict(given))
         shutil.copy(RECORDED[given["suite"]], given["out"])
         if given["suite"] in failing:
             raise RuntimeFailure(f"1 run(s) failed or gave wrong answers (x); results kept in {given['out']}")
+        on_done(results.load(given["out"]), given["out"])  # as bench.engine.run does once a suite ended
 
     monkeypatch.setattr(pipeline, "run_command", run_command)
     return calls, failing
@@ -38,8 +41,11 @@ def test_suites_run_in_order_into_name_and_name_suite_then_one_report_over_both(
     report = tmp_path / "reports" / "index.html"
     written = pipeline.run_suites(["standard", "heavy"], name="r", report=str(report), results_dir=str(tmp_path),
                                   address="auto", expect_nodes=3)
-    # each suite printed its verdict as it ended (on_done): the report adds only where it is, once
-    assert capsys.readouterr().out == f"report: {report}\n"
+    # each suite printed its verdict as it ended (on_done); the report adds only where it is
+    out = capsys.readouterr().out
+    assert out.count("verdict (standard suite)") == out.count("verdict (heavy suite)") == 1
+    assert out.index("verdict (standard suite)") < out.index("verdict (heavy suite)")
+    assert out.endswith(f"results: {tmp_path / 'r-heavy.json'}\nreport: {report}\n")
     assert "verdict (standard suite)" in (report.parent / "summary.txt").read_text()
     assert written == [tmp_path / "r.json", tmp_path / "r-heavy.json"]
     assert [(c["suite"], Path(c["out"]).name, c["address"], c["expect_nodes"]) for c in calls] == [
@@ -48,7 +54,7 @@ def test_suites_run_in_order_into_name_and_name_suite_then_one_report_over_both(
     assert "r.json" in page and "r-heavy.json" in page  # one page over both files
 
 
-def test_a_failed_suite_ends_the_sequence_and_its_file_is_still_reported(tmp_path, ran):
+def test_a_failed_suite_ends_the_sequence_and_its_file_is_still_reported(tmp_path, ran, capsys):
     calls, failing = ran
     failing.add("standard")
     report = tmp_path / "index.html"
@@ -56,6 +62,9 @@ def test_a_failed_suite_ends_the_sequence_and_its_file_is_still_reported(tmp_pat
         pipeline.run_suites(["standard", "heavy"], name="r", report=str(report), results_dir=str(tmp_path))
     assert [c["suite"] for c in calls] == ["standard"]  # heavy never ran
     assert report.is_file() and "r.json" in report.read_text()
+    out = capsys.readouterr().out  # the failed suite printed nothing itself: the report gives its verdict
+    assert out.count("verdict (standard suite)") == 1 and out.startswith("== r.json (standard)\n")
+    assert out.endswith(f"report: {report}\n")
 
 
 @pytest.mark.parametrize("suites, name, taken, says", [

@@ -845,15 +845,17 @@ def test_the_prediction_adds_the_wait_after_many_task_ray_trials_and_the_calibra
     row = Row(RunSpec(mode, mode, 1000, 3, {}), _Recording(suite, tasks))
     monkeypatch.setattr(SuiteRunner, "_warm_up", lambda self, r: setattr(r, "estimate_s", 10.0))
     asked = []
-    suite.calibration = types.SimpleNamespace(wanted=lambda: True, rounds_cost_s=lambda n: asked.append(n) or 7.0)
+    suite.calibration = types.SimpleNamespace(wanted=lambda: True, rounds_cost_s=lambda n: asked.append(n) or 7.0,
+                                              batch_rounds_planned=lambda n: 2)
     suite.rows = [row]
     suite._warm_up_all()
-    assert row.wait_after_s == (runner.TASK_EVENTS_FLUSH_S if waits else 0.0) and asked == [3]
-    overhead = 3 * row.wait_after_s + 7.0
+    assert row.wait_after_s == runner.TRIAL_SETTLE_WINDOW_S + (runner.TASK_EVENTS_FLUSH_S if waits else 0.0)
+    assert asked == [3]
+    overhead = 3 * row.wait_after_s + 7.0 + 2 * runner.TASK_EVENTS_FLUSH_S  # a flush wait after each round's batches
     assert suite.progress.total_s == 30.0  # the bar: the trials' seconds alone
     first = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)
     assert f"the trials 0:30, the quiet waits and calibration batches between them 0:{overhead:02.0f}" in first
     suite.calibration = types.SimpleNamespace(wanted=lambda: False, rounds_cost_s=lambda n: 1 / 0)
-    suite._warm_up_all()  # a calibration with all its batches: the rounds add none
+    suite._warm_up_all()  # a calibration with all its batches: the rounds add only the waits
     again = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)
     assert ("the quiet waits and calibration batches between them 0:03" if waits else "(the trials alone") in again

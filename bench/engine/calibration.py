@@ -25,6 +25,7 @@ from bench.options import PLACEMENTS, RAY_DEFAULT
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
 CALIBRATION_TASKS = 1000  # per batch, like Ray's single-client async microbenchmark
+MIN_BOUNDED_BATCHES = 6  # the fewest samples whose median a 95% order-statistic interval bounds (bench.stats)
 WITH_ARGS_METHOD = "the same, each task taking ray-naive's arguments (array by value, one query)"
 OTHER_PLACEMENT_METHOD = "the same no-op tasks placed the other way (--placement {other}): what the placement costs"
 
@@ -58,9 +59,11 @@ def _known(rates: list[float], trials: int, max_trials: int) -> bool:
 
 def _rates(submit_all, trials: int, tasks: int) -> list[float]:
     """The block before the rounds: a warm-up batch (it starts the worker processes), then
-    `trials` timed batches. It only predicts naive trials for the progress bar; the figure the
-    results keep comes from the batches in the rounds, so batching on here until its median is
-    known within MEDIAN_CI_TARGET bought nothing (it cost 25-37 s a suite on 2 cores)."""
+    `trials` timed batches. It predicts naive trials for the progress bar; the figure the
+    results keep comes from the batches in the rounds once there are `trials` of them, so
+    batching on here until its median is known within MEDIAN_CI_TARGET bought nothing (it cost
+    25-37 s a suite on 2 cores). With fewer rounds than that (an interrupted suite, --trials
+    under calibration_trials) the block stands, as its `trials` batches."""
     import ray
 
     ray.get(submit_all())
@@ -95,11 +98,17 @@ class Calibration:
         self.batch_rounds: list[int] = []  # the round each in-round batch followed
         self.error: str | None = None
 
+    def batch_rounds_planned(self, rounds: int) -> int:
+        """How many of `rounds` rounds are followed by batches: while fewer than `trials`, and, up to
+        max_trials, until the median is known, which takes at least MIN_BOUNDED_BATCHES."""
+        least = self.trials if self.max_trials <= self.trials else min(self.max_trials, max(self.trials, MIN_BOUNDED_BATCHES))
+        return min(rounds, least)
+
     def rounds_cost_s(self, rounds: int) -> float:
-        """Predicted seconds of the batches after `rounds` rounds: one of each kind per round while
-        fewer than `trials` (more only if the median is not known by then), each at its rate before."""
+        """Predicted seconds of the batches after `rounds` rounds: one of each kind per round
+        (batch_rounds_planned), each at its rate before the rounds."""
         per_round = sum(self.tasks / max(1e-9, float(np.median(rates))) for rates in self.before.values() if rates)
-        return min(rounds, self.trials) * per_round
+        return self.batch_rounds_planned(rounds) * per_round
 
     def wanted(self) -> bool:
         return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)

@@ -100,7 +100,8 @@ class Row:
     ended_unix: float | None = None
     peak_rss: int = 0
     estimate_s: float = 0.0  # predicted trial time before the row has a median of its own
-    # the quiet wait the trial after this row's pays (Ray's bookkeeping after a many-task trial)
+    # the quiet wait expected around each of its trials: the quiet check's window, and Ray's
+    # bookkeeping after a many-task trial, which the next trial waits for (planning only)
     wait_after_s: float = 0.0
     planned: int | None = None  # its planned trials (plan_trials); None: the spec's
 

@@ -362,12 +362,16 @@ class SuiteRunner:
         self.progress.phase(f"warming up {len(rows)} configurations")
         for row in rows:
             self._warm_up(row)
-        for row in rows:  # the trial after a many-task Ray trial waits for Ray's bookkeeping (_quiet_host)
-            if spec_of(row.spec.mode).needs_ray and row.mode.tasks_for(row.spec.lookups) >= MANY_TASKS:
-                row.wait_after_s = TASK_EVENTS_FLUSH_S
+        for row in rows:  # every trial's quiet check takes a window; after a many-task Ray trial, Ray's flush
+            many = spec_of(row.spec.mode).needs_ray and row.mode.tasks_for(row.spec.lookups) >= MANY_TASKS
+            row.wait_after_s = TRIAL_SETTLE_WINDOW_S + (TASK_EVENTS_FLUSH_S if many else 0.0)
         calibration = self.calibration if self.calibration is not None and self.calibration.wanted() else None
+
+        def batches_s(rounds: int) -> float:  # the calibration's batches are many-task: a flush wait after them too
+            return calibration.rounds_cost_s(rounds) + calibration.batch_rounds_planned(rounds) * TASK_EVENTS_FLUSH_S
+
         # each row's trials, from its cost, within the time budget, which the waits and batches count against
-        predicted = plan_trials(rows, self.config, per_rounds_s=calibration.rounds_cost_s if calibration else None)
+        predicted = plan_trials(rows, self.config, per_rounds_s=batches_s if calibration else None)
         trials_s = sum(r.predicted_s() * r.planned_trials for r in rows if r.active)  # what the bar counts
         self.progress.start_rounds(sum(r.planned_trials for r in rows if r.active), trials_s,
                                    budget_s=self.config.time_budget_s, overhead_s=predicted - trials_s)

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import jinja2
 
@@ -168,10 +168,10 @@ def render(sources: Sequence[Source], with_charts: bool = True, generated_utc: s
 
 
 def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: bool = True,
-                 verdicts: bool = True) -> Path:
+                 told: Collection[str] = ()) -> Path:
     """The `bench report` command. Overwrites an earlier report (reports are regenerated), never partially.
-    Prints each file's verdict (also kept in summary.txt beside the page), then where the page is;
-    verdicts=False prints only where it is (bench suites: each suite printed its own as it ended)."""
+    Prints each file's verdict (all of them are kept in summary.txt beside the page), then where the
+    page is; not again for the files in `told` (bench suites: a suite that ended prints its own)."""
     target = Path(str(out))
     if target.is_dir():
         raise UsageError(f"--out {target} is a directory; give a file name such as {target / 'index.html'}")
@@ -192,7 +192,8 @@ def write_report(paths: Sequence[str], out: str = "reports/index.html", charts: 
         write_atomic(directory / "summary.txt", summary)
     except OSError as exc:
         raise RuntimeFailure(f"cannot write the report to {target}: {exc.strerror or exc}") from None
-    print(summary if verdicts else f"report: {target}\n", end="")
+    already = {str(path) for path in told}
+    print(summary_text([source for source in sources if str(source.path) not in already], target), end="")
     return target
 
 
