@@ -200,6 +200,7 @@ def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
     assert cal.rounds_cost_s(2) == pytest.approx(2 * (2.0 + 0.5))
     assert [cal.batch_rounds_planned(n) for n in (0, 5, 6, 7, 20)] == [0, 5, 6, 6, 6]
     assert cal.rounds_cost_s(7) == pytest.approx(6 * (2.0 + 0.5))  # 6 bound a median: not one a round
+    assert cal.rounds_cost_s(7, wait_after_s=1.0) == pytest.approx(6 * (2.0 + 0.5 + 1.0))  # a wait after each
     assert cal.rounds_cost_s(0) == 0.0
     fake_ray["durations"]([1.0] * 20)
     while cal.wanted():  # the prediction is what the rounds then play, at steady rates

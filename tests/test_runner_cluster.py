@@ -329,11 +329,13 @@ def test_a_head_lost_that_cannot_save_says_so(fake_cluster, tmp_path, monkeypatc
 
 
 def test_a_failure_is_told_in_one_line_named_by_its_type():
-    assert runner._one_line(ValueError("no numpy today\nTraceback details")) == "ValueError: no numpy today"
-    assert runner._one_line(ValueError("  padded  ")) == "ValueError: padded"
-    assert runner._one_line(KeyError()) == "KeyError"  # no message, no dangling colon
-    assert runner._one_line(RuntimeError("\n")) == "RuntimeError"
-    assert runner._one_line(OSError("no space on /dev/X")) == "OSError: no space on /dev/X"  # only ": " is stripped
+    from bench.errors import one_line
+
+    assert one_line(ValueError("no numpy today\nTraceback details")) == "ValueError: no numpy today"
+    assert one_line(ValueError("  padded  ")) == "ValueError: padded"
+    assert one_line(KeyError()) == "KeyError"  # no message, no dangling colon
+    assert one_line(RuntimeError("\n")) == "RuntimeError"
+    assert one_line(OSError("no space on /dev/X")) == "OSError: no space on /dev/X"  # only ": " is stripped
 
 
 def _suite(tmp_path, **overrides):
@@ -845,13 +847,13 @@ def test_the_prediction_adds_the_wait_after_many_task_ray_trials_and_the_calibra
     row = Row(RunSpec(mode, mode, 1000, 3, {}), _Recording(suite, tasks))
     monkeypatch.setattr(SuiteRunner, "_warm_up", lambda self, r: setattr(r, "estimate_s", 10.0))
     asked = []
-    suite.calibration = types.SimpleNamespace(wanted=lambda: True, rounds_cost_s=lambda n: asked.append(n) or 7.0,
-                                              batch_rounds_planned=lambda n: 2)
+    suite.calibration = types.SimpleNamespace(
+        wanted=lambda: True, rounds_cost_s=lambda n, wait_after_s=0.0: asked.append((n, wait_after_s)) or 7.0)
     suite.rows = [row]
     suite._warm_up_all()
     assert row.wait_after_s == runner.TRIAL_SETTLE_WINDOW_S + (runner.TASK_EVENTS_FLUSH_S if waits else 0.0)
-    assert asked == [3]
-    overhead = 3 * row.wait_after_s + 7.0 + 2 * runner.TASK_EVENTS_FLUSH_S  # a flush wait after each round's batches
+    assert asked == [(3, runner.TASK_EVENTS_FLUSH_S)]  # 3 rounds; a flush wait after each round's batches
+    overhead = 3 * row.wait_after_s + 7.0
     assert suite.progress.total_s == 30.0  # the bar: the trials' seconds alone
     first = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)
     assert f"the trials 0:30, the quiet waits and calibration batches between them 0:{overhead:02.0f}" in first

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from bench.engine.placement import RoundRobin, driver_node_cpus
+from bench.errors import one_line
 from bench.options import PLACEMENTS, RAY_DEFAULT
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
@@ -104,11 +105,12 @@ class Calibration:
         least = self.trials if self.max_trials <= self.trials else min(self.max_trials, max(self.trials, MIN_BOUNDED_BATCHES))
         return min(rounds, least)
 
-    def rounds_cost_s(self, rounds: int) -> float:
+    def rounds_cost_s(self, rounds: int, wait_after_s: float = 0.0) -> float:
         """Predicted seconds of the batches after `rounds` rounds: one of each kind per round
-        (batch_rounds_planned), each at its rate before the rounds."""
+        (batch_rounds_planned), each at its rate before the rounds, and wait_after_s after each
+        round's batches (the next trial's wait for Ray's bookkeeping)."""
         per_round = sum(self.tasks / max(1e-9, float(np.median(rates))) for rates in self.before.values() if rates)
-        return self.batch_rounds_planned(rounds) * per_round
+        return self.batch_rounds_planned(rounds) * (per_round + wait_after_s)
 
     def wanted(self) -> bool:
         return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)
@@ -124,7 +126,7 @@ class Calibration:
         try:
             rates = {kind: one_batch(self.submit[kind], self.tasks) for kind in kinds}
         except Exception as exc:
-            self.error = f"{exc.__class__.__name__}: {(str(exc).strip().splitlines() or [''])[0]}".rstrip(": ")
+            self.error = one_line(exc)
             return
         for kind, rate in rates.items():
             self.in_rounds[kind].append(rate)

@@ -27,6 +27,7 @@ from bench.engine.rounds import (Row, RunSpec, attribute_to_runs, extra_round_ro
 from bench.engine.samplers import PeakRSS, available_cpus, host_cpu_record, host_mark, idle_load, settle, system_check
 from bench.engine.suites import RunConfig
 from bench.engine.workload import NUMPY_SKIPPED, from_config, verify_arrays as verify
+from bench.errors import one_line
 from bench.mode_table import spec_of
 from bench.options import PLACEMENTS
 from bench.results import SETTLE_BUSY_CORES, Results, Run
@@ -44,11 +45,6 @@ TASK_EVENTS_FLUSH_S = 1.0  # Ray's task_events_report_interval_ms: every process
 # Trials of this many tasks or more get that second's gap after them (a gap after every Ray trial
 # spent a standard suite's extra-trial budget on waiting).
 MANY_TASKS = 1_000
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 class SuiteRunner:
@@ -116,7 +112,7 @@ class SuiteRunner:
             return None
 
     def _fail(self, row: Row, exc: BaseException) -> None:
-        row.error = _one_line(exc)
+        row.error = one_line(exc)
         row.stop_reason = "error"
         self.progress.phase(f"{row.spec.label} failed: {row.error}")
         self._close(row)
@@ -153,11 +149,9 @@ class SuiteRunner:
             self._fail(row, exc)
 
     def _estimate(self, row: Row, warm_s: float, warm_n: int) -> float:
-        """A trial's predicted length: naive Ray at the calibrated task rate or its own warm-up's
-        (one task a lookup), whichever is slower, anything else scaled up from its warm-up (which
-        ran a prefix of the lookups). The calibration block runs first in a fresh driver session,
-        and was 1.15x faster than the 100k-task trials that followed (2026-12-06); the warm-ups
-        run beside the rounds."""
+        """A trial's predicted length: naive Ray at the slower of the calibrated task rate (1.15x the
+        100k trials' on 2026-12-06: first in a fresh session) and its warm-up's (one task a lookup),
+        anything else scaled up from its warm-up (which ran a prefix of the lookups)."""
         calibration = (self.results.cluster.get("calibration") or {}) if self.results else {}
         rate = ((calibration.get("with_naive_args") or calibration).get("stats") or {}).get("tasks_per_s", {}).get("median")
         if row.spec.mode == "ray-naive" and rate:
@@ -252,7 +246,7 @@ class SuiteRunner:
             try:
                 costs[id(row)] = faultcost.measure(row, faults, events)
             except Exception as exc:
-                self.progress.phase(f"fault cost of {row.spec.label}: unavailable: {_one_line(exc)}")
+                self.progress.phase(f"fault cost of {row.spec.label}: unavailable: {one_line(exc)}")
                 continue
             for cost in costs[id(row)]:
                 self.progress.phase(fault_cost_line(row.spec.label, cost))
@@ -366,12 +360,10 @@ class SuiteRunner:
             many = spec_of(row.spec.mode).needs_ray and row.mode.tasks_for(row.spec.lookups) >= MANY_TASKS
             row.wait_after_s = TRIAL_SETTLE_WINDOW_S + (TASK_EVENTS_FLUSH_S if many else 0.0)
         calibration = self.calibration if self.calibration is not None and self.calibration.wanted() else None
-
-        def batches_s(rounds: int) -> float:  # the calibration's batches are many-task: a flush wait after them too
-            return calibration.rounds_cost_s(rounds) + calibration.batch_rounds_planned(rounds) * TASK_EVENTS_FLUSH_S
-
-        # each row's trials, from its cost, within the time budget, which the waits and batches count against
-        predicted = plan_trials(rows, self.config, per_rounds_s=batches_s if calibration else None)
+        # each row's trials, from its cost, within the time budget, which the waits and the calibration's
+        # batches (many-task: a flush wait after them too) count against
+        predicted = plan_trials(rows, self.config, per_rounds_s=calibration and (
+            lambda rounds: calibration.rounds_cost_s(rounds, wait_after_s=TASK_EVENTS_FLUSH_S)))
         trials_s = sum(r.predicted_s() * r.planned_trials for r in rows if r.active)  # what the bar counts
         self.progress.start_rounds(sum(r.planned_trials for r in rows if r.active), trials_s,
                                    budget_s=self.config.time_budget_s, overhead_s=predicted - trials_s)
@@ -437,7 +429,7 @@ class SuiteRunner:
     def _save_interrupted(self, exc: BaseException) -> None:
         if self.results is None:
             return
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else _one_line(exc)
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else one_line(exc)
         if self.rows and self.results.status != "complete":
             done = tuple(self._record(r, {}, [], []) for r in self.rows if r.measured or r.error)
             self.results = self.results.with_runs(done).with_config_extra(order=self.order).with_cluster(

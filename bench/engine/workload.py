@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from bench.errors import UsageError
+from bench.errors import UsageError, one_line
 
 NOT_FOUND = -1
 
@@ -296,11 +296,6 @@ def load_items(spec: str) -> tuple:
     return items
 
 
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return f"{exc.__class__.__name__}: {text}".rstrip(": ")
-
-
 @dataclass(frozen=True)
 class FunctionWorkload:
     """A user's per-item function over range(items), or over the list --items-from returns.
@@ -357,12 +352,12 @@ class FunctionWorkload:
             answers = tuple(call_many(self.fn, self._items))
             self.__dict__["reference_s"] = time.perf_counter() - started  # frozen: set as cached_property does
         except Exception as exc:
-            raise UsageError(f"--workload {self.function} raised on the sequential reference: {_first_line(exc)}") from None
+            raise UsageError(f"--workload {self.function} raised on the sequential reference: {one_line(exc)}") from None
         try:
             blob = pickle.dumps(answers)
         except Exception as exc:
             raise UsageError(f"--workload {self.function}: its results must be picklable "
-                             f"({_first_line(exc)})") from None
+                             f"({one_line(exc)})") from None
         for index, (mine, back) in enumerate(zip(answers, pickle.loads(blob))):
             try:
                 same = mine == back
