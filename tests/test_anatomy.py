@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench.engine import anatomy
+from bench.engine import anatomy, task_events
 from bench.engine.anatomy import PHASES, anatomy_lines, summarize_records, task_latency, task_phases
 
 MS = 1_000_000  # ns
@@ -101,9 +101,9 @@ def test_intermediate_states_are_counted_not_made_phases():
 
 def test_a_task_is_complete_with_every_span_state_or_failed():
     states = record()["states"]
-    assert anatomy._complete(states)
-    assert not anatomy._complete({k: v for k, v in states.items() if k != "RUNNING"})
-    assert anatomy._complete({"PENDING_ARGS_AVAIL": 1, "FAILED": 2})
+    assert task_events._complete(states)
+    assert not task_events._complete({k: v for k, v in states.items() if k != "RUNNING"})
+    assert task_events._complete({"PENDING_ARGS_AVAIL": 1, "FAILED": 2})
 
 
 def test_events_merge_by_task_keeping_the_latest_attempt():
@@ -115,7 +115,7 @@ def test_events_merge_by_task_keeping_the_latest_attempt():
             ev.state_updates.state_ts_ns[common_pb2.TaskStatus.Value(name)] = ns
         return ev
 
-    found = anatomy.events_by_task([
+    found = task_events.events_by_task([
         event(b"\x01", 0, PENDING_ARGS_AVAIL=1, FINISHED=9),
         event(b"\x01", 0, RUNNING=5),  # the worker's own flush, merged
         event(b"\x02", 1, PENDING_ARGS_AVAIL=20),
@@ -185,7 +185,7 @@ def test_embedded_anatomy_reports_a_failed_query_as_unavailable(embedded_ray, mo
     def refuse(*_args, **_kwargs):
         raise RuntimeError("GCS said no\nmore detail")
 
-    monkeypatch.setattr(anatomy, "query_task_events", refuse)
+    monkeypatch.setattr(task_events, "query_task_events", refuse)
     result = anatomy.run_anatomy(n_tasks=3, warmup=False)
     assert result == {"available": False, "reason": "GetTaskEvents failed: GCS said no", "source": "gcs task events"}
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from bench.engine.run import run_benchmark
-from bench.engine.runner import WARMUP_MAX_TASKS
+from bench.engine.rounds import WARMUP_MAX_TASKS
 from bench.engine.suites import build_config
 from bench.mode_table import names as mode_names
 
@@ -146,18 +146,22 @@ def test_metrics_agree_with_each_other(small_run):
 
 
 def test_warm_up_size_is_recorded(small_run):
-    """One warm-up trial per run, capped at WARMUP_MAX_TASKS tasks with its lookups in proportion."""
-    capped = 0
+    """One warm-up trial per run, a prefix of its lookups (bench.engine.rounds.Row.warmup_lookups),
+    recorded with its lookups and tasks."""
+    warm_lookups = {}
     for run in small_run["runs"]:
         label, params, warm = run["label"], run["params"], run["warmup"]
         tasks, lookups = params["tasks"], params["queries"]
-        warm_tasks = min(tasks, WARMUP_MAX_TASKS)
-        warm_lookups = min(lookups, max(1, warm_tasks * lookups // tasks))
-        capped += warm_tasks < tasks
-        assert warm["tasks"] == [warm_tasks], label
-        assert warm["lookups_per_s"][0] * warm["response_s"][0] == pytest.approx(warm_lookups, rel=1e-9), label
+        (warm_n,), (warm_tasks,) = warm["lookups"], warm["tasks"]
+        warm_lookups[label] = warm_n
+        assert 1 <= warm_n <= lookups and warm_tasks <= min(tasks, WARMUP_MAX_TASKS), label
+        if run["mode"] in ("ray-naive", "ray-batched", "ray-auto"):  # every worker gets a task
+            assert warm_tasks >= min(tasks, small_run["cluster"]["cluster_cpus"]), label
+        assert warm["lookups_per_s"][0] * warm["response_s"][0] == pytest.approx(warm_n, rel=1e-9), label
         assert warm["tasks_per_s"][0] * warm["response_s"][0] == pytest.approx(warm_tasks, rel=1e-9), label
-    assert capped == 1, "the 1,200-task naive run's warm-up is the one capped (at 1,000 tasks)"
+    # a quarter of the lookups; B = 1,000 (3 tasks on 2 CPUs): two tasks' worth
+    assert (warm_lookups["sequential"], warm_lookups["ray-naive 1,200 tasks"]) == (750, 300)
+    assert warm_lookups["ray-batched B=1,000"] == 2_000
 
 
 def test_the_anatomy_diagnoses_naive_and_every_swept_batch_size_after_the_rounds(small_run):

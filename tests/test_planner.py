@@ -278,3 +278,27 @@ def test_no_rows_play_no_rounds():
     rounds.measure_rounds([], config, play=lambda due, index: played.append(index), checkpoint=lambda: None,
                           plan=lambda s: None)
     assert played == []
+
+
+class _Batches:
+    """A mode's task count only: `per_task` lookups a task."""
+
+    def __init__(self, per_task):
+        self.per_task = per_task
+
+    def tasks_for(self, lookups):
+        return -(-lookups // self.per_task)
+
+
+@pytest.mark.parametrize("mode, lookups, per_task, cpus, expected", [
+    ("sequential", 20_000, 20_000, 3, 5_000),  # one task: a quarter of the lookups
+    ("ray-batched", 20_000, 100, 3, 5_000),  # the heavy suite's B = 100: a quarter
+    ("ray-batched", 100_000, 10_000, 3, 30_000),  # 10 tasks: one per CPU, more than a quarter
+    ("ray-batched", 20_000, 20_000, 3, 20_000),  # one task: all of it, never past the trial
+    ("ray-naive", 100_000, 1, 3, 1_000),  # capped at 1,000 tasks
+    ("ray-naive", 1_000, 1, 3, 250),
+])
+def test_a_warm_up_plays_a_quarter_of_the_lookups_one_task_per_cpu_and_at_most_a_thousand_tasks(
+        mode, lookups, per_task, cpus, expected):
+    row = Row(RunSpec(mode, mode, lookups, 5), mode=_Batches(per_task))
+    assert row.warmup_lookups(cpus) == expected

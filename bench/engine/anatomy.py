@@ -2,9 +2,8 @@
 
 On an already-connected Ray (embedded or a cluster), `run_anatomy` submits a batch of tasks
 of one shape, times each `.remote()` call and each `ray.get`, then reads the batch's task
-events from the GCS (`TaskInfoGcsService.GetTaskEvents`, the RPC Ray's state API uses; it
-needs no dashboard, and the channel carries Ray's token-auth metadata when token auth is
-on) and splits each task's latency into phases at its state-transition timestamps:
+events from the GCS (bench.engine.task_events) and splits each task's latency into phases
+at its state-transition timestamps:
 
     submission            driver: time inside `.remote()` (measured here)
     waiting_for_args      PENDING_ARGS_AVAIL -> PENDING_NODE_ASSIGNMENT
@@ -39,23 +38,14 @@ import uuid
 from typing import Callable
 
 from bench.engine.placement import RoundRobin
+from bench.engine.task_events import EVENT_SPANS, SOURCE, events_disabled_reason, wait_for_events
 from bench.engine.workload import lookup_array_batch
 from bench.format import fmt_pct, fmt_time
 from bench.options import RAY_DEFAULT
 from bench.stats import Stats
 
 PHASES = ("submission", "waiting_for_args", "scheduling_and_lease", "dispatch", "execution", "return_and_get")
-# Phases read from task events: (start state, end state).
-EVENT_SPANS = {
-    "waiting_for_args": ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT"),
-    "scheduling_and_lease": ("PENDING_NODE_ASSIGNMENT", "SUBMITTED_TO_WORKER"),
-    "dispatch": ("SUBMITTED_TO_WORKER", "RUNNING"),
-    "execution": ("RUNNING", "FINISHED"),
-}
 INTERMEDIATE_STATES = ("PENDING_ARGS_FETCH", "PENDING_OBJ_STORE_MEM_AVAIL", "GETTING_AND_PINNING_ARGS")
-TERMINAL_STATES = ("FINISHED", "FAILED")
-SOURCE = "gcs task events"
-POLL_S = 0.25
 NS = 1e-9
 
 
@@ -226,93 +216,6 @@ def run_batch(fn, args_factory: Callable[[int], tuple], n_tasks: int, timeout_s:
     return records, failed
 
 
-def _filter_predicate_equal():
-    from ray.core.generated import gcs_service_pb2
-
-    return gcs_service_pb2.FilterPredicate.Value("EQUAL")
-
-
-def query_task_events(task_name: str, limit: int, timeout_s: float = 10.0) -> list:
-    """This job's non-driver task events named task_name, from the GCS (no dashboard needed)."""
-    import ray
-    from ray._private.grpc_utils import init_grpc_channel
-    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
-
-    context = ray.get_runtime_context()
-    request = gcs_service_pb2.GetTaskEventsRequest(limit=limit)
-    equal = _filter_predicate_equal()
-    name_filter = request.filters.task_name_filters.add()
-    name_filter.task_name, name_filter.predicate = task_name, equal
-    job_filter = request.filters.job_filters.add()
-    job_filter.job_id, job_filter.predicate = bytes.fromhex(context.get_job_id()), equal
-    request.filters.exclude_driver = True
-    channel = init_grpc_channel(context.gcs_address, asynchronous=False)  # adds token auth when on
-    try:
-        stub = gcs_service_pb2_grpc.TaskInfoGcsServiceStub(channel)
-        return list(stub.GetTaskEvents(request, timeout=timeout_s).events_by_task)
-    finally:
-        channel.close()
-
-
-def events_by_task(events: list) -> dict[str, dict]:
-    """{task_id hex: {"states": {STATE: ns}, "attempt": n}} keeping each task's latest attempt."""
-    from ray.core.generated import common_pb2
-
-    latest: dict[str, dict] = {}
-    for event in events:
-        task_id = event.task_id.hex()
-        if task_id in latest and latest[task_id]["attempt"] > event.attempt_number:
-            continue
-        states = {common_pb2.TaskStatus.Name(k): int(v) for k, v in event.state_updates.state_ts_ns.items()}
-        if task_id in latest and latest[task_id]["attempt"] == event.attempt_number:
-            states = {**latest[task_id]["states"], **states}
-        latest[task_id] = {"states": states, "attempt": event.attempt_number}
-    return latest
-
-
-def _complete(states: dict) -> bool:
-    """A terminal state and every span's states (RUNNING comes from the executing worker's
-    own flush, after the owner has reported FINISHED)."""
-    spans = {state for pair in EVENT_SPANS.values() for state in pair}
-    return "FAILED" in states or spans <= states.keys()
-
-
-def wait_for_events(task_name: str, task_ids: list[str], timeout_s: float, grace_s: float = 5.0) -> dict[str, dict]:
-    """Poll the GCS until every task's events are complete, or grace_s after every task shows
-    a terminal state (a state that never comes is then missing), or timeout_s. Workers flush
-    every task_events_report_interval_ms (1 s by default)."""
-    deadline, all_terminal_at = time.monotonic() + timeout_s, None
-    while True:
-        found = events_by_task(query_task_events(task_name, limit=len(task_ids) * 2 + 100))
-        states = [found.get(t, {}).get("states", {}) for t in task_ids]
-        now = time.monotonic()
-        if all(_complete(s) for s in states) or now >= deadline:
-            return found
-        if all_terminal_at is None and all(any(k in s for k in TERMINAL_STATES) for s in states):
-            all_terminal_at = now
-        if all_terminal_at is not None and now - all_terminal_at >= grace_s:
-            return found
-        # (nothing at all: keep waiting to the deadline; after a suite of 100k tasks the driver's
-        # backlog of earlier events can take many flush intervals, and "events off" is checked first)
-        time.sleep(POLL_S)
-
-
-def _events_disabled_reason() -> str | None:
-    """Why the GCS holds no task events for this driver, where the driver's Ray config says."""
-    import ray
-
-    checks = (("enable_task_events", False, "task events are disabled (RAY_enable_task_events=0)"),
-              ("task_events_report_interval_ms", False,
-               "task events are never reported (RAY_task_events_report_interval_ms=0)"),
-              ("enable_task_events_to_dashboard_head", True,
-               "task events go to the dashboard head (RAY_enable_task_events_to_dashboard_head=1), not the GCS"))
-    for setting, bad, reason in checks:
-        getter = getattr(ray._config, setting, None)
-        if getter is not None and bool(getter()) == bad:
-            return reason
-    return None
-
-
 def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_tasks: int = 50,
                 in_flight: int | None = None, warmup: bool = True, timeout_s: float = 60.0,
                 events_timeout_s: float = 30.0, shape: str = "noop") -> dict:
@@ -322,22 +225,35 @@ def run_anatomy(fn=None, args_factory: Callable[[int], tuple] | None = None, n_t
     Ray must be connected. Never call it inside a timed trial."""
     if fn is None:
         fn, args_factory = default_shape(shape)
-    args_factory = args_factory or (lambda index: ())
-    reason = _events_disabled_reason()
+    reason = events_disabled_reason()
     if reason:
         return unavailable(reason)
-    if warmup:  # start the workers (and import the function) outside the measured batch
+    batch = submit_batch(fn, args_factory or (lambda index: ()), n_tasks, in_flight, warmup, timeout_s)
+    return collect([batch], events_timeout_s)[0]
+
+
+def submit_batch(fn, args_factory: Callable[[int], tuple], n_tasks: int, in_flight: int | None,
+                 warmup: bool, timeout_s: float) -> dict:
+    """One named batch of fn's tasks (after an untimed warm-up batch that starts the workers
+    and imports the function, when warmup), for `collect`."""
+    if warmup:
         run_batch(fn.options(name=f"anatomy-warmup-{uuid.uuid4().hex[:8]}"), args_factory, n_tasks, timeout_s,
                   in_flight)
     name = f"anatomy-{uuid.uuid4().hex[:12]}"
     records, failed = run_batch(fn.options(name=name), args_factory, n_tasks, timeout_s, in_flight)
+    return {"name": name, "records": records, "failed": failed, "in_flight": in_flight}
+
+
+def collect(batches: list[dict], events_timeout_s: float = 30.0) -> list[dict]:
+    """Each batch's anatomy, from one wait for all their task events (each shape waiting for
+    its own flush cost a second or more)."""
     try:
-        found = wait_for_events(name, [r["task_id"] for r in records], events_timeout_s)
+        found = wait_for_events({b["name"]: [r["task_id"] for r in b["records"]] for b in batches}, events_timeout_s)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-        return unavailable(f"GetTaskEvents failed: {first[:200]}")
-    result = _assemble(records, found, failed, name)
-    return {**result, "in_flight": in_flight} if result["available"] else result
+        return [unavailable(f"GetTaskEvents failed: {first[:200]}") for _ in batches]
+    results = [_assemble(b["records"], found, b["failed"], b["name"]) for b in batches]
+    return [{**r, "in_flight": b["in_flight"]} if r["available"] else r for r, b in zip(results, batches)]
 
 
 def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: int = 50,
@@ -347,25 +263,34 @@ def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: 
     once, as the modes pass it). At most one task per CPU is in flight, so the phases show
     what a task costs, not how long it queued for a CPU. The plan's first shape runs again
     under other_placement (when given): the phase that the other placement grows, such as the
-    spillback hop's lease under Ray's default. For results.cluster['anatomy']."""
+    spillback hop's lease under Ray's default. Every shape runs, then one wait collects their
+    task events; one warm-up batch per placement. For results.cluster['anatomy']."""
     import ray
 
-    started = time.time()
+    reason = events_disabled_reason()
+    if reason:
+        return unavailable(reason)
+    started, in_flight = time.time(), max(1, int(cpus))
     fns = {where: RoundRobin(ray.remote(lookup_batch_task), where) for where in {placement, other_placement} if where}
     array_ref = ray.put(array)
-    runs, other = [], None
     shapes = [(*shape, placement) for shape in plan] + ([(*plan[0], other_placement)] if other_placement and plan else [])
-    for mode, batch, where in shapes:
-        tasks, attempts = max(1, min(max_tasks, -(-len(queries) // batch))), []
-        while len(attempts) < 2:  # a second batch when events went missing (e.g. a worker exited unflushed)
-            attempts.append(run_anatomy(fns[where], lambda i, b=batch: (array_ref, queries[i * b:(i + 1) * b]),
-                                        n_tasks=tasks, in_flight=max(1, int(cpus)), timeout_s=timeout_s))
-            if _missing_tasks(attempts[-1]) == 0 or _events_disabled_reason():
-                break
+
+    def submit(batch: int, where: str, warmup: bool) -> dict:
+        tasks = max(1, min(max_tasks, -(-len(queries) // batch)))
+        return submit_batch(fns[where], lambda i: (array_ref, queries[i * batch:(i + 1) * batch]), tasks,
+                            in_flight, warmup, timeout_s)
+
+    firsts = {where: shapes.index(next(s for s in shapes if s[2] == where)) for where in fns}
+    results = collect([submit(batch, where, i == firsts[where]) for i, (_, batch, where) in enumerate(shapes)])
+    runs, other = [], None
+    for (mode, batch, where), result in zip(shapes, results):
+        attempts = [result]  # a second batch when events went missing (e.g. a worker exited unflushed)
+        if _missing_tasks(result) and not events_disabled_reason():
+            attempts += collect([submit(batch, where, False)])
         entry = {"mode": mode, "batch_size": batch, **min(attempts, key=_missing_tasks), "attempts": len(attempts)}
         runs, other = (runs + [entry], other) if where == placement else (runs, {**entry, "placement": where})
     available = [r for r in runs if r["available"]]
-    return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": max(1, int(cpus)), "placement": placement,
+    return {"available": bool(available), "source": SOURCE, "runs": runs, "in_flight": in_flight, "placement": placement,
             **({"other_placement": other} if other else {}), "started_unix": started, "ended_unix": time.time(),
             "reason": None if available else (runs[0].get("reason") if runs else "no Ray mode to diagnose")}
 

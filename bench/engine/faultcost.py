@@ -1,7 +1,7 @@
 """The cost of a failure: what one injected fault cost the measured trial it hit.
 
 For each fault the chaos harness logged ($BENCH_FAULT_LOG) in a run's time, from the run's own
-trial windows and times plus Ray's task events (bench.engine.anatomy's GCS reader):
+trial windows and times plus Ray's task events (bench.engine.task_events):
 
   trial                the measured trial whose window holds the fault; None when it landed
                        between trials or after the last one (nothing was measured: said, not guessed)
@@ -26,7 +26,7 @@ import json
 import os
 import time
 
-from bench.engine import anatomy
+from bench.engine import task_events
 from bench.engine.ray_modes import remote_functions
 from bench.engine.rounds import Row, RunSpec
 from bench.mode_table import spec_of
@@ -146,7 +146,7 @@ def fault_cost(fault: dict, trial: dict, records: list[dict] | None, events_reas
         out["task_events"] = {"available": False, "reason": "no task events for this trial's tasks", **seen}
         return out
     out.update(re_execution(tasks, trial["lookups"], trial["batch_size"]), recovery_s=recovery_s(tasks, unix))
-    out["task_events"] = {"available": True, "reason": None, "source": anatomy.SOURCE, **seen}
+    out["task_events"] = {"available": True, "reason": None, "source": task_events.SOURCE, **seen}
     return out
 
 
@@ -190,7 +190,7 @@ def _attempt_records(events: list) -> list[dict]:
 def _settled(records: list[dict], window: tuple, expected: int) -> bool:
     """Every task of the trial seen, each one's latest attempt in a terminal state."""
     tasks = trial_tasks(records, *window)
-    return len(tasks) >= expected and all(any(s in t[max(t)] for s in anatomy.TERMINAL_STATES) for t in tasks)
+    return len(tasks) >= expected and all(any(s in t[max(t)] for s in task_events.TERMINAL_STATES) for t in tasks)
 
 
 def read_attempts(name: str, window: tuple, expected: int, limit: int,
@@ -199,7 +199,7 @@ def read_attempts(name: str, window: tuple, expected: int, limit: int,
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            records = _attempt_records(anatomy.query_task_events(name, limit=limit))
+            records = _attempt_records(task_events.query_task_events(name, limit=limit))
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
             return None, f"GetTaskEvents failed: {first[:200]}"

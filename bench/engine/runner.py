@@ -37,7 +37,6 @@ from bench.stats import MEDIAN_CI_TARGET
 __all__ = ["SuiteRunner", "verify", "Row", "RunSpec", "attribute_to_runs", "extra_round_rows", "fault_log",
            "outlier_trials", "plan_runs", "round_order"]
 
-WARMUP_MAX_TASKS = 1000
 IDLE_WINDOW_S = 2.0
 SETTLE_MAX_S = 10.0  # at most this long for a quiet host before the first round
 TRIAL_SETTLE_MAX_S, TRIAL_SETTLE_WINDOW_S = 2.0, 0.1  # and before each trial, in windows this long
@@ -134,13 +133,11 @@ class SuiteRunner:
         try:
             with PeakRSS() as rss:
                 mode.prepare()
-                tasks = max(1, mode.tasks_for(spec.lookups))
-                warm_tasks = min(tasks, WARMUP_MAX_TASKS)
-                warm_n = min(spec.lookups, max(1, warm_tasks * spec.lookups // tasks))
+                warm_n = row.warmup_lookups(int(self.results.cluster.get("cluster_cpus") or 1))
                 outcome = mode.trial(warm_n)
             row.peak_rss = max(row.peak_rss, rss.peak)
             row.estimate_s = self._estimate(row, outcome.response_s, warm_n)
-            for key, value in _trial_samples(outcome, warm_n).items():
+            for key, value in {**_trial_samples(outcome, warm_n), "lookups": warm_n}.items():
                 row.warmup.setdefault(key, []).append(value)
             ok, bad = self.workload.verify(outcome.answers, warm_n)
             row.correct_trials.append(ok)
