@@ -280,8 +280,8 @@ def diagnose(array, queries, plan: list[tuple[str, int]], cpus: int, max_tasks: 
         return submit_batch(fns[where], lambda i: (array_ref, queries[i * batch:(i + 1) * batch]), tasks,
                             in_flight, warmup, timeout_s)
 
-    firsts = {where: shapes.index(next(s for s in shapes if s[2] == where)) for where in fns}
-    results = collect([submit(batch, where, i == firsts[where]) for i, (_, batch, where) in enumerate(shapes)])
+    first_of = {where: index for index, (_, _, where) in reversed(list(enumerate(shapes)))}  # warms its placement
+    results = collect([submit(batch, where, first_of[where] == i) for i, (_, batch, where) in enumerate(shapes)])
     runs, other = [], None
     for (mode, batch, where), result in zip(shapes, results):
         attempts = [result]  # a second batch when events went missing (e.g. a worker exited unflushed)

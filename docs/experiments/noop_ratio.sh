@@ -4,6 +4,8 @@
 # host (.venv, all CPUs) and a session in the bench container (3 one-CPU workers); each session
 # times 7 batches of 1,000 no-op tasks (docs/experiments/noop_rate.py). Nothing else should run.
 #   bash docs/experiments/noop_ratio.sh [PAIRS]   (default 3); prints one JSON line per session
+# WORKER_DRIVER=1 adds a third session per pair: the same driver in a worker container, on that
+# worker's own 1-CPU raylet (issue 23's other option: a driver beside a worker's CPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pairs="${1:-3}"
@@ -15,4 +17,7 @@ compose="${COMPOSE:-$compose}"
 for _ in $(seq "$pairs"); do
   .venv/bin/python docs/experiments/noop_rate.py embedded
   $compose exec -T bench python - auto < docs/experiments/noop_rate.py
+  if [ "${WORKER_DRIVER:-0}" = 1 ]; then
+    $compose exec -T --index 1 ray-worker python - auto < docs/experiments/noop_rate.py | sed 's/"where": "auto"/"where": "worker-1"/'
+  fi
 done
