@@ -296,7 +296,9 @@ class _Batches:
     ("ray-batched", 100_000, 10_000, 3, 30_000),  # 10 tasks: one per CPU, more than a quarter
     ("ray-batched", 20_000, 20_000, 3, 20_000),  # one task: all of it, never past the trial
     ("ray-naive", 100_000, 1, 3, 1_000),  # capped at 1,000 tasks
-    ("ray-naive", 1_000, 1, 3, 250),
+    ("ray-naive", 1_000, 1, 3, 1_000),  # at least 1,000 lookups: a few hundred tasks are mostly cold start
+    ("sequential", 5_000, 5_000, 3, 1_250),
+    ("sequential", 800, 800, 3, 800),  # under 1,000 lookups: all of them
 ])
 def test_a_warm_up_plays_a_quarter_of_the_lookups_one_task_per_cpu_and_at_most_a_thousand_tasks(
         mode, lookups, per_task, cpus, expected):

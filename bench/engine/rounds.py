@@ -25,7 +25,9 @@ from bench.mode_table import spec_of
 from bench.stats import MEDIAN_CI_TARGET, median_ci_rel
 
 
-WARMUP_MAX_TASKS, WARMUP_SHARE = 1000, 0.25
+# A warm-up plays a quarter of its trial's lookups, at least 1,000 (a naive warm-up of a few
+# hundred tasks is mostly the workers' cold start, and its rate predicts the row's trials)
+WARMUP_MAX_TASKS, WARMUP_SHARE, WARMUP_MIN_LOOKUPS = 1000, 0.25, 1000
 
 
 @dataclass(frozen=True)
@@ -140,14 +142,15 @@ class Row:
         return self.median_s() if self.measured else self.estimate_s
 
     def warmup_lookups(self, cpus: int) -> int:
-        """The warm-up's lookups, a prefix of the trial's: a quarter of them (it starts the
-        workers and predicts the trial; a whole trial cost the heavy suite's warm-ups 17 s),
-        at most WARMUP_MAX_TASKS tasks, and for a Ray mode at least one task per CPU, so that
-        every worker has imported the function before the rounds."""
+        """The warm-up's lookups, a prefix of the trial's: a quarter of them and at least
+        WARMUP_MIN_LOOKUPS (it starts the workers and predicts the trial; a whole trial cost the
+        heavy suite's warm-ups 24 s), at most WARMUP_MAX_TASKS tasks, and for a Ray mode at least
+        one task per CPU, so that every worker has imported the function before the rounds."""
         lookups = self.spec.lookups
         per_task = lookups / max(1, self.mode.tasks_for(lookups))
         floor = math.ceil(per_task * max(1, cpus)) if spec_of(self.spec.mode).needs_ray else 1
-        return max(1, min(lookups, int(WARMUP_MAX_TASKS * per_task), max(int(lookups * WARMUP_SHARE), floor)))
+        share = max(int(lookups * WARMUP_SHARE), WARMUP_MIN_LOOKUPS, floor)
+        return max(1, min(lookups, int(WARMUP_MAX_TASKS * per_task), share))
 
     def trial_cost_s(self) -> float:
         """What one more trial costs the suite's wall clock: the trial, and the quiet wait
