@@ -665,9 +665,11 @@ class _Recording:
     (2000, 2000, 1000),   # naive: its first 1,000 tasks
     (1000, 1500, 666),    # 1,000 of 1,500 tasks carry two thirds of the lookups, rounded down
     (2, 2000, 1),         # never no lookups at all
-    (2000, 3, 2000),      # a few big tasks: all of it
+    (2000, 3, 1000),      # a few big tasks: at least 1,000 lookups
+    (8000, 4, 2000),      # a quarter of them
+    (800, 3, 800),        # under 1,000 lookups: all of it
 ])
-def test_a_warm_up_runs_the_share_of_lookups_that_at_most_1000_tasks_carry(tmp_path, lookups, tasks, warm_n):
+def test_a_warm_up_runs_a_quarter_of_the_lookups_at_least_1000_in_at_most_1000_tasks(tmp_path, lookups, tasks, warm_n):
     from bench.engine.rounds import Row, RunSpec
 
     suite = _suite(tmp_path, queries=2000)

@@ -133,7 +133,7 @@ class SuiteRunner:
         try:
             with PeakRSS() as rss:
                 mode.prepare()
-                warm_n = row.warmup_lookups(int(self.results.cluster.get("cluster_cpus") or 1))
+                warm_n = row.warmup_lookups(int((self.results.cluster if self.results else {}).get("cluster_cpus") or 1))
                 outcome = mode.trial(warm_n)
             row.peak_rss = max(row.peak_rss, rss.peak)
             row.estimate_s = self._estimate(row, outcome.response_s, warm_n)
