@@ -133,7 +133,7 @@ class SuiteRunner:
         try:
             with PeakRSS() as rss:
                 mode.prepare()
-                warm_n = row.warmup_lookups(int((self.results.cluster if self.results else {}).get("cluster_cpus") or 1))
+                warm_n = row.warmup_lookups(self._cluster_cpus())
                 outcome = mode.trial(warm_n)
             row.peak_rss = max(row.peak_rss, rss.peak)
             row.estimate_s = self._estimate(row, outcome.response_s, warm_n)
@@ -144,6 +144,9 @@ class SuiteRunner:
             row.mismatches += bad
         except Exception as exc:
             self._fail(row, exc)
+
+    def _cluster_cpus(self) -> int:
+        return int((self.results.cluster if self.results else {}).get("cluster_cpus") or 1)
 
     def _estimate(self, row: Row, warm_s: float, warm_n: int) -> float:
         """A trial's predicted length: naive Ray at the slower of the calibrated task rate (1.15x the
@@ -419,7 +422,7 @@ class SuiteRunner:
         if self.config.suite.name == "stress":
             return None
         return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase,
-                                      cpus=int(self.results.cluster.get("cluster_cpus") or 1),
+                                      cpus=self._cluster_cpus(),
                                       placement=self.config.placement,
                                       other_placement=next(p for p in PLACEMENTS if p != self.config.placement))
 
