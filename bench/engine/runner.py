@@ -127,7 +127,7 @@ class SuiteRunner:
 
     def _warm_up(self, row: Row) -> None:
         """Prepare the mode and run one untimed-for-the-verdict warm-up trial."""
-        spec, mode = row.spec, row.mode
+        mode = row.mode
         row.started_unix = time.time()
         row.nodes_start = self._node_counts()
         try:
