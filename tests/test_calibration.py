@@ -1,5 +1,5 @@
 """bench.engine.calibration: the no-op task rate, a block before the rounds (it predicts naive
-trials) and one batch of each kind after each round, which is what the results record."""
+trials) and batches of each kind after each round, which are what the results record."""
 
 from __future__ import annotations
 
@@ -192,13 +192,15 @@ def test_the_interleaved_record_keeps_the_block_under_its_own_name(fake_ray):
 
 
 def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
-    """One batch of each kind per round, at the block's median rate, for as many rounds as the
-    batches go on: the planned ones, and up to max_trials until 6 bound the median (fewer never
-    do), so what the rounds' bookkeeping adds to the suite's predicted time."""
+    """The batches of each kind after the rounds, at the block's median rate: as many a round as
+    reach `trials` in the planned rounds, and on, up to max_trials, until 6 bound the median
+    (fewer never do); so what the rounds' bookkeeping adds to the suite's predicted time."""
     fake_ray["durations"]([1.0, 2.0, 3.0] + [0.5, 0.5, 0.25])  # noop median 2 s; with args median 0.5 s
     cal = calibration.Calibration(trials=3, max_trials=9, naive_args=("array", 7), tasks=100)
-    assert cal.rounds_cost_s(2) == pytest.approx(2 * (2.0 + 0.5))
-    assert [cal.batch_rounds_planned(n) for n in (0, 5, 6, 7, 20)] == [0, 5, 6, 6, 6]
+    assert [cal.batches_per_round(n) for n in (0, 1, 2, 3, 7)] == [3, 3, 2, 1, 1]
+    assert [cal.batches_planned(n) for n in (0, 1, 2, 5, 6, 7, 20)] == [0, 3, 4, 5, 6, 6, 6]
+    assert cal.rounds_cost_s(2) == pytest.approx(4 * (2.0 + 0.5))  # 2 rounds of 2: 3 reached, 6 not
+    assert cal.rounds_cost_s(2, wait_after_s=1.0) == pytest.approx(4 * (2.0 + 0.5) + 2 * 1.0)  # a wait a round
     assert cal.rounds_cost_s(7) == pytest.approx(6 * (2.0 + 0.5))  # 6 bound a median: not one a round
     assert cal.rounds_cost_s(7, wait_after_s=1.0) == pytest.approx(6 * (2.0 + 0.5 + 1.0))  # a wait after each
     assert cal.rounds_cost_s(0) == 0.0
@@ -208,7 +210,32 @@ def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
     assert len(cal.batch_rounds) == 6
     fake_ray["durations"]([1.0] * 3)
     capped = calibration.Calibration(trials=3, max_trials=4, tasks=100)
-    assert capped.batch_rounds_planned(9) == 4  # the cap comes first
+    assert capped.batches_planned(9) == 4  # the cap comes first
     fake_ray["durations"]([1.0] * 8)
     planned_only = calibration.Calibration(trials=8, max_trials=8, tasks=100)
-    assert planned_only.batch_rounds_planned(9) == 8
+    assert planned_only.batches_planned(9) == 8
+    assert len(planned_only.before["noop"]) == calibration.BEFORE_ROUNDS_BATCHES == 3  # the block: 3, not 8
+
+
+def test_a_suite_of_fewer_rounds_than_trials_plays_several_batches_a_round(fake_ray):
+    """The standard suite on a slow VM plans 3 rounds against 5 calibration trials: with one
+    batch a round, the block before the rounds stood in the results and the placement had no
+    same-round pairs. plan() spreads the 5 over the 3 rounds."""
+    fake_ray["durations"]([1.0] * 3 + [0.25] * 3 + [2.0, 4.0] * 30)
+    cal = calibration.Calibration(trials=5, max_trials=5, naive_args=("array", 7), tasks=100)
+    assert len(cal.before["noop"]) == len(cal.before["with_naive_args"]) == 3
+    cal.plan(3)
+    assert cal.per_round == 2
+    for index in range(1, 5):
+        cal.after_round(index)
+    record = cal.record()
+    assert record["trial_rounds"] == record["with_naive_args"]["trial_rounds"] == [1, 1, 2, 2, 3]  # 5, then none
+    assert record["samples"]["tasks_per_s"] == [50.0] * 5 and "before_rounds" in record
+    assert record["with_naive_args"]["samples"]["tasks_per_s"] == [25.0] * 5
+    assert record["method"].endswith("up to 2 batches after each round, interleaved with the trials, while fewer "
+                                     "than 5 or the median is not known within 5% (at most 5)")
+    unplanned = calibration.Calibration(trials=5, max_trials=5, tasks=100)
+    for index in range(1, 4):  # one a round, as before plan(): 3 of 5, so the block stands
+        unplanned.after_round(index)
+    assert unplanned.record()["in_rounds_too_few"]["trial_rounds"] == [1, 2, 3]
+    assert unplanned.record()["method"].endswith("; 3 batches before the rounds")

@@ -271,6 +271,14 @@ def test_the_placement_cost_needs_the_same_rounds_and_words_each_case(tmp_path):
     cal["other_placement"] = {**cal["other_placement"], "trial_rounds": [2, 1, 3]}
     unpaired = conditions.placement_cost(mixed.with_cluster(calibration=cal))  # round 1 against round 2's: wide
     assert unpaired.ci[1] / unpaired.ci[0] > 10
+    # several batches a round (a suite of few rounds): each round's median pairs with the other's
+    several = _with_placements(res, [1000, 1200, 2000, 2000, 900], [600, 500, 1000, 1000, 450])  # last-batch pairs: 2.4x
+    cal = dict(several.cluster["calibration"])
+    cal["trial_rounds"] = [1, 1, 2, 2, 3]
+    cal["other_placement"] = {**cal["other_placement"], "trial_rounds": [1, 1, 2, 2, 3]}
+    per_round = conditions.placement_cost(several.with_cluster(calibration=cal))
+    assert per_round.pairs == 3 and per_round.default_over_affinity == pytest.approx(2.0)
+    assert per_round.ci == pytest.approx((2.0, 2.0))
 
     def said(ratio, ci, extra, cpus):
         return placement_text(PlacementCost("affinity", 1000, 1000 / ratio, ratio, ci, extra, 5, cpus))

@@ -138,6 +138,16 @@ def test_the_calibration_measures_both_placements_in_the_same_rounds(clocked_ray
     # rounds and first in even ones (never always right after the other batch)
     placed, ray_default = [("w-a", True), ("w-b", True), ("w-c", True)] * 10, [None] * 30
     assert noop.placements == placed + ray_default + ray_default + placed + placed + ray_default
+    # two batches a round (a suite planned at fewer rounds than trials): still by turns, batch by batch
+    known = len(ray.functions)
+    twice = calibration.Calibration(trials=4, max_trials=4, tasks=30, placement="affinity", other_placement=True)
+    twice.plan(2)
+    noop = ray.functions[known]
+    noop.placements.clear()
+    for index in (1, 2):
+        twice.after_round(index)
+    assert twice.record()["trial_rounds"] == twice.record()["other_placement"]["trial_rounds"] == [1, 1, 2, 2]
+    assert noop.placements == (placed + ray_default + ray_default + placed) * 2
     assert "other_placement" not in calibration.Calibration(trials=3, max_trials=3, tasks=30).record()
 
 

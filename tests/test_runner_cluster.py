@@ -848,13 +848,15 @@ def test_the_prediction_adds_the_wait_after_many_task_ray_trials_and_the_calibra
     suite.results = results.Results(metadata={}, workload={}, cluster={}, runs=())
     row = Row(RunSpec(mode, mode, 1000, 3, {}), _Recording(suite, tasks))
     monkeypatch.setattr(SuiteRunner, "_warm_up", lambda self, r: setattr(r, "estimate_s", 10.0))
-    asked = []
+    asked, planned = [], []
     suite.calibration = types.SimpleNamespace(
-        wanted=lambda: True, rounds_cost_s=lambda n, wait_after_s=0.0: asked.append((n, wait_after_s)) or 7.0)
+        wanted=lambda: True, rounds_cost_s=lambda n, wait_after_s=0.0: asked.append((n, wait_after_s)) or 7.0,
+        plan=planned.append)
     suite.rows = [row]
     suite._warm_up_all()
     assert row.wait_after_s == runner.TRIAL_SETTLE_WINDOW_S + (runner.TASK_EVENTS_FLUSH_S if waits else 0.0)
     assert asked == [(3, runner.TASK_EVENTS_FLUSH_S)]  # 3 rounds; a flush wait after each round's batches
+    assert planned == [3]  # the calibration spreads its batches over the 3 planned rounds
     overhead = 3 * row.wait_after_s + 7.0
     assert suite.progress.total_s == 30.0  # the bar: the trials' seconds alone
     first = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)

@@ -132,6 +132,14 @@ def fingerprint(res: Results) -> Fingerprint:
         boot=meta.get("boot_id_sha256"))
 
 
+def _round_medians(rounds, rates) -> dict[int, float]:
+    """The median rate of each round's batches (a suite of few rounds plays several a round)."""
+    grouped: dict[int, list[float]] = {}
+    for rnd, rate in zip(rounds, rates):
+        grouped.setdefault(int(rnd), []).append(float(rate))
+    return {rnd: statistics.median(values) for rnd, values in grouped.items()}
+
+
 def placement_cost(res: Results) -> PlacementCost | None:
     """From the calibration's two placements, measured in the same rounds; None without them."""
     record = res.cluster.get("calibration") or {}
@@ -142,8 +150,7 @@ def placement_cost(res: Results) -> PlacementCost | None:
         return None
     if not record.get("trial_rounds") or not other.get("trial_rounds"):
         return None  # only the blocks before the rounds: not the same rounds, no pairs to claim
-    here = dict(zip(record["trial_rounds"], here_rates))
-    there = dict(zip(other["trial_rounds"], there_rates))
+    here, there = _round_medians(record["trial_rounds"], here_rates), _round_medians(other["trial_rounds"], there_rates)
     default_first = record["placement"] != "affinity"  # time per task is 1 / rate
     ratios = paired_ratios(here, there) if default_first else paired_ratios(there, here)
     if not ratios:

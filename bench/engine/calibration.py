@@ -1,10 +1,13 @@
 """The cluster's raw no-op task rate from this driver: the calibration.
 
-Measured in two places. A block before the rounds gives the rate the progress bar predicts
-naive trials from. Then one batch of each kind after every round, interleaved with the
-trials like every row, is what the results record: in the compose pairs of 2026-12-01 the
+Measured in two places. A short block before the rounds gives the rate the progress bar
+predicts naive trials from. Then batches of each kind after every round, interleaved with the
+trials like every row, are what the results record: in the compose pairs of 2026-12-01 the
 block at the start of a driver session moved 0.87-1.17x between sessions (p < 0.001) while
-the naive rows, measured in the rounds, reproduced within 4% (docs/measurements.md).
+the naive rows, measured in the rounds, reproduced within 4% (docs/measurements.md). A suite
+planned at fewer rounds than `trials` (3 rounds of the standard suite on a slow 2-core VM)
+plays several batches after each round, so that its figure, and the placement's same-round
+pairs, still come from the rounds.
 
 With `naive_args`, also the rate of no-op tasks that take ray-naive's arguments (the array
 by value): the difference is what passing the array costs, so naive's rate over this one
@@ -16,6 +19,7 @@ costs per task.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -26,6 +30,9 @@ from bench.options import PLACEMENTS, RAY_DEFAULT
 from bench.stats import MEDIAN_CI_TARGET, Stats, median_ci_rel
 
 CALIBRATION_TASKS = 1000  # per batch, like Ray's single-client async microbenchmark
+# The block before the rounds only predicts naive trials (its median, with the warm-up's rate):
+# 3 batches of each kind, not `trials`, saved 6 batches (5-8 s on 2 cores) a suite.
+BEFORE_ROUNDS_BATCHES = 3
 MIN_BOUNDED_BATCHES = 6  # the fewest samples whose median a 95% order-statistic interval bounds (bench.stats)
 WITH_ARGS_METHOD = "the same, each task taking ray-naive's arguments (array by value, one query)"
 OTHER_PLACEMENT_METHOD = "the same no-op tasks placed the other way (--placement {other}): what the placement costs"
@@ -58,17 +65,16 @@ def _known(rates: list[float], trials: int, max_trials: int) -> bool:
     return len(rates) >= max_trials or (len(rates) >= trials and median_ci_rel(rates) <= MEDIAN_CI_TARGET)
 
 
-def _rates(submit_all, trials: int, tasks: int) -> list[float]:
+def _rates(submit_all, batches: int, tasks: int) -> list[float]:
     """The block before the rounds: a warm-up batch (it starts the worker processes), then
-    `trials` timed batches. It predicts naive trials for the progress bar; the figure the
+    `batches` timed ones. It predicts naive trials for the progress bar; the figure the
     results keep comes from the batches in the rounds once there are `trials` of them, so
     batching on here until its median is known within MEDIAN_CI_TARGET bought nothing (it cost
-    25-37 s a suite on 2 cores). With fewer rounds than that (an interrupted suite, --trials
-    under calibration_trials) the block stands, as its `trials` batches."""
+    25-37 s a suite on 2 cores). Only a suite interrupted before that keeps the block."""
     import ray
 
     ray.get(submit_all())
-    return [one_batch(submit_all, tasks) for _ in range(trials)]
+    return [one_batch(submit_all, tasks) for _ in range(batches)]
 
 
 def _block(method: str, rates: list[float]) -> dict:
@@ -76,8 +82,9 @@ def _block(method: str, rates: list[float]) -> dict:
 
 
 class Calibration:
-    """The block before the rounds, then one batch of each kind after each round while fewer
-    than `trials` or the median is not yet known within MEDIAN_CI_TARGET, up to max_trials."""
+    """The block before the rounds, then batches of each kind after each round (plan: as many
+    a round as it takes to reach `trials` in the planned rounds) while fewer than `trials` or
+    the median is not yet known within MEDIAN_CI_TARGET, up to max_trials."""
 
     def __init__(self, trials: int, max_trials: int | None = None, naive_args: tuple | None = None,
                  tasks: int = CALIBRATION_TASKS, placement: str = RAY_DEFAULT, other_placement: bool = False):
@@ -94,50 +101,62 @@ class Calibration:
         if other_placement:
             there = RoundRobin(noop, self.other)
             self.submit["other_placement"] = lambda: [there.remote() for _ in range(tasks)]
-        self.before = {kind: _rates(submit, trials, tasks) for kind, submit in self.submit.items()}
+        self.before = {kind: _rates(submit, min(trials, BEFORE_ROUNDS_BATCHES), tasks)
+                       for kind, submit in self.submit.items()}
+        self.per_round = 1  # batches of each kind after a round (plan)
         self.in_rounds: dict[str, list[float]] = {kind: [] for kind in self.submit}
         self.batch_rounds: list[int] = []  # the round each in-round batch followed
         self.error: str | None = None
 
-    def batch_rounds_planned(self, rounds: int) -> int:
-        """How many of `rounds` rounds are followed by batches: while fewer than `trials`, and, up to
-        max_trials, until the median is known, which takes at least MIN_BOUNDED_BATCHES."""
+    def batches_per_round(self, rounds: int) -> int:
+        """Batches of each kind after each of `rounds` planned rounds: enough to reach `trials`."""
+        return max(1, math.ceil(self.trials / max(1, rounds)))
+
+    def plan(self, rounds: int) -> None:
+        self.per_round = self.batches_per_round(rounds)
+
+    def batches_planned(self, rounds: int) -> int:
+        """How many batches of each kind `rounds` rounds are followed by: while fewer than `trials`,
+        and, up to max_trials, until the median is known, which takes at least MIN_BOUNDED_BATCHES."""
         least = self.trials if self.max_trials <= self.trials else min(self.max_trials, max(self.trials, MIN_BOUNDED_BATCHES))
-        return min(rounds, least)
+        return min(rounds * self.batches_per_round(rounds), least)
 
     def rounds_cost_s(self, rounds: int, wait_after_s: float = 0.0) -> float:
-        """Predicted seconds of the batches after `rounds` rounds: one of each kind per round
-        (batch_rounds_planned), each at its rate before the rounds, and wait_after_s after each
-        round's batches (the next trial's wait for Ray's bookkeeping)."""
-        per_round = sum(self.tasks / max(1e-9, float(np.median(rates))) for rates in self.before.values() if rates)
-        return self.batch_rounds_planned(rounds) * (per_round + wait_after_s)
+        """Predicted seconds of the batches after `rounds` rounds (batches_planned), each at its
+        kind's rate before the rounds, and wait_after_s after each round that has batches (the
+        next trial's wait for Ray's bookkeeping)."""
+        one_of_each = sum(self.tasks / max(1e-9, float(np.median(rates))) for rates in self.before.values() if rates)
+        batches = self.batches_planned(rounds)
+        return batches * one_of_each + math.ceil(batches / self.batches_per_round(rounds)) * wait_after_s
 
     def wanted(self) -> bool:
         return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)
 
     def after_round(self, round_index: int) -> None:
-        """One batch of each kind, if the in-round median is not yet known. A failed batch (a
-        node lost mid-suite) ends the in-round calibration; it never costs the suite."""
-        if not self.wanted():
-            return
-        kinds = [kind for kind in self.submit if kind != "other_placement"]
-        if "other_placement" in self.submit:  # first in even rounds, last in odd: it never always follows a batch
-            kinds.insert(0 if round_index % 2 == 0 else len(kinds), "other_placement")
-        try:
-            rates = {kind: one_batch(self.submit[kind], self.tasks) for kind in kinds}
-        except Exception as exc:
-            self.error = one_line(exc)
-            return
-        for kind, rate in rates.items():
-            self.in_rounds[kind].append(rate)
-        self.batch_rounds.append(round_index)
+        """Up to per_round batches of each kind, while the in-round median is not yet known. A
+        failed batch (a node lost mid-suite) ends the in-round calibration; it never costs the suite."""
+        for _ in range(self.per_round):
+            if not self.wanted():
+                return
+            kinds = [kind for kind in self.submit if kind != "other_placement"]
+            if "other_placement" in self.submit:  # last, then first, by turns: it never always follows a batch
+                kinds.insert(0 if len(self.batch_rounds) % 2 else len(kinds), "other_placement")
+            try:
+                rates = {kind: one_batch(self.submit[kind], self.tasks) for kind in kinds}
+            except Exception as exc:
+                self.error = one_line(exc)
+                return
+            for kind, rate in rates.items():
+                self.in_rounds[kind].append(rate)
+            self.batch_rounds.append(round_index)
 
     def _method(self, interleaved: bool) -> str:
         method = f"async no-op tasks, {self.tasks} per batch, submit all then ray.get; "
         if interleaved:
-            return method + (f"one batch after each round, interleaved with the trials, while fewer than {self.trials} "
+            after = "one batch" if self.per_round == 1 else f"up to {self.per_round} batches"
+            return method + (f"{after} after each round, interleaved with the trials, while fewer than {self.trials} "
                              f"or the median is not known within {MEDIAN_CI_TARGET:.0%} (at most {self.max_trials})")
-        return method + f"{self.trials} batches before the rounds"
+        return method + f"{len(self.before['noop'])} batches before the rounds"
 
     def _part(self, kind: str, method: str, interleaved: bool) -> dict:
         if not interleaved:  # too few rounds (or none yet) for the planned batches: the block stands

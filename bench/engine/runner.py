@@ -364,6 +364,8 @@ class SuiteRunner:
         # batches (many-task: a flush wait after them too) count against
         predicted = plan_trials(rows, self.config, per_rounds_s=calibration and (
             lambda rounds: calibration.rounds_cost_s(rounds, wait_after_s=TASK_EVENTS_FLUSH_S)))
+        if calibration:  # enough batches a round to reach its trials in the planned rounds
+            calibration.plan(max((r.planned_trials for r in rows if r.active), default=0))
         trials_s = sum(r.predicted_s() * r.planned_trials for r in rows if r.active)  # what the bar counts
         self.progress.start_rounds(sum(r.planned_trials for r in rows if r.active), trials_s,
                                    budget_s=self.config.time_budget_s, overhead_s=predicted - trials_s)
