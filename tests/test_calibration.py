@@ -198,9 +198,10 @@ def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
     fake_ray["durations"]([1.0, 2.0, 3.0] + [0.5, 0.5, 0.25])  # noop median 2 s; with args median 0.5 s
     cal = calibration.Calibration(trials=3, max_trials=9, naive_args=("array", 7), tasks=100)
     assert [cal.batches_per_round(n) for n in (0, 1, 2, 3, 7)] == [3, 3, 2, 1, 1]
-    assert [cal.batches_planned(n) for n in (0, 1, 2, 5, 6, 7, 20)] == [0, 3, 4, 5, 6, 6, 6]
-    assert cal.rounds_cost_s(2) == pytest.approx(4 * (2.0 + 0.5))  # 2 rounds of 2: 3 reached, 6 not
-    assert cal.rounds_cost_s(2, wait_after_s=1.0) == pytest.approx(4 * (2.0 + 0.5) + 2 * 1.0)  # a wait a round
+    assert [cal.batches_planned(n) for n in (0, 1, 2, 4, 5, 6, 7, 20)] == [
+        (0, 0), (3, 1), (3, 2), (4, 4), (5, 5), (6, 6), (6, 6), (6, 6)]
+    assert cal.rounds_cost_s(2) == pytest.approx(3 * (2.0 + 0.5))  # 2 then 1: 3 reached, then one a round
+    assert cal.rounds_cost_s(2, wait_after_s=1.0) == pytest.approx(3 * (2.0 + 0.5) + 2 * 1.0)  # a wait a round
     assert cal.rounds_cost_s(7) == pytest.approx(6 * (2.0 + 0.5))  # 6 bound a median: not one a round
     assert cal.rounds_cost_s(7, wait_after_s=1.0) == pytest.approx(6 * (2.0 + 0.5 + 1.0))  # a wait after each
     assert cal.rounds_cost_s(0) == 0.0
@@ -210,10 +211,11 @@ def test_the_rounds_batches_are_predicted_from_the_rates_before_them(fake_ray):
     assert len(cal.batch_rounds) == 6
     fake_ray["durations"]([1.0] * 3)
     capped = calibration.Calibration(trials=3, max_trials=4, tasks=100)
-    assert capped.batches_planned(9) == 4  # the cap comes first
+    assert capped.batches_planned(9) == (4, 4)  # the cap comes first
     fake_ray["durations"]([1.0] * 8)
     planned_only = calibration.Calibration(trials=8, max_trials=8, tasks=100)
-    assert planned_only.batches_planned(9) == 8
+    assert planned_only.batches_planned(9) == (8, 8)
+    assert planned_only.batches_planned(3) == (8, 3)  # 3, 3 and 2
     assert len(planned_only.before["noop"]) == calibration.BEFORE_ROUNDS_BATCHES == 3  # the block: 3, not 8
 
 
@@ -222,18 +224,20 @@ def test_a_suite_of_fewer_rounds_than_trials_plays_several_batches_a_round(fake_
     batch a round, the block before the rounds stood in the results and the placement had no
     same-round pairs. plan() spreads the 5 over the 3 rounds."""
     fake_ray["durations"]([1.0] * 3 + [0.25] * 3 + [2.0, 4.0] * 30)
-    cal = calibration.Calibration(trials=5, max_trials=5, naive_args=("array", 7), tasks=100)
+    cal = calibration.Calibration(trials=5, max_trials=15, naive_args=("array", 7), tasks=100)
     assert len(cal.before["noop"]) == len(cal.before["with_naive_args"]) == 3
     cal.plan(3)
     assert cal.per_round == 2
-    for index in range(1, 5):
+    for index in range(1, 6):
         cal.after_round(index)
     record = cal.record()
-    assert record["trial_rounds"] == record["with_naive_args"]["trial_rounds"] == [1, 1, 2, 2, 3]  # 5, then none
-    assert record["samples"]["tasks_per_s"] == [50.0] * 5 and "before_rounds" in record
-    assert record["with_naive_args"]["samples"]["tasks_per_s"] == [25.0] * 5
+    # 2, 2, then 1 to reach 5; then one a round until 6 bound the median (steady rates: known)
+    assert record["trial_rounds"] == record["with_naive_args"]["trial_rounds"] == [1, 1, 2, 2, 3, 4]
+    assert record["samples"]["tasks_per_s"] == [50.0] * 6 and "before_rounds" in record
+    assert record["with_naive_args"]["samples"]["tasks_per_s"] == [25.0] * 6
+    assert cal.batches_planned(3) == (5, 3)  # what the plan of 3 rounds counts on
     assert record["method"].endswith("up to 2 batches after each round, interleaved with the trials, while fewer "
-                                     "than 5 or the median is not known within 5% (at most 5)")
+                                     "than 5 or the median is not known within 5% (at most 15)")
     unplanned = calibration.Calibration(trials=5, max_trials=5, tasks=100)
     for index in range(1, 4):  # one a round, as before plan(): 3 of 5, so the block stands
         unplanned.after_round(index)

@@ -115,28 +115,36 @@ class Calibration:
     def plan(self, rounds: int) -> None:
         self.per_round = self.batches_per_round(rounds)
 
-    def batches_planned(self, rounds: int) -> int:
-        """How many batches of each kind `rounds` rounds are followed by: while fewer than `trials`,
-        and, up to max_trials, until the median is known, which takes at least MIN_BOUNDED_BATCHES."""
+    def batches_planned(self, rounds: int) -> tuple[int, int]:
+        """How many batches of each kind `rounds` rounds are followed by, and how many rounds have
+        any: while fewer than `trials` (several a round, after_round), and, up to max_trials, one
+        a round until the median is known, which takes at least MIN_BOUNDED_BATCHES."""
         least = self.trials if self.max_trials <= self.trials else min(self.max_trials, max(self.trials, MIN_BOUNDED_BATCHES))
-        return min(rounds * self.batches_per_round(rounds), least)
+        per_round, batches, with_batches = self.batches_per_round(rounds), 0, 0
+        for _ in range(rounds):
+            if batches >= least:
+                break
+            batches += min(per_round, max(1, self.trials - batches), least - batches)
+            with_batches += 1
+        return batches, with_batches
 
     def rounds_cost_s(self, rounds: int, wait_after_s: float = 0.0) -> float:
         """Predicted seconds of the batches after `rounds` rounds (batches_planned), each at its
         kind's rate before the rounds, and wait_after_s after each round that has batches (the
         next trial's wait for Ray's bookkeeping)."""
         one_of_each = sum(self.tasks / max(1e-9, float(np.median(rates))) for rates in self.before.values() if rates)
-        batches = self.batches_planned(rounds)
-        return batches * one_of_each + math.ceil(batches / self.batches_per_round(rounds)) * wait_after_s
+        batches, with_batches = self.batches_planned(rounds)
+        return batches * one_of_each + with_batches * wait_after_s
 
     def wanted(self) -> bool:
         return self.error is None and not _known(self.in_rounds["noop"], self.trials, self.max_trials)
 
     def after_round(self, round_index: int) -> None:
-        """Up to per_round batches of each kind, while the in-round median is not yet known. A
-        failed batch (a node lost mid-suite) ends the in-round calibration; it never costs the suite."""
-        for _ in range(self.per_round):
-            if not self.wanted():
+        """A batch of each kind while the in-round median is not yet known, and more, up to
+        per_round, while fewer than `trials`. A failed batch (a node lost mid-suite) ends the
+        in-round calibration; it never costs the suite."""
+        for played in range(self.per_round):
+            if not self.wanted() or (played and len(self.in_rounds["noop"]) >= self.trials):
                 return
             kinds = [kind for kind in self.submit if kind != "other_placement"]
             if "other_placement" in self.submit:  # last, then first, by turns: it never always follows a batch
