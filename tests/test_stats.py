@@ -112,7 +112,7 @@ def test_calibration_block_plays_the_planned_batches_whatever_their_noise(monkey
         monkeypatch.setattr(calibration.time, "perf_counter", lambda: next(clock))
 
     timed([1.0] * 30)
-    assert calibration._rates(lambda: [], trials=5, tasks=100) == [100.0] * 5
+    assert calibration._rates(lambda: [], batches=5, tasks=100) == [100.0] * 5
     noisy = [1.0 + 0.4 * ((i * 0.618) % 1) for i in range(30)]
     timed(noisy)
-    assert calibration._rates(lambda: [], trials=5, tasks=100) == [100 / d for d in noisy[:5]]
+    assert calibration._rates(lambda: [], batches=5, tasks=100) == [100 / d for d in noisy[:5]]

@@ -94,7 +94,7 @@ def claim_lines(facts: Facts, res: Results) -> list[str]:
     fidelity = facts.get("naive_fidelity")
     if fidelity:
         lines.append(f"fidelity: a naive task ({fidelity.runs[0]}) takes {fidelity.value:.2f}× a no-op task's time"
-                     f"{_interval(fidelity)}: what the lookup and the harness add to Ray's own cost")
+                     f"{_interval(fidelity)}: what the {item} and the harness add to Ray's own cost")
     efficiency = facts.get("parallel_efficiency")
     if efficiency:
         d = efficiency.detail
