@@ -62,24 +62,47 @@ def test_early_eta_is_the_prediction_not_a_ratio_of_start_up_noise():
 
 
 def test_the_rounds_state_their_predicted_time_first_and_the_actual_time_beside_it_last(monkeypatch):
-    clock = iter([1000.0, 1000.0] + [1150.0] * 50)
-    monkeypatch.setattr("bench.engine.progress.time.monotonic", lambda: next(clock))
+    now = [1000.0]
+    monkeypatch.setattr("bench.engine.progress.time.monotonic", lambda: now[0])
     stream = io.StringIO()
     progress = SuiteProgress(stream=stream, line_interval_s=3600)
     progress.start_rounds(12, 120.0)
-    progress.plan(30.0)  # an extra round for a noisy row
+    now[0] = 1130.0
+    progress.extra_round(5.0)  # an extra round for a noisy row
+    now[0] = 1150.0
     progress.close()
     progress.close()  # a second close says nothing more
     lines = [line for line in stream.getvalue().splitlines() if "ETA" not in line]
     assert lines[0] == ("bench: measuring: 12 trials in interleaved rounds, predicted to take 2:00 "
                         "(the trials alone, from the calibration and the warm-ups)")
-    assert lines[-1] == "bench: the measured rounds took 2:30 (predicted: 2:00, 2:30 with the extra rounds' trials)"
+    assert lines[-1] == ("bench: the measured rounds took 2:30: the planned rounds 2:10 (predicted: 2:00), "
+                         "then 1 extra round for noisy rows 0:20")
     assert sum("measured rounds took" in line for line in lines) == 1
+    assert progress.total_s == 125.0  # the bar plans the extra round's trials too
     plain = io.StringIO()
     no_extra = SuiteProgress(stream=plain, line_interval_s=3600)
     no_extra.start_rounds(3, 10.0)
     no_extra.close()
     assert plain.getvalue().splitlines()[-1].endswith("(predicted: 0:10)")
+
+
+def test_the_extra_rounds_time_is_set_apart_from_the_planned_rounds_with_the_budgets_that_bound_it(monkeypatch):
+    """A standard suite said "took 4:55 (predicted: 3:09, 3:33 with the extra rounds' trials)": 16 extra
+    rounds had spent their 1:30 budget on 2 s of trials each plus their quiet waits and calibration
+    batches, and the planned rounds had taken 3:23. The line now says which part took what."""
+    now = [0.0]
+    monkeypatch.setattr("bench.engine.progress.time.monotonic", lambda: now[0])
+    stream = io.StringIO()
+    progress = SuiteProgress(stream=stream, line_interval_s=3600)
+    progress.start_rounds(53, 154.0, 35.0, budget_s=300.0, extra_budget_s=90.0)
+    now[0] = 203.0
+    for _ in range(16):
+        progress.extra_round(2.0)
+        now[0] += 5.7
+    progress.close()
+    assert stream.getvalue().splitlines()[-1] == (
+        "bench: the measured rounds took 4:54: the planned rounds 3:23 (predicted: 3:09), then 16 extra rounds "
+        "for noisy rows 1:31 (budget: 1:30 for extra rounds, 5:00 in all)")
 
 
 def test_the_prediction_counts_the_waits_and_batches_between_trials_but_the_bar_only_the_trials(monkeypatch):

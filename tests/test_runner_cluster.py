@@ -710,7 +710,7 @@ def test_a_naive_rows_trial_is_predicted_from_the_calibrated_task_rate(tmp_path)
     assert suite._estimate(naive, warm_s=0.1, warm_n=100) == 4.0  # naive's own arguments' rate first
 
 
-def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_plan(tmp_path, monkeypatch):
+def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_extra_rounds(tmp_path, monkeypatch):
     seen = {}
 
     def measure_rounds(rows, config, play, checkpoint, plan):
@@ -720,7 +720,7 @@ def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_pla
     monkeypatch.setattr(runner, "measure_rounds", measure_rounds)
     suite = _suite(tmp_path)
     suite.run()
-    assert seen["rows"] == suite.rows and seen["play"] == suite._play_round and seen["plan"] == suite.progress.plan
+    assert seen["rows"] == suite.rows and seen["play"] == suite._play_round and seen["plan"] == suite.progress.extra_round
 
 
 def test_the_calibration_is_made_for_the_suite_and_recorded_before_the_rounds(fake_cluster, tmp_path, monkeypatch):

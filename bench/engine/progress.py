@@ -46,6 +46,9 @@ class SuiteProgress:
         self._rounds_started: float | None = None  # set by start_rounds, cleared by close
         self._rounds_predicted_s = 0.0
         self._rounds_overhead_s = 0.0  # the quiet waits and calibration batches between the trials
+        self._budgets: list[str] = []  # the budgets that bound the extra rounds, in words
+        self._planned_ended: float | None = None  # when the first extra round began
+        self._extra_rounds = 0
         if not quiet and self.tty:
             self._bar = tqdm(total=1, unit="s", file=self.stream, dynamic_ncols=True,
                              bar_format="bench {percentage:3.0f}%|{bar}| {desc}")
@@ -62,15 +65,19 @@ class SuiteProgress:
 
     # -- the suite bar ------------------------------------------------------------
 
-    def start_rounds(self, trials: int, predicted_s: float, budget_s: float | None = None,
-                     overhead_s: float = 0.0) -> None:
+    def start_rounds(self, trials: int, predicted_s: float, overhead_s: float = 0.0, budget_s: float | None = None,
+                     extra_budget_s: float | None = None) -> None:
         """The measured rounds begin: say how many trials and how long they are predicted to
         take, with the quiet waits and calibration batches between them (overhead_s), and the
         time budget that bounds them with their extra rounds, so that close() can set the actual
-        time beside it. The bar counts the trials' seconds alone (predicted_s)."""
+        time beside it, and the extra rounds' (bounded by extra_budget_s too) apart. The bar counts
+        the trials' seconds alone (predicted_s)."""
         whole = max(0.0, predicted_s) + max(0.0, overhead_s)
         self._rounds_started, self._rounds_predicted_s, self._rounds_overhead_s = (
             time.monotonic(), max(0.0, predicted_s), whole - max(0.0, predicted_s))
+        self._budgets = [f"{_clock(extra_budget_s)} for extra rounds"] if extra_budget_s is not None else []
+        self._budgets += [f"{_clock(budget_s)} in all"] if budget_s is not None else []
+        self._planned_ended, self._extra_rounds = None, 0
         bound = "" if budget_s is None else (
             f"; extra rounds for noisy rows within the time budget, {_clock(budget_s)} in all"
             if budget_s >= whole else f"; over the time budget ({_clock(budget_s)}): no extra rounds")
@@ -85,6 +92,14 @@ class SuiteProgress:
         with self._lock:
             self.total_s += max(0.0, seconds)
         self._show(force=True)
+
+    def extra_round(self, seconds: float) -> None:
+        """An extra round for noisy rows begins, with its trials' predicted seconds: close() sets
+        the extra rounds' time apart from the planned rounds', which the prediction was for."""
+        if self._planned_ended is None:
+            self._planned_ended = time.monotonic()
+        self._extra_rounds += 1
+        self.plan(seconds)
 
     def start_trial(self, label: str, predicted_s: float, tasks: int) -> None:
         with self._lock:
@@ -142,7 +157,14 @@ class SuiteProgress:
             self._bar = None
         started, self._rounds_started = self._rounds_started, None
         if started is not None:
-            extra = self.total_s - self._rounds_predicted_s
-            predicted = self._rounds_predicted_s + self._rounds_overhead_s
-            self.phase(f"the measured rounds took {_clock(time.monotonic() - started)} (predicted: {_clock(predicted)}"
-                       + (f", {_clock(predicted + extra)} with the extra rounds' trials" if extra >= 0.5 else "") + ")")
+            now = time.monotonic()
+            predicted = _clock(self._rounds_predicted_s + self._rounds_overhead_s)
+            if self._planned_ended is None:
+                self.phase(f"the measured rounds took {_clock(now - started)} (predicted: {predicted})")
+                return
+            # The prediction is for the planned rounds; the extra rounds spend what the budgets leave.
+            rounds = f"{self._extra_rounds} extra round{'s' if self._extra_rounds != 1 else ''}"
+            budget = f" (budget: {', '.join(self._budgets)})" if self._budgets else ""
+            self.phase(f"the measured rounds took {_clock(now - started)}: the planned rounds "
+                       f"{_clock(self._planned_ended - started)} (predicted: {predicted}), then {rounds} "
+                       f"for noisy rows {_clock(now - self._planned_ended)}{budget}")

@@ -225,7 +225,7 @@ class SuiteRunner:
     def _measure(self, rows: list[Row]) -> None:
         """The interleaved rounds (bench.engine.rounds.measure_rounds), checkpointed after each."""
         measure_rounds(rows, self.config, play=self._play_round, checkpoint=lambda: self._checkpoint(rows),
-                       plan=self.progress.plan)
+                       plan=self.progress.extra_round)
 
     # -- record -----------------------------------------------------------------
 
@@ -367,8 +367,8 @@ class SuiteRunner:
         if calibration:  # enough batches a round to reach its trials in the planned rounds
             calibration.plan(max((r.planned_trials for r in rows if r.active), default=0))
         trials_s = sum(r.predicted_s() * r.planned_trials for r in rows if r.active)  # what the bar counts
-        self.progress.start_rounds(sum(r.planned_trials for r in rows if r.active), trials_s,
-                                   budget_s=self.config.time_budget_s, overhead_s=predicted - trials_s)
+        self.progress.start_rounds(sum(r.planned_trials for r in rows if r.active), trials_s, predicted - trials_s,
+                                   budget_s=self.config.time_budget_s, extra_budget_s=self.config.extra_budget_s)
 
     def _observe(self, rows: list[Row]) -> tuple[dict, list, list]:
         """Measure the rounds under one sampling session; then the resources, the node events
