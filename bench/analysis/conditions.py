@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Mapping
 
-from bench.analysis.pairs import log_t_interval, median_of, paired_ratios, valid_runs
+from bench.analysis.pairs import log_t_interval, median_of, medians_by_round, paired_ratios, valid_runs
 from bench.options import recorded_placement
 from bench.results import SETTLE_BUSY_CORES, Results
 
@@ -132,14 +132,6 @@ def fingerprint(res: Results) -> Fingerprint:
         boot=meta.get("boot_id_sha256"))
 
 
-def _round_medians(rounds, rates) -> dict[int, float]:
-    """The median rate of each round's batches (a suite of few rounds plays several a round)."""
-    grouped: dict[int, list[float]] = {}
-    for rnd, rate in zip(rounds, rates):
-        grouped.setdefault(int(rnd), []).append(float(rate))
-    return {rnd: statistics.median(values) for rnd, values in grouped.items()}
-
-
 def placement_cost(res: Results) -> PlacementCost | None:
     """From the calibration's two placements, measured in the same rounds; None without them."""
     record = res.cluster.get("calibration") or {}
@@ -150,7 +142,8 @@ def placement_cost(res: Results) -> PlacementCost | None:
         return None
     if not record.get("trial_rounds") or not other.get("trial_rounds"):
         return None  # only the blocks before the rounds: not the same rounds, no pairs to claim
-    here, there = _round_medians(record["trial_rounds"], here_rates), _round_medians(other["trial_rounds"], there_rates)
+    # a suite of few rounds plays several batches a round: each round's median
+    here, there = medians_by_round(record["trial_rounds"], here_rates), medians_by_round(other["trial_rounds"], there_rates)
     default_first = record["placement"] != "affinity"  # time per task is 1 / rate
     ratios = paired_ratios(here, there) if default_first else paired_ratios(there, here)
     if not ratios:

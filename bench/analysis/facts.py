@@ -23,7 +23,6 @@ before any data, from what the claim measures:
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from bench.analysis.conditions import Fingerprint, PlacementCost, Warning_, fingerprint, placement_cost, warnings_of
 from bench.analysis.model import fit_points
-from bench.analysis.pairs import log_t_interval, median_of, paired_ratios, per_round, valid_runs
+from bench.analysis.pairs import log_t_interval, median_of, medians_by_round, paired_ratios, per_round, valid_runs
 from bench.results import Results, Run, item_words
 
 TOL_HOST = 0.10
@@ -211,12 +210,7 @@ def calibration_rounds(res: Results) -> dict[int, float]:
     """Seconds per no-op task in each interleaved calibration batch, by the round it followed."""
     calibration = res.cluster.get("calibration") or {}
     rates = (calibration.get("samples") or {}).get("tasks_per_s") or ()
-    rounds = calibration.get("trial_rounds") or ()
-    grouped: dict[int, list[float]] = {}
-    for rnd, rate in zip(rounds, rates):
-        if rate:
-            grouped.setdefault(int(rnd), []).append(1.0 / float(rate))
-    return {rnd: statistics.median(v) for rnd, v in grouped.items()}
+    return medians_by_round(calibration.get("trial_rounds") or (), [1.0 / float(r) if r else None for r in rates])
 
 
 def fidelity_fact(res: Results) -> Fact | None:

@@ -22,16 +22,21 @@ def median_of(run: Run | None, metric: str = "response_s") -> float | None:
     return (run.stats.get(metric) or {}).get("median")
 
 
+def medians_by_round(rounds: Sequence, values: Sequence) -> dict[int, float]:
+    """Each round's median of the values played in it (a round may play several); None or 0 values
+    (a failed trial, a rate that could not be measured) are left out."""
+    grouped: dict[int, list[float]] = {}
+    for rnd, value in zip(rounds, values):
+        if value:
+            grouped.setdefault(int(rnd), []).append(float(value))
+    return {rnd: statistics.median(vs) for rnd, vs in grouped.items()}
+
+
 def per_round(run: Run) -> dict[int, float]:
     """A run's per-lookup time in each round it played (the median, where a round had several)."""
-    rounds = run.extra.get("trial_rounds") or ()
-    times = run.samples.get("response_s") or ()
     queries = float(run.params.get("queries") or 1)
-    grouped: dict[int, list[float]] = {}
-    for rnd, t in zip(rounds, times):
-        if t:
-            grouped.setdefault(int(rnd), []).append(float(t) / queries)
-    return {rnd: statistics.median(ts) for rnd, ts in grouped.items()}
+    times = [t / queries if t else None for t in run.samples.get("response_s") or ()]
+    return medians_by_round(run.extra.get("trial_rounds") or (), times)
 
 
 def paired_ratios(numerator: Mapping[int, float], denominator: Mapping[int, float]) -> list[float]:
