@@ -52,7 +52,9 @@ WORKERS_GIVEN = $(if $(WORKERS_DEFAULTED),,--workers-given)
 
 # Nodes that can run tasks: the workers, plus the head when it has CPUs.
 EXPECT_NODES ?= $(shell [ "$(HEAD_CPUS)" -gt 0 ] 2>/dev/null && echo $$(($(WORKERS) + 1)) || echo $(WORKERS))
-RUN_NAME := $(or $(NAME),$(SUITE)-$(shell date -u +%Y%m%dT%H%M%SZ))
+# Expanded where used, so that make report's name takes its own SUITE (standard), not .env's.
+RUN_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+RUN_NAME = $(or $(NAME),$(SUITE)-$(RUN_STAMP))
 
 .PHONY: help up bench report down logs image image-offline image-build base wheels token \
         venv test test-fast clean check-workers check-suite dirs ensure-image chaos chaos-head chaos-sweep scaling speed \

@@ -431,6 +431,18 @@ def restart_fresh(workers, bench_container: str | None) -> str:
     return bench_container_after(bring_up(workers, fresh=True))
 
 
+# bench repro's codes, most telling first: 1 a claim or row differs, 2 a bad file or option,
+# 3 a claim can't tell, 0 all hold; any other (a failed exec, an interrupt) goes before them all.
+REPRO_STATUS_ORDER = (1, 2, 3, 0)
+
+
+def most_telling(status: int, rc: int) -> int:
+    """The status make repro ends with over its files: a differs in one is never hidden by a
+    can't-tell (3) in the other, which max() did."""
+    rank = {code: i for i, code in enumerate(REPRO_STATUS_ORDER)}
+    return min(status, rc, key=lambda code: rank.get(code, -1))
+
+
 def head_cpu_nodes() -> int:
     """1 when the head has CPUs (HEAD_CPUS > 0), so counts as a node that runs tasks."""
     return 1 if env("HEAD_CPUS", "0").isdigit() and int(env("HEAD_CPUS", "0")) > 0 else 0
@@ -452,8 +464,7 @@ def report(args) -> int:
     # the suites, then the report over their files: `bench suites`, the same sequence as the
     # bench container's automatic run (docker/entrypoint.sh)
     check(run_in_bench(container, ["suites", *suites, "--name", args.name, "--address", "auto",
-                                   "--expect-nodes", str(expect_nodes_for(workers)), "--report", "reports/index.html"])
-          and 1)
+                                   "--expect-nodes", str(expect_nodes_for(workers)), "--report", "reports/index.html"]))
     print(f"report: {env('REPORTS_DIR')}/index.html (results: {env('RESULTS_DIR')}/{args.name}.json)")
     return 0
 
@@ -537,7 +548,7 @@ def repro(args) -> int:
         rc = call([*compose(), "exec", *exec_t(), "-e", f"BENCH_IMAGE_ID={image_id(container)}",
                    "bench", "python", "-m", "bench", "repro", f"results/{f}", "--out", f"results/{new}",
                    "--address", "auto", *tolerance])
-        status = max(status, rc)
+        status = most_telling(status, rc)
         if (results_dir / new).is_file():
             pairs += [f"results/{f}", f"results/{new}"]
     if pairs:
@@ -604,8 +615,7 @@ def scaling(args) -> int:
         container = bench_container_after(bring_up(n))
         for suite in ("quick", "heavy"):
             check(run_in_bench(container, ["run", "--suite", suite, "--address", "auto", "--expect-nodes",
-                                           str(expect_nodes_for(n)), "--out", f"results/{args.name}-w{n}-{suite}.json"])
-                  and 1)
+                                           str(expect_nodes_for(n)), "--out", f"results/{args.name}-w{n}-{suite}.json"]))
             files.append(f"results/{args.name}-w{n}-{suite}.json")
     check(call([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
                 "--out", "reports/scaling/index.html"]) and 1)
@@ -633,7 +643,7 @@ def speed(args) -> int:
     up_s = round(time.monotonic() - t, 1)
     t = time.monotonic()
     check(run_in_bench(container, ["run", "--suite", args.suite, "--address", "auto", "--expect-nodes",
-                                   str(expect_nodes_for(workers)), "--out", f"results/{name}.json"], quiet=True) and 1)
+                                   str(expect_nodes_for(workers)), "--out", f"results/{name}.json"], quiet=True))
     suite_s = round(time.monotonic() - t, 1)
     render = subprocess.run([*compose(), "exec", "-T", "bench", "python", "-c", RENDER_TIMER, f"results/{name}.json"],
                             capture_output=True, text=True)

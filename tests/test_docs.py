@@ -38,7 +38,7 @@ PLACEHOLDERS = {"MODULE", "FUNCTION", "VAR", "HEAD", "NAME", "FILE", "N", "X", "
                 "CPU", "CPUS", "IQR", "CV"}
 # Makefile variables that are not settings: its own machinery, set by make or by its targets.
 MAKE_INTERNAL = {"SHELL", "CURDIR", "MAKE", "APPLIANCE", "RUN", "VERSION", "SOURCE_HASH", "BENCH_CONTAINER",
-                 "REPRO_FILE", "RUN_NAME", "WORKERS_GIVEN", "WORKERS_DEFAULTED", "MUTATION_SCOPE", "MUTATION_RAY_SCOPE",
+                 "REPRO_FILE", "RUN_NAME", "RUN_STAMP", "WORKERS_GIVEN", "WORKERS_DEFAULTED", "MUTATION_SCOPE", "MUTATION_RAY_SCOPE",
                  "MUTATION_FOCUS_RECORD", "MUTATION_FOCUS_RUNNER",
                  "COMPOSE_V2_BIN", "BUILD_BASE", "valid_workers"}
 

@@ -19,6 +19,12 @@ FAKE_COMPOSE = """#!/bin/sh
 # Logs every call with the autorun switch it was given; answers `version` as Compose v2.
 echo "BENCH_AUTORUN=${BENCH_AUTORUN:-unset} $*" >> "$FAKE_LOG"
 [ "$1" = version ] && echo 2.40.3
+# bench's own exit status where a test gives one: the suites, and bench repro per file
+case "$*" in
+  *"-m bench suites"*) exit "${FAKE_SUITES_RC:-0}" ;;
+  *"-m bench repro"*-heavy.json*) exit "${FAKE_HEAVY_REPRO_RC:-0}" ;;
+  *"-m bench repro"*) exit "${FAKE_REPRO_RC:-0}" ;;
+esac
 exit 0
 """
 
@@ -361,6 +367,36 @@ def test_repro_uses_the_files_worker_count_and_refuses_another_in_one_line(tmp_p
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "recorded on 2 worker(s), and WORKERS=3" in lines[0]
     assert not [c for c in calls if " up -d" in c], "refused before touching the cluster"
+
+
+@pytest.mark.parametrize("standard, heavy, ends", [(1, 3, 1), (3, 1, 1), (0, 3, 3), (2, 3, 2), (3, 0, 3),
+                                                   (0, 0, 0)])
+def test_repro_over_two_files_ends_with_the_most_telling_status_not_the_largest(tmp_path, standard, heavy, ends):
+    """The standard file differs (1), its heavy partner can't tell (3): max() ended make repro on
+    'Error 3', which the README reads as 'nothing differs'."""
+    results = {"r.json": _cluster_results(2), "r-heavy.json": _cluster_results(2)}
+    proc, calls = _cluster_make(tmp_path, "repro", "FILE=results/r.json", results=results,
+                                FAKE_REPRO_RC=str(standard), FAKE_HEAVY_REPRO_RC=str(heavy))
+    assert len([c for c in calls if "-m bench repro" in c]) == 2
+    assert proc.returncode == (2 if ends else 0), proc.stderr
+    assert (f"Error {ends}" in proc.stderr) if ends else "Error" not in proc.stderr
+
+
+def test_report_ends_with_the_suites_own_status(tmp_path):
+    """make report's last line carries bench's status: 2 for bad input (a results name that
+    exists), 1 for a failure; it used to turn every failure into 1."""
+    for rc in ("2", "1"):
+        proc, _ = _cluster_make(tmp_path, "report", "NO_HEAVY=1", "NAME=r", FAKE_SUITES_RC=rc)
+        assert proc.returncode == 2 and f"Error {rc}" in proc.stderr, proc.stderr
+
+
+def test_report_names_its_files_after_its_own_suite_not_the_suite_set_for_make_bench(tmp_path):
+    """.env's SUITE is make bench's; make report runs standard (and heavy), and its files were
+    named after .env's SUITE (quick-<utc>.json holding the standard suite)."""
+    proc, calls = _cluster_make(tmp_path, "report", "NO_HEAVY=1", SUITE="quick")
+    assert proc.returncode == 0, proc.stderr
+    runs = [c for c in calls if "-m bench suites" in c]
+    assert len(runs) == 1 and re.search(r"bench suites standard --name standard-\d{8}T\d{6}Z ", runs[0]), runs
 
 
 def test_repro_of_a_file_outside_results_copies_it_and_its_heavy_partner_in(tmp_path):
