@@ -81,11 +81,12 @@ def capture(cmd: list[str], what: str | None = None) -> str:
 
 
 def call(cmd: list[str], *, quiet: bool = False, extra_env: dict[str, str] | None = None) -> int:
-    """Run cmd with the terminal (or nothing, quiet); its exit status."""
+    """Run cmd with the terminal (or nothing, quiet); its exit status, as a shell gives it (128 + N
+    for a command killed by signal N: Python's -N would leave make as 256 - N)."""
     out = subprocess.DEVNULL if quiet else None
     try:
-        return subprocess.run(cmd, stdout=out, stderr=out,
-                              env={**os.environ, **extra_env} if extra_env else None).returncode
+        rc = subprocess.run(cmd, stdout=out, stderr=out, env={**os.environ, **extra_env} if extra_env else None).returncode
+        return 128 - rc if rc < 0 else rc
     except OSError as exc:
         raise Fail(f"error: cannot run {cmd[0]}: {exc.strerror or exc}") from None
 
@@ -618,7 +619,7 @@ def scaling(args) -> int:
                                            str(expect_nodes_for(n)), "--out", f"results/{args.name}-w{n}-{suite}.json"]))
             files.append(f"results/{args.name}-w{n}-{suite}.json")
     check(call([*compose(), "exec", "-T", "bench", "python", "-m", "bench", "report", *files,
-                "--out", "reports/scaling/index.html"]) and 1)
+                "--out", "reports/scaling/index.html"]))
     print(f"scaling: {env('REPORTS_DIR')}/scaling/index.html")
     return 0
 

@@ -382,6 +382,19 @@ def test_repro_over_two_files_ends_with_the_most_telling_status_not_the_largest(
     assert (f"Error {ends}" in proc.stderr) if ends else "Error" not in proc.stderr
 
 
+def test_an_unexpected_status_goes_before_bench_repros_own_and_a_signal_reads_as_a_shell_gives_it(tmp_path):
+    import sys
+    sys.path.insert(0, str(REPO / "scripts"))
+    from appliance import call, most_telling
+
+    assert most_telling(3, 130) == 130 and most_telling(1, 137) == 137  # interrupted, killed: never hidden
+    assert most_telling(0, 0) == 0 and most_telling(2, 1) == 1
+    killed = tmp_path / "killed.sh"
+    killed.write_text("#!/bin/sh\nkill -TERM $$\n")
+    killed.chmod(0o755)
+    assert call([str(killed)]) == 128 + 15  # not -15, which make would show as 241
+
+
 def test_report_ends_with_the_suites_own_status(tmp_path):
     """make report's last line carries bench's status: 2 for bad input (a results name that
     exists), 1 for a failure; it used to turn every failure into 1."""
