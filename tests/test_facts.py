@@ -456,3 +456,14 @@ def test_a_loaded_original_on_the_same_boot_is_judged_as_this_machine(tmp_path, 
     original, new = _loaded_original(tmp_path, boot=None)
     rep = repro.reproduction_table(load(original), load(new))
     assert not rep.same_machine and next(r for r in rep.rows if r.label == "sequential").status == "differs"
+
+
+def test_each_rounds_median_leaves_out_failed_trials_and_unmeasured_rates():
+    """One grouping for every same-round pair (per_round, the placement cost, the fidelity): a
+    round that played several values gives their median; a None or 0 (a failed trial, a rate
+    that could not be measured) is left out, so a round of nothing but those has no pair."""
+    from bench.analysis.pairs import medians_by_round
+
+    assert medians_by_round([1, 1, 1, 2, 3, 3], [3.0, 1.0, 2.0, 5.0, None, 0]) == {1: 2.0, 2: 5.0}
+    assert medians_by_round([4, 4], [1.0, 2.0]) == {4: 1.5}
+    assert medians_by_round([], []) == {}

@@ -865,3 +865,8 @@ def test_the_prediction_adds_the_wait_after_many_task_ray_trials_and_the_calibra
     suite._warm_up_all()  # a calibration with all its batches: the rounds add only the waits
     again = next(line for line in capsys.readouterr().err.splitlines() if "measuring:" in line)
     assert ("the quiet waits and calibration batches between them 0:03" if waits else "(the trials alone") in again
+    from bench.engine.progress import _clock
+
+    suite.progress.extra_round(1.0)  # the last line names the budgets that bound the extra rounds
+    suite.progress.close()
+    assert f"(budget: {_clock(suite.config.extra_budget_s)} for extra rounds" in capsys.readouterr().err.splitlines()[-1]
