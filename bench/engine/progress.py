@@ -49,6 +49,7 @@ class SuiteProgress:
         self._budgets: list[str] = []  # the budgets that bound the extra rounds, in words
         self._planned_ended: float | None = None  # when the first extra round began
         self._extra_rounds = 0
+        self._clock_at_first_trial = False
         if not quiet and self.tty:
             self._bar = tqdm(total=1, unit="s", file=self.stream, dynamic_ncols=True,
                              bar_format="bench {percentage:3.0f}%|{bar}| {desc}")
@@ -78,6 +79,7 @@ class SuiteProgress:
         self._budgets = [f"{_clock(extra_budget_s)} for extra rounds"] if extra_budget_s is not None else []
         self._budgets += [f"{_clock(budget_s)} in all"] if budget_s is not None else []
         self._planned_ended, self._extra_rounds = None, 0
+        self._clock_at_first_trial = True  # the quiet host the runner waits for first is not the rounds'
         bound = "" if budget_s is None else (
             f"; extra rounds for noisy rows within the time budget, {_clock(budget_s)} in all"
             if budget_s >= whole else f"; over the time budget ({_clock(budget_s)}): no extra rounds")
@@ -102,6 +104,8 @@ class SuiteProgress:
         self.plan(seconds)
 
     def start_trial(self, label: str, predicted_s: float, tasks: int) -> None:
+        if self._clock_at_first_trial:  # the rounds, as predicted, begin with their first trial
+            self._rounds_started, self._clock_at_first_trial = time.monotonic(), False
         with self._lock:
             self._label, self._trial_s, self._trial_done_s, self._tasks = label, max(0.0, predicted_s), 0.0, max(1, tasks)
         self._show()
