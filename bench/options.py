@@ -197,9 +197,9 @@ OPTIONS: tuple[Option, ...] = (
            function_spec),
     Option("trials", None, "measured trials per run (suite default: quick 3, standard 5, full 10; warm-up is extra; "
            "unless --trials is given, a standard run whose trial takes over 2 s plays 3, naive runs of 100k "
-           "tasks or more 2 in standard, 5 in full; noisy runs get more).", positive_int),
-    Option("batch_sizes", None, "comma list for the ray-batched sweep (default 10,100,1000,10000 + one task "
-           "per CPU).", int_list, listed=True),
+           "tasks or more 1 in standard, 5 in full; noisy runs get more).", positive_int),
+    Option("batch_sizes", None, "comma list for the ray-batched sweep (standard 100,1000,10000; quick "
+           "10,100,1000,10000; each + one task per CPU).", int_list, listed=True),
     Option("naive_tasks", None, "comma list of task counts for ray-naive (standard: 1000,10000,100000).",
            int_list, listed=True),
     Option("address", None, "omit for an embedded local Ray; 'auto' or HOST:PORT joins a cluster.", address),

@@ -8,6 +8,15 @@ from bench.engine.rounds import Row, RunSpec, extra_round_rows, plan_trials
 from bench.engine.suites import SUITES, build_config
 
 
+
+@pytest.fixture
+def budget_alone(monkeypatch):
+    """The extra rounds bounded by --budget and --time-budget alone: the planned rounds' share
+    (rounds.EXTRA_ROUNDS_SHARE, tested in test_runner_rounds) set out of the way."""
+    from bench.engine import rounds
+
+    monkeypatch.setattr(rounds, "EXTRA_ROUNDS_SHARE", 1e9)
+
 def _row(label, trials, estimate_s, times=()):
     row = Row(RunSpec("sequential", label, 10, trials), mode=None)
     row.estimate_s = estimate_s
@@ -93,9 +102,11 @@ def test_the_standard_suite_keeps_the_seeds_headline_rows_under_any_time_budget(
         row.spec = spec
     plan_trials(rows, config)
     by_label = {r.spec.label: r.planned_trials for r in rows}
-    assert by_label["ray-naive 100,000 tasks"] == 2
-    for size in (10, 100, 1000, 10000):  # the seed's batch sizes
+    assert by_label["ray-naive 100,000 tasks"] == 1  # the seed's one run
+    assert by_label["ray-naive 10,000 tasks"] == by_label["ray-naive 1,000 tasks"] == SUITES["standard"].min_trials
+    for size in (100, 1000, 10000):  # the seed's batch sizes (100, 1,000) and B = 10,000
         assert by_label[f"ray-batched B={size:,}"] == SUITES["standard"].min_trials
+    assert "ray-batched B=10" not in by_label  # the full suite's: its 10,000 tasks are the naive 10k row's cost
 
 
 def test_extra_trials_go_where_a_second_narrows_a_median_most():
@@ -119,7 +130,7 @@ def test_a_trials_cost_counts_the_quiet_wait_before_it():
     assert extra_round_rows([row], 0.05, 9, budget_left_s=0.5) == []
 
 
-def test_the_time_budget_bounds_the_measured_rounds_wall_time(monkeypatch):
+def test_the_time_budget_bounds_the_measured_rounds_wall_time(monkeypatch, budget_alone):
     """Planned rounds and extra rounds together: no extra round starts once its cost no longer
     fits what the time budget leaves, whatever the extra-trial budget still allows."""
     clock = [0.0]
@@ -142,7 +153,7 @@ def test_the_time_budget_bounds_the_measured_rounds_wall_time(monkeypatch):
     assert clock[0] + row.trial_cost_s() > config.time_budget_s  # and it stopped only when the next did not fit
 
 
-def test_without_a_time_budget_the_extra_budget_alone_bounds_the_extras(monkeypatch):
+def test_without_a_time_budget_the_extra_budget_alone_bounds_the_extras(monkeypatch, budget_alone):
     clock = [0.0]
     monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
     config = build_config(suite="full", modes="sequential", queries=2000, trials=3, budget=6, quiet=True)
@@ -246,19 +257,19 @@ def _clocked(monkeypatch, config, trial_s):
     return row, len(extra)
 
 
-def test_the_extra_budget_is_spent_whole_from_the_first_second(monkeypatch):
+def test_the_extra_budget_is_spent_whole_from_the_first_second(monkeypatch, budget_alone):
     config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=6, quiet=True)
     row, extra = _clocked(monkeypatch, config, 1.0)
     assert extra == 6 and row.stop_reason == "budget"  # six 1 s trials in 6 s, none over
 
 
-def test_a_trial_over_a_quarter_of_the_extra_budget_gets_none(monkeypatch):
+def test_a_trial_over_a_quarter_of_the_extra_budget_gets_none(monkeypatch, budget_alone):
     config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=8, quiet=True)
     row, extra = _clocked(monkeypatch, config, 2.1)
     assert extra == 0 and row.stop_reason == "trial too long for extra trials"
 
 
-def test_the_stop_reason_names_the_budget_that_ran_out_first(monkeypatch):
+def test_the_stop_reason_names_the_budget_that_ran_out_first(monkeypatch, budget_alone):
     # 0.25 s trials, planned 0.75 s; extra budget 1.5 s, time budget 2.375 s: six extra rounds,
     # then no extra budget is left and 0.125 s of time: the extra budget ran out first
     config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=1.5, time_budget=2.375,

@@ -105,7 +105,19 @@ def test_the_extra_rounds_time_is_set_apart_from_the_planned_rounds_with_the_bud
     progress.close()
     assert stream.getvalue().splitlines()[-1] == (
         "bench: the measured rounds took 4:54: the planned rounds 3:23 (predicted: 3:09), then 16 extra rounds "
-        "for noisy rows 1:31 (budget: 1:30 for extra rounds, 5:00 in all)")
+        "for noisy rows 1:31 (budget: 1:30 for extra rounds; 5:00 in all)")
+    # the runner hands over the budget the planned rounds set: a share of them, within --budget
+    progress.start_rounds(53, 154.0, 35.0, budget_s=300.0, extra_budget_s=90.0)
+    progress.start_trial("round 1 · sequential", 0.1, 1)
+    now[0] += 203.0
+    progress.extra_round(2.0)
+    now[0] += 50.0
+    progress.extra_budget(50.75, 0.25)
+    progress.close()
+    assert stream.getvalue().splitlines()[-1] == (
+        "bench: the measured rounds took 4:13: the planned rounds 3:23 (predicted: 3:09), then 1 extra round "
+        "for noisy rows 0:50 (budget: 0:51 for extra rounds, 25% of the planned rounds' time and at most 1:30; "
+        "5:00 in all)")
 
 
 def test_the_prediction_counts_the_waits_and_batches_between_trials_but_the_bar_only_the_trials(monkeypatch):

@@ -11,6 +11,15 @@ from bench.engine.rounds import Row, RunSpec, _cv, _unsettled_reason, attribute_
 from bench.engine.suites import build_config
 
 
+
+@pytest.fixture
+def budget_alone(monkeypatch):
+    """The extra rounds bounded by --budget and --time-budget alone: the planned rounds' share
+    (rounds.EXTRA_ROUNDS_SHARE, tested in test_runner_rounds) set out of the way."""
+    from bench.engine import rounds
+
+    monkeypatch.setattr(rounds, "EXTRA_ROUNDS_SHARE", 1e9)
+
 def _row(label, times=(), windows=()):
     row = Row(RunSpec("sequential", label, 10, 3), mode=None)
     if times:
@@ -224,7 +233,7 @@ def _scripted(rows, config, times_by_label):
     return played, plans, checkpoints
 
 
-def test_each_row_stops_for_its_own_reason_and_every_round_is_checkpointed():
+def test_each_row_stops_for_its_own_reason_and_every_round_is_checkpointed(budget_alone):
     config = build_config(suite="quick", modes="sequential", queries=50, trials=3, budget=100, quiet=True)
     cap = config.trial_cap(5.0)
     steady, settles, endless = _row("steady"), _row("settles"), _row("endless")

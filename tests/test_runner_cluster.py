@@ -713,14 +713,20 @@ def test_a_naive_rows_trial_is_predicted_from_the_calibrated_task_rate(tmp_path)
 def test_the_rounds_are_measured_with_the_suites_checkpoint_and_its_progress_extra_rounds(tmp_path, monkeypatch):
     seen = {}
 
+    record = {"planned_rounds": 0, "planned_s": 8.0, "extra_share": 0.25, "extra_budget_s": 2.0, "extra_rounds": 0,
+              "extra_s": 0.0}
+
     def measure_rounds(rows, config, play, checkpoint, plan):
         seen.update(rows=rows, play=play, plan=plan)
         checkpoint()
+        return record
 
     monkeypatch.setattr(runner, "measure_rounds", measure_rounds)
+    monkeypatch.setattr(runner.SuiteProgress, "extra_budget", lambda self, s, share: seen.update(budget=(s, share)))
     suite = _suite(tmp_path)
-    suite.run()
+    res = suite.run()
     assert seen["rows"] == suite.rows and seen["play"] == suite._play_round and seen["plan"] == suite.progress.extra_round
+    assert seen["budget"] == (2.0, 0.25) and res.cluster["rounds"] == record  # the terminal's and the file's
 
 
 def test_the_calibration_is_made_for_the_suite_and_recorded_before_the_rounds(fake_cluster, tmp_path, monkeypatch):

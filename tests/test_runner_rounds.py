@@ -42,8 +42,8 @@ def test_round_order_is_seeded_and_varies_between_rounds():
     assert sorted(round_order(labels, 42, 3)) == list(range(8))
 
 
-def _row(label, times, error=None):
-    row = Row(RunSpec("sequential", label, 10, 3), mode=None)
+def _row(label, times, error=None, trials=3):
+    row = Row(RunSpec("sequential", label, 10, trials), mode=None)
     row.samples["response_s"] = list(times)
     row.error = error
     return row
@@ -98,17 +98,18 @@ def test_cheap_rows_may_take_more_trials_than_dear_ones():
 
 
 def test_extra_trials_are_recorded_with_why_each_row_stopped(tmp_path):
-    # 20 s: on a loaded host each trial waits up to 2 s for quiet, and that wait is charged too
-    res = _run_suite(tmp_path, target_cv=0.001, budget=20)
+    # 20 s: on a loaded host each trial waits up to 2 s for quiet, and that wait is charged too;
+    # 8 planned rounds: the extra rounds get a quarter of their time, which 3 rows then share
+    res = _run_suite(tmp_path, target_cv=0.001, budget=20, trials=8)
     reasons = {run.label: run.extra["stop_reason"] for run in res.runs}
     assert all(reason in {"stable", "stable after extra trials", "max trials", "budget", "trial too long for extra trials",
                           "time budget"}
                for reason in reasons.values())
-    extra = [run for run in res.runs if len(run.samples["response_s"]) > 3]
+    extra = [run for run in res.runs if len(run.samples["response_s"]) > 8]
     assert extra, "with a 0.1% CV target some row must get extra trials"
     for run in extra:
         assert run.params["trials"] == len(run.samples["response_s"]) > run.params["planned_trials"]
-        assert max(run.extra["trial_rounds"]) > 3
+        assert max(run.extra["trial_rounds"]) > 8
 
 
 def test_outliers_are_named_not_hidden():
@@ -151,23 +152,60 @@ def test_the_extra_trial_budget_bounds_wall_time_bookkeeping_included(monkeypatc
 
     clock = [0.0]
     monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
-    config = build_config(suite="quick", modes="sequential", queries=2000, trials=3, budget=6, quiet=True)
-    row, extra_started = _row("noisy", []), []
+    # 20 planned rounds (26 s): a quarter of them is more than the budget, which then bounds the extra rounds
+    config = build_config(suite="quick", modes="sequential", queries=2000, trials=20, budget=6, quiet=True)
+    row, extra_started = _row("noisy", [], trials=20), []
 
     def play(rows, index):
-        if index > 3:
+        if index > 20:
             extra_started.append(clock[0])
         for r in rows:  # a trial of 0.4 s or 1.2 s: the median never settles, so only the budget stops it
             r.samples["response_s"].append(0.4 + 0.8 * (index % 2))
             clock[0] += r.samples["response_s"][-1]
         clock[0] += 0.5  # the bookkeeping after the round
 
-    rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=lambda s: None)
-    assert row.stop_reason == "budget" and extra_started
+    predicted = []
+    record = rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=predicted.append)
+    assert record["extra_budget_s"] == config.extra_budget_s == 6
+    assert row.stop_reason == "budget" and extra_started and len(predicted) == len(extra_started)
     # no extra round starts once its predicted trial no longer fits what the wall clock left
     spent_before_last = extra_started[-1] - extra_started[0]
-    assert spent_before_last + row.median_s() <= config.extra_budget_s
+    assert spent_before_last + predicted[-1] <= config.extra_budget_s
+    assert clock[0] - extra_started[0] + row.median_s() > config.extra_budget_s  # and the next did not fit
     assert clock[0] - extra_started[0] <= config.extra_budget_s + 1.2 + 0.5  # at most one round over
+
+
+def test_the_extra_rounds_add_at_most_a_share_of_the_planned_rounds_time(monkeypatch):
+    """A fast machine's planned rounds are short: the extra rounds then get a share of them, not
+    the whole --budget (stop 36 spent 1:31 of extra rounds after 3:23 of planned ones), so the
+    suite's length follows its machine. The record says what bounded them."""
+    from bench.engine import rounds
+
+    clock, planned_ended = [0.0], []
+    monkeypatch.setattr(rounds.time, "perf_counter", lambda: clock[0])
+    config = build_config(suite="quick", modes="sequential", queries=2000, trials=10, budget=100, quiet=True)
+    row, extra_started = _row("noisy", [], trials=10), []
+
+    def play(rows, index):
+        if index > 10:
+            extra_started.append(clock[0])
+        for r in rows:  # 0.2 s and 0.6 s trials: never settled, so only a budget stops the extra rounds
+            r.samples["response_s"].append(0.2 + 0.4 * (index % 2))
+            clock[0] += r.samples["response_s"][-1]
+        clock[0] += 1.0  # the bookkeeping after the round
+        if index == 10:
+            planned_ended.append(clock[0])
+
+    record = rounds.measure_rounds([row], config, play=play, checkpoint=lambda: None, plan=lambda s: None)
+    assert record["planned_rounds"] == 10 and record["planned_s"] == pytest.approx(planned_ended[0]) == 14.0
+    assert record["extra_budget_s"] == pytest.approx(rounds.EXTRA_ROUNDS_SHARE * 14.0)
+    assert record["extra_budget_s"] < config.extra_budget_s
+    assert row.stop_reason == "budget" and record["extra_rounds"] == len(extra_started) >= 2
+    assert clock[0] - extra_started[0] == pytest.approx(record["extra_s"])
+    assert record["extra_s"] <= record["extra_budget_s"] + 0.6 + 1.0  # at most one round over
+    # a slow machine's long planned rounds get the suite's whole budget, no more
+    assert rounds.extra_budget_s(config, 10_000.0) == config.extra_budget_s
+    assert rounds.extra_budget_s(config, 0.0) == 0.0
 
 
 def test_an_interrupted_file_keeps_the_machine_probe_of_the_rounds_it_ran(tmp_path, monkeypatch):

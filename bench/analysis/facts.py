@@ -219,7 +219,7 @@ def fidelity_fact(res: Results) -> Fact | None:
     naive = sorted(valid_runs(res, "ray-naive"), key=lambda r: r.params.get("tasks") or 0, reverse=True)
     if not naive or not calibration:
         return None
-    # the largest naive row with 3+ pairs (the 100k row plays only 2 rounds), else the largest
+    # the largest naive row with 3+ pairs (the 100k row plays 1 or 2 rounds), else the largest
     def pairs_of(run):
         per_task = {k: v * float(run.params.get("queries") or 1) / float(run.params.get("tasks") or 1)
                     for k, v in per_round(run).items()}

@@ -46,7 +46,8 @@ class SuiteProgress:
         self._rounds_started: float | None = None  # set by start_rounds, cleared by close
         self._rounds_predicted_s = 0.0
         self._rounds_overhead_s = 0.0  # the quiet waits and calibration batches between the trials
-        self._budgets: list[str] = []  # the budgets that bound the extra rounds, in words
+        self._extra_cap_s = self._budget_s = self._extra_budget_s = None  # the budgets that bound the extra rounds
+        self._extra_share = None
         self._planned_ended: float | None = None  # when the first extra round began
         self._extra_rounds = 0
         self._clock_at_first_trial = False
@@ -76,8 +77,7 @@ class SuiteProgress:
         whole = max(0.0, predicted_s) + max(0.0, overhead_s)
         self._rounds_started, self._rounds_predicted_s, self._rounds_overhead_s = (
             time.monotonic(), max(0.0, predicted_s), whole - max(0.0, predicted_s))
-        self._budgets = [f"{_clock(extra_budget_s)} for extra rounds"] if extra_budget_s is not None else []
-        self._budgets += [f"{_clock(budget_s)} in all"] if budget_s is not None else []
+        self._extra_cap_s, self._budget_s, self._extra_budget_s = extra_budget_s, budget_s, None
         self._planned_ended, self._extra_rounds = None, 0
         self._clock_at_first_trial = True  # the quiet host the runner waits for first is not the rounds'
         bound = "" if budget_s is None else (
@@ -102,6 +102,22 @@ class SuiteProgress:
             self._planned_ended = time.monotonic()
         self._extra_rounds += 1
         self.plan(seconds)
+
+    def extra_budget(self, seconds: float, share: float) -> None:
+        """The extra rounds' budget: a share of the planned rounds' time, within the suite's own
+        (bench.engine.rounds.extra_budget_s)."""
+        self._extra_budget_s, self._extra_share = seconds, share
+
+    def _budgets(self) -> str:
+        parts = []
+        if self._extra_budget_s is not None:
+            cap = self._extra_cap_s
+            parts.append(f"{_clock(self._extra_budget_s)} for extra rounds"
+                         + (f", {self._extra_share:.0%} of the planned rounds' time and at most {_clock(cap)}" if cap is not None else ""))
+        elif self._extra_cap_s is not None:
+            parts.append(f"{_clock(self._extra_cap_s)} for extra rounds")
+        parts += [f"{_clock(self._budget_s)} in all"] if self._budget_s is not None else []
+        return f" (budget: {'; '.join(parts)})" if parts else ""
 
     def start_trial(self, label: str, predicted_s: float, tasks: int) -> None:
         if self._clock_at_first_trial:  # the rounds, as predicted, begin with their first trial
@@ -168,7 +184,6 @@ class SuiteProgress:
                 return
             # The prediction is for the planned rounds; the extra rounds spend what the budgets leave.
             rounds = f"{self._extra_rounds} extra round{'s' if self._extra_rounds != 1 else ''}"
-            budget = f" (budget: {', '.join(self._budgets)})" if self._budgets else ""
             self.phase(f"the measured rounds took {_clock(now - started)}: the planned rounds "
                        f"{_clock(self._planned_ended - started)} (predicted: {predicted}), then {rounds} "
-                       f"for noisy rows {_clock(now - self._planned_ended)}{budget}")
+                       f"for noisy rows {_clock(now - self._planned_ended)}{self._budgets()}")

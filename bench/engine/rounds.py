@@ -199,6 +199,18 @@ def plan_trials(rows: list[Row], config: RunConfig, per_rounds_s: Callable[[int]
     return predicted()
 
 
+# The extra rounds add at most this share of the planned rounds' wall time (and at most the
+# suite's extra-trial budget): with a budget in seconds alone, a fast machine spent the whole
+# 1:30 of it on rows the planned rounds had already measured (stop 36: 16 extra rounds after
+# 3:23 of planned ones), so the suite's length no longer followed its machine's speed.
+EXTRA_ROUNDS_SHARE = 0.25
+
+
+def extra_budget_s(config: RunConfig, planned_s: float) -> float:
+    """The extra rounds' budget: EXTRA_ROUNDS_SHARE of the planned rounds' seconds, within the suite's own."""
+    return max(0.0, min(config.extra_budget_s, EXTRA_ROUNDS_SHARE * planned_s))
+
+
 # No extra trial for a row whose one trial would take more than this share of the suite's
 # extra-trial budget: one more 85 s naive trial cannot settle a median of 2 trials, and the
 # same seconds buy hundreds of trials of the cheap noisy rows.
@@ -266,19 +278,21 @@ def attribute_to_runs(rows: list[Row], faults: list[dict], node_events: list[dic
 
 
 def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row], int], None],
-                   checkpoint: Callable[[], None], plan: Callable[[float], None]) -> None:
+                   checkpoint: Callable[[], None], plan: Callable[[float], None]) -> dict:
     """The planned trials, every active row each round; then extra rounds for the rows whose
-    CV is above the target, within the extra-trial budget and what the time budget leaves
-    after the planned rounds; then each row's stop reason.
+    CV is above the target, within the extra rounds' budget (extra_budget_s) and what the time
+    budget leaves after the planned rounds; then each row's stop reason.
     play(rows, k) plays round k; its wall time, bookkeeping included (machine probe, node count,
     calibration batch), counts against both budgets, which bound the suite's time; checkpoint() follows
-    every round; plan(s) announces the predicted seconds of an extra round."""
+    every round; plan(s) announces the predicted seconds of an extra round. Returns the rounds'
+    record: the planned rounds' seconds, the extra rounds' budget, their count and seconds."""
     started = time.perf_counter()
     round_index = _planned_rounds(rows, play, checkpoint)
+    planned_rounds, planned_s = round_index, time.perf_counter() - started
     for row in rows:
         if row.active and row.settled(config.target_cv):
             row.stop_reason = "stable"
-    spent, budget = 0.0, config.extra_budget_s
+    spent, budget = 0.0, extra_budget_s(config, planned_s)
 
     def time_left() -> float:
         if config.time_budget_s is None:
@@ -301,16 +315,21 @@ def measure_rounds(rows: list[Row], config: RunConfig, play: Callable[[list[Row]
         checkpoint()
     for row in rows:
         if row.active:
-            row.stop_reason = _unsettled_reason(row, config, time_left_s=time_left(), extra_left_s=budget - spent)
+            row.stop_reason = _unsettled_reason(row, config, time_left_s=time_left(), extra_left_s=budget - spent,
+                                                budget_s=budget)
+    return {"planned_rounds": planned_rounds, "planned_s": round(planned_s, 3), "extra_share": EXTRA_ROUNDS_SHARE,
+            "extra_budget_s": round(budget, 3),
+            "extra_rounds": round_index - planned_rounds, "extra_s": round(spent, 3)}
 
 
 def _unsettled_reason(row: Row, config: RunConfig, time_left_s: float = math.inf,
-                      extra_left_s: float = math.inf) -> str:
+                      extra_left_s: float = math.inf, budget_s: float | None = None) -> str:
+    budget_s = config.extra_budget_s if budget_s is None else budget_s
     if row.measured >= config.trial_cap(row.median_s()):
         return "max trials"
-    if config.extra_budget_s <= 0:
+    if budget_s <= 0:
         return "planned trials"
-    if row.median_s() > MAX_EXTRA_TRIAL_SHARE * config.extra_budget_s:
+    if row.median_s() > MAX_EXTRA_TRIAL_SHARE * budget_s:
         return "trial too long for extra trials"
     if time_left_s < min(extra_left_s, row.trial_cost_s()):
         return "time budget"

@@ -8,6 +8,7 @@ still leaves every finished run on disk, marked incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -70,6 +71,7 @@ class SuiteRunner:
         self._last_ray_trial_end = 0.0  # unix time the last Ray trial ended (0: none yet)
         self._cpu_marks: list[dict | None] = []  # the host's CPU times at the start and after each round
         self.calibration: Calibration | None = None
+        self._rounds: dict = {}  # the rounds' record (bench.engine.rounds.measure_rounds)
         self.progress = SuiteProgress(quiet=config.quiet)
 
     # -- helpers -------------------------------------------------------------
@@ -103,12 +105,9 @@ class SuiteRunner:
         os._exit(1)  # the main thread may be blocked in ray.get for minutes
 
     def _node_counts(self) -> dict | None:
-        if not self.config.needs_ray:
-            return None
-        try:
-            return cluster.count_alive(cluster.node_snapshot())
-        except Exception:
-            return None
+        with contextlib.suppress(Exception):  # a diagnostic: never the run's failure
+            return cluster.count_alive(cluster.node_snapshot()) if self.config.needs_ray else None
+        return None
 
     def _fail(self, row: Row, exc: BaseException) -> None:
         row.error = one_line(exc)
@@ -118,10 +117,8 @@ class SuiteRunner:
 
     @staticmethod
     def _close(row: Row) -> None:
-        try:
+        with contextlib.suppress(Exception):
             row.mode.close()
-        except Exception:
-            pass
 
     # -- measure: warm-up and trials -------------------------------------------
 
@@ -219,13 +216,15 @@ class SuiteRunner:
 
     def _cluster_so_far(self) -> dict:
         """What the rounds add to the cluster block: the host's CPU marks, the calibration."""
-        return {"host_cpu": host_cpu_record(self._cpu_marks),
+        return {"host_cpu": host_cpu_record(self._cpu_marks), **({"rounds": self._rounds} if self._rounds else {}),
                 **({"calibration": self.calibration.record()} if self.calibration else {})}
 
     def _measure(self, rows: list[Row]) -> None:
-        """The interleaved rounds (bench.engine.rounds.measure_rounds), checkpointed after each."""
-        measure_rounds(rows, self.config, play=self._play_round, checkpoint=lambda: self._checkpoint(rows),
-                       plan=self.progress.extra_round)
+        """The interleaved rounds (bench.engine.rounds.measure_rounds), checkpointed after each; the
+        extra rounds' budget, which the planned rounds' length sets, goes to the terminal and the record."""
+        self._rounds = measure_rounds(rows, self.config, play=self._play_round, checkpoint=lambda: self._checkpoint(rows),
+                                      plan=self.progress.extra_round)
+        self.progress.extra_budget(self._rounds["extra_budget_s"], self._rounds["extra_share"])
 
     # -- record -----------------------------------------------------------------
 
@@ -423,8 +422,7 @@ class SuiteRunner:
         """After the timed rounds, a separate diagnostic (bench.engine.anatomy); never part of a timed trial."""
         if self.config.suite.name == "stress":
             return None
-        return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase,
-                                      cpus=self._cluster_cpus(),
+        return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase, cpus=self._cluster_cpus(),
                                       placement=self.config.placement,
                                       other_placement=next(p for p in PLACEMENTS if p != self.config.placement))
 
