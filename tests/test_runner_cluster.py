@@ -761,6 +761,17 @@ def test_the_calibration_is_made_for_the_suite_and_recorded_before_the_rounds(fa
     SuiteRunner(build_config(suite="quick", modes="ray-batched", batch_sizes="10", queries=40, trials=2, budget=0,
                              quiet=True, address="head:6379", expect_nodes=2), tmp_path / "b.json").run()
     assert made[0][1]["naive_args"] is None  # no naive row: no calibration with its arguments
+    # the heavy suite: neither the other placement's batches nor the task anatomy (the standard suite's lessons)
+    made.clear()
+    diagnosed = []
+    monkeypatch.setattr(runner.anatomy, "diagnose_suite", lambda *a, **k: diagnosed.append(a) or {"available": False})
+    heavy = SuiteRunner(build_config(suite="heavy", modes="ray-batched", batch_sizes="10", queries=40, trials=2,
+                                     budget=0, quiet=True, address="head:6379", expect_nodes=2), tmp_path / "h.json").run()
+    assert made[0][1]["other_placement"] is False and "other_placement" not in heavy.cluster["calibration"]
+    assert diagnosed == [] and "anatomy" not in heavy.cluster
+    SuiteRunner(build_config(suite="quick", modes="ray-batched", batch_sizes="10", queries=40, trials=2, budget=0,
+                             quiet=True, address="head:6379", expect_nodes=2), tmp_path / "q.json").run()
+    assert len(diagnosed) == 1  # the other suites still run it
 
 
 def test_a_host_still_busy_after_the_warm_ups_is_warned_of_and_measured_anyway(tmp_path, monkeypatch, capsys):

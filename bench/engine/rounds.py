@@ -202,8 +202,10 @@ def plan_trials(rows: list[Row], config: RunConfig, per_rounds_s: Callable[[int]
 # The extra rounds add at most this share of the planned rounds' wall time (and at most the
 # suite's extra-trial budget): with a budget in seconds alone, a fast machine spent the whole
 # 1:30 of it on rows the planned rounds had already measured (stop 36: 16 extra rounds after
-# 3:23 of planned ones), so the suite's length no longer followed its machine's speed.
-EXTRA_ROUNDS_SHARE = 0.25
+# 3:23 of planned ones), so the suite's length no longer followed its machine's speed. 15%:
+# 27 s after a standard suite's 3:03 of planned rounds (2026-12-06), about the extra trials a
+# quarter bought, less the calibration batches that played in those rounds too.
+EXTRA_ROUNDS_SHARE = 0.15
 
 
 def extra_budget_s(config: RunConfig, planned_s: float) -> float:

@@ -298,7 +298,7 @@ class SuiteRunner:
             self.calibration = Calibration(
                 config.suite.calibration_trials, max_trials=config.suite.calibration_max_trials,
                 naive_args=(self.workload.task_state, self.workload.items(1)[0]) if "ray-naive" in config.modes else None,
-                placement=config.placement, other_placement=True)
+                placement=config.placement, other_placement=config.suite.diagnostics)
             info["calibration"] = self.calibration.record()
         info["driver_cpus"] = driver_cpus
         info["cluster_cpus"] = cluster_cpus
@@ -420,7 +420,7 @@ class SuiteRunner:
 
     def _anatomy(self, rows: list[Row]) -> dict | None:
         """After the timed rounds, a separate diagnostic (bench.engine.anatomy); never part of a timed trial."""
-        if self.config.suite.name == "stress":
+        if self.config.suite.name == "stress" or not self.config.suite.diagnostics:
             return None
         return anatomy.diagnose_suite([r.spec for r in rows], self.workload, self.progress.phase, cpus=self._cluster_cpus(),
                                       placement=self.config.placement,
