@@ -551,3 +551,17 @@ def test_the_suite_line_gives_the_range_of_trials_when_runs_differ():
     assert "2-100 measured trials per run" in _what_ran(dataclasses.replace(res, runs=runs))
     same = tuple(dataclasses.replace(run, params={**run.params, "trials": 5}) for run in res.runs)
     assert "5 measured trials per run" in _what_ran(dataclasses.replace(res, runs=same))
+
+
+def test_a_run_of_one_trial_shows_no_cv_rather_than_a_steady_zero(tmp_path):
+    """The standard suite's 100k-task naive row plays one trial: one sample has no spread, and
+    its CV cell says so ("–") instead of 0.0%, which would read as a perfectly steady row."""
+    data = json.loads(SMALL.read_text())
+    run = next(r for r in data["runs"] if r["mode"] == "ray-naive")
+    run["samples"] = {key: values[:1] for key, values in run["samples"].items()}
+    view = report.run_view(Run.from_dict(run), data["workload"])
+    assert view.cv is None and not view.high_cv
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(data))
+    row = _page(report.render(report.load_sources([str(path)]), with_charts=False)).rows[run["label"]]
+    assert row["cv"]["text"] == "–" and "data-value" not in row["cv"] and row["trials"]["data-value"] == "1"

@@ -35,7 +35,9 @@ class Summary:
     @classmethod
     def of_series(cls, series: list[float]) -> "Summary":
         stats = Stats(series)
-        return cls(stats.median, stats.q1, stats.q3, stats.cv if math.isfinite(stats.cv) else None, stats.n, tuple(series))
+        # one sample has no spread: no CV (a 0% would read as a perfectly steady row)
+        cv = stats.cv if stats.n >= 2 and math.isfinite(stats.cv) else None
+        return cls(stats.median, stats.q1, stats.q3, cv, stats.n, tuple(series))
 
     @classmethod
     def of(cls, run: Run, metric: str) -> "Summary | None":
