@@ -57,7 +57,8 @@ class Suite:
     time_budget_s: float | None = None
     # The placement lesson (the other placement's calibration batches in every round) and the
     # task anatomy: the standard suite measures them; the heavy suite, on the same cluster
-    # minutes later, is about the work (21 s of its run on a 2-core VM, 2026-12-06).
+    # minutes later, is about the work (about 20 s of its run on a 2-core VM, 2026-12-06, estimated:
+    # the anatomy took 11 s, the other placement's batches are about a third of the calibration's).
     diagnostics: bool = True
     description: str = ""
 
