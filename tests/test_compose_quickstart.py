@@ -122,7 +122,7 @@ def test_compose_up_alone_runs_the_suite_on_every_worker(flavour, tmp_path):
         for cid in containers(project, "ray-worker") + [head]:
             node_env = dict(e.split("=", 1) for e in inspect(cid)["Config"]["Env"])
             assert node_env["RAY_memory_monitor_refresh_ms"] == "0" and node_env["RAY_enable_metrics_collection"] == "0"
-            # the raylet's timers that cost a quarter of the idle cluster's wake-ups at Ray's defaults
+            # the three timers that were a fifth of the idle cluster's wake-ups at Ray's defaults
             assert node_env["RAY_object_manager_timer_freq_ms"] == "1000"
             assert node_env["RAY_kill_idle_workers_interval_ms"] == "1000"
             assert node_env["RAY_gcs_pull_resource_loads_period_milliseconds"] == "5000"
