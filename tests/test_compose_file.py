@@ -27,6 +27,9 @@ def test_both_composes_read_the_file_without_warnings(flavour, tmp_path):
     for name in ("ray-head", "ray-worker", "bench"):
         assert services[name]["depends_on"]["init"]["condition"] == "service_completed_successfully"
         assert "container_name" not in services[name]
+    # Ray's folder in memory on every Ray node, at the size .env can change.
+    for name in ("ray-head", "ray-worker", "bench"):
+        assert services[name]["tmpfs"] == ["/tmp:exec,mode=1777,size=512m"], services[name].get("tmpfs")
     worker = services["ray-worker"]
     assert float(worker["cpus"]) == 1 and worker["shm_size"] and worker["mem_limit"]
     # Only the bench service is health-checked (the others wait on the head by themselves).

@@ -127,6 +127,10 @@ def test_compose_up_alone_runs_the_suite_on_every_worker(flavour, tmp_path):
             assert node_env["RAY_kill_idle_workers_interval_ms"] == "1000"
             assert node_env["RAY_gcs_pull_resource_loads_period_milliseconds"] == "5000"
             assert "tail --pid=" in dexec(cid, "bash", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
+        # Ray's folder in memory on every Ray node: a worker writes and stats its log files on
+        # every task, which on a FUSE storage driver was a daemon round trip each time.
+        for cid in containers(project, "ray-worker") + [head, bench]:
+            assert dexec(cid, "stat", "-f", "-c", "%T", "/tmp/ray/session_latest/logs").stdout.strip() == "tmpfs"
         # Still the driver: another run can be exec'd (no second automatic run starts).
         assert dexec(bench, "python", "-m", "bench", "--help").returncode == 0
     finally:
