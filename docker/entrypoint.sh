@@ -118,6 +118,23 @@ watch_raylet() {
     die "the raylet (pid $pid) exited; this node is gone"
 }
 
+# With DASHBOARD=0, the head keeps only the services a benchmark uses. `ray start --head`
+# always starts two more: a Ray Client server (port 10001, published nowhere; bench joins as a
+# driver and refuses ray:// addresses) and, with --include-dashboard=false, a dashboard process
+# that loads only the usage-stats module, and usage stats are off. Idle, they took 0.19% and
+# 0.28% of a core during every trial (docs/measurements.md, "The head's two idle services").
+# Nothing restarts or waits on them once `ray start` has returned.
+stop_unused_head_services() {
+    local d cmd
+    for d in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+        case "$cmd" in
+            *" -m ray.util.client.server "*|*"/ray/dashboard/dashboard.py "*)
+                kill -TERM "${d#/proc/}" 2>/dev/null || true ;;
+        esac
+    done
+}
+
 # docker stop: leave the cluster cleanly, as `ray start --block` did on SIGTERM.
 leave_cluster() {
     ray stop >/dev/null 2>&1 || true
@@ -196,6 +213,7 @@ case "$role" in
             --object-store-memory="$store" --include-log-monitor="$log_monitor" \
             --include-dashboard="$dashboard" --dashboard-host=0.0.0.0 --dashboard-port=8265 \
             --disable-usage-stats $monitor_flag "$@"
+        [ "$dashboard" = true ] || stop_unused_head_services
         trap 'leave_cluster' TERM INT
         watch_raylet
         ;;

@@ -269,10 +269,10 @@ def health_now(cid: str, test: list[str]) -> str | None:
 
 def wait_healthy(service: str, timeout_s: float) -> None:
     """Every container of SERVICE running and healthy (or running, where it has no health
-    check). The engine runs a health check every 10 s (its interval is also its start-up delay:
+    check). The engine runs a health check every 30 s (its interval is also its start-up delay:
     engine 20.10 has no start_interval), so a container not yet healthy is asked directly, its
     own check by `docker exec`, every second: the driver joined about 18 s after its start, and
-    `up --wait` saw it only at the next interval, up to 10 s later (docs/measurements.md, 2026-12-06)."""
+    `up --wait` saw it only at the next interval (docs/measurements.md, 2026-12-06)."""
     deadline = time.monotonic() + timeout_s
     fmt = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
     why = ""

@@ -34,6 +34,8 @@ def test_both_composes_read_the_file_without_warnings(flavour, tmp_path):
     assert float(worker["cpus"]) == 1 and worker["shm_size"] and worker["mem_limit"]
     # Only the bench service is health-checked (the others wait on the head by themselves).
     assert [n for n, s in services.items() if "healthcheck" in s] == ["bench"]
+    # each check is a runc exec, ~50 ms of CPU: 30 s apart (make up runs it itself every second)
+    assert services["bench"]["healthcheck"]["interval"] == "30s"
     assert "version" not in yaml.safe_load((REPO / "docker-compose.yml").read_text())
     # Only the dashboard is published, on loopback, at a port Docker picks unless
     # DASHBOARD_PORT is set: a second appliance on the host must not clash over it.

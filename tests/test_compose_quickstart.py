@@ -119,6 +119,9 @@ def test_compose_up_alone_runs_the_suite_on_every_worker(flavour, tmp_path):
         assert "raylet" in head_procs and "gcs_server" in head_procs
         assert "ray-dashboard-" not in head_procs and "--block" not in head_procs
         assert not re.search(r"autoscaler/\S*monitor\.py", head_procs)  # no autoscaler monitor without DASHBOARD=1
+        # nor the two services `ray start --head` always starts: the Ray Client server and the
+        # dashboard process (only its usage-stats module without the dashboard; usage stats are off)
+        assert " -m ray.util.client.server " not in head_procs and "/ray/dashboard/dashboard.py " not in head_procs
         for cid in containers(project, "ray-worker") + [head]:
             node_env = dict(e.split("=", 1) for e in inspect(cid)["Config"]["Env"])
             assert node_env["RAY_memory_monitor_refresh_ms"] == "0" and node_env["RAY_enable_metrics_collection"] == "0"

@@ -265,6 +265,9 @@ def test_idle_nodes_run_no_log_monitor_only_the_head_a_monitor_and_only_bench_a_
         # this cluster runs DASHBOARD=1, which brings the head its autoscaler monitor (for `ray status`);
         # no other node ever runs one (the default, DASHBOARD=0, is checked in test_compose_quickstart)
         assert bool(re.search(r"autoscaler/\S*monitor\.py", procs.stdout)) == (cid == appliance["head"])
+        # ... and keeps the head's Ray Client server and dashboard process, which DASHBOARD=0 stops
+        assert (" -m ray.util.client.server " in procs.stdout) == (cid == appliance["head"])
+        assert ("/ray/dashboard/dashboard.py " in procs.stdout) == (cid == appliance["head"])
         has_check = inspect(cid)["Config"].get("Healthcheck") is not None
         assert has_check == (cid == appliance["bench"])
 

@@ -75,7 +75,7 @@ def test_up_builds_the_image_before_compose_needs_it_and_turns_the_autorun_off(v
     ups = [i for i, c in enumerate(calls) if " up -d " in c]
     assert len(ups) == 1 and build < ups[0] and "--scale ray-worker=2" in calls[ups[0]]
     assert calls[ups[0]].startswith("BENCH_AUTORUN=0 ")
-    # not `up --wait` (it sees the health only at the engine's next 10 s check): polled, v1 and v2 alike
+    # not `up --wait` (it sees the health only at the engine's next check, 30 s apart): polled, v1 and v2 alike
     assert "--wait" not in calls[ups[0]]
     assert any(c.startswith("docker ps -aq") for c in calls[ups[0]:])
     assert not [c for c in calls if c.startswith("docker run") or " run " in c]
@@ -90,7 +90,7 @@ echo "docker $*" >> "$FAKE_LOG"
 case "$1 $2" in
   "ps -aq") echo bench0 ;;
   "inspect -f") case "$3" in
-      *Healthcheck*) echo '{"Test":["CMD","/usr/local/bin/healthcheck.sh","driver"],"Interval":10000000000}' ;;
+      *Healthcheck*) echo '{"Test":["CMD","/usr/local/bin/healthcheck.sh","driver"],"Interval":30000000000}' ;;
       *) echo "${FAKE_STATE:-running} starting" ;; esac ;;
   "exec bench0") n=$(cat "$FAKE_LOG.fails" 2>/dev/null || echo 0); echo $((n + 1)) > "$FAKE_LOG.fails"
     [ "$n" -ge "${FAKE_FAILS:-1}" ] && exit 0; echo "no raylet yet" >&2; exit 1 ;;

@@ -839,6 +839,8 @@ def test_min_attainable_p_of_one_trial_against_several():
 
     assert compare.min_attainable_p(1, 3) == 0.5 and compare.min_attainable_p(3, 1) == 0.5
     assert compare.min_attainable_p(1, 1) == 1.0 and compare.min_attainable_p(2, 2) == pytest.approx(1 / 3)
+    # so many trials that the binomial coefficient exceeds a float: no OverflowError
+    assert compare.min_attainable_p(600, 600) == 0.0 and 0 < compare.min_attainable_p(500, 500) < 1e-290
 
 
 def test_bootstrap_ratio_ci_resamples_each_side_on_its_own():

@@ -97,7 +97,10 @@ def min_attainable_p(n_a: int, n_b: int) -> float:
     """The smallest two-sided p an exact Mann-Whitney test can give for these sizes."""
     if n_a < 1 or n_b < 1:
         return 1.0
-    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+    try:
+        return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+    except OverflowError:  # over ~1,000 trials in all: C(n_a + n_b, n_a) exceeds a float, p is 0
+        return 0.0
 
 
 def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95,
