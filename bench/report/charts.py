@@ -303,7 +303,8 @@ def submission_latency(points: Sequence[dict]) -> str | None:
     right.set_ylabel("submission time per task (µs)")
     right.set_ylim(bottom=0)
     right.set_title("Submission cost per task", loc="left")
-    left.legend(loc="upper left")
+    if left.get_legend_handles_labels()[0]:  # none when every run's answers were wrong
+        left.legend(loc="upper left")
     fig.tight_layout()
     return to_svg(fig, "submission-latency")
 

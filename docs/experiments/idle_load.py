@@ -112,7 +112,7 @@ def engine_reaped_s():
 
 def host_busy_s():
     """All CPUs' busy time so far (/proc/stat: user, nice, system, irq, softirq), in seconds;
-    not steal, the hypervisor's time for other guests, which on this VM class is often larger."""
+    not steal (time the hypervisor gave to other guests), which this VM class shows."""
     user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in open("/proc/stat").readline().split()[1:8])
     return (user + nice + system + irq + softirq) / TICK
 
