@@ -5,6 +5,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from bench.report.page import write_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small.json"
@@ -56,6 +58,8 @@ def test_the_sweep_page_charts_and_tabulates_the_cost_per_batch_size(tmp_path):
     assert "1,000 lookups re-executed (1 task(s) retried), recovery 1.50 s, slowdown 1.60x" in html
 
 
+# every chart drawn without a warning, even the submission chart with no run answered right
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_wrong_answers_and_a_kill_after_the_trial_are_named(tmp_path):
     files = [sweep_file(tmp_path, 100, cost(100, 100, 1.2), correct=False),
              sweep_file(tmp_path, 1000, cost(1000, None, None, trial=None, recovery=None,
